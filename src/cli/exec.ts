@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { RemoteEnvironment } from '../client/remote-environment.js';
+import type { Environment, ProcessEvent } from '../environment/types.js';
+import { LocalEnvironment } from '../local/local-environment.js';
+import { readToken } from './serve.js';
+
+export interface ExecOptions {
+  url?: string;
+  tokenFile?: string;
+  tty?: boolean;
+  cwd: string;
+  env: string[];
+}
+
+function parseEnvPairs(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--env expects NAME=VALUE, not ${JSON.stringify(pair)}`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+/** `cordon exec`: runs one command and returns its exit code (128+n for a signal death). */
+export async function runExec(command: string[], opts: ExecOptions): Promise<number> {
+  let environment: Environment;
+  let overrides: Record<string, string>;
+  try {
+    overrides = parseEnvPairs(opts.env);
+    if (opts.url) {
+      const token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
+      environment = await RemoteEnvironment.connect({ url: opts.url, clientName: 'cordon-exec', ...(token ? { token } : {}) });
+    } else {
+      environment = new LocalEnvironment();
+    }
+  } catch (err) {
+    process.stderr.write(`cordon exec: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 125;
+  }
+  const processId = `exec-${randomUUID()}`;
+  const tty = opts.tty ?? false;
+  let exitCode = 1;
+  const closed = new Promise<void>((resolve) => {
+    environment.exec.subscribe((event: ProcessEvent) => {
+      if (event.processId !== processId) return;
+      if (event.type === 'output') (event.stream === 'stderr' ? process.stderr : process.stdout).write(event.data);
+      else if (event.type === 'exited') exitCode = event.exitCode;
+      else resolve();
+    });
+  });
+  try {
+    await environment.exec.start({
+      processId,
+      argv: command,
+      cwd: path.resolve(opts.cwd),
+      env: overrides,
+      envPolicy: { inherit: 'all', ignoreDefaultExcludes: true, exclude: [], set: {}, includeOnly: [] },
+      tty,
+      pipeStdin: !tty,
+      rows: tty ? process.stdout.rows ?? 24 : null,
+      cols: tty ? process.stdout.columns ?? 80 : null,
+    });
+  } catch (err) {
+    process.stderr.write(`cordon exec: ${command[0] ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
+    await environment.close();
+    return 127;
+  }
+  forwardInput(environment, processId, tty);
+  await closed;
+  process.stdin.pause();
+  if (process.stdin.isTTY && tty) process.stdin.setRawMode(false);
+  await environment.close();
+  return exitCode;
+}
+
+function forwardInput(environment: Environment, processId: string, tty: boolean): void {
+  let chain: Promise<unknown> = Promise.resolve();
+  const send = (data: Uint8Array, closeStdin = false): void => {
+    chain = chain.then(() => environment.exec.write({ processId, data, closeStdin })).catch(() => undefined);
+  };
+  if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
+  process.stdin.on('data', (data: Buffer) => send(data));
+  process.stdin.on('end', () => {
+    if (!tty) send(new Uint8Array(0), true);
+  });
+  process.stdin.on('error', () => undefined);
+  if (tty) {
+    process.stdout.on('resize', () => {
+      void environment.exec.resize(processId, process.stdout.rows ?? 24, process.stdout.columns ?? 80).catch(() => undefined);
+    });
+  } else {
+    process.on('SIGINT', () => void environment.exec.signal(processId, 'interrupt').catch(() => undefined));
+  }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { runExec } from './exec.js';
+import { runServe } from './serve.js';
+
+const int = (name: string) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return n;
+};
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+const program = new Command()
+  .name('cordon')
+  .description('An execution server for coding agents (Codex exec-server compatible)')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('serve the exec-server protocol over WebSocket or stdio')
+  .option('--listen <address>', 'ws://HOST:PORT or stdio', 'ws://127.0.0.1:8765')
+  .option('--token-file <file>', 'require `Authorization: Bearer <token>` with the token in this file')
+  .option('--insecure-no-auth', 'allow listening on a non-loopback address without a token')
+  .option('--session-grace-ms <ms>', 'how long a detached session waits to be resumed', int('--session-grace-ms'), 30_000)
+  .option('--retain-bytes <bytes>', 'output bytes retained per process', int('--retain-bytes'), 1024 * 1024)
+  .option('--retain-exited-ms <ms>', 'how long an exited process stays readable', int('--retain-exited-ms'), 30_000)
+  .option('--max-processes <n>', 'processes a session may hold at once', int('--max-processes'), 1024)
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+  .action(async (opts) => process.exit(await runServe(opts)));
+
+program
+  .command('exec')
+  .description('run a command through a server (or in-process without --url) and exit with its code')
+  .option('--url <url>', 'ws:// URL of a Cordon server (default: run in-process)')
+  .option('--token-file <file>', 'file holding the bearer token for --url')
+  .option('--tty', 'run the command on a pseudo-terminal')
+  .option('--cwd <dir>', 'working directory of the command', process.cwd())
+  .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+  .argument('<command...>', 'the command and its arguments (after --)')
+  .action(async (command: string[], opts) => process.exit(await runExec(command, opts)));
+
+await program.parseAsync(process.argv);

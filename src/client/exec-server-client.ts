@@ -1,0 +1,358 @@
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { EnvPolicy, ProcessEvent, Stream } from '../environment/types.js';
+import { encodeRequest, type RequestId, type WireReadResult, type WriteStatus } from '../protocol/index.js';
+import { DisconnectedError, RpcError } from './errors.js';
+import { EventQueue } from './event-queue.js';
+
+export interface ClientOptions {
+  url: string;
+  token?: string;
+  clientName?: string;
+  /** Reconnect and resume the session after an unexpected drop (default true). */
+  reconnect?: boolean;
+  /** Attempts per drop before giving up (default 10), with a delay doubling from `reconnectDelayMs`. */
+  reconnectAttempts?: number;
+  reconnectDelayMs?: number;
+  /** Largest message accepted from the server. */
+  maxMessageBytes?: number;
+}
+
+export interface StartProcessParams {
+  processId: string;
+  argv: string[];
+  cwd: string;
+  env?: Record<string, string>;
+  tty?: boolean;
+  pipeStdin?: boolean;
+  arg0?: string | null;
+  envPolicy?: EnvPolicy | null;
+  rows?: number;
+  cols?: number;
+}
+
+export interface ReadOptions {
+  afterSeq?: number | null;
+  maxBytes?: number | null;
+  waitMs?: number | null;
+}
+
+export interface DecodedReadResult {
+  chunks: { seq: number; stream: Stream; data: Buffer }[];
+  nextSeq: number;
+  exited: boolean;
+  exitCode: number | null;
+  closed: boolean;
+  failure: string | null;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+interface Tracked {
+  lastSeq: number;
+  exited: boolean;
+  closed: boolean;
+  /** Live events held back while a catch-up read runs after a resume. */
+  held: ProcessEvent[] | undefined;
+}
+
+const decodeRead = (r: WireReadResult): DecodedReadResult => ({
+  ...r,
+  chunks: r.chunks.map((c) => ({ seq: c.seq, stream: c.stream, data: Buffer.from(c.chunk, 'base64') })),
+});
+
+/**
+ * A typed client of a Cordon (or Codex exec-server) server. Process events are delivered exactly once
+ * and in seq order per process, across reconnects: after a drop it resumes the session and catches up
+ * with `process/read` from the last seq it saw.
+ */
+export class ExecServerClient {
+  private ws: WebSocket | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<RequestId, Pending>();
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly emitter = new EventEmitter();
+  private closedByUser = false;
+  private reconnecting: Promise<void> | undefined;
+  sessionId = '';
+
+  private constructor(private readonly options: Required<Omit<ClientOptions, 'token'>> & { token?: string }) {
+    this.emitter.setMaxListeners(0);
+  }
+
+  static async connect(options: ClientOptions): Promise<ExecServerClient> {
+    const client = new ExecServerClient({
+      clientName: 'cordon-client',
+      reconnect: true,
+      reconnectAttempts: 10,
+      reconnectDelayMs: 100,
+      maxMessageBytes: 1024 * 1024 * 1024,
+      ...options,
+    });
+    await client.open(undefined);
+    return client;
+  }
+
+  private async open(resumeSessionId: string | undefined): Promise<void> {
+    const headers: Record<string, string> = {};
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const ws = new WebSocket(this.options.url, { headers, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`exec-server refused the connection: HTTP ${res.statusCode}`)));
+    });
+    this.ws = ws;
+    ws.on('message', (data) => this.onMessage(String(data)));
+    ws.on('error', () => undefined);
+    ws.once('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+    const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null })) as {
+      sessionId: string;
+    };
+    this.sessionId = result.sessionId;
+    ws.send('{"method":"initialized","params":{}}');
+  }
+
+  private onMessage(text: string): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
+    const id = msg.id as RequestId;
+    const pending = this.pending.get(id);
+    if (!pending) return;
+    this.pending.delete(id);
+    if (msg.error) {
+      const e = msg.error as { code: number; message: string };
+      pending.reject(new RpcError(e.code, e.message));
+    } else pending.resolve(msg.result);
+  }
+
+  private onNotification(method: string, p: Record<string, unknown>): void {
+    const processId = p.processId as string;
+    const seq = p.seq as number;
+    let event: ProcessEvent;
+    if (method === 'process/output') {
+      event = { type: 'output', processId, seq, stream: p.stream as Stream, data: Buffer.from(p.chunk as string, 'base64') };
+    } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number };
+    else if (method === 'process/closed') event = { type: 'closed', processId, seq };
+    else {
+      this.emitter.emit('notification', method, p);
+      return;
+    }
+    this.accept(event);
+  }
+
+  private track(processId: string): Tracked {
+    let t = this.tracked.get(processId);
+    if (!t) {
+      t = { lastSeq: 0, exited: false, closed: false, held: undefined };
+      this.tracked.set(processId, t);
+    }
+    return t;
+  }
+
+  /** Delivers an event unless it was already delivered (seq at or below the last one seen). */
+  private accept(event: ProcessEvent): void {
+    const t = this.track(event.processId);
+    if (t.held) {
+      t.held.push(event);
+      return;
+    }
+    this.deliver(t, event);
+  }
+
+  private deliver(t: Tracked, event: ProcessEvent): void {
+    if (event.seq <= t.lastSeq) return;
+    if (event.type === 'exited') {
+      if (t.exited) return;
+      t.exited = true;
+    }
+    if (event.type === 'closed') {
+      if (t.closed) return;
+      t.closed = true;
+      setTimeout(() => this.tracked.get(event.processId) === t && this.tracked.delete(event.processId), 60_000).unref();
+    }
+    t.lastSeq = event.seq;
+    this.emitter.emit('event', event);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (this.ws !== ws) return;
+    this.ws = undefined;
+    const err = new DisconnectedError(`exec-server connection closed (code ${code}${reason ? `: ${reason}` : ''})`);
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    if (this.closedByUser || !this.options.reconnect || !this.sessionId) {
+      this.emitter.emit('disconnected', err);
+      return;
+    }
+    this.reconnecting = this.resume().finally(() => (this.reconnecting = undefined));
+  }
+
+  private async resume(): Promise<void> {
+    let delay = this.options.reconnectDelayMs;
+    for (let attempt = 1; attempt <= this.options.reconnectAttempts && !this.closedByUser; attempt++) {
+      try {
+        for (const t of this.tracked.values()) if (!t.closed) t.held = [];
+        await this.open(this.sessionId);
+        await this.catchUp();
+        this.emitter.emit('reconnected', this.sessionId);
+        return;
+      } catch (err) {
+        for (const t of this.tracked.values()) t.held = undefined;
+        if (err instanceof RpcError) break;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+    this.emitter.emit('disconnected', new DisconnectedError('exec-server connection lost and the session could not be resumed'));
+  }
+
+  /** Reads what each unfinished process produced while we were away, then releases held events. */
+  private async catchUp(): Promise<void> {
+    await Promise.all(
+      [...this.tracked.entries()]
+        .filter(([, t]) => t.held !== undefined)
+        .map(async ([processId, t]) => {
+          try {
+            for (;;) {
+              const r = await this.read(processId, { afterSeq: t.lastSeq });
+              for (const c of r.chunks) this.deliver(t, { type: 'output', processId, seq: c.seq, stream: c.stream, data: c.data });
+              if (r.chunks.length > 0) continue;
+              // With no chunk returned, nextSeq is the highest seq allocated + 1, events included.
+              if (r.closed) {
+                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1 });
+                this.deliver(t, { type: 'closed', processId, seq: r.nextSeq - 1 });
+              } else if (r.exited) {
+                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1 });
+              }
+              break;
+            }
+          } catch (err) {
+            if (!(err instanceof RpcError)) throw err;
+          } finally {
+            const held = t.held ?? [];
+            t.held = undefined;
+            for (const e of held) this.deliver(t, e);
+          }
+        }),
+    );
+  }
+
+  /** Sends a request and resolves with its result; rejects with RpcError or DisconnectedError. */
+  async request<T = unknown>(method: string, params: unknown): Promise<T> {
+    if (!this.ws && this.reconnecting && method !== 'initialize') await this.reconnecting;
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) throw new DisconnectedError();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      ws.send(encodeRequest(id, method, params), (err) => {
+        if (err && this.pending.delete(id)) reject(new DisconnectedError(err.message));
+      });
+    });
+  }
+
+  /** Every process event, exactly once and in seq order per process. Returns an unsubscribe. */
+  onEvent(listener: (event: ProcessEvent) => void): () => void {
+    this.emitter.on('event', listener);
+    return () => this.emitter.off('event', listener);
+  }
+
+  on(event: 'disconnected', listener: (err: DisconnectedError) => void): this;
+  on(event: 'reconnected', listener: (sessionId: string) => void): this;
+  on(event: string, listener: (...args: never[]) => void): this {
+    this.emitter.on(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Events of one process from now on, ending after `closed`. */
+  events(processId: string): AsyncIterable<ProcessEvent> {
+    const queue = new EventQueue<ProcessEvent>();
+    const off = this.onEvent((e) => {
+      if (e.processId !== processId) return;
+      queue.push(e);
+      if (e.type === 'closed') {
+        off();
+        queue.end();
+      }
+    });
+    return queue;
+  }
+
+  async startProcess(params: StartProcessParams): Promise<{ processId: string }> {
+    this.track(params.processId);
+    try {
+      return await this.request('process/start', { env: {}, tty: false, ...params });
+    } catch (err) {
+      const t = this.tracked.get(params.processId);
+      if (t && t.lastSeq === 0 && err instanceof RpcError && !/already exists/.test(err.message)) this.tracked.delete(params.processId);
+      throw err;
+    }
+  }
+
+  /** Starts a process and returns its event stream, subscribed before the start request is sent. */
+  async spawn(params: StartProcessParams): Promise<{ processId: string; events: AsyncIterable<ProcessEvent> }> {
+    const events = this.events(params.processId);
+    await this.startProcess(params);
+    return { processId: params.processId, events };
+  }
+
+  async read(processId: string, options: ReadOptions = {}): Promise<DecodedReadResult> {
+    const r = await this.request<WireReadResult>('process/read', {
+      processId,
+      afterSeq: options.afterSeq ?? null,
+      maxBytes: options.maxBytes ?? null,
+      waitMs: options.waitMs ?? null,
+    });
+    return decodeRead(r);
+  }
+
+  async write(processId: string, data: Uint8Array | string, options: { writeId?: string; closeStdin?: boolean } = {}): Promise<WriteStatus> {
+    const chunk = Buffer.from(data).toString('base64');
+    const r = await this.request<{ status: WriteStatus }>('process/write', { processId, chunk, ...options });
+    return r.status;
+  }
+
+  terminate(processId: string): Promise<{ running: boolean }> {
+    return this.request('process/terminate', { processId });
+  }
+
+  async signal(processId: string, signal: 'interrupt'): Promise<void> {
+    await this.request('process/signal', { processId, signal });
+  }
+
+  async resize(processId: string, rows: number, cols: number): Promise<void> {
+    await this.request('process/resize', { processId, rows, cols });
+  }
+
+  environmentInfo(): Promise<{ shell: { name: string; path: string } }> {
+    return this.request('environment/info', {});
+  }
+
+  /** Drops the connection without closing the session (tests, and simulating network loss). */
+  dropConnection(): void {
+    this.ws?.terminate();
+  }
+
+  async close(): Promise<void> {
+    this.closedByUser = true;
+    const ws = this.ws;
+    if (!ws) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(1000);
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000).unref();
+    });
+  }
+}

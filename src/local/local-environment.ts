@@ -1,0 +1,45 @@
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
+import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
+import { ProcessTable } from './process-table.js';
+
+async function detectShell(env: Readonly<Record<string, string | undefined>>): Promise<EnvironmentInfo['shell']> {
+  for (const candidate of [env.SHELL, '/bin/bash', '/bin/sh']) {
+    if (!candidate || !path.isAbsolute(candidate)) continue;
+    try {
+      await access(candidate, constants.X_OK);
+      return { name: path.basename(candidate), path: candidate };
+    } catch {
+      // try the next one
+    }
+  }
+  return { name: 'sh', path: '/bin/sh' };
+}
+
+/** Runs things on this machine. One per session: processIds are per session. */
+export class LocalEnvironment implements Environment, OutputFlowControl {
+  readonly options: LocalEnvironmentOptions;
+  readonly exec: ProcessTable;
+
+  constructor(options: Partial<LocalEnvironmentOptions> = {}) {
+    this.options = { ...defaultLocalEnvironmentOptions(), ...options };
+    this.exec = new ProcessTable(this.options);
+  }
+
+  info(): Promise<EnvironmentInfo> {
+    return detectShell(this.options.serverEnv).then((shell) => ({ shell }));
+  }
+
+  pauseOutput(): void {
+    this.exec.pauseOutput();
+  }
+
+  resumeOutput(): void {
+    this.exec.resumeOutput();
+  }
+
+  close(): Promise<void> {
+    return this.exec.close();
+  }
+}

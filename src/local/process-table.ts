@@ -1,0 +1,159 @@
+import type {
+  ExecBackend,
+  OutputFlowControl,
+  ProcessEvent,
+  ProcessEventListener,
+  ProcessSignal,
+  ReadRequest,
+  ReadResult,
+  StartProcessRequest,
+  WriteRequest,
+  WriteStatus,
+} from '../environment/types.js';
+import { invalidRequest, processMessages, spawnErrorFromOs } from '../protocol/index.js';
+import { buildChildEnv } from '../sandbox/env-policy.js';
+import type { ChildSpec } from './child.js';
+import { ManagedProcess } from './managed-process.js';
+import type { LocalEnvironmentOptions } from './options.js';
+import { spawnPipeChild } from './pipe-child.js';
+import { spawnPtyChild } from './pty-child.js';
+import { checkWorkingDirectory, resolveExecutable } from './resolve-executable.js';
+
+/** The processes of one session, keyed by the client's processId. */
+export class ProcessTable implements ExecBackend, OutputFlowControl {
+  private readonly processes = new Map<string, ManagedProcess>();
+  private readonly listeners = new Set<ProcessEventListener>();
+  private readonly expiryTimers = new Set<NodeJS.Timeout>();
+  private paused = false;
+  private closing = false;
+
+  constructor(private readonly options: LocalEnvironmentOptions) {}
+
+  subscribe(listener: ProcessEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit = (event: ProcessEvent): void => {
+    for (const l of this.listeners) l(event);
+  };
+
+  async start(request: StartProcessRequest): Promise<{ processId: string }> {
+    const { processId } = request;
+    if (this.closing) throw invalidRequest('environment is shutting down');
+    if (request.argv.length === 0) throw invalidRequest('argv must not be empty');
+    if (this.processes.has(processId)) throw invalidRequest(processMessages.duplicate(processId));
+    if (this.processes.size >= this.options.maxProcesses) {
+      throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
+    }
+    const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
+    // Reserve the id before any await so a concurrent duplicate start is refused.
+    this.processes.set(processId, proc);
+    try {
+      const env = buildChildEnv(request.env, request.envPolicy, this.options.serverEnv);
+      const cwd = request.cwd;
+      await checkWorkingDirectory(cwd);
+      const command = request.argv[0] as string;
+      const file = await resolveExecutable(command, env.PATH, cwd);
+      const spec: ChildSpec = {
+        file,
+        args: request.argv.slice(1),
+        argv0: request.arg0 ?? command,
+        cwd,
+        env,
+        pipeStdin: request.pipeStdin ?? false,
+        rows: request.rows ?? 24,
+        cols: request.cols ?? 80,
+        maxChunkBytes: this.options.maxChunkBytes,
+      };
+      proc.child = await (request.tty ? spawnPtyChild(spec, proc.listener()) : spawnPipeChild(spec, proc.listener()));
+      if (this.paused) proc.child.pause();
+      if (this.closing) proc.terminate();
+    } catch (err) {
+      this.processes.delete(processId);
+      throw spawnErrorFromOs(err);
+    }
+    return { processId };
+  }
+
+  private scheduleExpiry(proc: ManagedProcess): void {
+    const timer = setTimeout(() => {
+      this.expiryTimers.delete(timer);
+      if (this.processes.get(proc.processId) === proc) this.processes.delete(proc.processId);
+    }, this.options.retainExitedMs);
+    timer.unref();
+    this.expiryTimers.add(timer);
+  }
+
+  private get(processId: string): ManagedProcess {
+    const proc = this.processes.get(processId);
+    if (!proc) throw invalidRequest(processMessages.unknown(processId));
+    return proc;
+  }
+
+  async read(processId: string, request?: ReadRequest): Promise<ReadResult> {
+    const proc = this.get(processId);
+    if (!proc.child) return { chunks: [], nextSeq: 1, exited: false, exitCode: null, closed: false, failure: null };
+    return proc.read(request);
+  }
+
+  async write(request: WriteRequest): Promise<WriteStatus> {
+    const proc = this.processes.get(request.processId);
+    if (!proc) return 'unknownProcess';
+    if (!proc.child) return 'starting';
+    return proc.write(request.data, request.writeId, request.closeStdin ?? false);
+  }
+
+  async terminate(processId: string): Promise<{ running: boolean }> {
+    const proc = this.processes.get(processId);
+    if (!proc || !proc.child) return { running: false };
+    return { running: proc.terminate() };
+  }
+
+  async signal(processId: string, signal: ProcessSignal): Promise<void> {
+    const proc = this.processes.get(processId);
+    if (!proc?.child || proc.exited) return;
+    if (signal === 'interrupt') proc.child.interrupt();
+  }
+
+  async resize(processId: string, rows: number, cols: number): Promise<void> {
+    const proc = this.get(processId);
+    if (!proc.child?.tty) throw invalidRequest(processMessages.notTty(processId));
+    proc.child.resize(rows, cols);
+  }
+
+  pauseOutput(): void {
+    if (this.paused) return;
+    this.paused = true;
+    for (const p of this.processes.values()) if (!p.closed) p.child?.pause();
+  }
+
+  resumeOutput(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const p of this.processes.values()) if (!p.closed) p.child?.resume();
+  }
+
+  /** Process groups still alive. */
+  get runningCount(): number {
+    let n = 0;
+    for (const p of this.processes.values()) if (!p.closed) n++;
+    return n;
+  }
+
+  /** Kills every process group and waits (bounded) for them to be reaped. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.resumeOutput();
+    const pending: Promise<void>[] = [];
+    for (const p of this.processes.values()) {
+      if (p.closed) continue;
+      p.terminate();
+      pending.push(p.read({ waitMs: 2000 }).then(() => undefined));
+    }
+    await Promise.all(pending);
+    for (const t of this.expiryTimers) clearTimeout(t);
+    this.expiryTimers.clear();
+  }
+}
+

@@ -1,0 +1,53 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+const DEFAULT_SEARCH_PATH = '/bin:/usr/bin';
+
+function sysError(code: string, errno: number, syscall: string, file: string): NodeJS.ErrnoException {
+  const err = new Error(`${code}: ${syscall} ${file}`) as NodeJS.ErrnoException;
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = syscall;
+  err.path = file;
+  return err;
+}
+
+async function checkExecutable(file: string): Promise<void> {
+  const info = await stat(file);
+  if (info.isDirectory()) throw sysError('EACCES', 13, 'execve', file);
+  await access(file, constants.X_OK);
+}
+
+/** The child's working directory must exist and be a directory (ENOENT / ENOTDIR otherwise). */
+export async function checkWorkingDirectory(cwd: string): Promise<void> {
+  const info = await stat(cwd);
+  if (!info.isDirectory()) throw sysError('ENOTDIR', 20, 'chdir', cwd);
+}
+
+/**
+ * Finds the file execvp would run for `command` with the child's PATH, with execvp's errors:
+ * a name with a slash is taken relative to `cwd`; otherwise each PATH entry is tried, and when none
+ * works the error is EACCES if some entry was refused, else ENOENT.
+ */
+export async function resolveExecutable(command: string, searchPath: string | undefined, cwd: string): Promise<string> {
+  if (command === '') throw sysError('ENOENT', 2, 'execve', command);
+  if (command.includes('/')) {
+    const file = path.resolve(cwd, command);
+    await checkExecutable(file);
+    return file;
+  }
+  let sawAccessError: NodeJS.ErrnoException | undefined;
+  for (const dir of (searchPath ?? DEFAULT_SEARCH_PATH).split(':')) {
+    const file = path.resolve(cwd, dir === '' ? '.' : dir, command);
+    try {
+      await checkExecutable(file);
+      return file;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') sawAccessError = err as NodeJS.ErrnoException;
+      else if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
+    }
+  }
+  throw sawAccessError ?? sysError('ENOENT', 2, 'execvp', command);
+}

@@ -1,0 +1,171 @@
+import type { Logger } from 'pino';
+import type { ProcessEvent } from '../environment/types.js';
+import {
+  encodeClosed,
+  encodeError,
+  encodeExited,
+  encodeOutput,
+  encodeResult,
+  ErrorCode,
+  InitializeParams,
+  invalidRequest,
+  messages,
+  methodFamily,
+  methodNotFound,
+  parseMessage,
+  parseParams,
+  RpcError,
+  type RequestId,
+} from '../protocol/index.js';
+import { methodTable } from './method-table.js';
+import type { Session, SessionSink } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
+import type { ServerTransport } from './transport.js';
+
+type State = 'new' | 'initializing' | 'ready' | 'closed';
+
+export interface ConnectionLimits {
+  sendHighWaterBytes: number;
+  sendLowWaterBytes: number;
+}
+
+/**
+ * The JSON-RPC state machine of one connection: the initialize gate, concurrent dispatch, event
+ * delivery and send-side backpressure. It knows nothing of sockets (see ServerTransport).
+ */
+export class Connection implements SessionSink {
+  private state: State = 'new';
+  private session: Session | undefined;
+  private readonly aborter = new AbortController();
+  /** Events of processes whose `process/start` response has not been sent yet. */
+  private readonly held = new Map<string, string[]>();
+  private unflushedBytes = 0;
+  private outputPaused = false;
+
+  constructor(
+    private readonly transport: ServerTransport,
+    private readonly registry: SessionRegistry,
+    private readonly limits: ConnectionLimits,
+    private readonly logger: Logger,
+  ) {}
+
+  get sessionId(): string | undefined {
+    return this.session?.id;
+  }
+
+  handleText(text: string): void {
+    if (this.state === 'closed') return;
+    const msg = parseMessage(text);
+    switch (msg.kind) {
+      case 'invalid':
+        return this.sendError(
+          -1,
+          ErrorCode.InvalidRequest,
+          `failed to parse ${this.transport.kind} JSON-RPC message from exec-server ${this.transport.kind} ${this.transport.peer}: ${msg.reason}`,
+        );
+      case 'response':
+        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): this server sends no requests`);
+      case 'notification':
+        return this.handleNotification(msg.method);
+      case 'request':
+        return void this.handleRequest(msg.id, msg.method, msg.params);
+    }
+  }
+
+  private handleNotification(method: string): void {
+    if (method === 'initialized') {
+      if (this.state === 'initializing') this.state = 'ready';
+      else if (this.state === 'new') this.sendError(-1, ErrorCode.InvalidRequest, 'received `initialized` before a successful `initialize`');
+      return;
+    }
+    this.sendError(-1, ErrorCode.InvalidRequest, `unexpected notification \`${method}\`: the only notification a client may send is \`initialized\``);
+  }
+
+  private async handleRequest(id: RequestId, method: string, params: unknown): Promise<void> {
+    try {
+      if (method === 'initialize') return this.sendResult(id, this.initialize(params));
+      const handler = methodTable.get(method);
+      if (!handler) throw methodNotFound(method);
+      if (this.state === 'new') throw invalidRequest(messages.mustInitialize(methodFamily(method)));
+      if (this.state === 'initializing') throw invalidRequest(messages.mustSendInitialized(methodFamily(method)));
+      const session = this.session as Session;
+      const holdId = method === 'process/start' ? startProcessId(params) : undefined;
+      if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
+      try {
+        const result = await handler({ environment: session.environment, signal: this.aborter.signal }, params);
+        this.sendResult(id, result);
+      } finally {
+        if (holdId !== undefined) this.release(holdId);
+      }
+    } catch (err) {
+      if (err instanceof RpcError) return this.sendError(id, err.code, err.message);
+      this.logger.error({ err, method }, 'request failed');
+      this.sendError(id, ErrorCode.Internal, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private initialize(params: unknown): { sessionId: string } {
+    if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
+    const p = parseParams(InitializeParams, params, 'InitializeParams');
+    this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
+    this.state = 'initializing';
+    return { sessionId: this.session.id };
+  }
+
+  private release(processId: string): void {
+    const queued = this.held.get(processId);
+    this.held.delete(processId);
+    if (queued) for (const text of queued) this.send(text);
+  }
+
+  deliver(event: ProcessEvent): void {
+    let text: string;
+    if (event.type === 'output') text = encodeOutput(event.processId, event.seq, event.stream, event.data.toString('base64'));
+    else if (event.type === 'exited') text = encodeExited(event.processId, event.seq, event.exitCode);
+    else text = encodeClosed(event.processId, event.seq);
+    const queue = this.held.get(event.processId);
+    if (queue) queue.push(text);
+    else this.send(text);
+  }
+
+  private sendResult(id: RequestId, result: unknown): void {
+    this.send(encodeResult(id, result));
+  }
+
+  private sendError(id: RequestId, code: number, message: string): void {
+    this.send(encodeError(id, code, message));
+  }
+
+  private send(text: string): void {
+    if (this.state === 'closed') return;
+    const size = text.length;
+    this.unflushedBytes += size;
+    this.transport.send(text, () => {
+      this.unflushedBytes -= size;
+      if (this.outputPaused && this.unflushedBytes <= this.limits.sendLowWaterBytes) {
+        this.outputPaused = false;
+        this.session?.environment.resumeOutput();
+      }
+    });
+    if (!this.outputPaused && this.unflushedBytes > this.limits.sendHighWaterBytes && this.session) {
+      this.outputPaused = true;
+      this.session.environment.pauseOutput();
+    }
+  }
+
+  /** The transport is gone: detach the session (it lives on for its grace period). */
+  handleClose(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.aborter.abort();
+    this.held.clear();
+    if (this.session) this.registry.detach(this.session, this);
+  }
+}
+
+function startProcessId(params: unknown): string | undefined {
+  if (params && typeof params === 'object' && typeof (params as { processId?: unknown }).processId === 'string') {
+    return (params as { processId: string }).processId;
+  }
+  return undefined;
+}

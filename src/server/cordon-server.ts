@@ -1,0 +1,88 @@
+import type { Readable, Writable } from 'node:stream';
+import { ErrorCode, encodeError } from '../protocol/index.js';
+import { Connection } from './connection.js';
+import { isLoopbackHost } from './loopback.js';
+import { defaultServerOptions, type ServerOptions } from './options.js';
+import { SessionRegistry } from './session-registry.js';
+import { serveLines } from './stdio-listener.js';
+import type { ServerTransport } from './transport.js';
+import { WebSocketListener } from './websocket-listener.js';
+
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+  /** Allow a non-loopback address without a token. */
+  insecureNoAuth?: boolean;
+}
+
+/** A Cordon server instance: its sessions and its listeners. Many may live in one process. */
+export class CordonServer {
+  readonly options: ServerOptions;
+  readonly sessions: SessionRegistry;
+  private readonly listeners: WebSocketListener[] = [];
+  private readonly connections = new Set<Connection>();
+  private closed = false;
+
+  constructor(options: Partial<ServerOptions> = {}) {
+    this.options = { ...defaultServerOptions(), ...options };
+    this.sessions = new SessionRegistry(this.options.sessionGraceMs, this.options.environment, this.options.logger);
+  }
+
+  private connect(transport: ServerTransport): Connection {
+    const conn = new Connection(transport, this.sessions, this.options, this.options.logger);
+    this.connections.add(conn);
+    return conn;
+  }
+
+  private disconnect(conn: Connection): void {
+    this.connections.delete(conn);
+    conn.handleClose();
+  }
+
+  /** Listens for WebSocket clients; resolves with the `ws://host:port` URL actually bound. */
+  async listen(options: ListenOptions = {}): Promise<string> {
+    const host = options.host ?? '127.0.0.1';
+    if (!isLoopbackHost(host) && this.options.token === undefined && !options.insecureNoAuth) {
+      throw new Error(
+        `refusing to listen on non-loopback address ${host} without authentication: pass --token-file, or --insecure-no-auth to accept anyone who can reach it`,
+      );
+    }
+    const listener = new WebSocketListener({
+      host,
+      port: options.port ?? 0,
+      token: this.options.token,
+      maxFrameBytes: this.options.maxFrameBytes,
+      maxMessageBytes: this.options.maxMessageBytes,
+      logger: this.options.logger,
+      accept: (transport) => {
+        const conn = this.connect(transport);
+        return { message: (text) => conn.handleText(text), close: () => this.disconnect(conn) };
+      },
+    });
+    const url = await listener.listen();
+    this.listeners.push(listener);
+    return url;
+  }
+
+  /** Serves one client over newline-delimited streams until the input ends. */
+  serveStdio(input: Readable, output: Writable): Promise<void> {
+    return serveLines(input, output, this.options.maxMessageBytes, (transport) => {
+      const conn = this.connect(transport);
+      return {
+        message: (text) => conn.handleText(text),
+        oversized: (bytes) =>
+          transport.send(encodeError(-1, ErrorCode.InvalidRequest, `message of ${bytes} bytes exceeds the limit of ${this.options.maxMessageBytes} bytes`), () => undefined),
+        close: () => this.disconnect(conn),
+      };
+    });
+  }
+
+  /** Stops accepting, closes connections and kills every session's process groups. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.listeners.map((l) => l.close()));
+    for (const conn of [...this.connections]) this.disconnect(conn);
+    await this.sessions.closeAll();
+  }
+}

@@ -1,0 +1,2 @@
+export { CordonServer, type ListenOptions } from './cordon-server.js';
+export { defaultServerOptions, type ServerOptions } from './options.js';

@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import pino from 'pino';
+import type { LocalEnvironmentOptions } from '../local/options.js';
+
+export interface ServerOptions {
+  /** How long a detached session (its processes, their output) waits to be resumed. */
+  sessionGraceMs: number;
+  /** Largest incoming WebSocket frame; a bigger one closes the connection with 1009. */
+  maxFrameBytes: number;
+  /** Largest incoming message (all frames of it, or one stdio line). */
+  maxMessageBytes: number;
+  /** Unsent bytes on a connection above which the session's child output stops being read. */
+  sendHighWaterBytes: number;
+  /** ...and below which it is read again. */
+  sendLowWaterBytes: number;
+  /** Bearer token required on the WebSocket upgrade; none means no authentication. */
+  token: string | undefined;
+  environment: Partial<LocalEnvironmentOptions>;
+  logger: Logger;
+}
+
+export const defaultServerOptions = (): ServerOptions => ({
+  sessionGraceMs: 30_000,
+  maxFrameBytes: 16 * 1024 * 1024,
+  maxMessageBytes: 64 * 1024 * 1024,
+  sendHighWaterBytes: 8 * 1024 * 1024,
+  sendLowWaterBytes: 1024 * 1024,
+  token: undefined,
+  environment: {},
+  logger: pino({ enabled: false }),
+});

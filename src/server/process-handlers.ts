@@ -1,0 +1,101 @@
+import type { Environment, ReadResult } from '../environment/types.js';
+import {
+  Base64Error,
+  decodeBase64Strict,
+  invalidParams,
+  parseAbsolutePath,
+  parseParams,
+  ReadParams,
+  ResizeParams,
+  SignalParams,
+  StartParams,
+  TerminateParams,
+  WriteParams,
+  type WireReadResult,
+} from '../protocol/index.js';
+
+/** The thin adapters from `process/*` params to the environment and back to wire shapes. */
+
+export interface HandlerContext {
+  environment: Environment;
+  /** Aborted when the connection that asked goes away. */
+  signal: AbortSignal;
+}
+
+export function toWireReadResult(result: ReadResult): WireReadResult {
+  return {
+    chunks: result.chunks.map((c) => ({ seq: c.seq, stream: c.stream, chunk: c.data.toString('base64') })),
+    nextSeq: result.nextSeq,
+    exited: result.exited,
+    exitCode: result.exitCode,
+    closed: result.closed,
+    failure: result.failure,
+  };
+}
+
+export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string }> {
+  const p = parseParams(StartParams, raw, 'ExecParams');
+  const cwd = parseAbsolutePath(p.cwd);
+  return ctx.environment.exec.start({
+    processId: p.processId,
+    argv: p.argv,
+    cwd,
+    env: p.env,
+    tty: p.tty,
+    pipeStdin: p.pipeStdin ?? false,
+    arg0: p.arg0 ?? null,
+    envPolicy: p.envPolicy ?? null,
+    rows: p.rows ?? null,
+    cols: p.cols ?? null,
+  });
+}
+
+export async function handleRead(ctx: HandlerContext, raw: unknown): Promise<WireReadResult> {
+  const p = parseParams(ReadParams, raw, 'ReadParams');
+  const result = await ctx.environment.exec.read(p.processId, {
+    afterSeq: p.afterSeq ?? null,
+    maxBytes: p.maxBytes ?? null,
+    waitMs: p.waitMs ?? null,
+    signal: ctx.signal,
+  });
+  return toWireReadResult(result);
+}
+
+export async function handleWrite(ctx: HandlerContext, raw: unknown): Promise<{ status: string }> {
+  const p = parseParams(WriteParams, raw, 'WriteParams');
+  let data: Buffer;
+  try {
+    data = decodeBase64Strict(p.chunk);
+  } catch (err) {
+    if (err instanceof Base64Error) throw invalidParams(err.message);
+    throw err;
+  }
+  const status = await ctx.environment.exec.write({
+    processId: p.processId,
+    data,
+    writeId: p.writeId ?? null,
+    closeStdin: p.closeStdin ?? false,
+  });
+  return { status };
+}
+
+export async function handleTerminate(ctx: HandlerContext, raw: unknown): Promise<{ running: boolean }> {
+  const p = parseParams(TerminateParams, raw, 'TerminateParams');
+  return ctx.environment.exec.terminate(p.processId);
+}
+
+export async function handleSignal(ctx: HandlerContext, raw: unknown): Promise<Record<string, never>> {
+  const p = parseParams(SignalParams, raw, 'SignalParams');
+  await ctx.environment.exec.signal(p.processId, p.signal);
+  return {};
+}
+
+export async function handleResize(ctx: HandlerContext, raw: unknown): Promise<Record<string, never>> {
+  const p = parseParams(ResizeParams, raw, 'ResizeParams');
+  await ctx.environment.exec.resize(p.processId, p.rows, p.cols);
+  return {};
+}
+
+export async function handleEnvironmentInfo(ctx: HandlerContext): Promise<unknown> {
+  return ctx.environment.info();
+}

@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { ProcessEvent } from '../environment/types.js';
+import { LocalEnvironment } from '../local/local-environment.js';
+import type { LocalEnvironmentOptions } from '../local/options.js';
+
+/** Where a session's process events go while a connection is attached. */
+export interface SessionSink {
+  deliver(event: ProcessEvent): void;
+}
+
+/** A client's session: its environment (processes and their output) outlives connections. */
+export class Session {
+  readonly id = randomUUID();
+  readonly environment: LocalEnvironment;
+  sink: SessionSink | null = null;
+  expiry: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
+
+  constructor(environmentOptions: Partial<LocalEnvironmentOptions>) {
+    this.environment = new LocalEnvironment(environmentOptions);
+    this.unsubscribe = this.environment.exec.subscribe((event) => this.sink?.deliver(event));
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.expiry);
+    this.sink = null;
+    this.unsubscribe();
+    await this.environment.close();
+  }
+}

@@ -1,0 +1,107 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { bearerMatches } from './auth.js';
+import { FrameSizeGuard } from './frame-size-guard.js';
+import type { ServerTransport } from './transport.js';
+
+export interface WebSocketListenerOptions {
+  host: string;
+  port: number;
+  token: string | undefined;
+  maxFrameBytes: number;
+  maxMessageBytes: number;
+  logger: Logger;
+  /** Called for each accepted socket; returns the handlers of its connection. */
+  accept(transport: ServerTransport): { message(text: string): void; close(): void };
+}
+
+const CLOSE_TOO_BIG = 1009;
+
+/** The WebSocket front door: auth on the upgrade, frame and message bounds, one connection per socket. */
+export class WebSocketListener {
+  private readonly http = http.createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('cordon: WebSocket upgrade required\n');
+  });
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<WebSocket>();
+
+  constructor(private readonly options: WebSocketListenerOptions) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+    this.http.on('upgrade', (req, socket: Socket, head: Buffer) => {
+      if (options.token !== undefined && !bearerMatches(req.headers.authorization, options.token)) {
+        options.logger.warn({ peer: socket.remoteAddress }, 'refused a WebSocket upgrade without a valid bearer token');
+        socket.end('HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+        return;
+      }
+      let tooBig = false;
+      let ws: WebSocket | undefined;
+      const guard = new FrameSizeGuard(options.maxFrameBytes, () => {
+        tooBig = true;
+        if (ws) closeTooBig(ws, options.maxFrameBytes);
+      });
+      this.wss.handleUpgrade(req, socket, head, (client) => {
+        ws = client;
+        if (tooBig) closeTooBig(client, options.maxFrameBytes);
+        this.attach(client, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, () => tooBig);
+      });
+      if (head.length > 0) guard.feed(head);
+      socket.on('data', (chunk: Buffer) => guard.feed(chunk));
+    });
+  }
+
+  private attach(ws: WebSocket, peer: string, tooBig: () => boolean): void {
+    this.sockets.add(ws);
+    const transport: ServerTransport = {
+      kind: 'websocket',
+      peer,
+      send: (text, flushed) => {
+        if (ws.readyState !== ws.OPEN) return flushed();
+        ws.send(text, () => flushed());
+      },
+      close: (code, reason) => ws.close(code, reason),
+    };
+    const handlers = this.options.accept(transport);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (tooBig()) return;
+      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+      void isBinary;
+      handlers.message(text);
+    });
+    ws.on('error', (err) => this.options.logger.debug({ err, peer }, 'websocket error'));
+    ws.on('close', () => {
+      this.sockets.delete(ws);
+      handlers.close();
+    });
+  }
+
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.options.port, this.options.host, () => {
+        this.http.off('error', reject);
+        const addr = this.http.address() as AddressInfo;
+        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        resolve(`ws://${host}:${addr.port}`);
+      });
+    });
+  }
+
+  /** Stops accepting and closes every connection with 1001 (going away). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const ws of this.sockets) ws.close(1001, 'server shutting down');
+    const deadline = setTimeout(() => {
+      for (const ws of this.sockets) ws.terminate();
+    }, 1000);
+    this.http.closeAllConnections();
+    await closed;
+    clearTimeout(deadline);
+  }
+}
+
+function closeTooBig(ws: WebSocket, limit: number): void {
+  ws.close(CLOSE_TOO_BIG, `frame larger than ${limit} bytes`);
+  setTimeout(() => ws.terminate(), 1000).unref();
+}
