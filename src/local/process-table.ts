@@ -17,7 +17,7 @@ import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
 import { spawnPipeChild } from './pipe-child.js';
 import { spawnPtyChild } from './pty-child.js';
-import { checkWorkingDirectory, resolveExecutable } from './resolve-executable.js';
+import { checkExecFormat, checkWorkingDirectory, resolveExecutable } from './resolve-executable.js';
 
 /** The processes of one session, keyed by the client's processId. */
 export class ProcessTable implements ExecBackend, OutputFlowControl {
@@ -55,6 +55,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       await checkWorkingDirectory(cwd);
       const command = request.argv[0] as string;
       const file = await resolveExecutable(command, env.PATH, cwd);
+      await checkExecFormat(file);
       const spec: ChildSpec = {
         file,
         args: request.argv.slice(1),

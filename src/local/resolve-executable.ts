@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 const DEFAULT_SEARCH_PATH = '/bin:/usr/bin';
@@ -17,6 +17,24 @@ async function checkExecutable(file: string): Promise<void> {
   const info = await stat(file);
   if (info.isDirectory()) throw sysError('EACCES', 13, 'execve', file);
   await access(file, constants.X_OK);
+}
+
+/**
+ * execvp (which libuv uses) runs a file the kernel refuses with ENOEXEC through /bin/sh instead of
+ * failing. The reference reports `Exec format error`, so a file that is neither ELF nor a `#!` script
+ * is refused up front, as execve would.
+ */
+export async function checkExecFormat(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    const head = buffer.subarray(0, bytesRead);
+    const isElf = bytesRead === 4 && head[0] === 0x7f && head.subarray(1, 4).toString('latin1') === 'ELF';
+    const isScript = bytesRead >= 2 && head[0] === 0x23 && head[1] === 0x21;
+    if (!isElf && !isScript) throw sysError('ENOEXEC', 8, 'execve', file);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The child's working directory must exist and be a directory (ENOENT / ENOTDIR otherwise). */

@@ -1,0 +1,123 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { CordonServer, type ServerOptions } from '../src/server/index.js';
+
+export const SH_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+
+export async function tempDir(prefix = 'cordon-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export async function startServer(options: Partial<ServerOptions> = {}): Promise<{ server: CordonServer; url: string }> {
+  const server = new CordonServer(options);
+  const url = await server.listen({ host: '127.0.0.1', port: 0 });
+  return { server, url };
+}
+
+export type Json = Record<string, any>;
+
+/** A bare WebSocket peer speaking raw JSON, for protocol-level tests. */
+export class RawClient {
+  readonly received: Json[] = [];
+  private waiters: { pred: (m: Json) => boolean; resolve: (m: Json) => void }[] = [];
+  private nextId = 1000;
+  closeCode: number | undefined;
+  readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data)) as Json;
+      this.received.push(msg);
+      for (const w of [...this.waiters]) {
+        if (w.pred(msg)) {
+          this.waiters.splice(this.waiters.indexOf(w), 1);
+          w.resolve(msg);
+        }
+      }
+    });
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code) => {
+        this.closeCode = code;
+        resolve(code);
+      }),
+    );
+    ws.on('error', () => undefined);
+  }
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<RawClient> {
+    const ws = new WebSocket(url, { headers, maxPayload: 1024 * 1024 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new RawClient(ws);
+  }
+
+  /** Opens, initializes (optionally resuming) and sends `initialized`. */
+  static async ready(url: string, resumeSessionId?: string): Promise<{ client: RawClient; sessionId: string }> {
+    const client = await RawClient.open(url);
+    const res = await client.request('initialize', { clientName: 'test', resumeSessionId: resumeSessionId ?? null });
+    if (res.error) throw new Error(`initialize failed: ${res.error.message}`);
+    client.send({ method: 'initialized', params: {} });
+    return { client, sessionId: res.result.sessionId as string };
+  }
+
+  send(msg: Json | string): void {
+    this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
+  }
+
+  next(pred: (m: Json) => boolean, timeoutMs = 10_000): Promise<Json> {
+    const found = this.received.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for a message; got ${JSON.stringify(this.received.slice(-5))}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  async request(method: string, params?: unknown): Promise<Json> {
+    const id = this.nextId++;
+    this.send(params === undefined ? { id, method } : { id, method, params });
+    return this.next((m) => m.id === id && !('method' in m));
+  }
+
+  /** Resolves once `process/closed` arrives for processId; returns that process's notifications. */
+  async untilClosed(processId: string, timeoutMs = 10_000): Promise<Json[]> {
+    await this.next((m) => m.method === 'process/closed' && m.params.processId === processId, timeoutMs);
+    return this.received.filter((m) => m.method?.startsWith('process/') && m.params?.processId === processId);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns true or the deadline passes. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
