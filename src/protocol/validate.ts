@@ -83,7 +83,10 @@ export function parseParams<S extends z.ZodTypeAny>(schema: S, params: unknown, 
   }
   const input = params;
   const result = schema.safeParse(params, {
-    errorMap: (issue, ctx) => ({ message: issue.message ?? serdeMessage(issue, input) ?? ctx.defaultError }),
+    // A struct() schema's own wording arrives as defaultError; everything else is worded here.
+    errorMap: (issue, ctx) => ({
+      message: issue.message ?? (ctx.defaultError.includes('expected struct ') ? ctx.defaultError : serdeMessage(issue, input)),
+    }),
   });
   if (result.success) return result.data;
   const issue = result.error.issues[0];

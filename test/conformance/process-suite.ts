@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Environment, ProcessEvent, StartProcessRequest } from '../../src/environment/types.js';
+import type { EnvPolicy, Environment, ProcessEvent, StartProcessRequest } from '../../src/environment/types.js';
 import { RpcError } from '../../src/protocol/errors.js';
 import { eventually, isAlive, SH_ENV, sleep, tempDir } from '../helpers.js';
 
@@ -279,9 +279,9 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
     });
 
     it('applies envPolicy: inherit, default excludes, exclude, set, includeOnly, env on top', async () => {
-      const base = { inherit: 'all' as const, ignoreDefaultExcludes: false, exclude: [], set: {}, includeOnly: [] };
-      const envOf = async (envPolicy: typeof base & Record<string, unknown>, extra: Record<string, string> = {}) => {
-        const r = await run({ argv: ['/usr/bin/env'], env: extra, envPolicy: envPolicy as never });
+      const base: EnvPolicy = { inherit: 'all', ignoreDefaultExcludes: false, exclude: [], set: {}, includeOnly: [] };
+      const envOf = async (envPolicy: EnvPolicy, extra: Record<string, string> = {}) => {
+        const r = await run({ argv: ['/usr/bin/env'], env: extra, envPolicy });
         await r.done;
         return Object.fromEntries(
           r

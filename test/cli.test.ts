@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { eventually, isAlive, RawClient, tempDir } from './helpers.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
+
+function cordon(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end(input ?? '');
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /ws:\/\/\S+/.exec(out);
+      if (m) resolve({ child, url: m[0] });
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
+  });
+}
+
+describe('cli', () => {
+  it('cordon exec (in-process) streams output and exits with the command exit code', async () => {
+    const r = await cordon(['exec', '--env', 'GREETING=hi there', '--', 'sh', '-c', 'echo "$GREETING"; echo oops >&2; exit 7']);
+    assert.equal(r.code, 7);
+    assert.equal(r.stdout, 'hi there\n');
+    assert.equal(r.stderr, 'oops\n');
+  });
+
+  it('cordon exec forwards stdin and its end', async () => {
+    const r = await cordon(['exec', '--', 'wc', '-c'], 'twelve bytes');
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), '12');
+  });
+
+  it('cordon exec reports a missing command clearly', async () => {
+    const r = await cordon(['exec', '--', 'no-such-command-xyz']);
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /no-such-command-xyz: No such file or directory \(os error 2\)/);
+  });
+
+  it('cordon serve prints its URL; cordon exec --url runs through it with a token; SIGTERM stops it and its children', async () => {
+    const tmp = await tempDir();
+    const tokenFile = path.join(tmp.dir, 'token');
+    await writeFile(tokenFile, 'cli-token\n');
+    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--token-file', tokenFile]);
+    try {
+      const r = await cordon(['exec', '--url', url, '--token-file', tokenFile, '--cwd', tmp.dir, '--', 'sh', '-c', 'pwd; exit 3']);
+      assert.equal(r.code, 3);
+      assert.equal(r.stdout.trim(), tmp.dir);
+      const denied = await cordon(['exec', '--url', url, '--', 'true']);
+      assert.equal(denied.code, 125);
+      assert.match(denied.stderr, /401/);
+      const pidFile = path.join(tmp.dir, 'pid');
+      const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--url', url, '--token-file', tokenFile, '--', 'sh', '-c', `echo $$ > ${pidFile}; sleep 60`], { cwd: ROOT });
+      await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 10_000, 'pid file');
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      assert.ok(isAlive(pid));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      await eventually(() => !isAlive(pid), 5000, 'child killed on shutdown');
+      exec.kill();
+    } finally {
+      child.kill('SIGKILL');
+      await tmp.cleanup();
+    }
+  });
+
+  it('cordon serve refuses a non-loopback address without a token', async () => {
+    const r = await cordon(['serve', '--listen', 'ws://0.0.0.0:0']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /refusing to listen on non-loopback address/);
+  });
+
+  it('cordon serve --listen stdio speaks newline-delimited JSON-RPC and ends with its input', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent'], { cwd: ROOT });
+    const lines: Record<string, any>[] = [];
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) !== -1) {
+        lines.push(JSON.parse(buf.slice(0, nl)));
+        buf = buf.slice(nl + 1);
+      }
+    });
+    const send = (m: unknown) => child.stdin.write(`${typeof m === 'string' ? m : JSON.stringify(m)}\n`);
+    send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { clientName: 'stdio-test' } });
+    send({ method: 'initialized', params: {} });
+    send('not json');
+    send({ id: 2, method: 'process/start', params: { processId: 'p', argv: ['sh', '-c', 'echo via-stdio; exit 2'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' }, tty: false } });
+    await eventually(() => lines.some((l) => l.method === 'process/closed'), 10_000, 'process/closed');
+    assert.ok(lines.find((l) => l.id === 1)?.result.sessionId);
+    const parseError = lines.find((l) => l.id === -1);
+    assert.equal(parseError?.error.code, -32600);
+    assert.match(parseError?.error.message, /^failed to parse stdio JSON-RPC message/);
+    assert.deepEqual(lines.find((l) => l.id === 2)?.result, { processId: 'p' });
+    const out = lines.find((l) => l.method === 'process/output');
+    assert.equal(Buffer.from(out?.params.chunk, 'base64').toString(), 'via-stdio\n');
+    assert.equal(lines.find((l) => l.method === 'process/exited')?.params.exitCode, 2);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.stdin.end();
+    assert.equal(await exited, 0);
+  });
+});
+
+describe('server over the library', () => {
+  it('serves many servers in one process independently', async () => {
+    const { startServer } = await import('./helpers.js');
+    const a = await startServer();
+    const b = await startServer();
+    const { client: ca, sessionId } = await RawClient.ready(a.url);
+    const cb = await RawClient.open(b.url);
+    assert.ok((await cb.request('initialize', { clientName: 'x', resumeSessionId: sessionId })).error, 'sessions are per server');
+    ca.close();
+    cb.close();
+    await a.server.close();
+    await b.server.close();
+  });
+});

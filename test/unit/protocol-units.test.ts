@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeBase64Strict } from '../../src/protocol/base64.js';
+import { classifyMessage, encodeError, encodeResult, parseMessage } from '../../src/protocol/envelope.js';
+import { fsErrorFromOs, osErrorMessage } from '../../src/protocol/os-error.js';
+import { parseAbsolutePath } from '../../src/protocol/paths.js';
+import { parseParams } from '../../src/protocol/validate.js';
+import { ReadParams, StartParams } from '../../src/protocol/process.js';
+import { RpcError } from '../../src/protocol/errors.js';
+
+describe('base64 (strict, reference wording)', () => {
+  it('decodes canonical input', () => {
+    assert.equal(decodeBase64Strict('aGVsbG8K').toString(), 'hello\n');
+    assert.equal(decodeBase64Strict('YQ==').toString(), 'a');
+    assert.equal(decodeBase64Strict('YWI=').toString(), 'ab');
+    assert.equal(decodeBase64Strict('').length, 0);
+  });
+  it('reports the first bad symbol, length, padding and last-symbol errors', () => {
+    const msg = (s: string) => {
+      try {
+        decodeBase64Strict(s);
+        return 'ok';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    assert.equal(msg('ab c'), 'Invalid symbol 32, offset 2.');
+    assert.equal(msg('!abc'), 'Invalid symbol 33, offset 0.');
+    assert.equal(msg('YWJj\nZGVm'), 'Invalid symbol 10, offset 4.');
+    assert.equal(msg('YQ==='), 'Invalid symbol 61, offset 2.');
+    assert.equal(msg('Y'), 'Invalid input length: 1');
+    assert.equal(msg('YWJjZ'), 'Invalid input length: 5');
+    assert.equal(msg('YQ'), 'Invalid padding');
+    assert.equal(msg('YR=='), 'Invalid last symbol 82, offset 1.');
+  });
+});
+
+describe('envelope', () => {
+  it('classifies requests, notifications, responses and junk', () => {
+    assert.deepEqual(classifyMessage({ id: 1, method: 'm', params: { a: 1 } }), { kind: 'request', id: 1, method: 'm', params: { a: 1 } });
+    assert.deepEqual(classifyMessage({ jsonrpc: '2.0', id: 'x', method: 'm' }), { kind: 'request', id: 'x', method: 'm', params: undefined });
+    assert.equal(classifyMessage({ method: 'n' }).kind, 'notification');
+    assert.equal(classifyMessage({ id: 3, result: {} }).kind, 'response');
+    assert.equal(classifyMessage({ id: null, method: 'm' }).kind, 'invalid');
+    assert.equal(classifyMessage([]).kind, 'invalid');
+    assert.equal(classifyMessage({}).kind, 'invalid');
+    assert.equal(parseMessage('{').kind, 'invalid');
+  });
+  it('encodes in the reference key order without jsonrpc', () => {
+    assert.equal(encodeResult(1, { a: 1 }), '{"id":1,"result":{"a":1}}');
+    assert.equal(encodeError('s', -32600, 'bad "x"'), '{"error":{"code":-32600,"message":"bad \\"x\\""},"id":"s"}');
+  });
+});
+
+describe('paths', () => {
+  it('accepts absolute paths and file URIs, refuses the rest', () => {
+    assert.equal(parseAbsolutePath('/tmp/x'), '/tmp/x');
+    assert.equal(parseAbsolutePath('file:///tmp/a%20b'), '/tmp/a b');
+    assert.throws(() => parseAbsolutePath('tmp'), (e: RpcError) => e.code === -32602 && e.message === 'path is not absolute: tmp');
+    assert.throws(() => parseAbsolutePath(''), (e: RpcError) => e.message === 'path is not absolute: ');
+    assert.throws(() => parseAbsolutePath('file://remote-host/x'), (e: RpcError) => e.code === -32602);
+  });
+});
+
+describe('os errors', () => {
+  it('words errors as Rust std does and maps fs codes', () => {
+    assert.equal(osErrorMessage({ code: 'ENOENT' }), 'No such file or directory (os error 2)');
+    assert.equal(osErrorMessage({ code: 'EISDIR' }), 'Is a directory (os error 21)');
+    assert.equal(fsErrorFromOs(Object.assign(new Error('x'), { code: 'ENOENT' })).code, -32004);
+    assert.equal(fsErrorFromOs(Object.assign(new Error('x'), { code: 'EACCES' })).code, -32600);
+    assert.equal(fsErrorFromOs(Object.assign(new Error('x'), { code: 'EROFS' })).message, 'Read-only file system (os error 30)');
+  });
+});
+
+describe('params validation (serde wording)', () => {
+  const msg = (fn: () => unknown) => {
+    try {
+      fn();
+      return 'ok';
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  it('words missing fields, wrong types and bad numbers like serde', () => {
+    assert.equal(msg(() => parseParams(ReadParams, {}, 'ReadParams')), 'missing field `processId`');
+    assert.equal(msg(() => parseParams(ReadParams, { processId: 1 }, 'ReadParams')), 'invalid type: number, expected a string');
+    assert.equal(msg(() => parseParams(ReadParams, { processId: 'p', afterSeq: -1 }, 'ReadParams')), 'invalid number');
+    assert.equal(msg(() => parseParams(ReadParams, { processId: 'p', afterSeq: 1.5 }, 'ReadParams')), 'invalid number');
+    assert.equal(msg(() => parseParams(ReadParams, { processId: 'p', waitMs: true }, 'ReadParams')), 'invalid type: boolean `true`, expected u64');
+    assert.equal(msg(() => parseParams(ReadParams, 'x', 'ReadParams')), 'invalid type: string "x", expected struct ReadParams');
+    assert.equal(msg(() => parseParams(ReadParams, null, 'ReadParams')), 'invalid type: null, expected struct ReadParams');
+    assert.equal(msg(() => parseParams(StartParams, { processId: 'p', argv: ['x'], cwd: '/', env: { A: 1 }, tty: false }, 'ExecParams')), 'invalid type: number, expected a string');
+    assert.equal(msg(() => parseParams(ReadParams, ['p', 3], 'ReadParams')), 'ok');
+  });
+});
