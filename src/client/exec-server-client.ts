@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import type { EnvPolicy, ProcessEvent, Stream } from '../environment/types.js';
+import type { EnvPolicy, FsChange, ProcessEvent, Stream } from '../environment/types.js';
 import { encodeRequest, type RequestId, type WireReadResult, type WriteStatus } from '../protocol/index.js';
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
+import { FsClient } from './fs-client.js';
 
 export interface ClientOptions {
   url: string;
@@ -78,9 +79,18 @@ export class ExecServerClient {
   private closedByUser = false;
   private reconnecting: Promise<void> | undefined;
   sessionId = '';
+  /** The `fs/*` methods. */
+  readonly fs: FsClient;
 
   private constructor(private readonly options: Required<Omit<ClientOptions, 'token'>> & { token?: string }) {
     this.emitter.setMaxListeners(0);
+    this.fs = new FsClient(
+      (method, params) => this.request(method, params),
+      (listener) => {
+        this.emitter.on('fsChange', listener);
+        return () => this.emitter.off('fsChange', listener);
+      },
+    );
   }
 
   static async connect(options: ClientOptions): Promise<ExecServerClient> {
@@ -142,7 +152,10 @@ export class ExecServerClient {
       event = { type: 'output', processId, seq, stream: p.stream as Stream, data: Buffer.from(p.chunk as string, 'base64') };
     } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number };
     else if (method === 'process/closed') event = { type: 'closed', processId, seq };
-    else {
+    else if (method === 'fs/changed') {
+      this.emitter.emit('fsChange', { watchId: p.watchId, path: p.path, kind: p.kind } as FsChange);
+      return;
+    } else {
       this.emitter.emit('notification', method, p);
       return;
     }
@@ -264,6 +277,12 @@ export class ExecServerClient {
   onEvent(listener: (event: ProcessEvent) => void): () => void {
     this.emitter.on('event', listener);
     return () => this.emitter.off('event', listener);
+  }
+
+  /** Every `fs/changed` notification of this session's watches. */
+  onFsChange(listener: (change: FsChange) => void): () => void {
+    this.emitter.on('fsChange', listener);
+    return () => this.emitter.off('fsChange', listener);
   }
 
   on(event: 'disconnected', listener: (err: DisconnectedError) => void): this;

@@ -1,5 +1,10 @@
 import type {
+  DirectoryEntry,
   Environment,
+  FileMetadata,
+  FileSystem,
+  FsCallOptions,
+  FsChangeListener,
   EnvironmentInfo,
   ExecBackend,
   ProcessEventListener,
@@ -10,11 +15,16 @@ import type {
   WriteRequest,
   WriteStatus,
 } from '../environment/types.js';
+import { sandboxToWire } from '../sandbox/profile.js';
 import { ExecServerClient, type ClientOptions } from './exec-server-client.js';
+import type { FsRequestOptions } from './fs-client.js';
+
+const wireOptions = (o?: FsCallOptions): FsRequestOptions => (o?.sandbox ? { sandbox: sandboxToWire(o.sandbox) } : {});
 
 /** An Environment whose processes run on a Cordon server; indistinguishable from a local one. */
 export class RemoteEnvironment implements Environment {
   readonly exec: ExecBackend;
+  readonly fs: FileSystem;
 
   constructor(readonly client: ExecServerClient) {
     this.exec = {
@@ -42,6 +52,25 @@ export class RemoteEnvironment implements Environment {
       signal: (processId: string, signal: ProcessSignal) => client.signal(processId, signal),
       resize: (processId: string, rows: number, cols: number) => client.resize(processId, rows, cols),
       subscribe: (listener: ProcessEventListener) => client.onEvent(listener),
+    };
+    const f = client.fs;
+    this.fs = {
+      readFile: (p, o) => f.readFile(p, wireOptions(o)),
+      writeFile: (p, d, o) => f.writeFile(p, d, wireOptions(o)),
+      createDirectory: (p, a, o) => f.createDirectory(p, a, wireOptions(o)),
+      getMetadata: (p, o): Promise<FileMetadata> => f.getMetadata(p, wireOptions(o)),
+      readDirectory: (p, o): Promise<DirectoryEntry[]> => f.readDirectory(p, wireOptions(o)),
+      remove: (p, a, o) => f.remove(p, a, wireOptions(o)),
+      copy: (s, d, a, o) => f.copy(s, d, a, wireOptions(o)),
+      canonicalize: (p, o) => f.canonicalize(p, wireOptions(o)),
+      rename: (s, d, o) => f.rename(s, d, wireOptions(o)),
+      open: (p, m, o) => f.open(p, m, wireOptions(o)),
+      readBlock: (h, off, len) => f.readBlock(h, off, len),
+      writeBlock: (h, off, d) => f.writeBlock(h, off, d),
+      close: (h) => f.close(h),
+      watch: async (p, a, o) => (await client.request<{ watchId: string }>('fs/watch', { path: p, recursive: a?.recursive ?? false, ...wireOptions(o) })).watchId,
+      unwatch: (id) => f.unwatch(id),
+      subscribeChanges: (listener: FsChangeListener) => client.onFsChange(listener),
     };
   }
 

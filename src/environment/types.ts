@@ -1,4 +1,5 @@
 import type { EnvPolicy, Stream, WriteStatus } from '../protocol/process.js';
+import type { SandboxRequest } from './permissions.js';
 
 export type { EnvPolicy, Stream, WriteStatus };
 
@@ -77,8 +78,64 @@ export interface OutputFlowControl {
   resumeOutput(): void;
 }
 
+export interface FileMetadata {
+  isDirectory: boolean;
+  isFile: boolean;
+  isSymlink: boolean;
+  size: number;
+  createdAtMs: number;
+  modifiedAtMs: number;
+}
+
+export interface DirectoryEntry {
+  fileName: string;
+  isDirectory: boolean;
+  isFile: boolean;
+}
+
+export type FsChangeKind = 'created' | 'modified' | 'removed' | 'renamed';
+
+export interface FsChange {
+  watchId: string;
+  path: string;
+  kind: FsChangeKind;
+}
+
+export type FsChangeListener = (change: FsChange) => void;
+
+/**
+ * Per-call options. `sandbox` is the client's request to restrict this call (SANDBOX.md); an
+ * implementation that cannot enforce it must refuse the call rather than run it unrestricted.
+ */
+export interface FsCallOptions {
+  sandbox?: SandboxRequest | null;
+}
+
+/** Files: the `fs/*` capability. Paths are absolute. */
+export interface FileSystem {
+  readFile(path: string, options?: FsCallOptions): Promise<Buffer>;
+  writeFile(path: string, data: Uint8Array, options?: FsCallOptions): Promise<void>;
+  createDirectory(path: string, args?: { recursive?: boolean }, options?: FsCallOptions): Promise<void>;
+  getMetadata(path: string, options?: FsCallOptions): Promise<FileMetadata>;
+  readDirectory(path: string, options?: FsCallOptions): Promise<DirectoryEntry[]>;
+  remove(path: string, args?: { recursive?: boolean; force?: boolean }, options?: FsCallOptions): Promise<void>;
+  copy(sourcePath: string, destinationPath: string, args: { recursive: boolean }, options?: FsCallOptions): Promise<void>;
+  canonicalize(path: string, options?: FsCallOptions): Promise<string>;
+  rename(sourcePath: string, destinationPath: string, options?: FsCallOptions): Promise<void>;
+  /** Chunked access for files too big for one message. Handles belong to the environment. */
+  open(path: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string>;
+  readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }>;
+  writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void>;
+  close(handle: string): Promise<void>;
+  watch(path: string, args?: { recursive?: boolean }, options?: FsCallOptions): Promise<string>;
+  unwatch(watchId: string): Promise<void>;
+  /** Changes seen by every watch of this environment. */
+  subscribeChanges(listener: FsChangeListener): () => void;
+}
+
 export interface Environment {
   readonly exec: ExecBackend;
+  readonly fs: FileSystem;
   info(): Promise<EnvironmentInfo>;
   /** Kills every process (whole process groups) and releases resources. */
   close(): Promise<void>;

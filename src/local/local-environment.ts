@@ -2,6 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
+import { LocalFileSystem } from './file-system.js';
 import { ProcessTable } from './process-table.js';
 
 async function detectShell(env: Readonly<Record<string, string | undefined>>): Promise<EnvironmentInfo['shell']> {
@@ -21,10 +22,18 @@ async function detectShell(env: Readonly<Record<string, string | undefined>>): P
 export class LocalEnvironment implements Environment, OutputFlowControl {
   readonly options: LocalEnvironmentOptions;
   readonly exec: ProcessTable;
+  readonly fs: LocalFileSystem;
 
   constructor(options: Partial<LocalEnvironmentOptions> = {}) {
     this.options = { ...defaultLocalEnvironmentOptions(), ...options };
     this.exec = new ProcessTable(this.options);
+    this.fs = new LocalFileSystem({
+      maxOpenFiles: this.options.maxOpenFiles,
+      maxBlockBytes: this.options.maxBlockBytes,
+      maxWatches: this.options.maxWatches,
+      watchCoalesceMs: this.options.watchCoalesceMs,
+      maxPendingWatchPaths: this.options.maxPendingWatchPaths,
+    });
   }
 
   info(): Promise<EnvironmentInfo> {
@@ -39,7 +48,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
     this.exec.resumeOutput();
   }
 
-  close(): Promise<void> {
-    return this.exec.close();
+  async close(): Promise<void> {
+    await Promise.all([this.exec.close(), this.fs.dispose()]);
   }
 }

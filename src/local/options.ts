@@ -8,6 +8,16 @@ export interface LocalEnvironmentOptions {
   maxProcesses: number;
   /** Largest output chunk notified or returned by a read. */
   maxChunkBytes: number;
+  /** Open files (fs/open) a session may hold. */
+  maxOpenFiles: number;
+  /** Largest block fs/readBlock returns or fs/writeBlock takes. */
+  maxBlockBytes: number;
+  /** Watches (fs/watch) a session may hold. */
+  maxWatches: number;
+  /** How long watch events are gathered and deduplicated before they are reported. */
+  watchCoalesceMs: number;
+  /** Distinct changed paths one watch holds between reports; more are dropped. */
+  maxPendingWatchPaths: number;
   /** The environment `envPolicy.inherit` draws from. Defaults to this process's environment. */
   serverEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -17,5 +27,10 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   retainExitedMs: 30_000,
   maxProcesses: 1024,
   maxChunkBytes: 64 * 1024,
+  maxOpenFiles: 64,
+  maxBlockBytes: 16 * 1024 * 1024,
+  maxWatches: 64,
+  watchCoalesceMs: 50,
+  maxPendingWatchPaths: 10_000,
   serverEnv: process.env,
 });

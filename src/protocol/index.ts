@@ -7,3 +7,5 @@ export * from './base64.js';
 export * from './os-error.js';
 export * from './notifications.js';
 export { parseParams } from './validate.js';
+export * from './fs.js';
+export * from './sandbox.js';

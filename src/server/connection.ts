@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
-import type { ProcessEvent } from '../environment/types.js';
+import type { FsChange, ProcessEvent } from '../environment/types.js';
 import {
   encodeClosed,
   encodeError,
+  encodeNotification,
   encodeExited,
   encodeOutput,
   encodeResult,
@@ -126,6 +127,10 @@ export class Connection implements SessionSink {
     const queue = this.held.get(event.processId);
     if (queue) queue.push(text);
     else this.send(text);
+  }
+
+  deliverFsChange(change: FsChange): void {
+    this.send(encodeNotification('fs/changed', { watchId: change.watchId, path: change.path, kind: change.kind }));
   }
 
   private sendResult(id: RequestId, result: unknown): void {

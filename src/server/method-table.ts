@@ -8,6 +8,7 @@ import {
   handleWrite,
   type HandlerContext,
 } from './process-handlers.js';
+import * as fs from './fs-handlers.js';
 
 export type Handler = (ctx: HandlerContext, params: unknown) => Promise<unknown>;
 
@@ -20,4 +21,19 @@ export const methodTable: ReadonlyMap<string, Handler> = new Map<string, Handler
   ['process/signal', handleSignal],
   ['process/resize', handleResize],
   ['environment/info', handleEnvironmentInfo],
+  ['fs/readFile', fs.handleReadFile],
+  ['fs/writeFile', fs.handleWriteFile],
+  ['fs/createDirectory', fs.handleCreateDirectory],
+  ['fs/getMetadata', fs.handleGetMetadata],
+  ['fs/readDirectory', fs.handleReadDirectory],
+  ['fs/remove', fs.handleRemove],
+  ['fs/copy', fs.handleCopy],
+  ['fs/canonicalize', fs.handleCanonicalize],
+  ['fs/rename', fs.handleRename],
+  ['fs/open', fs.handleOpen],
+  ['fs/readBlock', fs.handleReadBlock],
+  ['fs/writeBlock', fs.handleWriteBlock],
+  ['fs/close', fs.handleClose],
+  ['fs/watch', fs.handleWatch],
+  ['fs/unwatch', fs.handleUnwatch],
 ]);

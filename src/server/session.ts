@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { ProcessEvent } from '../environment/types.js';
+import type { FsChange, ProcessEvent } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
 
 /** Where a session's process events go while a connection is attached. */
 export interface SessionSink {
   deliver(event: ProcessEvent): void;
+  deliverFsChange(change: FsChange): void;
 }
 
 /** A client's session: its environment (processes and their output) outlives connections. */
@@ -14,17 +15,20 @@ export class Session {
   readonly environment: LocalEnvironment;
   sink: SessionSink | null = null;
   expiry: NodeJS.Timeout | undefined;
-  private readonly unsubscribe: () => void;
+  private readonly unsubscribe: (() => void)[];
 
   constructor(environmentOptions: Partial<LocalEnvironmentOptions>) {
     this.environment = new LocalEnvironment(environmentOptions);
-    this.unsubscribe = this.environment.exec.subscribe((event) => this.sink?.deliver(event));
+    this.unsubscribe = [
+      this.environment.exec.subscribe((event) => this.sink?.deliver(event)),
+      this.environment.fs.subscribeChanges((change) => this.sink?.deliverFsChange(change)),
+    ];
   }
 
   async close(): Promise<void> {
     clearTimeout(this.expiry);
     this.sink = null;
-    this.unsubscribe();
+    for (const off of this.unsubscribe) off();
     await this.environment.close();
   }
 }

@@ -1,0 +1,163 @@
+import type { DirectoryEntry, FileMetadata, FsChange } from '../environment/types.js';
+import type { WireDirEntry, WireMetadata } from '../protocol/fs.js';
+import { EventQueue } from './event-queue.js';
+
+type Request = <T>(method: string, params: unknown) => Promise<T>;
+
+/** A wire `sandbox` object (either shape of PROTOCOL.md §10), passed through as given. */
+export type WireSandboxObject = Record<string, unknown>;
+
+export interface FsRequestOptions {
+  sandbox?: WireSandboxObject | null;
+}
+
+const withSandbox = (params: Record<string, unknown>, options: FsRequestOptions = {}): Record<string, unknown> =>
+  options.sandbox ? { ...params, sandbox: options.sandbox } : params;
+
+/** Default block size for chunked transfers: large enough to amortise round trips, well under the frame limit. */
+export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
+
+/** The `fs/*` methods with Buffer data; base64 stays on the wire. */
+export class FsClient {
+  constructor(
+    private readonly request: Request,
+    private readonly onChange: (listener: (change: FsChange) => void) => () => void,
+  ) {}
+
+  async readFile(path: string, options?: FsRequestOptions): Promise<Buffer> {
+    const r = await this.request<{ dataBase64: string }>('fs/readFile', withSandbox({ path }, options));
+    return Buffer.from(r.dataBase64, 'base64');
+  }
+
+  async writeFile(path: string, data: Uint8Array | string, options?: FsRequestOptions): Promise<void> {
+    await this.request('fs/writeFile', withSandbox({ path, dataBase64: Buffer.from(data).toString('base64') }, options));
+  }
+
+  async createDirectory(path: string, args: { recursive?: boolean } = {}, options?: FsRequestOptions): Promise<void> {
+    await this.request('fs/createDirectory', withSandbox({ path, ...args }, options));
+  }
+
+  getMetadata(path: string, options?: FsRequestOptions): Promise<FileMetadata> {
+    return this.request<WireMetadata>('fs/getMetadata', withSandbox({ path }, options));
+  }
+
+  async readDirectory(path: string, options?: FsRequestOptions): Promise<DirectoryEntry[]> {
+    return (await this.request<{ entries: WireDirEntry[] }>('fs/readDirectory', withSandbox({ path }, options))).entries;
+  }
+
+  async remove(path: string, args: { recursive?: boolean; force?: boolean } = {}, options?: FsRequestOptions): Promise<void> {
+    await this.request('fs/remove', withSandbox({ path, ...args }, options));
+  }
+
+  async copy(sourcePath: string, destinationPath: string, args: { recursive: boolean }, options?: FsRequestOptions): Promise<void> {
+    await this.request('fs/copy', withSandbox({ sourcePath, destinationPath, recursive: args.recursive }, options));
+  }
+
+  async canonicalize(path: string, options?: FsRequestOptions): Promise<string> {
+    return (await this.request<{ path: string }>('fs/canonicalize', withSandbox({ path }, options))).path;
+  }
+
+  async rename(sourcePath: string, destinationPath: string, options?: FsRequestOptions): Promise<void> {
+    await this.request('fs/rename', withSandbox({ sourcePath, destinationPath }, options));
+  }
+
+  async open(path: string, mode: 'read' | 'write', options?: FsRequestOptions): Promise<string> {
+    return (await this.request<{ handle: string }>('fs/open', withSandbox({ path, mode }, options))).handle;
+  }
+
+  async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
+    const r = await this.request<{ dataBase64: string; eof: boolean }>('fs/readBlock', { handle, offset, length });
+    return { data: Buffer.from(r.dataBase64, 'base64'), eof: r.eof };
+  }
+
+  async writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void> {
+    await this.request('fs/writeBlock', { handle, offset, dataBase64: Buffer.from(data).toString('base64') });
+  }
+
+  async close(handle: string): Promise<void> {
+    await this.request('fs/close', { handle });
+  }
+
+  /** Reads a file of any size block by block (fs/open + fs/readBlock), one request in flight ahead. */
+  async *readFileChunks(path: string, options: FsRequestOptions & { blockBytes?: number } = {}): AsyncGenerator<Buffer> {
+    const block = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
+    const handle = await this.open(path, 'read', options);
+    try {
+      let offset = 0;
+      let next = this.readBlock(handle, offset, block);
+      for (;;) {
+        const { data, eof } = await next;
+        offset += data.length;
+        if (!eof && data.length > 0) next = this.readBlock(handle, offset, block);
+        if (data.length > 0) yield data;
+        if (eof || data.length === 0) return;
+      }
+    } finally {
+      await this.close(handle).catch(() => undefined);
+    }
+  }
+
+  /** Writes a file of any size from a Buffer or a stream of chunks, block by block. */
+  async writeFileChunks(path: string, source: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: FsRequestOptions & { blockBytes?: number } = {}): Promise<number> {
+    const block = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
+    const handle = await this.open(path, 'write', options);
+    let offset = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async (all: boolean): Promise<void> => {
+      let buf = Buffer.concat(pending);
+      while (buf.length >= block || (all && buf.length > 0)) {
+        const piece = buf.subarray(0, Math.min(block, buf.length));
+        await this.writeBlock(handle, offset, piece);
+        offset += piece.length;
+        buf = buf.subarray(piece.length);
+      }
+      pending = buf.length ? [buf] : [];
+      pendingBytes = buf.length;
+    };
+    try {
+      const chunks = source instanceof Uint8Array ? [source] : source;
+      for await (const chunk of chunks) {
+        pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        pendingBytes += chunk.byteLength;
+        if (pendingBytes >= block) await flush(false);
+      }
+      await flush(true);
+    } finally {
+      await this.close(handle);
+    }
+    return offset;
+  }
+
+  /** Watches a path; events end when `unwatch` is called. */
+  async watch(path: string, args: { recursive?: boolean } = {}, options?: FsRequestOptions): Promise<{ watchId: string; events: AsyncIterable<FsChange>; unwatch(): Promise<void> }> {
+    const queue = new EventQueue<FsChange>();
+    const early: FsChange[] = [];
+    let watchId: string | undefined;
+    const off = this.onChange((c) => {
+      if (watchId === undefined) early.push(c);
+      else if (c.watchId === watchId) queue.push(c);
+    });
+    try {
+      watchId = (await this.request<{ watchId: string }>('fs/watch', withSandbox({ path, ...args }, options))).watchId;
+    } catch (err) {
+      off();
+      throw err;
+    }
+    for (const c of early) if (c.watchId === watchId) queue.push(c);
+    const id = watchId;
+    return {
+      watchId: id,
+      events: queue,
+      unwatch: async () => {
+        off();
+        queue.end();
+        await this.request('fs/unwatch', { watchId: id });
+      },
+    };
+  }
+
+  async unwatch(watchId: string): Promise<void> {
+    await this.request('fs/unwatch', { watchId });
+  }
+}

@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { fsMessages, invalidParams, invalidRequest } from '../protocol/index.js';
+
+interface OpenFile {
+  handle: FileHandle;
+  mode: 'read' | 'write';
+}
+
+/** The open files of one session, for chunked reads and writes; bounded in number. */
+export class FileHandles {
+  private readonly files = new Map<string, OpenFile>();
+
+  constructor(
+    private readonly maxHandles: number,
+    private readonly maxBlockBytes: number,
+  ) {}
+
+  async open(path: string, mode: 'read' | 'write'): Promise<string> {
+    if (this.files.size >= this.maxHandles) throw invalidRequest(fsMessages.tooManyHandles(this.maxHandles));
+    const handle = await open(path, mode === 'read' ? 'r' : 'w');
+    const id = randomUUID();
+    this.files.set(id, { handle, mode });
+    return id;
+  }
+
+  private get(id: string, mode: 'read' | 'write'): FileHandle {
+    const f = this.files.get(id);
+    if (!f) throw invalidRequest(fsMessages.unknownHandle(id));
+    if (f.mode !== mode) throw invalidRequest(fsMessages.handleMode(id, mode === 'read' ? 'reading' : 'writing'));
+    return f.handle;
+  }
+
+  async readBlock(id: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
+    if (length > this.maxBlockBytes) throw invalidParams(fsMessages.blockTooLarge(this.maxBlockBytes));
+    const handle = this.get(id, 'read');
+    const buffer = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await handle.read(buffer, filled, length - filled, offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return { data: buffer.subarray(0, filled), eof: filled < length || (length > 0 && offset + filled >= (await handle.stat()).size) };
+  }
+
+  async writeBlock(id: string, offset: number, data: Uint8Array): Promise<void> {
+    if (data.length > this.maxBlockBytes) throw invalidParams(fsMessages.blockTooLarge(this.maxBlockBytes));
+    const handle = this.get(id, 'write');
+    let written = 0;
+    while (written < data.length) {
+      const { bytesWritten } = await handle.write(data, written, data.length - written, offset + written);
+      written += bytesWritten;
+    }
+  }
+
+  async close(id: string): Promise<void> {
+    const f = this.files.get(id);
+    if (!f) throw invalidRequest(fsMessages.unknownHandle(id));
+    this.files.delete(id);
+    await f.handle.close();
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.files.values()];
+    this.files.clear();
+    await Promise.allSettled(all.map((f) => f.handle.close()));
+  }
+}

@@ -1,0 +1,134 @@
+import type { FsCallOptions } from '../environment/types.js';
+import {
+  Base64Error,
+  CopyParams,
+  CreateDirectoryParams,
+  decodeBase64Strict,
+  fsMessages,
+  HandleParams,
+  invalidRequest,
+  OpenParams,
+  parseAbsolutePath,
+  parseParams,
+  parseWireSandbox,
+  PathParams,
+  ReadBlockParams,
+  RemoveParams,
+  RenameParams,
+  UnwatchParams,
+  WatchParams,
+  WriteBlockParams,
+  WriteFileParams,
+  type WireDirEntry,
+  type WireMetadata,
+} from '../protocol/index.js';
+import { sandboxFromWire } from '../sandbox/profile.js';
+import type { HandlerContext } from './process-handlers.js';
+
+/** The thin adapters from `fs/*` params to the environment's FileSystem. */
+
+type Empty = Record<string, never>;
+const EMPTY: Empty = {};
+
+function callOptions(raw: { sandbox?: unknown }): FsCallOptions {
+  const wire = parseWireSandbox(raw.sandbox);
+  return wire ? { sandbox: sandboxFromWire(wire) } : {};
+}
+
+function decode(data: string, message: (detail: string) => string): Buffer {
+  try {
+    return decodeBase64Strict(data);
+  } catch (err) {
+    if (err instanceof Base64Error) throw invalidRequest(message(err.message));
+    throw err;
+  }
+}
+
+export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<{ dataBase64: string }> {
+  const p = parseParams(PathParams, raw, 'FsPathParams');
+  const data = await ctx.environment.fs.readFile(parseAbsolutePath(p.path), callOptions(p));
+  return { dataBase64: data.toString('base64') };
+}
+
+export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(WriteFileParams, raw, 'FsWriteFileParams');
+  const file = parseAbsolutePath(p.path);
+  const options = callOptions(p);
+  await ctx.environment.fs.writeFile(file, decode(p.dataBase64, fsMessages.writeFileBase64), options);
+  return EMPTY;
+}
+
+export async function handleCreateDirectory(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(CreateDirectoryParams, raw, 'FsCreateDirectoryParams');
+  await ctx.environment.fs.createDirectory(parseAbsolutePath(p.path), { recursive: p.recursive ?? true }, callOptions(p));
+  return EMPTY;
+}
+
+export async function handleGetMetadata(ctx: HandlerContext, raw: unknown): Promise<WireMetadata> {
+  const p = parseParams(PathParams, raw, 'FsPathParams');
+  const m = await ctx.environment.fs.getMetadata(parseAbsolutePath(p.path), callOptions(p));
+  return { isDirectory: m.isDirectory, isFile: m.isFile, isSymlink: m.isSymlink, size: m.size, createdAtMs: m.createdAtMs, modifiedAtMs: m.modifiedAtMs };
+}
+
+export async function handleReadDirectory(ctx: HandlerContext, raw: unknown): Promise<{ entries: WireDirEntry[] }> {
+  const p = parseParams(PathParams, raw, 'FsPathParams');
+  const entries = await ctx.environment.fs.readDirectory(parseAbsolutePath(p.path), callOptions(p));
+  return { entries: entries.map((e) => ({ fileName: e.fileName, isDirectory: e.isDirectory, isFile: e.isFile })) };
+}
+
+export async function handleRemove(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(RemoveParams, raw, 'FsRemoveParams');
+  await ctx.environment.fs.remove(parseAbsolutePath(p.path), { recursive: p.recursive ?? true, force: p.force ?? true }, callOptions(p));
+  return EMPTY;
+}
+
+export async function handleCopy(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(CopyParams, raw, 'FsCopyParams');
+  await ctx.environment.fs.copy(parseAbsolutePath(p.sourcePath), parseAbsolutePath(p.destinationPath), { recursive: p.recursive }, callOptions(p));
+  return EMPTY;
+}
+
+export async function handleCanonicalize(ctx: HandlerContext, raw: unknown): Promise<{ path: string }> {
+  const p = parseParams(PathParams, raw, 'FsPathParams');
+  return { path: await ctx.environment.fs.canonicalize(parseAbsolutePath(p.path), callOptions(p)) };
+}
+
+export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(RenameParams, raw, 'FsRenameParams');
+  await ctx.environment.fs.rename(parseAbsolutePath(p.sourcePath), parseAbsolutePath(p.destinationPath), callOptions(p));
+  return EMPTY;
+}
+
+export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string }> {
+  const p = parseParams(OpenParams, raw, 'FsOpenParams');
+  return { handle: await ctx.environment.fs.open(parseAbsolutePath(p.path), p.mode, callOptions(p)) };
+}
+
+export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<{ dataBase64: string; eof: boolean }> {
+  const p = parseParams(ReadBlockParams, raw, 'FsReadBlockParams');
+  const { data, eof } = await ctx.environment.fs.readBlock(p.handle, p.offset, p.length);
+  return { dataBase64: data.toString('base64'), eof };
+}
+
+export async function handleWriteBlock(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(WriteBlockParams, raw, 'FsWriteBlockParams');
+  await ctx.environment.fs.writeBlock(p.handle, p.offset, decode(p.dataBase64, fsMessages.writeBlockBase64));
+  return EMPTY;
+}
+
+export async function handleClose(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(HandleParams, raw, 'FsHandleParams');
+  await ctx.environment.fs.close(p.handle);
+  return EMPTY;
+}
+
+export async function handleWatch(ctx: HandlerContext, raw: unknown): Promise<{ watchId: string }> {
+  const p = parseParams(WatchParams, raw, 'FsWatchParams');
+  return { watchId: await ctx.environment.fs.watch(parseAbsolutePath(p.path), { recursive: p.recursive ?? false }, callOptions(p)) };
+}
+
+export async function handleUnwatch(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  const p = parseParams(UnwatchParams, raw, 'FsUnwatchParams');
+  await ctx.environment.fs.unwatch(p.watchId);
+  return EMPTY;
+}
