@@ -1,11 +1,24 @@
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import pty from '@lydell/node-pty';
 import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
 
+/** The parts of node-pty's UnixTerminal this module relies on beyond its typed interface. */
+interface UnixTerminalInternals {
+  ptsName: string;
+  on(event: 'newListener', listener: (event: string | symbol) => void): void;
+  on(event: 'error', listener: (err: Error) => void): void;
+}
+
 /**
- * Spawns a child on a new pseudo-terminal (it leads a new session and process group). node-pty
- * reports exit only once the terminal has been read to the end, so `exited` and `closed` are
- * reported together, after the last output.
+ * Spawns a child on a new pseudo-terminal (it leads a new session and process group).
+ *
+ * Linux answers EIO on the master as soon as the last slave descriptor closes, discarding output
+ * the child wrote just before exiting (kilobytes of a fast writer's tail). So the parent holds its
+ * own slave descriptor: when the child exits (node-pty then starts waiting for the terminal to
+ * close), the remaining output is read until the terminal goes quiet for an event-loop turn, and
+ * only then is that descriptor closed, the master reaches EIO, and node-pty reports the exit. So
+ * `exited` and `closed` come together, after the last byte.
  */
 export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
   const term = pty.spawn(spec.file, spec.args, {
@@ -16,14 +29,41 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     env: spec.env,
     encoding: null,
   });
+  const internals = term as unknown as UnixTerminalInternals;
+  let heldSlave: number | undefined;
+  try {
+    heldSlave = openSync(internals.ptsName, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+  } catch {
+    heldSlave = undefined; // without it the tail may be lost, but the process still runs
+  }
+  const releaseSlave = (): void => {
+    if (heldSlave === undefined) return;
+    closeSync(heldSlave);
+    heldSlave = undefined;
+  };
   let exited = false;
-  (term as unknown as NodeJS.EventEmitter).on('error', () => undefined);
+  let received = 0;
+  internals.on('error', () => undefined);
+  // node-pty subscribes to 'close' from its native exit callback: that is the child's exit.
+  internals.on('newListener', (event) => {
+    if (event !== 'close' || heldSlave === undefined) return;
+    term.resume(); // the tail is bounded by the kernel's terminal buffer; read it even under backpressure
+    let seen = -1;
+    const drain = (): void => {
+      if (received === seen) return releaseSlave();
+      seen = received;
+      setImmediate(drain);
+    };
+    setImmediate(drain);
+  });
   term.onData((data: string | Buffer) => {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    received += buf.length;
     for (const piece of slices(buf, spec.maxChunkBytes)) listener.output('pty', piece);
   });
   term.onExit(({ exitCode, signal }) => {
     exited = true;
+    releaseSlave();
     listener.exited(signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode);
     listener.closed();
   });
@@ -46,7 +86,9 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
       if (!exited) term.write('\x03');
       else killGroup(pid, 'SIGINT');
     },
-    pause: () => term.pause(),
+    pause: () => {
+      if (!exited) term.pause();
+    },
     resume: () => term.resume(),
   };
 }

@@ -7,6 +7,9 @@ export class Base64Error extends Error {}
  * decoder's words (`Invalid symbol 32, offset 3.`). Buffer.from() would silently skip bad input.
  */
 export function decodeBase64Strict(text: string): Buffer {
+  // Fast path, native throughout: input that re-encodes to itself is canonical, padded base64.
+  const data = Buffer.from(text, 'base64');
+  if (data.toString('base64') === text) return data;
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 61 /* = */ && text.length - end < 2) end--;
   for (let i = 0; i < end; i++) {

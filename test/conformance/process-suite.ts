@@ -215,6 +215,17 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
       assert.equal(cat.exitCode, 0);
     });
 
+    it('delivers every byte a fast writer wrote before exiting, on pipes and on a pty', async () => {
+      for (const tty of [false, true]) {
+        for (const size of [100_000, 3_000_000]) {
+          const r = await run({ argv: ['head', '-c', String(size), '/dev/zero'], tty });
+          await r.done;
+          const bytes = r.events.reduce((n, e) => n + (e.type === 'output' ? e.data.length : 0), 0);
+          assert.equal(bytes, size, `tty=${tty} size=${size}`);
+        }
+      }
+    });
+
     it('refuses resize of a process without a tty', async () => {
       const r = await sh('sleep 5');
       await rejectsWith(env.exec.resize(r.processId, 10, 10), -32600, `process ${r.processId} is not a tty`);

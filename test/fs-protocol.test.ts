@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ExecServerClient } from '../src/client/exec-server-client.js';
+import type { CordonServer } from '../src/server/index.js';
+import { RawClient, startServer, tempDir } from './helpers.js';
+
+describe('fs over the wire', () => {
+  let server: CordonServer;
+  let url: string;
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  before(async () => {
+    ({ server, url } = await startServer());
+    tmp = await tempDir('cordon-fsw-');
+  });
+  after(async () => {
+    await server.close();
+    await tmp.cleanup();
+  });
+
+  it('gates fs methods on the handshake with the filesystem wording', async () => {
+    const c = await RawClient.open(url);
+    assert.deepEqual((await c.request('fs/readFile', { path: '/etc/hostname' })).error, {
+      code: -32600,
+      message: 'client must call initialize before using filesystem methods',
+    });
+    await c.request('initialize', { clientName: 'x' });
+    assert.deepEqual((await c.request('fs/getMetadata', { path: '/' })).error, {
+      code: -32600,
+      message: 'client must send initialized before using filesystem methods',
+    });
+    c.close();
+  });
+
+  it('answers parameter, path, base64 and sandbox errors in the reference wording', async () => {
+    const { client: c } = await RawClient.ready(url);
+    const file = path.join(tmp.dir, 'w.txt');
+    const err = async (method: string, params: unknown) => (await c.request(method, params)).error;
+    assert.deepEqual(await err('fs/readFile', { path: 'relative/path.txt' }), { code: -32602, message: 'path is not absolute: relative/path.txt' });
+    assert.deepEqual(await err('fs/readFile', { path: '' }), { code: -32602, message: 'path is not absolute: ' });
+    assert.deepEqual(await err('fs/readFile', { path: null }), { code: -32602, message: 'invalid type: null, expected a string' });
+    assert.deepEqual(await err('fs/readFile', {}), { code: -32602, message: 'missing field `path`' });
+    assert.deepEqual(await err('fs/writeFile', { path: file }), { code: -32602, message: 'missing field `dataBase64`' });
+    assert.deepEqual(await err('fs/writeFile', { path: file, dataBase64: '!!' }), {
+      code: -32600,
+      message: 'fs/writeFile requires valid base64 dataBase64: Invalid symbol 33, offset 0.',
+    });
+    assert.equal(existsSync(file), false);
+    assert.deepEqual(await err('fs/copy', { sourcePath: file, destinationPath: file }), { code: -32602, message: 'missing field `recursive`' });
+    const sandboxed = (sandbox: unknown) => err('fs/readFile', { path: '/etc/hostname', sandbox });
+    assert.deepEqual(await sandboxed({ permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' }), {
+      code: -32602,
+      message: 'data did not match any variant of untagged enum PermissionProfileDe',
+    });
+    assert.deepEqual(await sandboxed({ permissions: { type: 'disabled' } }), { code: -32602, message: 'missing field `windowsSandboxLevel`' });
+    assert.deepEqual(await sandboxed({ windowsSandboxLevel: 'disabled' }), { code: -32602, message: 'missing field `permissions`' });
+    assert.deepEqual(await sandboxed({ permissions: { type: 'disabled' }, windowsSandboxLevel: 'restrictedToken' }), {
+      code: -32602,
+      message: 'unknown variant `restrictedToken`, expected one of `disabled`, `restricted-token`, `elevated`',
+    });
+    const entry = (access: string) => ({ type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access }] } });
+    assert.equal((await sandboxed({ permissions: entry('bogus'), windowsSandboxLevel: 'disabled' }))?.code, -32602);
+    assert.equal((await sandboxed({ permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [], glob_scan_max_depth: 0 } }, windowsSandboxLevel: 'disabled' }))?.code, -32602);
+    assert.match((await sandboxed({ permissions: entry('none'), windowsSandboxLevel: 'disabled' }))?.message, /not available/);
+    assert.match((await sandboxed({ permissions: { file_system: { read: ['/'] } }, windowsSandboxLevel: 'disabled' }))?.message, /not available/, 'legacy untagged form parses');
+    assert.deepEqual((await c.request('fs/readFile', { path: '/etc/hostname', sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' } })).error, undefined);
+    assert.deepEqual((await c.request('fs/readFile', { path: '/etc/hostname', sandbox: null })).error, undefined);
+    c.close();
+  });
+
+  it('accepts file:// URIs in every path field and answers with plain paths', async () => {
+    const { client: c } = await RawClient.ready(url);
+    await mkdir(path.join(tmp.dir, 'uri'));
+    await writeFile(path.join(tmp.dir, 'uri', 'a b.txt'), 'x');
+    const uri = (p: string) => new URL(`file://${p.split('/').map(encodeURIComponent).join('/')}`).href;
+    const r = await c.request('fs/readFile', { path: uri(path.join(tmp.dir, 'uri', 'a b.txt')) });
+    assert.equal(Buffer.from(r.result.dataBase64, 'base64').toString(), 'x');
+    await c.request('fs/copy', { sourcePath: uri(path.join(tmp.dir, 'uri', 'a b.txt')), destinationPath: uri(path.join(tmp.dir, 'uri', 'c.txt')), recursive: false });
+    assert.ok(existsSync(path.join(tmp.dir, 'uri', 'c.txt')));
+    const canon = await c.request('fs/canonicalize', { path: uri(path.join(tmp.dir, 'uri')) });
+    assert.ok(canon.result.path.startsWith('/'));
+    c.close();
+  });
+
+  it('moves a 200 MB file in blocks both ways with its hash intact', async () => {
+    const client = await ExecServerClient.connect({ url });
+    try {
+      const size = 200 * 1024 * 1024;
+      const data = randomBytes(size);
+      const expected = createHash('sha256').update(data).digest('hex');
+      const remotePath = path.join(tmp.dir, 'big.bin');
+      const written = await client.fs.writeFileChunks(remotePath, data);
+      assert.equal(written, size);
+      const onDisk = createHash('sha256');
+      for await (const chunk of createReadStream(remotePath)) onDisk.update(chunk as Buffer);
+      assert.equal(onDisk.digest('hex'), expected, 'the server wrote every byte');
+      const back = createHash('sha256');
+      let total = 0;
+      for await (const chunk of client.fs.readFileChunks(remotePath)) {
+        back.update(chunk);
+        total += chunk.length;
+      }
+      assert.equal(total, size);
+      assert.equal(back.digest('hex'), expected, 'every byte came back');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('delivers fs/changed notifications and ends watches with the session', async () => {
+    const client = await ExecServerClient.connect({ url });
+    const dir = path.join(tmp.dir, 'watched');
+    await mkdir(dir);
+    const watch = await client.fs.watch(dir, { recursive: true });
+    await writeFile(path.join(dir, 'new.txt'), 'x');
+    const iterator = watch.events[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    assert.deepEqual(first.value, { watchId: watch.watchId, path: path.join(dir, 'new.txt'), kind: 'created' });
+    await watch.unwatch();
+    assert.equal((await iterator.next()).done, true);
+    await client.close();
+  });
+});
