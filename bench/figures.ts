@@ -36,6 +36,13 @@ async function runToClose(client: ExecServerClient, argv: string[], tty = false)
 
 const STREAM_BYTES = 200 * 1000 * 1000;
 
+/** A stream that lost bytes is a bug in Cordon; in the reference it is noted, and the rate still counts what arrived. */
+function incomplete(server: RunningServer, kind: string, bytes: number): void {
+  const message = `${server.name}: ${kind} stream delivered ${bytes} of ${STREAM_BYTES} bytes`;
+  if (server.name === 'cordon') throw new Error(message);
+  console.warn(`  note: ${message}`);
+}
+
 export function figures(options: { fsDir: string }): Figure[] {
   const bigFile = path.join(options.fsDir, 'fifty-mb.bin');
   return [
@@ -72,7 +79,7 @@ export function figures(options: { fsDir: string }): Figure[] {
         withClient(s, async (c) => {
           const t0 = performance.now();
           const bytes = await runToClose(c, ['head', '-c', String(STREAM_BYTES), '/dev/zero']);
-          if (bytes !== STREAM_BYTES) throw new Error(`pipe stream delivered ${bytes} bytes`);
+          if (bytes !== STREAM_BYTES) incomplete(s, 'pipe', bytes);
           return bytes / 1e6 / ((performance.now() - t0) / 1000);
         }),
     },
@@ -84,7 +91,7 @@ export function figures(options: { fsDir: string }): Figure[] {
         withClient(s, async (c) => {
           const t0 = performance.now();
           const bytes = await runToClose(c, ['head', '-c', String(STREAM_BYTES), '/dev/zero'], true);
-          if (bytes < STREAM_BYTES) throw new Error(`pty stream delivered ${bytes} bytes`);
+          if (bytes !== STREAM_BYTES) incomplete(s, 'pty', bytes);
           return bytes / 1e6 / ((performance.now() - t0) / 1000);
         }),
     },

@@ -5,6 +5,7 @@ import { encodeRequest, type RequestId, type WireReadResult, type WriteStatus } 
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
+import { decodeFrame, fieldData } from './frame-decoder.js';
 
 export interface ClientOptions {
   url: string;
@@ -53,7 +54,10 @@ interface Pending {
 }
 
 interface Tracked {
+  /** Highest seq delivered. */
   lastSeq: number;
+  /** After a catch-up read: live events at or below this seq were already delivered by it. */
+  caughtUpTo: number;
   exited: boolean;
   closed: boolean;
   /** Live events held back while a catch-up read runs after a resume. */
@@ -109,14 +113,14 @@ export class ExecServerClient {
   private async open(resumeSessionId: string | undefined): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    const ws = new WebSocket(this.options.url, { headers, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
+    const ws = new WebSocket(this.options.url, { headers, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false, skipUTF8Validation: true });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`exec-server refused the connection: HTTP ${res.statusCode}`)));
     });
     this.ws = ws;
-    ws.on('message', (data) => this.onMessage(String(data)));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)));
     ws.on('error', () => undefined);
     ws.once('close', (code, reason) => this.onClose(ws, code, reason.toString()));
     const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null })) as {
@@ -126,13 +130,9 @@ export class ExecServerClient {
     ws.send('{"method":"initialized","params":{}}');
   }
 
-  private onMessage(text: string): void {
-    let msg: Record<string, unknown>;
-    try {
-      msg = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return;
-    }
+  private onFrame(frame: Buffer): void {
+    const msg = decodeFrame(frame);
+    if (!msg) return;
     if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
     const id = msg.id as RequestId;
     const pending = this.pending.get(id);
@@ -149,7 +149,7 @@ export class ExecServerClient {
     const seq = p.seq as number;
     let event: ProcessEvent;
     if (method === 'process/output') {
-      event = { type: 'output', processId, seq, stream: p.stream as Stream, data: Buffer.from(p.chunk as string, 'base64') };
+      event = { type: 'output', processId, seq, stream: p.stream as Stream, data: fieldData(p, 'chunk') };
     } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number };
     else if (method === 'process/closed') event = { type: 'closed', processId, seq };
     else if (method === 'fs/changed') {
@@ -165,24 +165,29 @@ export class ExecServerClient {
   private track(processId: string): Tracked {
     let t = this.tracked.get(processId);
     if (!t) {
-      t = { lastSeq: 0, exited: false, closed: false, held: undefined };
+      t = { lastSeq: 0, caughtUpTo: 0, exited: false, closed: false, held: undefined };
       this.tracked.set(processId, t);
     }
     return t;
   }
 
-  /** Delivers an event unless it was already delivered (seq at or below the last one seen). */
+  /** Delivers a live event, unless a catch-up read after a resume already delivered it. */
   private accept(event: ProcessEvent): void {
     const t = this.track(event.processId);
     if (t.held) {
       t.held.push(event);
       return;
     }
+    if (event.seq <= t.caughtUpTo) return;
     this.deliver(t, event);
   }
 
-  private deliver(t: Tracked, event: ProcessEvent): void {
-    if (event.seq <= t.lastSeq) return;
+  /**
+   * Live events are delivered in arrival order (a reference server may send one out of seq order);
+   * only events recovered by a catch-up read are filtered by seq.
+   */
+  private deliver(t: Tracked, event: ProcessEvent, recovered = false): void {
+    if (recovered && event.seq <= t.lastSeq) return;
     if (event.type === 'exited') {
       if (t.exited) return;
       t.exited = true;
@@ -192,7 +197,8 @@ export class ExecServerClient {
       t.closed = true;
       setTimeout(() => this.tracked.get(event.processId) === t && this.tracked.delete(event.processId), 60_000).unref();
     }
-    t.lastSeq = event.seq;
+    t.lastSeq = Math.max(t.lastSeq, event.seq);
+    if (recovered) t.caughtUpTo = t.lastSeq;
     this.emitter.emit('event', event);
   }
 
@@ -237,14 +243,14 @@ export class ExecServerClient {
           try {
             for (;;) {
               const r = await this.read(processId, { afterSeq: t.lastSeq });
-              for (const c of r.chunks) this.deliver(t, { type: 'output', processId, seq: c.seq, stream: c.stream, data: c.data });
+              for (const c of r.chunks) this.deliver(t, { type: 'output', processId, seq: c.seq, stream: c.stream, data: c.data }, true);
               if (r.chunks.length > 0) continue;
               // With no chunk returned, nextSeq is the highest seq allocated + 1, events included.
               if (r.closed) {
-                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1 });
-                this.deliver(t, { type: 'closed', processId, seq: r.nextSeq - 1 });
+                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1 }, true);
+                this.deliver(t, { type: 'closed', processId, seq: r.nextSeq - 1 }, true);
               } else if (r.exited) {
-                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1 });
+                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1 }, true);
               }
               break;
             }
@@ -253,7 +259,7 @@ export class ExecServerClient {
           } finally {
             const held = t.held ?? [];
             t.held = undefined;
-            for (const e of held) this.deliver(t, e);
+            for (const e of held) if (e.seq > t.caughtUpTo) this.deliver(t, e);
           }
         }),
     );

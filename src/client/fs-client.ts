@@ -1,6 +1,7 @@
 import type { DirectoryEntry, FileMetadata, FsChange } from '../environment/types.js';
 import type { WireDirEntry, WireMetadata } from '../protocol/fs.js';
 import { EventQueue } from './event-queue.js';
+import { fieldData } from './frame-decoder.js';
 
 type Request = <T>(method: string, params: unknown) => Promise<T>;
 
@@ -25,8 +26,8 @@ export class FsClient {
   ) {}
 
   async readFile(path: string, options?: FsRequestOptions): Promise<Buffer> {
-    const r = await this.request<{ dataBase64: string }>('fs/readFile', withSandbox({ path }, options));
-    return Buffer.from(r.dataBase64, 'base64');
+    const r = await this.request<Record<string, unknown>>('fs/readFile', withSandbox({ path }, options));
+    return fieldData(r, 'dataBase64');
   }
 
   async writeFile(path: string, data: Uint8Array | string, options?: FsRequestOptions): Promise<void> {
@@ -66,8 +67,8 @@ export class FsClient {
   }
 
   async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
-    const r = await this.request<{ dataBase64: string; eof: boolean }>('fs/readBlock', { handle, offset, length });
-    return { data: Buffer.from(r.dataBase64, 'base64'), eof: r.eof };
+    const r = await this.request<Record<string, unknown>>('fs/readBlock', { handle, offset, length });
+    return { data: fieldData(r, 'dataBase64'), eof: r.eof === true };
   }
 
   async writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void> {

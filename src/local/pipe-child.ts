@@ -33,8 +33,34 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
     let dataCounter = 0;
     let paused = false;
 
+    // Reads that land in the same event-loop turn are passed on as one chunk (up to maxChunkBytes):
+    // fewer, larger notifications cost less per byte. Only consecutive reads of one stream merge.
+    let pending: { stream: 'stdout' | 'stderr'; parts: Buffer[]; bytes: number }[] = [];
+    let flushScheduled = false;
+    const flush = (): void => {
+      flushScheduled = false;
+      const batch = pending;
+      pending = [];
+      for (const run of batch) {
+        const data = run.parts.length === 1 ? (run.parts[0] as Buffer) : Buffer.concat(run.parts, run.bytes);
+        for (const piece of slices(data, spec.maxChunkBytes)) listener.output(run.stream, piece);
+      }
+    };
+    const queue = (stream: 'stdout' | 'stderr', data: Buffer): void => {
+      const last = pending[pending.length - 1];
+      if (last && last.stream === stream && last.bytes + data.length <= spec.maxChunkBytes) {
+        last.parts.push(data);
+        last.bytes += data.length;
+      } else pending.push({ stream, parts: [data], bytes: data.length });
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    };
+
     const reportExited = (): void => {
       if (exitedReported || exitCode === null) return;
+      flush();
       exitedReported = true;
       listener.exited(exitCode);
       if (openStreams === 0) reportClosed();
@@ -48,7 +74,7 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
     const wire = (stream: Readable, name: 'stdout' | 'stderr'): void => {
       stream.on('data', (data: Buffer) => {
         dataCounter++;
-        for (const piece of slices(data, spec.maxChunkBytes)) listener.output(name, piece);
+        queue(name, data);
       });
       stream.once('close', () => {
         openStreams--;

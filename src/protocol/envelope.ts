@@ -54,3 +54,54 @@ export function encodeNotification(method: string, params: unknown): string {
 export function encodeRequest(id: RequestId, method: string, params: unknown): string {
   return `{"id":${JSON.stringify(id)},"method":${JSON.stringify(method)},"params":${JSON.stringify(params ?? null)}}`;
 }
+
+/**
+ * A result whose JSON text is `before + base64(data) + after`. Large payloads (file contents,
+ * output) are written straight into the outgoing frame instead of through JSON.stringify, which
+ * would copy and scan megabytes of base64 that need no escaping.
+ */
+export class Base64Result {
+  constructor(
+    readonly before: string,
+    readonly data: Buffer,
+    readonly after: string,
+  ) {}
+}
+
+/** Bytes encoded per step: a multiple of 3, small enough for its base64 to stay in cache. */
+const ENCODE_STEP = 3 * 256 * 1024;
+
+/**
+ * The message `head + base64(data) + tail` (head and tail are ASCII JSON), as one buffer when small,
+ * else as consecutive parts of one message: encoding a large payload slice by slice into small
+ * buffers costs about half of writing it into one fresh buffer of tens of megabytes.
+ */
+export function frameWithBase64(head: string, data: Buffer, tail: string): Buffer | Buffer[] {
+  if (data.length <= ENCODE_STEP) {
+    const b64Length = Math.ceil(data.length / 3) * 4;
+    const headLength = Buffer.byteLength(head);
+    const out = Buffer.allocUnsafe(headLength + b64Length + Buffer.byteLength(tail));
+    out.write(head, 0, 'utf8');
+    out.write(data.toString('base64'), headLength, 'latin1');
+    out.write(tail, headLength + b64Length, 'utf8');
+    return out;
+  }
+  const parts: Buffer[] = [Buffer.from(head)];
+  for (let off = 0; off < data.length; off += ENCODE_STEP) {
+    parts.push(Buffer.from(data.toString('base64', off, Math.min(off + ENCODE_STEP, data.length)), 'latin1'));
+  }
+  parts.push(Buffer.from(tail));
+  return parts;
+}
+
+/** An outgoing message: text, its UTF-8 bytes, or those bytes in consecutive parts. */
+export type OutgoingMessage = string | Buffer | Buffer[];
+
+export const messageLength = (m: OutgoingMessage): number => (Array.isArray(m) ? m.reduce((n, b) => n + b.length, 0) : m.length);
+
+export function encodeResultFrame(id: RequestId, result: unknown): OutgoingMessage {
+  if (result instanceof Base64Result) {
+    return frameWithBase64(`{"id":${JSON.stringify(id)},"result":${result.before}`, result.data, `${result.after}}`);
+  }
+  return encodeResult(id, result);
+}

@@ -1,11 +1,11 @@
+import { frameWithBase64, type OutgoingMessage } from './envelope.js';
 import type { Stream } from './process.js';
 
-/**
- * The three process notifications, encoded by hand: output chunks are the hot path and their base64
- * payload never needs JSON escaping, so it is spliced in rather than run through JSON.stringify.
- */
-export function encodeOutput(processId: string, seq: number, stream: Stream, base64: string): string {
-  return `{"method":"process/output","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"stream":"${stream}","chunk":"${base64}"}}`;
+/** The three process notifications, in the reference's key order. */
+
+/** The same notification as one frame, with the chunk's base64 written straight into it. */
+export function encodeOutputFrame(processId: string, seq: number, stream: Stream, data: Buffer): OutgoingMessage {
+  return frameWithBase64(`{"method":"process/output","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"stream":"${stream}","chunk":"`, data, '"}}');
 }
 
 export function encodeExited(processId: string, seq: number, exitCode: number): string {

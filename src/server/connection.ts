@@ -5,8 +5,10 @@ import {
   encodeError,
   encodeNotification,
   encodeExited,
-  encodeOutput,
-  encodeResult,
+  encodeOutputFrame,
+  encodeResultFrame,
+  messageLength,
+  type OutgoingMessage,
   ErrorCode,
   InitializeParams,
   invalidRequest,
@@ -39,7 +41,7 @@ export class Connection implements SessionSink {
   private session: Session | undefined;
   private readonly aborter = new AbortController();
   /** Events of processes whose `process/start` response has not been sent yet. */
-  private readonly held = new Map<string, string[]>();
+  private readonly held = new Map<string, OutgoingMessage[]>();
   private unflushedBytes = 0;
   private outputPaused = false;
 
@@ -120,8 +122,8 @@ export class Connection implements SessionSink {
   }
 
   deliver(event: ProcessEvent): void {
-    let text: string;
-    if (event.type === 'output') text = encodeOutput(event.processId, event.seq, event.stream, event.data.toString('base64'));
+    let text: OutgoingMessage;
+    if (event.type === 'output') text = encodeOutputFrame(event.processId, event.seq, event.stream, event.data);
     else if (event.type === 'exited') text = encodeExited(event.processId, event.seq, event.exitCode);
     else text = encodeClosed(event.processId, event.seq);
     const queue = this.held.get(event.processId);
@@ -134,16 +136,16 @@ export class Connection implements SessionSink {
   }
 
   private sendResult(id: RequestId, result: unknown): void {
-    this.send(encodeResult(id, result));
+    this.send(encodeResultFrame(id, result));
   }
 
   private sendError(id: RequestId, code: number, message: string): void {
     this.send(encodeError(id, code, message));
   }
 
-  private send(text: string): void {
+  private send(text: OutgoingMessage): void {
     if (this.state === 'closed') return;
-    const size = text.length;
+    const size = messageLength(text);
     this.unflushedBytes += size;
     this.transport.send(text, () => {
       this.unflushedBytes -= size;

@@ -19,6 +19,7 @@ import {
   WatchParams,
   WriteBlockParams,
   WriteFileParams,
+  Base64Result,
   type WireDirEntry,
   type WireMetadata,
 } from '../protocol/index.js';
@@ -44,10 +45,10 @@ function decode(data: string, message: (detail: string) => string): Buffer {
   }
 }
 
-export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<{ dataBase64: string }> {
+export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
   const p = parseParams(PathParams, raw, 'FsPathParams');
   const data = await ctx.environment.fs.readFile(parseAbsolutePath(p.path), callOptions(p));
-  return { dataBase64: data.toString('base64') };
+  return new Base64Result('{"dataBase64":"', data, '"}');
 }
 
 export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promise<Empty> {
@@ -104,10 +105,10 @@ export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ h
   return { handle: await ctx.environment.fs.open(parseAbsolutePath(p.path), p.mode, callOptions(p)) };
 }
 
-export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<{ dataBase64: string; eof: boolean }> {
+export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
   const p = parseParams(ReadBlockParams, raw, 'FsReadBlockParams');
   const { data, eof } = await ctx.environment.fs.readBlock(p.handle, p.offset, p.length);
-  return { dataBase64: data.toString('base64'), eof };
+  return new Base64Result('{"dataBase64":"', data, `","eof":${eof}}`);
 }
 
 export async function handleWriteBlock(ctx: HandlerContext, raw: unknown): Promise<Empty> {

@@ -16,9 +16,13 @@ export function serveLines(input: Readable, output: Writable, maxMessageBytes: n
   const transport: ServerTransport = {
     kind: 'stdio',
     peer: 'stdio',
-    send: (text, flushed) => {
+    send: (message, flushed) => {
       if (output.destroyed || output.writableEnded) return flushed();
-      output.write(`${text}\n`, () => flushed());
+      if (typeof message === 'string') output.write(`${message}\n`, () => flushed());
+      else {
+        for (const part of Array.isArray(message) ? message : [message]) output.write(part);
+        output.write('\n', () => flushed());
+      }
     },
     close: () => input.destroy(),
   };

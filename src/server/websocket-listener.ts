@@ -56,9 +56,12 @@ export class WebSocketListener {
     const transport: ServerTransport = {
       kind: 'websocket',
       peer,
-      send: (text, flushed) => {
+      send: (message, flushed) => {
         if (ws.readyState !== ws.OPEN) return flushed();
-        ws.send(text, () => flushed());
+        if (!Array.isArray(message)) return ws.send(message, { binary: false }, () => flushed());
+        // One message in fragments, sent in one synchronous loop so no other message interleaves.
+        const last = message.length - 1;
+        message.forEach((part, i) => ws.send(part, { binary: false, fin: i === last }, i === last ? () => flushed() : undefined));
       },
       close: (code, reason) => ws.close(code, reason),
     };
