@@ -245,3 +245,33 @@ describe('protocol: authentication', () => {
     await withToken.close();
   });
 });
+
+describe('protocol: process sandbox requests fail closed', () => {
+  it('refuses a process/start whose sandbox restricts it, and runs nothing', async () => {
+    const { server, url } = await startServer();
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { existsSync } = await import('node:fs');
+    const dir = await mkdtemp('/tmp/cordon-failclosed-');
+    try {
+      const { client: c } = await RawClient.ready(url);
+      const marker = `${dir}/ran`;
+      const start = (sandbox: unknown) =>
+        c.request('process/start', { processId: `s${Math.random()}`, argv: ['sh', '-c', `touch ${marker}`], cwd: dir, env: SH_ENV, tty: false, sandbox });
+      const restricted = { permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] } }, windowsSandboxLevel: 'disabled' };
+      const refused = await start(restricted);
+      assert.equal(refused.error?.code, -32603);
+      assert.match(refused.error?.message, /will not run it unsandboxed/);
+      assert.match((await start({ sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' })).error?.message, /unsandboxed/);
+      assert.match((await start({ permissions: { type: 'external', network: 'restricted' }, windowsSandboxLevel: 'disabled' })).error?.message, /unsandboxed/);
+      assert.equal((await start({ permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' })).error?.code, -32602);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(existsSync(marker), false, 'nothing ran');
+      const allowed = await start({ permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' });
+      assert.ok(allowed.result, 'a sandbox granting full access runs directly');
+      c.close();
+    } finally {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

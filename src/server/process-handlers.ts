@@ -1,6 +1,9 @@
+import type { PermissionProfile } from '../environment/permissions.js';
 import type { Environment, ReadResult } from '../environment/types.js';
 import {
   Base64Error,
+  internalError,
+  parseWireSandbox,
   decodeBase64Strict,
   invalidParams,
   parseAbsolutePath,
@@ -13,6 +16,14 @@ import {
   WriteParams,
   type WireReadResult,
 } from '../protocol/index.js';
+import { sandboxFromWire } from '../sandbox/profile.js';
+
+const processSandboxUnavailable =
+  'sandboxed processes are not available on this server yet: the request carries a sandbox that restricts the process, and Cordon will not run it unsandboxed';
+
+/** A profile that restricts neither files nor the network needs no sandbox. */
+const grantsFullAccess = (p: PermissionProfile): boolean =>
+  p.enforcement !== 'managed' ? p.enforcement === 'disabled' || p.network === 'enabled' : p.fileSystem.kind === 'unrestricted' && p.network === 'enabled';
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
 
@@ -36,6 +47,15 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
 export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string }> {
   const p = parseParams(StartParams, raw, 'ExecParams');
   const cwd = parseAbsolutePath(p.cwd);
+  const wire = parseWireSandbox(p.sandbox);
+  if (wire && !grantsFullAccess(sandboxFromWire(wire).profile)) {
+    // Fail closed: a process whose sandbox restricts it is never run without that sandbox.
+    throw internalError(processSandboxUnavailable);
+  }
+  if (p.arg0 && /(^|\/)codex-linux-sandbox$/.test(p.arg0)) {
+    // Codex's client-side sandbox wrapper names paths on the client's machine (PROTOCOL.md §10.4).
+    throw internalError(`${processSandboxUnavailable} (Codex's codex-linux-sandbox wrapper form)`);
+  }
   return ctx.environment.exec.start({
     processId: p.processId,
     argv: p.argv,
