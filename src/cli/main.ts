@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
+import { closeInheritedDescriptors } from '../local/inherited-fds.js';
 import { runExec } from './exec.js';
 import { runServe } from './serve.js';
+
+// Before anything else: descriptors inherited from whoever started us must not reach children.
+closeInheritedDescriptors();
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);

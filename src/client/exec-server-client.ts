@@ -31,6 +31,8 @@ export interface StartProcessParams {
   envPolicy?: EnvPolicy | null;
   rows?: number;
   cols?: number;
+  /** A wire `sandbox` object (PROTOCOL.md §10 shapes); Cordon enforces it with bubblewrap. */
+  sandbox?: Record<string, unknown> | null;
 }
 
 export interface ReadOptions {
@@ -312,7 +314,7 @@ export class ExecServerClient {
     return queue;
   }
 
-  async startProcess(params: StartProcessParams): Promise<{ processId: string }> {
+  async startProcess(params: StartProcessParams): Promise<{ processId: string; sandboxType?: 'none' | 'bwrap' }> {
     this.track(params.processId);
     try {
       return await this.request('process/start', { env: {}, tty: false, ...params });
@@ -324,10 +326,10 @@ export class ExecServerClient {
   }
 
   /** Starts a process and returns its event stream, subscribed before the start request is sent. */
-  async spawn(params: StartProcessParams): Promise<{ processId: string; events: AsyncIterable<ProcessEvent> }> {
+  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: 'none' | 'bwrap'; events: AsyncIterable<ProcessEvent> }> {
     const events = this.events(params.processId);
-    await this.startProcess(params);
-    return { processId: params.processId, events };
+    const started = await this.startProcess(params);
+    return { processId: params.processId, sandboxType: started.sandboxType ?? 'none', events };
   }
 
   async read(processId: string, options: ReadOptions = {}): Promise<DecodedReadResult> {

@@ -28,8 +28,8 @@ export class RemoteEnvironment implements Environment {
 
   constructor(readonly client: ExecServerClient) {
     this.exec = {
-      start: (r: StartProcessRequest) =>
-        client.startProcess({
+      start: async (r: StartProcessRequest) => {
+        const started = await client.startProcess({
           processId: r.processId,
           argv: r.argv,
           cwd: r.cwd,
@@ -40,7 +40,10 @@ export class RemoteEnvironment implements Environment {
           envPolicy: r.envPolicy ?? null,
           ...(r.rows ? { rows: r.rows } : {}),
           ...(r.cols ? { cols: r.cols } : {}),
-        }),
+          ...(r.sandbox ? { sandbox: sandboxToWire(r.sandbox) } : {}),
+        });
+        return { processId: started.processId, sandboxType: started.sandboxType ?? 'none' };
+      },
       read: (processId: string, r: ReadRequest = {}): Promise<ReadResult> =>
         client.read(processId, { afterSeq: r.afterSeq ?? null, maxBytes: r.maxBytes ?? null, waitMs: r.waitMs ?? null }),
       write: (r: WriteRequest): Promise<WriteStatus> =>

@@ -15,6 +15,15 @@ export interface StartProcessRequest {
   envPolicy?: EnvPolicy | null;
   rows?: number | null;
   cols?: number | null;
+  /** Run under this sandbox (SANDBOX.md); an environment that cannot enforce it must refuse. */
+  sandbox?: SandboxRequest | null;
+}
+
+export type SandboxType = 'none' | 'bwrap';
+
+export interface StartProcessResult {
+  processId: string;
+  sandboxType: SandboxType;
 }
 
 export interface OutputChunk {
@@ -58,7 +67,7 @@ export type ProcessSignal = 'interrupt';
 
 /** Running processes: the `process/*` capability. */
 export interface ExecBackend {
-  start(request: StartProcessRequest): Promise<{ processId: string }>;
+  start(request: StartProcessRequest): Promise<StartProcessResult>;
   read(processId: string, request?: ReadRequest): Promise<ReadResult>;
   write(request: WriteRequest): Promise<WriteStatus>;
   terminate(processId: string): Promise<{ running: boolean }>;

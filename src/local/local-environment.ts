@@ -4,6 +4,11 @@ import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environ
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { LocalFileSystem } from './file-system.js';
 import { ProcessTable } from './process-table.js';
+import { LinuxSandbox } from '../sandbox/linux-sandbox.js';
+
+/** A sandbox runtime for an environment that was not handed a shared one. */
+export const defaultLinuxSandbox = (env: Readonly<Record<string, string | undefined>>): LinuxSandbox =>
+  new LinuxSandbox({ searchPath: env.PATH, tmpdir: env.TMPDIR, maxGlobMatches: 8192 });
 
 async function detectShell(env: Readonly<Record<string, string | undefined>>): Promise<EnvironmentInfo['shell']> {
   for (const candidate of [env.SHELL, '/bin/bash', '/bin/sh']) {
@@ -23,9 +28,12 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   readonly options: LocalEnvironmentOptions;
   readonly exec: ProcessTable;
   readonly fs: LocalFileSystem;
+  private readonly ownSandbox: LinuxSandbox | undefined;
 
   constructor(options: Partial<LocalEnvironmentOptions> = {}) {
-    this.options = { ...defaultLocalEnvironmentOptions(), ...options };
+    const merged = { ...defaultLocalEnvironmentOptions(), ...options };
+    this.ownSandbox = merged.sandbox ? undefined : defaultLinuxSandbox(merged.serverEnv);
+    this.options = { ...merged, sandbox: merged.sandbox ?? this.ownSandbox };
     this.exec = new ProcessTable(this.options);
     this.fs = new LocalFileSystem({
       maxOpenFiles: this.options.maxOpenFiles,
@@ -50,5 +58,6 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
 
   async close(): Promise<void> {
     await Promise.all([this.exec.close(), this.fs.dispose()]);
+    this.ownSandbox?.dispose();
   }
 }

@@ -1,3 +1,5 @@
+import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
+
 /** The named bounds of a local environment (ARCHITECTURE.md: every bound is named and configurable). */
 export interface LocalEnvironmentOptions {
   /** Most recent output bytes kept per process. */
@@ -18,6 +20,8 @@ export interface LocalEnvironmentOptions {
   watchCoalesceMs: number;
   /** Distinct changed paths one watch holds between reports; more are dropped. */
   maxPendingWatchPaths: number;
+  /** Runs sandboxed processes; shared by the sessions of a server. None: sandboxed starts are refused. */
+  sandbox: LinuxSandbox | undefined;
   /** The environment `envPolicy.inherit` draws from. Defaults to this process's environment. */
   serverEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -32,5 +36,6 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   maxWatches: 64,
   watchCoalesceMs: 50,
   maxPendingWatchPaths: 10_000,
+  sandbox: undefined,
   serverEnv: process.env,
 });

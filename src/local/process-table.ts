@@ -9,9 +9,12 @@ import type {
   StartProcessRequest,
   WriteRequest,
   WriteStatus,
+  StartProcessResult,
 } from '../environment/types.js';
-import { invalidRequest, processMessages, spawnErrorFromOs } from '../protocol/index.js';
+import { internalError, invalidRequest, processMessages, spawnErrorFromOs } from '../protocol/index.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
+import { SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
+import { profileNeedsNoSandbox } from '../sandbox/profile.js';
 import type { ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
@@ -38,7 +41,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     for (const l of this.listeners) l(event);
   };
 
-  async start(request: StartProcessRequest): Promise<{ processId: string }> {
+  async start(request: StartProcessRequest): Promise<StartProcessResult> {
     const { processId } = request;
     if (this.closing) throw invalidRequest('environment is shutting down');
     if (request.argv.length === 0) throw invalidRequest('argv must not be empty');
@@ -46,7 +49,11 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     if (this.processes.size >= this.options.maxProcesses) {
       throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
     }
-    const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
+    let sandboxed: SandboxedCommand | undefined;
+    const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => {
+      this.scheduleExpiry(p);
+      void sandboxed?.cleanup();
+    });
     // Reserve the id before any await so a concurrent duplicate start is refused.
     this.processes.set(processId, proc);
     try {
@@ -67,14 +74,31 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
       };
+      const sandbox = request.sandbox;
+      if (sandbox && !profileNeedsNoSandbox(sandbox.profile)) {
+        if (!this.options.sandbox) throw internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed');
+        sandboxed = await this.options.sandbox.wrap({
+          profile: sandbox.profile,
+          policyCwd: sandbox.cwd ?? cwd,
+          commandCwd: cwd,
+          command: [file, ...spec.args],
+          tty: request.tty,
+        });
+        spec.file = sandboxed.file;
+        spec.args = sandboxed.args;
+        spec.argv0 = sandboxed.file;
+        spec.env = { ...env, ...sandboxed.env };
+      }
       proc.child = await (request.tty ? spawnPtyChild(spec, proc.listener()) : spawnPipeChild(spec, proc.listener()));
       if (this.paused) proc.child.pause();
       if (this.closing) proc.terminate();
     } catch (err) {
       this.processes.delete(processId);
+      void sandboxed?.cleanup();
+      if (err instanceof SandboxUnavailableError) throw internalError(err.message);
       throw spawnErrorFromOs(err);
     }
-    return { processId };
+    return { processId, sandboxType: sandboxed ? 'bwrap' : 'none' };
   }
 
   private scheduleExpiry(proc: ManagedProcess): void {

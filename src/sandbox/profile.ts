@@ -93,6 +93,13 @@ export function sandboxFromWire(w: WireSandbox): SandboxRequest {
   return { profile, cwd };
 }
 
+/** Whether running under this profile needs no sandbox at all: files unrestricted and network enabled. */
+export function profileNeedsNoSandbox(p: PermissionProfile): boolean {
+  if (p.enforcement === 'disabled') return true;
+  if (p.enforcement === 'external') return p.network === 'enabled';
+  return grantsFullFileAccess(p.fileSystem) && p.network === 'enabled';
+}
+
 /**
  * Whether a file-system policy lets every path be read and written, so an fs call needs no sandbox:
  * unrestricted, external, or restricted with `:root` writable and nothing narrowing it (SANDBOX.md §2.4).

@@ -1,5 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode, encodeError } from '../protocol/index.js';
+import { defaultLinuxSandbox } from '../local/local-environment.js';
+import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
 import { Connection } from './connection.js';
 import { isLoopbackHost } from './loopback.js';
 import { defaultServerOptions, type ServerOptions } from './options.js';
@@ -22,10 +24,12 @@ export class CordonServer {
   private readonly listeners: WebSocketListener[] = [];
   private readonly connections = new Set<Connection>();
   private closed = false;
+  private readonly sandbox: LinuxSandbox;
 
   constructor(options: Partial<ServerOptions> = {}) {
     this.options = { ...defaultServerOptions(), ...options };
-    this.sessions = new SessionRegistry(this.options.sessionGraceMs, this.options.environment, this.options.logger);
+    this.sandbox = this.options.environment.sandbox ?? defaultLinuxSandbox(this.options.environment.serverEnv ?? process.env);
+    this.sessions = new SessionRegistry(this.options.sessionGraceMs, { ...this.options.environment, sandbox: this.sandbox }, this.options.logger);
   }
 
   private connect(transport: ServerTransport): Connection {
@@ -84,5 +88,6 @@ export class CordonServer {
     await Promise.all(this.listeners.map((l) => l.close()));
     for (const conn of [...this.connections]) this.disconnect(conn);
     await this.sessions.closeAll();
+    if (!this.options.environment.sandbox) this.sandbox.dispose();
   }
 }

@@ -1,4 +1,3 @@
-import type { PermissionProfile } from '../environment/permissions.js';
 import type { Environment, ReadResult } from '../environment/types.js';
 import {
   Base64Error,
@@ -18,12 +17,8 @@ import {
 } from '../protocol/index.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 
-const processSandboxUnavailable =
-  'sandboxed processes are not available on this server yet: the request carries a sandbox that restricts the process, and Cordon will not run it unsandboxed';
-
-/** A profile that restricts neither files nor the network needs no sandbox. */
-const grantsFullAccess = (p: PermissionProfile): boolean =>
-  p.enforcement !== 'managed' ? p.enforcement === 'disabled' || p.network === 'enabled' : p.fileSystem.kind === 'unrestricted' && p.network === 'enabled';
+const codexWrapperUnsupported =
+  "Codex's client-side sandbox wrapper (arg0 codex-linux-sandbox) is not supported by this server yet: send the sandbox in process/start's `sandbox` field instead; Cordon will not run the command unsandboxed";
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
 
@@ -44,17 +39,13 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
   };
 }
 
-export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string }> {
+export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
   const p = parseParams(StartParams, raw, 'ExecParams');
   const cwd = parseAbsolutePath(p.cwd);
   const wire = parseWireSandbox(p.sandbox);
-  if (wire && !grantsFullAccess(sandboxFromWire(wire).profile)) {
-    // Fail closed: a process whose sandbox restricts it is never run without that sandbox.
-    throw internalError(processSandboxUnavailable);
-  }
   if (p.arg0 && /(^|\/)codex-linux-sandbox$/.test(p.arg0)) {
     // Codex's client-side sandbox wrapper names paths on the client's machine (PROTOCOL.md §10.4).
-    throw internalError(`${processSandboxUnavailable} (Codex's codex-linux-sandbox wrapper form)`);
+    throw internalError(codexWrapperUnsupported);
   }
   return ctx.environment.exec.start({
     processId: p.processId,
@@ -67,6 +58,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     envPolicy: p.envPolicy ?? null,
     rows: p.rows ?? null,
     cols: p.cols ?? null,
+    sandbox: wire ? sandboxFromWire(wire) : null,
   });
 }
 

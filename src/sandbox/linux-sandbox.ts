@@ -1,0 +1,170 @@
+import { execFile } from 'node:child_process';
+import { accessSync, chmodSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstat, rmdir, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { PermissionProfile } from '../environment/permissions.js';
+import { buildBwrapArgs } from './bwrap-args.js';
+import { expandGlobs, GlobExpansionError } from './glob.js';
+import { deriveViews, resolvePolicy } from './resolve.js';
+import { buildSeccompFilter, seccompSupported } from './seccomp.js';
+
+export class SandboxUnavailableError extends Error {}
+
+export const DOCTOR_HINT = 'run `cordon doctor` for the cause and the fix';
+
+/** A command rewritten to run inside the sandbox. */
+export interface SandboxedCommand {
+  file: string;
+  args: string[];
+  /** Variables added to the command's environment. */
+  env: Record<string, string>;
+  /** Removes what bwrap created on the host; call once the process is gone. */
+  cleanup(): Promise<void>;
+}
+
+export interface SandboxLaunch {
+  profile: PermissionProfile;
+  /** The cwd special paths resolve against (the sandbox's cwd, else the command's). */
+  policyCwd: string;
+  commandCwd: string;
+  command: string[];
+  tty: boolean;
+  workspaceRoots?: string[];
+}
+
+interface HostSupport {
+  bwrap: string;
+  disableUserns: boolean;
+  mountProc: boolean;
+}
+
+export interface LinuxSandboxOptions {
+  /** PATH used to find bwrap. */
+  searchPath: string | undefined;
+  /** `$TMPDIR` for the `:tmpdir` special path. */
+  tmpdir: string | undefined;
+  maxGlobMatches: number;
+}
+
+const run = (file: string, args: string[]): Promise<{ code: number; stderr: string; stdout: string }> =>
+  new Promise((resolve) => {
+    execFile(file, args, { timeout: 10_000, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 127) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+
+export function findBwrap(searchPath: string | undefined): string | undefined {
+  for (const dir of (searchPath ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
+    if (!dir) continue;
+    const candidate = path.join(dir, 'bwrap');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs commands under bubblewrap + seccomp (SANDBOX.md §4). One per server: it probes the host
+ * once, and owns a private directory holding the seccomp programs and the mode-000 file bound over
+ * denied files; that directory is itself denied inside every sandbox.
+ */
+export class LinuxSandbox {
+  private support: Promise<HostSupport> | undefined;
+  private privateDir: string | undefined;
+
+  constructor(private readonly options: LinuxSandboxOptions) {}
+
+  private files(): { dir: string; denyFile: string; filter: (restrictNetwork: boolean) => string } {
+    if (!this.privateDir) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'cordon-sandbox-'));
+      const denyFile = path.join(dir, 'denied');
+      writeFileSync(denyFile, '');
+      chmodSync(denyFile, 0o000);
+      for (const restrict of [true, false]) writeFileSync(path.join(dir, `seccomp-${restrict ? 'net-restricted' : 'net-enabled'}.bpf`), buildSeccompFilter({ restrictNetwork: restrict }));
+      this.privateDir = dir;
+    }
+    const dir = this.privateDir;
+    return { dir, denyFile: path.join(dir, 'denied'), filter: (r) => path.join(dir, `seccomp-${r ? 'net-restricted' : 'net-enabled'}.bpf`) };
+  }
+
+  /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
+  probe(): Promise<HostSupport> {
+    this.support ??= (async () => {
+      if (process.platform !== 'linux') throw new SandboxUnavailableError(`sandboxing needs Linux (this is ${process.platform}); ${DOCTOR_HINT}`);
+      if (!seccompSupported()) throw new SandboxUnavailableError(`sandboxing needs x86_64 or aarch64 for its seccomp filter (this is ${process.arch}); ${DOCTOR_HINT}`);
+      const bwrap = findBwrap(this.options.searchPath);
+      if (!bwrap) throw new SandboxUnavailableError(`sandbox requested but bubblewrap (bwrap) was not found on PATH: install the bubblewrap package; ${DOCTOR_HINT}`);
+      const help = await run(bwrap, ['--help']);
+      const disableUserns = help.stdout.includes('--disable-userns');
+      const base = ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-user', '--unshare-pid', '--cap-drop', 'ALL'];
+      const withProc = await run(bwrap, [...base, '--proc', '/proc', '--', 'true']);
+      if (withProc.code === 0) return { bwrap, disableUserns, mountProc: true };
+      const withoutProc = await run(bwrap, [...base, '--', 'true']);
+      if (withoutProc.code === 0) return { bwrap, disableUserns, mountProc: false };
+      throw new SandboxUnavailableError(`bubblewrap cannot create a sandbox on this host: ${withoutProc.stderr.trim() || `exit ${withoutProc.code}`}; ${DOCTOR_HINT}`);
+    })();
+    return this.support;
+  }
+
+  async wrap(launch: SandboxLaunch): Promise<SandboxedCommand> {
+    const support = await this.probe();
+    const { dir, denyFile, filter } = this.files();
+    const resolved = resolvePolicy(launch.profile.fileSystem, { cwd: launch.policyCwd, workspaceRoots: launch.workspaceRoots, tmpdir: this.options.tmpdir });
+    const views = deriveViews(resolved);
+    if (views.unreadableGlobs.length > 0) {
+      try {
+        const matches = await expandGlobs(views.unreadableGlobs, { maxDepth: resolved.globScanMaxDepth, maxMatches: this.options.maxGlobMatches });
+        views.unreadableRoots.push(...matches);
+      } catch (err) {
+        if (err instanceof GlobExpansionError) throw new SandboxUnavailableError(`refusing to start: ${err.message}`);
+        throw err;
+      }
+    }
+    views.unreadableRoots.push(dir);
+    const restrictNetwork = launch.profile.network !== 'enabled';
+    const existedBefore = new Set<string>();
+    const plan = buildBwrapArgs(views, {
+      command: launch.command,
+      cwd: launch.commandCwd,
+      restrictNetwork,
+      mountProc: support.mountProc,
+      newSession: !launch.tty,
+      disableUserns: support.disableUserns,
+      seccompFd: 3,
+      denyFile,
+    });
+    for (const t of plan.syntheticTargets) {
+      if (await lstat(t).then(() => true, () => false)) existedBefore.add(t);
+    }
+    // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
+    return {
+      file: '/bin/sh',
+      args: ['-c', 'exec "$@" 3<"$0"', filter(restrictNetwork), support.bwrap, ...plan.args],
+      env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
+      cleanup: async () => {
+        for (const t of plan.syntheticTargets.reverse()) {
+          if (existedBefore.has(t)) continue;
+          try {
+            const info = await lstat(t);
+            if (info.isDirectory()) await rmdir(t);
+            else if (info.size === 0) await unlink(t);
+          } catch {
+            // gone already, or not empty: leave it
+          }
+        }
+      },
+    };
+  }
+
+  /** Removes the private directory. */
+  dispose(): void {
+    if (this.privateDir) rmSync(this.privateDir, { recursive: true, force: true });
+    this.privateDir = undefined;
+  }
+}
