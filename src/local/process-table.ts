@@ -50,10 +50,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
     }
     let sandboxed: SandboxedCommand | undefined;
-    const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => {
-      this.scheduleExpiry(p);
-      void sandboxed?.cleanup();
-    });
+    const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
     // Reserve the id before any await so a concurrent duplicate start is refused.
     this.processes.set(processId, proc);
     try {
@@ -89,7 +86,11 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.argv0 = sandboxed.file;
         spec.env = { ...env, ...sandboxed.env };
       }
-      proc.child = await (request.tty ? spawnPtyChild(spec, proc.listener()) : spawnPipeChild(spec, proc.listener()));
+      const listener = proc.listener();
+      const cleanup = sandboxed?.cleanup;
+      // `closed` also means the sandbox's mount targets are gone from the host.
+      if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
+      proc.child = await (request.tty ? spawnPtyChild(spec, listener) : spawnPipeChild(spec, listener));
       if (this.paused) proc.child.pause();
       if (this.closing) proc.terminate();
     } catch (err) {

@@ -86,6 +86,8 @@ export async function expandGlobs(globs: string[], options: GlobExpansionOptions
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return; // vanished while we walked: nothing to hide there
         throw new GlobExpansionError(`deny-read glob scan failed for ${dir}: ${(err as Error).message}`);
       }
       for (const e of entries) {

@@ -11,6 +11,9 @@ import { buildSeccompFilter, seccompSupported } from './seccomp.js';
 
 export class SandboxUnavailableError extends Error {}
 
+/** GNU env, whose --default-signal restores signals bwrap was started with ignored (tty processes). */
+const ENV_BINARY = '/usr/bin/env';
+
 export const DOCTOR_HINT = 'run `cordon doctor` for the cause and the fix';
 
 /** A command rewritten to run inside the sandbox. */
@@ -130,7 +133,10 @@ export class LinuxSandbox {
     const restrictNetwork = launch.profile.network !== 'enabled';
     const existedBefore = new Set<string>();
     const plan = buildBwrapArgs(views, {
-      command: launch.command,
+      // On a terminal, ^C signals the whole foreground process group, bwrap included, and bwrap dying
+      // takes the sandbox down. So bwrap is started with INT/QUIT/TSTP ignored (below), and the
+      // command gets them back to default through env(1) inside.
+      command: launch.tty ? [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command] : launch.command,
       cwd: launch.commandCwd,
       restrictNetwork,
       mountProc: support.mountProc,
@@ -145,7 +151,7 @@ export class LinuxSandbox {
     // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
     return {
       file: '/bin/sh',
-      args: ['-c', 'exec "$@" 3<"$0"', filter(restrictNetwork), support.bwrap, ...plan.args],
+      args: ['-c', `${launch.tty ? "trap '' INT QUIT TSTP; " : ''}exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args],
       env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
       cleanup: async () => {
         for (const t of plan.syntheticTargets.reverse()) {
