@@ -148,7 +148,7 @@ export function deriveViews(policy: ResolvedPolicy): SandboxViews {
   const fullRead = rootReadable && !hasDeny;
   const writtenPaths = new Set(policy.entries.filter((e) => e.access === 'write').map((e) => e.path));
   const rootWrite = writtenPaths.has('/');
-  const narrowing = policy.entries.some((e) => e.access !== 'write' && !writtenPaths.has(e.path)) || policy.denyGlobs.length > 0;
+  const narrowing = policy.entries.some((e) => e.access === 'deny' || (e.access === 'read' && !writtenPaths.has(e.path))) || policy.denyGlobs.length > 0;
   const fullWrite = rootWrite && !narrowing;
 
   const readableRoots = fullRead
