@@ -18,6 +18,9 @@ export interface ResolvedEntry {
   access: Access;
 }
 
+/** A deny glob relative to every workspace root (SANDBOX.md §2.1). */
+export const PROJECT_ROOTS_GLOB = 'codex-project-roots://';
+
 export const PROTECTED_METADATA_NAMES = ['.git', '.agents', '.codex', '.cordon'] as const;
 
 export const PLATFORM_DEFAULT_READ_ROOTS = ['/bin', '/sbin', '/usr', '/etc', '/lib', '/lib64', '/nix/store', '/run/current-system/sw'];
@@ -60,7 +63,9 @@ export function resolvePolicy(policy: FileSystemPolicy, ctx: ResolveContext): Re
     const p = e.path;
     if (p.type === 'path') add(p.path, e.access);
     else if (p.type === 'glob_pattern') {
-      if (e.access === 'deny') denyGlobs.push(path.isAbsolute(p.pattern) ? p.pattern : path.join(cwd, p.pattern));
+      const relativeToRoots = p.pattern.startsWith(PROJECT_ROOTS_GLOB) ? p.pattern.slice(PROJECT_ROOTS_GLOB.length) : undefined;
+      if (e.access === 'deny' && relativeToRoots !== undefined) for (const r of roots) denyGlobs.push(path.join(r, relativeToRoots));
+      else if (e.access === 'deny') denyGlobs.push(path.isAbsolute(p.pattern) ? p.pattern : path.join(cwd, p.pattern));
       else ctx.warn?.(`glob pattern ${p.pattern} is only supported with deny access; ignored`);
     } else {
       switch (p.kind) {
