@@ -121,6 +121,41 @@ describe('cli', () => {
   });
 });
 
+describe('cli: sandbox and doctor', () => {
+  it('cordon sandbox runs a command under a profile and exits with its code', async () => {
+    const tmp = await tempDir();
+    try {
+      const ws = await cordon(['sandbox', '--cwd', tmp.dir, '--', 'sh', '-c', `echo inside > ${tmp.dir}/in.txt; echo x > /etc/cordon-cli-escape; exit 4`]);
+      assert.equal(ws.code, 4);
+      assert.equal(existsSync(path.join(tmp.dir, 'in.txt')), true);
+      assert.equal(existsSync('/etc/cordon-cli-escape'), false);
+      assert.match(ws.stderr, /Read-only file system/);
+      const ro = await cordon(['sandbox', '--permissions', ':read-only', '--cwd', tmp.dir, '--', 'sh', '-c', `echo x > ${tmp.dir}/ro.txt`]);
+      assert.notEqual(ro.code, 0);
+      assert.equal(existsSync(path.join(tmp.dir, 'ro.txt')), false);
+      await writeFile(path.join(tmp.dir, 'cordon.toml'), `default_permissions = "docs"\n[permissions.docs]\nextends = ":read-only"\n[permissions.docs.filesystem]\n"${tmp.dir}/docs" = "write"\n`);
+      await (await import('node:fs/promises')).mkdir(path.join(tmp.dir, 'docs'));
+      const custom = await cordon(['sandbox', '--config', path.join(tmp.dir, 'cordon.toml'), '--cwd', tmp.dir, '--', 'sh', '-c', `echo ok > ${tmp.dir}/docs/a && echo no > ${tmp.dir}/b`]);
+      assert.notEqual(custom.code, 0);
+      assert.equal(existsSync(path.join(tmp.dir, 'docs', 'a')), true);
+      assert.equal(existsSync(path.join(tmp.dir, 'b')), false);
+      const bad = await cordon(['sandbox', '--permissions', 'nope', '--', 'true']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /unknown permission profile nope/);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
+  it('cordon doctor reports each check', async () => {
+    const r = await cordon(['doctor']);
+    assert.match(r.stdout, /bubblewrap/);
+    assert.match(r.stdout, /seccomp filter/);
+    assert.match(r.stdout, /read-only sandbox refuses a write/);
+    assert.equal(r.code, r.stdout.includes('The sandbox works on this host.') ? 0 : 1);
+  });
+});
+
 describe('server over the library', () => {
   it('serves many servers in one process independently', async () => {
     const { startServer } = await import('./helpers.js');

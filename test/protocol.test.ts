@@ -246,28 +246,33 @@ describe('protocol: authentication', () => {
   });
 });
 
-describe('protocol: process sandbox requests fail closed', () => {
-  it('refuses a process/start whose sandbox restricts it, and runs nothing', async () => {
+describe('protocol: sandboxed process/start', () => {
+  it('runs a process under the requested sandbox and reports sandboxType', async () => {
     const { server, url } = await startServer();
     const { mkdtemp, rm } = await import('node:fs/promises');
     const { existsSync } = await import('node:fs');
-    const dir = await mkdtemp('/tmp/cordon-failclosed-');
+    const dir = await mkdtemp('/tmp/cordon-sandboxed-');
     try {
       const { client: c } = await RawClient.ready(url);
-      const marker = `${dir}/ran`;
-      const start = (sandbox: unknown) =>
-        c.request('process/start', { processId: `s${Math.random()}`, argv: ['sh', '-c', `touch ${marker}`], cwd: dir, env: SH_ENV, tty: false, sandbox });
-      const restricted = { permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] } }, windowsSandboxLevel: 'disabled' };
-      const refused = await start(restricted);
-      assert.equal(refused.error?.code, -32603);
-      assert.match(refused.error?.message, /will not run it unsandboxed/);
-      assert.match((await start({ sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' })).error?.message, /unsandboxed/);
-      assert.match((await start({ permissions: { type: 'external', network: 'restricted' }, windowsSandboxLevel: 'disabled' })).error?.message, /unsandboxed/);
-      assert.equal((await start({ permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' })).error?.code, -32602);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal(existsSync(marker), false, 'nothing ran');
-      const allowed = await start({ permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' });
-      assert.ok(allowed.result, 'a sandbox granting full access runs directly');
+      const run = async (name: string, sandbox: unknown) => {
+        const res = await c.request('process/start', { processId: name, argv: ['sh', '-c', `touch ${dir}/${name}`], cwd: dir, env: SH_ENV, tty: false, sandbox });
+        if (res.result) await c.untilClosed(name);
+        return res;
+      };
+      const readOnly = await run('ro', { sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' });
+      assert.deepEqual(readOnly.result, { processId: 'ro', sandboxType: 'bwrap' });
+      assert.equal(existsSync(`${dir}/ro`), false, 'read-only: nothing written');
+      const ws = await run('ws', { permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' }] } }, cwd: dir, windowsSandboxLevel: 'disabled' });
+      assert.equal(ws.result.sandboxType, 'bwrap');
+      assert.equal(existsSync(`${dir}/ws`), true, 'workspace-write: written inside');
+      const none = await run('none', { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' });
+      assert.deepEqual(none.result, { processId: 'none', sandboxType: 'none' });
+      const plain = await run('plain', undefined);
+      assert.deepEqual(plain.result, { processId: 'plain', sandboxType: 'none' });
+      assert.equal((await run('bad', { permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' })).error?.code, -32602);
+      const wrapped = await c.request('process/start', { processId: 'codex', argv: ['/home/u/.codex/bin/codex', '--sandbox-policy-cwd', dir, '--', 'touch', `${dir}/codex`], arg0: 'codex-linux-sandbox', cwd: dir, env: SH_ENV, tty: false });
+      assert.equal(wrapped.error?.code, -32603);
+      assert.match(wrapped.error?.message, /codex-linux-sandbox/);
       c.close();
     } finally {
       await server.close();

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { RemoteEnvironment } from '../client/remote-environment.js';
+import type { SandboxRequest } from '../environment/permissions.js';
 import type { Environment, ProcessEvent } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import { readToken } from './serve.js';
 
 export interface ExecOptions {
+  /** The command name used in error messages. */
+  label?: string;
+  sandbox?: SandboxRequest;
   url?: string;
   tokenFile?: string;
   tty?: boolean;
@@ -36,7 +40,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       environment = new LocalEnvironment();
     }
   } catch (err) {
-    process.stderr.write(`cordon exec: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`${opts.label ?? 'cordon exec'}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 125;
   }
   const processId = `exec-${randomUUID()}`;
@@ -61,9 +65,10 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       pipeStdin: !tty,
       rows: tty ? process.stdout.rows ?? 24 : null,
       cols: tty ? process.stdout.columns ?? 80 : null,
+      sandbox: opts.sandbox ?? null,
     });
   } catch (err) {
-    process.stderr.write(`cordon exec: ${command[0] ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`${opts.label ?? 'cordon exec'}: ${command[0] ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
     await environment.close();
     return 127;
   }

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { closeInheritedDescriptors } from '../local/inherited-fds.js';
 import { runExec } from './exec.js';
+import { runDoctorCommand, runSandbox } from './sandbox.js';
 import { runServe } from './serve.js';
 
 // Before anything else: descriptors inherited from whoever started us must not reach children.
@@ -43,5 +44,22 @@ program
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')
   .action(async (command: string[], opts) => process.exit(await runExec(command, opts)));
+
+program
+  .command('sandbox')
+  .description('run a command locally under a permission profile (bubblewrap + seccomp) and exit with its code')
+  .option('--permissions <profile>', ':workspace, :read-only, :danger-full-access, or a profile of --config (default: :workspace, or the config default)')
+  .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+  .option('--cwd <dir>', 'working directory and workspace root', process.cwd())
+  .option('--allow-network', 'let the command use the network')
+  .option('--tty', 'run the command on a pseudo-terminal')
+  .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+  .argument('<command...>', 'the command and its arguments (after --)')
+  .action(async (command: string[], opts) => process.exit(await runSandbox(command, opts)));
+
+program
+  .command('doctor')
+  .description('check what the sandbox needs from this host, and print the fix for what is missing')
+  .action(async () => process.exit(await runDoctorCommand()));
 
 await program.parseAsync(process.argv);
