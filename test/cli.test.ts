@@ -111,7 +111,7 @@ describe('cli', () => {
     const parseError = lines.find((l) => l.id === -1);
     assert.equal(parseError?.error.code, -32600);
     assert.match(parseError?.error.message, /^failed to parse stdio JSON-RPC message/);
-    assert.deepEqual(lines.find((l) => l.id === 2)?.result, { processId: 'p' });
+    assert.deepEqual(lines.find((l) => l.id === 2)?.result, { processId: 'p', sandboxType: 'none' });
     const out = lines.find((l) => l.method === 'process/output');
     assert.equal(Buffer.from(out?.params.chunk, 'base64').toString(), 'via-stdio\n');
     assert.equal(lines.find((l) => l.method === 'process/exited')?.params.exitCode, 2);

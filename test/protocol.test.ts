@@ -49,7 +49,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
     });
     c.send({ method: 'initialized' });
     c.send({ method: 'initialized', params: {} });
-    assert.deepEqual((await c.request('process/start', startParams)).result, { processId: 'p' });
+    assert.deepEqual((await c.request('process/start', startParams)).result, { processId: 'p', sandboxType: 'none' });
     assert.deepEqual((await c.request('no/suchMethod', {})).error, {
       code: -32601,
       message: 'exec-server stub does not implement `no/suchMethod` yet',
@@ -142,7 +142,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
       [null, -32602, 'invalid type: null, expected struct ExecParams'],
     ];
     for (const [params, code, message] of cases) assert.deepEqual((await start(params)).error, { code, message }, JSON.stringify(params));
-    assert.deepEqual((await start({ ...base, processId: 'uri', cwd: 'file:///tmp' })).result, { processId: 'uri' });
+    assert.deepEqual((await start({ ...base, processId: 'uri', cwd: 'file:///tmp' })).result, { processId: 'uri', sandboxType: 'none' });
     const read = (params: unknown) => c.request('process/read', params);
     assert.deepEqual((await read({ processId: 'uri', afterSeq: -1 })).error, { code: -32602, message: 'invalid number' });
     assert.deepEqual((await read({ processId: 'uri', waitMs: 'x' })).error, { code: -32602, message: 'invalid type: string "x", expected u64' });

@@ -290,8 +290,8 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
       new Promise<string>((resolve) => {
         const child = spawn(process.execPath, ['--import', 'tsx', cli, 'exec', ...args], { stdio: ['ignore', 'pipe', 'pipe', fd] });
         let out = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.stderr.on('data', (d) => (out += d));
+        child.stdout?.on('data', (d) => (out += d));
+        child.stderr?.on('data', (d) => (out += d));
         child.on('close', () => resolve(out));
       });
     const plain = await run(['--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; ls /proc/self/fd']);
