@@ -59,7 +59,7 @@ describe('cli', () => {
     const tmp = await tempDir();
     const tokenFile = path.join(tmp.dir, 'token');
     await writeFile(tokenFile, 'cli-token\n');
-    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--token-file', tokenFile]);
+    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--token-file', tokenFile, '--permissions', ':danger-full-access']);
     try {
       const r = await cordon(['exec', '--url', url, '--token-file', tokenFile, '--cwd', tmp.dir, '--', 'sh', '-c', 'pwd; exit 3']);
       assert.equal(r.code, 3);

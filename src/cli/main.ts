@@ -32,6 +32,9 @@ program
   .option('--retain-exited-ms <ms>', 'how long an exited process stays readable', int('--retain-exited-ms'), 30_000)
   .option('--max-processes <n>', 'processes a session may hold at once', int('--max-processes'), 1024)
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', 'info')
+  .option('--permissions <profile>', 'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config')
+  .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
+  .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
   .action(async (opts) => process.exit(await runServe(opts)));
 
 program

@@ -1,5 +1,9 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import pino from 'pino';
+import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
+import type { PermissionCeiling } from '../sandbox/ceiling.js';
+import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
 
 export interface ServeOptions {
@@ -11,6 +15,33 @@ export interface ServeOptions {
   retainExitedMs: number;
   maxProcesses: number;
   logLevel: string;
+  permissions?: string;
+  workspace: string[];
+  config?: string;
+}
+
+/**
+ * The operator's ceiling from `--permissions/--workspace/--config`. Without flags: `:workspace`
+ * rooted at the directory the server was started in, network restricted. `:danger-full-access`
+ * removes the ceiling (undefined).
+ */
+export async function ceilingFromFlags(opts: { permissions?: string; workspace: string[]; config?: string }, cwd = process.cwd()): Promise<{ ceiling: PermissionCeiling | undefined; warnings: string[] }> {
+  let name = opts.permissions;
+  let profile;
+  let extraRoots: string[] = [];
+  let warnings: string[] = [];
+  if (opts.config) {
+    const compiled = compilePermissions(await readFile(opts.config, 'utf8'), name);
+    ({ name, profile, warnings } = compiled);
+    extraRoots = compiled.workspaceRoots;
+  } else {
+    name ??= ':workspace';
+    if (!isBuiltinProfileName(name)) throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
+    profile = builtinProfile(name);
+  }
+  if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings };
+  const roots = [...(opts.workspace.length ? opts.workspace.map((w) => path.resolve(cwd, w)) : [cwd]), ...extraRoots];
+  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings };
 }
 
 export async function readToken(file: string): Promise<string> {
@@ -36,9 +67,13 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   const logger = pino({ level: opts.logLevel, base: undefined }, pino.destination(2));
   let where: ReturnType<typeof parseListen>;
   let token: string | undefined;
+  let ceiling: PermissionCeiling | undefined;
   try {
     where = parseListen(opts.listen);
     token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
+    const fromFlags = await ceilingFromFlags(opts);
+    ceiling = fromFlags.ceiling;
+    for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
   } catch (err) {
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
@@ -47,8 +82,15 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     token,
     sessionGraceMs: opts.sessionGraceMs,
     logger,
-    environment: { retainBytesPerProcess: opts.retainBytes, retainExitedMs: opts.retainExitedMs, maxProcesses: opts.maxProcesses },
+    environment: { retainBytesPerProcess: opts.retainBytes, retainExitedMs: opts.retainExitedMs, maxProcesses: opts.maxProcesses, ceiling },
   });
+  if (ceiling) {
+    process.stderr.write(
+      `cordon serve: permissions ceiling ${ceiling.name}: workspace ${ceiling.workspaceRoots.join(', ')}; network ${ceiling.profile.network}. Clients get at most this (--permissions to change it).\n`,
+    );
+  } else {
+    process.stderr.write('cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n');
+  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= server.close());
   const done = new Promise<number>((resolve) => {

@@ -1,7 +1,11 @@
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChangeListener } from '../environment/types.js';
-import { fsErrorFromOs, fsMessages, internalError } from '../protocol/index.js';
+import type { SandboxRequest } from '../environment/permissions.js';
+import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener } from '../environment/types.js';
+import { fsErrorFromOs, fsMessages, internalError, invalidRequest } from '../protocol/index.js';
+import type { FsWorker, FsWorkerPool } from '../sandbox/fs-worker-pool.js';
+import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';
+import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
 import { grantsFullFileAccess } from '../sandbox/profile.js';
 import { FileHandles } from './file-handles.js';
 import { copyPath } from './fs-copy.js';
@@ -25,136 +29,226 @@ async function fsCall<T>(op: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Files on this machine, for one session (its open files and watches are its own). A request whose
- * sandbox restricts file access is refused: the sandboxed path is not built yet, and running it
- * unsandboxed would be a silent escalation.
+ * Files on this machine, for one session (its open files and watches are its own). A call whose
+ * sandbox restricts file access runs in a sandboxed worker (FsWorkerPool), so the kernel decides
+ * what it may touch; without a pool such a call is refused, never run unsandboxed.
  */
 export class LocalFileSystem implements FileSystem {
   private readonly handles: FileHandles;
   private readonly watches: FsWatches;
+  private readonly listeners = new Set<FsChangeListener>();
+  /** Open files and watches that live in a sandboxed worker. */
+  private readonly remoteHandles = new Map<string, FsWorker>();
+  private readonly remoteWatches = new Map<string, FsWorker>();
+  private readonly offPool: (() => void) | undefined;
 
-  constructor(limits: LocalFileSystemLimits) {
+  constructor(
+    limits: LocalFileSystemLimits,
+    private readonly pool?: FsWorkerPool,
+    private readonly ceiling?: PermissionCeiling,
+  ) {
     this.handles = new FileHandles(limits.maxOpenFiles, limits.maxBlockBytes);
     this.watches = new FsWatches({ maxWatches: limits.maxWatches, coalesceMs: limits.watchCoalesceMs, maxPendingPaths: limits.maxPendingWatchPaths });
+    this.watches.subscribe((c) => this.emitChange(c));
+    this.offPool = pool?.onChange((c) => {
+      if (this.remoteWatches.has(c.watchId)) this.emitChange(c);
+    });
+    this.maxOpenFiles = limits.maxOpenFiles;
+    this.maxWatches = limits.maxWatches;
   }
 
-  private direct<T>(options: FsCallOptions | undefined, op: () => Promise<T>): Promise<T> {
-    const sandbox = options?.sandbox;
-    if (sandbox && !grantsFullFileAccess(sandbox.profile.fileSystem)) return Promise.reject(internalError(fsMessages.sandboxUnavailable));
-    return fsCall(op);
+  private readonly maxOpenFiles: number;
+  private readonly maxWatches: number;
+
+  private emitChange(c: FsChange): void {
+    for (const l of this.listeners) l(c);
+  }
+
+  /** The sandbox a call must run in, or undefined when it may run directly. */
+  private restriction(options: FsCallOptions | undefined): SandboxRequest | undefined {
+    const sandbox = applyCeiling(this.ceiling, options?.sandbox, options?.sandbox?.cwd ?? this.ceiling?.cwd ?? '/');
+    return sandbox && !grantsFullFileAccess(sandbox.profile.fileSystem) ? sandbox : undefined;
+  }
+
+  private async viaWorker(sandbox: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
+    if (!this.pool) throw internalError(fsMessages.sandboxUnavailable);
+    return this.pool.call(sandbox, op);
+  }
+
+  private run<T>(options: FsCallOptions | undefined, op: FsWorkerOp, direct: () => Promise<T>, fromWorker: (r: unknown) => T): Promise<T> {
+    const sandbox = this.restriction(options);
+    if (!sandbox) return fsCall(direct);
+    return this.viaWorker(sandbox, op).then(({ result }) => fromWorker(result));
   }
 
   readFile(p: string, options?: FsCallOptions): Promise<Buffer> {
-    return this.direct(options, () => readFile(p));
+    return this.run(options, { op: 'readFile', path: p }, () => readFile(p), (r) => Buffer.from(r as string, 'base64'));
   }
 
   writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {
-    return this.direct(options, () => writeFile(p, data));
+    return this.run(options, { op: 'writeFile', path: p, data: Buffer.from(data).toString('base64') }, () => writeFile(p, data), () => undefined);
   }
 
   createDirectory(p: string, args: { recursive?: boolean } = {}, options?: FsCallOptions): Promise<void> {
-    return this.direct(options, async () => {
-      const recursive = args.recursive ?? true;
-      if (recursive) {
-        // mkdir -p succeeds on an existing directory but must not on an existing file.
-        const existing = await stat(p).catch(() => undefined);
-        if (existing && !existing.isDirectory()) throw Object.assign(new Error('EEXIST'), { code: 'EEXIST' });
-      }
-      await mkdir(p, { recursive });
-    });
+    const recursive = args.recursive ?? true;
+    return this.run(
+      options,
+      { op: 'createDirectory', path: p, recursive },
+      async () => {
+        if (recursive) {
+          // mkdir -p succeeds on an existing directory but must not on an existing file.
+          const existing = await stat(p).catch(() => undefined);
+          if (existing && !existing.isDirectory()) throw Object.assign(new Error('EEXIST'), { code: 'EEXIST' });
+        }
+        await mkdir(p, { recursive });
+      },
+      () => undefined,
+    );
   }
 
   getMetadata(p: string, options?: FsCallOptions): Promise<FileMetadata> {
-    return this.direct(options, async () => {
-      const link = await lstat(p);
-      const target = link.isSymbolicLink() ? await stat(p) : link;
-      return {
-        isDirectory: target.isDirectory(),
-        isFile: target.isFile(),
-        isSymlink: link.isSymbolicLink(),
-        size: target.size,
-        createdAtMs: Math.max(0, Math.floor(target.birthtimeMs)),
-        modifiedAtMs: Math.floor(target.mtimeMs),
-      };
-    });
+    return this.run(
+      options,
+      { op: 'getMetadata', path: p },
+      async () => {
+        const link = await lstat(p);
+        const target = link.isSymbolicLink() ? await stat(p) : link;
+        return {
+          isDirectory: target.isDirectory(),
+          isFile: target.isFile(),
+          isSymlink: link.isSymbolicLink(),
+          size: target.size,
+          createdAtMs: Math.max(0, Math.floor(target.birthtimeMs)),
+          modifiedAtMs: Math.floor(target.mtimeMs),
+        };
+      },
+      (r) => r as FileMetadata,
+    );
   }
 
   readDirectory(p: string, options?: FsCallOptions): Promise<DirectoryEntry[]> {
-    return this.direct(options, async () => {
-      const entries = await readdir(p, { withFileTypes: true });
-      const out = await Promise.all(
-        entries.map(async (e): Promise<DirectoryEntry | undefined> => {
-          if (!e.isSymbolicLink()) return { fileName: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
-          try {
-            const t = await stat(path.join(p, e.name));
-            return { fileName: e.name, isDirectory: t.isDirectory(), isFile: t.isFile() };
-          } catch {
-            return undefined; // broken links are left out
-          }
-        }),
-      );
-      return out.filter((e): e is DirectoryEntry => e !== undefined);
-    });
+    return this.run(
+      options,
+      { op: 'readDirectory', path: p },
+      async () => {
+        const entries = await readdir(p, { withFileTypes: true });
+        const out = await Promise.all(
+          entries.map(async (e): Promise<DirectoryEntry | undefined> => {
+            if (!e.isSymbolicLink()) return { fileName: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
+            try {
+              const t = await stat(path.join(p, e.name));
+              return { fileName: e.name, isDirectory: t.isDirectory(), isFile: t.isFile() };
+            } catch {
+              return undefined; // broken links are left out
+            }
+          }),
+        );
+        return out.filter((e): e is DirectoryEntry => e !== undefined);
+      },
+      (r) => r as DirectoryEntry[],
+    );
   }
 
   remove(p: string, args: { recursive?: boolean; force?: boolean } = {}, options?: FsCallOptions): Promise<void> {
-    return this.direct(options, async () => {
-      let info;
-      try {
-        info = await lstat(p);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (args.force ?? true)) return;
-        throw err;
-      }
-      if (!info.isDirectory()) return unlink(p);
-      if (args.recursive ?? true) return rm(p, { recursive: true, force: true });
-      return rmdir(p);
-    });
+    const recursive = args.recursive ?? true;
+    const force = args.force ?? true;
+    return this.run(
+      options,
+      { op: 'remove', path: p, recursive, force },
+      async () => {
+        let info;
+        try {
+          info = await lstat(p);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT' && force) return;
+          throw err;
+        }
+        if (!info.isDirectory()) return unlink(p);
+        if (recursive) return rm(p, { recursive: true, force: true });
+        return rmdir(p);
+      },
+      () => undefined,
+    );
   }
 
   copy(src: string, dst: string, args: { recursive: boolean }, options?: FsCallOptions): Promise<void> {
-    return this.direct(options, () => copyPath(src, dst, args.recursive));
+    return this.run(options, { op: 'copy', sourcePath: src, destinationPath: dst, recursive: args.recursive }, () => copyPath(src, dst, args.recursive), () => undefined);
   }
 
   canonicalize(p: string, options?: FsCallOptions): Promise<string> {
-    return this.direct(options, () => realpath(p));
+    return this.run(options, { op: 'canonicalize', path: p }, () => realpath(p), (r) => r as string);
   }
 
   rename(src: string, dst: string, options?: FsCallOptions): Promise<void> {
-    return this.direct(options, () => rename(src, dst));
+    return this.run(options, { op: 'rename', sourcePath: src, destinationPath: dst }, () => rename(src, dst), () => undefined);
   }
 
-  open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
-    return this.direct(options, () => this.handles.open(p, mode));
+  async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
+    const sandbox = this.restriction(options);
+    if (!sandbox) return fsCall(() => this.handles.open(p, mode));
+    if (this.remoteHandles.size >= this.maxOpenFiles) throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
+    const { result, worker } = await this.viaWorker(sandbox, { op: 'open', path: p, mode });
+    const handle = result as string;
+    this.remoteHandles.set(handle, worker);
+    this.pool?.pin(worker);
+    return handle;
   }
 
-  readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
-    return fsCall(() => this.handles.readBlock(handle, offset, length));
+  async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
+    const worker = this.remoteHandles.get(handle);
+    if (!worker) return fsCall(() => this.handles.readBlock(handle, offset, length));
+    const r = (await worker.call({ op: 'readBlock', handle, offset, length })) as { data: string; eof: boolean };
+    return { data: Buffer.from(r.data, 'base64'), eof: r.eof };
   }
 
-  writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void> {
-    return fsCall(() => this.handles.writeBlock(handle, offset, data));
+  async writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void> {
+    const worker = this.remoteHandles.get(handle);
+    if (!worker) return fsCall(() => this.handles.writeBlock(handle, offset, data));
+    await worker.call({ op: 'writeBlock', handle, offset, data: Buffer.from(data).toString('base64') });
   }
 
-  close(handle: string): Promise<void> {
-    return fsCall(() => this.handles.close(handle));
+  async close(handle: string): Promise<void> {
+    const worker = this.remoteHandles.get(handle);
+    if (!worker) return fsCall(() => this.handles.close(handle));
+    this.remoteHandles.delete(handle);
+    this.pool?.unpin(worker);
+    await worker.call({ op: 'close', handle });
   }
 
-  watch(p: string, args: { recursive?: boolean } = {}, options?: FsCallOptions): Promise<string> {
-    return this.direct(options, () => this.watches.watch(p, args.recursive ?? false));
+  async watch(p: string, args: { recursive?: boolean } = {}, options?: FsCallOptions): Promise<string> {
+    const sandbox = this.restriction(options);
+    if (!sandbox) return fsCall(() => this.watches.watch(p, args.recursive ?? false));
+    if (this.remoteWatches.size >= this.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.maxWatches));
+    const { result, worker } = await this.viaWorker(sandbox, { op: 'watch', path: p, recursive: args.recursive ?? false });
+    const watchId = result as string;
+    this.remoteWatches.set(watchId, worker);
+    this.pool?.pin(worker);
+    return watchId;
   }
 
-  unwatch(watchId: string): Promise<void> {
-    return fsCall(() => this.watches.unwatch(watchId));
+  async unwatch(watchId: string): Promise<void> {
+    const worker = this.remoteWatches.get(watchId);
+    if (!worker) return fsCall(() => this.watches.unwatch(watchId));
+    this.remoteWatches.delete(watchId);
+    this.pool?.unpin(worker);
+    await worker.call({ op: 'unwatch', watchId });
   }
 
   subscribeChanges(listener: FsChangeListener): () => void {
-    return this.watches.subscribe(listener);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
-  /** Closes every open file and watch. */
+  /** Closes every open file and watch, here and in sandboxed workers. */
   async dispose(): Promise<void> {
     this.watches.closeAll();
-    await this.handles.closeAll();
+    this.offPool?.();
+    const remote = [
+      ...[...this.remoteHandles].map(([handle, w]) => w.call({ op: 'close', handle }).finally(() => this.pool?.unpin(w))),
+      ...[...this.remoteWatches].map(([watchId, w]) => w.call({ op: 'unwatch', watchId }).finally(() => this.pool?.unpin(w))),
+    ];
+    this.remoteHandles.clear();
+    this.remoteWatches.clear();
+    await Promise.allSettled([this.handles.closeAll(), ...remote]);
   }
 }

@@ -4,7 +4,12 @@ import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environ
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { LocalFileSystem } from './file-system.js';
 import { ProcessTable } from './process-table.js';
+import { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import { LinuxSandbox } from '../sandbox/linux-sandbox.js';
+
+/** Sandboxed fs workers for an environment that was not handed a shared pool. */
+export const defaultFsWorkerPool = (sandbox: LinuxSandbox, env: Readonly<Record<string, string | undefined>>): FsWorkerPool =>
+  new FsWorkerPool({ sandbox, maxWorkers: 8, idleMs: 30_000, serverEnv: env });
 
 /** A sandbox runtime for an environment that was not handed a shared one. */
 export const defaultLinuxSandbox = (env: Readonly<Record<string, string | undefined>>): LinuxSandbox =>
@@ -29,11 +34,14 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   readonly exec: ProcessTable;
   readonly fs: LocalFileSystem;
   private readonly ownSandbox: LinuxSandbox | undefined;
+  private readonly ownFsWorkers: FsWorkerPool | undefined;
 
   constructor(options: Partial<LocalEnvironmentOptions> = {}) {
     const merged = { ...defaultLocalEnvironmentOptions(), ...options };
     this.ownSandbox = merged.sandbox ? undefined : defaultLinuxSandbox(merged.serverEnv);
-    this.options = { ...merged, sandbox: merged.sandbox ?? this.ownSandbox };
+    const sandbox = (merged.sandbox ?? this.ownSandbox) as LinuxSandbox;
+    this.ownFsWorkers = merged.fsWorkers ? undefined : defaultFsWorkerPool(sandbox, merged.serverEnv);
+    this.options = { ...merged, sandbox, fsWorkers: merged.fsWorkers ?? this.ownFsWorkers };
     this.exec = new ProcessTable(this.options);
     this.fs = new LocalFileSystem({
       maxOpenFiles: this.options.maxOpenFiles,
@@ -41,7 +49,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
       maxWatches: this.options.maxWatches,
       watchCoalesceMs: this.options.watchCoalesceMs,
       maxPendingWatchPaths: this.options.maxPendingWatchPaths,
-    });
+    }, this.options.fsWorkers, this.options.ceiling);
   }
 
   info(): Promise<EnvironmentInfo> {
@@ -58,6 +66,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
 
   async close(): Promise<void> {
     await Promise.all([this.exec.close(), this.fs.dispose()]);
+    this.ownFsWorkers?.dispose();
     this.ownSandbox?.dispose();
   }
 }

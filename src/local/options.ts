@@ -1,3 +1,5 @@
+import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
+import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
 
 /** The named bounds of a local environment (ARCHITECTURE.md: every bound is named and configurable). */
@@ -22,6 +24,10 @@ export interface LocalEnvironmentOptions {
   maxPendingWatchPaths: number;
   /** Runs sandboxed processes; shared by the sessions of a server. None: sandboxed starts are refused. */
   sandbox: LinuxSandbox | undefined;
+  /** The most access any call may get; each call runs with its sandbox intersected with this. */
+  ceiling: PermissionCeiling | undefined;
+  /** Sandboxed fs workers; shared by the sessions of a server. None: sandboxed fs calls are refused. */
+  fsWorkers: FsWorkerPool | undefined;
   /** The environment `envPolicy.inherit` draws from. Defaults to this process's environment. */
   serverEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -37,5 +43,7 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   watchCoalesceMs: 50,
   maxPendingWatchPaths: 10_000,
   sandbox: undefined,
+  fsWorkers: undefined,
+  ceiling: undefined,
   serverEnv: process.env,
 });

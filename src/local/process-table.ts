@@ -14,6 +14,7 @@ import type {
 import { internalError, invalidRequest, processMessages, spawnErrorFromOs } from '../protocol/index.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
 import { SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
+import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
 import type { ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
@@ -71,7 +72,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
       };
-      const sandbox = request.sandbox;
+      const sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
       if (sandbox && !profileNeedsNoSandbox(sandbox.profile)) {
         if (!this.options.sandbox) throw internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed');
         sandboxed = await this.options.sandbox.wrap({

@@ -77,8 +77,12 @@ const ALWAYS_DENIED = [
   'delete_module', 'perf_event_open', 'userfaultfd',
 ];
 
-/** Refused when the network is restricted (sockets may only be AF_UNIX, and only as socketpairs). */
-const NETWORK_DENIED = ['connect', 'accept', 'accept4', 'bind', 'listen', 'getpeername', 'getsockname', 'shutdown', 'sendmmsg', 'recvmmsg', 'getsockopt', 'setsockopt'];
+/**
+ * Refused when the network is restricted: only AF_UNIX sockets can be created, and they can neither
+ * reach nor offer an endpoint. Calls on sockets already held (getsockname, getsockopt, shutdown...)
+ * stay allowed: a child's stdio are AF_UNIX socketpairs, and runtimes such as Node inspect them.
+ */
+const NETWORK_DENIED = ['connect', 'accept', 'accept4', 'bind', 'listen', 'sendmmsg', 'recvmmsg'];
 
 export const seccompSupported = (arch: NodeJS.Architecture = process.arch): boolean => ARCHES[arch] !== undefined;
 

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode, encodeError } from '../protocol/index.js';
-import { defaultLinuxSandbox } from '../local/local-environment.js';
+import { defaultFsWorkerPool, defaultLinuxSandbox } from '../local/local-environment.js';
+import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
 import { Connection } from './connection.js';
 import { isLoopbackHost } from './loopback.js';
@@ -25,11 +26,14 @@ export class CordonServer {
   private readonly connections = new Set<Connection>();
   private closed = false;
   private readonly sandbox: LinuxSandbox;
+  private readonly fsWorkers: FsWorkerPool;
 
   constructor(options: Partial<ServerOptions> = {}) {
     this.options = { ...defaultServerOptions(), ...options };
     this.sandbox = this.options.environment.sandbox ?? defaultLinuxSandbox(this.options.environment.serverEnv ?? process.env);
-    this.sessions = new SessionRegistry(this.options.sessionGraceMs, { ...this.options.environment, sandbox: this.sandbox }, this.options.logger);
+    const serverEnv = this.options.environment.serverEnv ?? process.env;
+    this.fsWorkers = this.options.environment.fsWorkers ?? defaultFsWorkerPool(this.sandbox, serverEnv);
+    this.sessions = new SessionRegistry(this.options.sessionGraceMs, { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers }, this.options.logger);
   }
 
   private connect(transport: ServerTransport): Connection {
@@ -88,6 +92,7 @@ export class CordonServer {
     await Promise.all(this.listeners.map((l) => l.close()));
     for (const conn of [...this.connections]) this.disconnect(conn);
     await this.sessions.closeAll();
+    if (!this.options.environment.fsWorkers) this.fsWorkers.dispose();
     if (!this.options.environment.sandbox) this.sandbox.dispose();
   }
 }

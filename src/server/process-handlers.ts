@@ -1,7 +1,6 @@
 import type { Environment, ReadResult } from '../environment/types.js';
 import {
   Base64Error,
-  internalError,
   parseWireSandbox,
   decodeBase64Strict,
   invalidParams,
@@ -15,10 +14,9 @@ import {
   WriteParams,
   type WireReadResult,
 } from '../protocol/index.js';
+import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 
-const codexWrapperUnsupported =
-  "Codex's client-side sandbox wrapper (arg0 codex-linux-sandbox) is not supported by this server yet: send the sandbox in process/start's `sandbox` field instead; Cordon will not run the command unsandboxed";
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
 
@@ -43,22 +41,31 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
   const p = parseParams(StartParams, raw, 'ExecParams');
   const cwd = parseAbsolutePath(p.cwd);
   const wire = parseWireSandbox(p.sandbox);
-  if (p.arg0 && /(^|\/)codex-linux-sandbox$/.test(p.arg0)) {
-    // Codex's client-side sandbox wrapper names paths on the client's machine (PROTOCOL.md §10.4).
-    throw internalError(codexWrapperUnsupported);
+  let argv = p.argv;
+  let commandCwd = cwd;
+  let sandbox = wire ? sandboxFromWire(wire) : null;
+  let arg0 = p.arg0 ?? null;
+  if (isCodexSandboxWrapper(p.arg0)) {
+    // Codex's client-side sandbox wrapper names paths on the client's machine (PROTOCOL.md §10.4):
+    // run its command under Cordon's own sandbox instead.
+    const unwrapped = unwrapCodexSandboxArgv(p.argv);
+    argv = unwrapped.argv;
+    commandCwd = unwrapped.cwd ?? cwd;
+    sandbox = unwrapped.sandbox.cwd ? unwrapped.sandbox : { ...unwrapped.sandbox, cwd: commandCwd };
+    arg0 = null;
   }
   return ctx.environment.exec.start({
     processId: p.processId,
-    argv: p.argv,
-    cwd,
+    argv,
+    cwd: commandCwd,
     env: p.env,
     tty: p.tty,
     pipeStdin: p.pipeStdin ?? false,
-    arg0: p.arg0 ?? null,
+    arg0,
     envPolicy: p.envPolicy ?? null,
     rows: p.rows ?? null,
     cols: p.cols ?? null,
-    sandbox: wire ? sandboxFromWire(wire) : null,
+    sandbox,
   });
 }
 

@@ -1,0 +1,243 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { FsEntry, PermissionProfile, SandboxRequest } from '../environment/permissions.js';
+import type { FsChange, FsChangeKind } from '../environment/types.js';
+import { internalError, RpcError } from '../protocol/errors.js';
+import type { FsWorkerMessage, FsWorkerOp } from './fs-worker-protocol.js';
+import { SandboxUnavailableError, type LinuxSandbox, type SandboxedCommand } from './linux-sandbox.js';
+
+export interface FsWorkerPoolOptions {
+  sandbox: LinuxSandbox;
+  /** Live workers at most; the least recently used idle one makes room. */
+  maxWorkers: number;
+  /** A worker unused this long (and holding no open file or watch) is stopped. */
+  idleMs: number;
+  serverEnv: Readonly<Record<string, string | undefined>>;
+}
+
+type Pending = { resolve(v: unknown): void; reject(e: Error): void };
+
+/** One sandboxed fs worker process, for one (profile, cwd). */
+export class FsWorker {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private stderr = '';
+  private exited = false;
+  pins = 0;
+  lastUsed = Date.now();
+  idleTimer: NodeJS.Timeout | undefined;
+  readonly ready: Promise<void>;
+
+  constructor(
+    readonly key: string,
+    private readonly child: ChildProcessWithoutNullStreams,
+    private readonly command: SandboxedCommand,
+    onChange: (change: FsChange) => void,
+    onExit: (worker: FsWorker) => void,
+  ) {
+    let markReady!: () => void;
+    let failReady!: (e: Error) => void;
+    this.ready = new Promise<void>((resolve, reject) => {
+      markReady = resolve;
+      failReady = reject;
+    });
+    this.ready.catch(() => undefined);
+    child.stderr.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (line) => {
+      let m: FsWorkerMessage;
+      try {
+        m = JSON.parse(line) as FsWorkerMessage;
+      } catch {
+        return;
+      }
+      if ('event' in m) {
+        if (m.event === 'ready') markReady();
+        else onChange({ watchId: m.watchId, path: m.path, kind: m.kind as FsChangeKind });
+        return;
+      }
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new RpcError(m.code, m.message));
+    });
+    child.stdin.on('error', () => undefined);
+    child.once('exit', (code, signal) => {
+      this.exited = true;
+      const err = internalError(`fs sandbox helper failed with status ${signal ?? `exit status: ${code}`}: ${this.stderr.trim()}`);
+      failReady(err);
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      void this.command.cleanup();
+      onExit(this);
+    });
+  }
+
+  get busy(): boolean {
+    return this.pending.size > 0 || this.pins > 0;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  async call(op: FsWorkerOp): Promise<unknown> {
+    await this.ready;
+    if (this.exited) throw internalError(`fs sandbox helper is gone: ${this.stderr.trim()}`);
+    this.lastUsed = Date.now();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.stdin.write(`${JSON.stringify({ id, ...op })}\n`);
+    });
+  }
+
+  stop(): void {
+    clearTimeout(this.idleTimer);
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+}
+
+/** The command that runs the worker: the built JS, or the TypeScript source through tsx in development. */
+function workerCommand(): { argv: string[]; readRoots: string[] } {
+  const isSource = import.meta.url.endsWith('.ts');
+  const entry = fileURLToPath(new URL(`./fs-worker-main.${isSource ? 'ts' : 'js'}`, import.meta.url));
+  const packageRoot = path.resolve(path.dirname(entry), '..', '..');
+  const node = realpathSync(process.execPath);
+  const argv = isSource ? [node, '--import', import.meta.resolve('tsx'), entry] : [node, entry];
+  const readRoots = [node, path.dirname(node), packageRoot, '/lib', '/lib64', '/usr/lib', '/usr/lib64'];
+  return { argv, readRoots };
+}
+
+const needsCwd = (p: PermissionProfile): boolean =>
+  p.fileSystem.kind === 'restricted' && p.fileSystem.entries.some((e) => e.path.type === 'special' && e.path.kind === 'project_roots');
+
+/**
+ * Long-lived sandboxed fs workers, one per distinct (effective profile, cwd), shared by every
+ * session of a server: starting a sandbox per call would cost tens of milliseconds, a warm worker a
+ * round trip over a pipe. Workers stop when idle, are bounded in number, and are replaced when they
+ * die; requests in flight on a dying worker fail with its status and stderr.
+ */
+export class FsWorkerPool {
+  private readonly workers = new Map<string, FsWorker>();
+  private readonly starting = new Map<string, Promise<FsWorker>>();
+  private readonly listeners = new Set<(change: FsChange) => void>();
+  private closed = false;
+
+  constructor(private readonly options: FsWorkerPoolOptions) {}
+
+  get size(): number {
+    return this.workers.size;
+  }
+
+  /** Live workers (for tests and diagnostics). */
+  list(): FsWorker[] {
+    return [...this.workers.values()];
+  }
+
+  onChange(listener: (change: FsChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private keyOf(request: SandboxRequest): string {
+    return JSON.stringify([request.profile, request.cwd]);
+  }
+
+  /** The worker for this sandbox, started if needed. */
+  async worker(request: SandboxRequest): Promise<FsWorker> {
+    if (this.closed) throw internalError('fs sandbox worker pool is closed');
+    const key = this.keyOf(request);
+    const live = this.workers.get(key);
+    if (live) return live;
+    let starting = this.starting.get(key);
+    if (!starting) {
+      starting = this.start(key, request).finally(() => this.starting.delete(key));
+      this.starting.set(key, starting);
+    }
+    return starting;
+  }
+
+  private makeRoom(): void {
+    if (this.workers.size < this.options.maxWorkers) return;
+    const idle = [...this.workers.values()].filter((w) => !w.busy).sort((a, b) => a.lastUsed - b.lastUsed)[0];
+    if (!idle) throw internalError(`too many sandboxed file-system profiles in use at once (limit ${this.options.maxWorkers})`);
+    this.workers.delete(idle.key);
+    idle.stop();
+  }
+
+  private async start(key: string, request: SandboxRequest): Promise<FsWorker> {
+    if (needsCwd(request.profile) && !request.cwd) throw internalError('file system sandbox context with dynamic permissions requires cwd');
+    const { argv, readRoots } = workerCommand();
+    let profile: PermissionProfile = { ...request.profile, network: 'restricted' };
+    if (profile.fileSystem.kind === 'restricted') {
+      // The worker's own program must be readable; these are binaries and libraries, not user data.
+      const helperReads: FsEntry[] = readRoots.map((p) => ({ path: { type: 'path', path: p }, access: 'read' }));
+      profile = { ...profile, fileSystem: { ...profile.fileSystem, entries: [...profile.fileSystem.entries, ...helperReads] } };
+    }
+    let command: SandboxedCommand;
+    try {
+      command = await this.options.sandbox.wrap({ profile, policyCwd: request.cwd ?? '/', commandCwd: request.cwd ?? '/', command: argv, tty: false });
+    } catch (err) {
+      if (err instanceof SandboxUnavailableError) throw internalError(err.message);
+      throw err;
+    }
+    this.makeRoom();
+    const env = this.options.serverEnv;
+    const child = spawn(command.file, command.args, {
+      cwd: '/',
+      env: { PATH: env.PATH ?? '/usr/bin:/bin', ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}), ...command.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const worker = new FsWorker(key, child, command, (c) => {
+      for (const l of this.listeners) l(c);
+    }, (w) => {
+      if (this.workers.get(w.key) === w) this.workers.delete(w.key);
+    });
+    this.workers.set(key, worker);
+    await worker.ready;
+    return worker;
+  }
+
+  /** Runs one operation in the sandbox of `request`. */
+  async call(request: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
+    const worker = await this.worker(request);
+    this.touch(worker);
+    try {
+      return { result: await worker.call(op), worker };
+    } finally {
+      this.touch(worker);
+    }
+  }
+
+  /** Keeps a worker alive while it holds a session's open file or watch. */
+  pin(worker: FsWorker): void {
+    worker.pins++;
+  }
+
+  unpin(worker: FsWorker): void {
+    worker.pins = Math.max(0, worker.pins - 1);
+    this.touch(worker);
+  }
+
+  private touch(worker: FsWorker): void {
+    clearTimeout(worker.idleTimer);
+    worker.idleTimer = setTimeout(() => {
+      if (worker.busy) return this.touch(worker);
+      if (this.workers.get(worker.key) === worker) this.workers.delete(worker.key);
+      worker.stop();
+    }, this.options.idleMs);
+    worker.idleTimer.unref();
+  }
+
+  dispose(): void {
+    this.closed = true;
+    for (const w of this.workers.values()) w.stop();
+    this.workers.clear();
+  }
+}
