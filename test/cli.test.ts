@@ -90,7 +90,7 @@ describe('cli', () => {
   });
 
   it('cordon serve --listen stdio speaks newline-delimited JSON-RPC and ends with its input', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent'], { cwd: ROOT });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent', '--permissions', ':danger-full-access'], { cwd: ROOT });
     const lines: Record<string, any>[] = [];
     let buf = '';
     child.stdout.on('data', (d) => {

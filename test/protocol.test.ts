@@ -270,9 +270,9 @@ describe('protocol: sandboxed process/start', () => {
       const plain = await run('plain', undefined);
       assert.deepEqual(plain.result, { processId: 'plain', sandboxType: 'none' });
       assert.equal((await run('bad', { permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' })).error?.code, -32602);
-      const wrapped = await c.request('process/start', { processId: 'codex', argv: ['/home/u/.codex/bin/codex', '--sandbox-policy-cwd', dir, '--', 'touch', `${dir}/codex`], arg0: 'codex-linux-sandbox', cwd: dir, env: SH_ENV, tty: false });
-      assert.equal(wrapped.error?.code, -32603);
-      assert.match(wrapped.error?.message, /codex-linux-sandbox/);
+      const unknownFlag = await c.request('process/start', { processId: 'codex-bad', argv: ['/home/u/.codex/bin/codex', '--bogus', 'x', '--', 'true'], arg0: 'codex-linux-sandbox', cwd: dir, env: SH_ENV, tty: false });
+      assert.equal(unknownFlag.error?.code, -32602);
+      assert.match(unknownFlag.error?.message, /unsupported codex-linux-sandbox flag --bogus/);
       c.close();
     } finally {
       await server.close();

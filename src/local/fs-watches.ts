@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { lstat, stat } from 'node:fs/promises';
+import { access, constants, lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FsChange, FsChangeKind, FsChangeListener } from '../environment/types.js';
 import { fsMessages, invalidRequest } from '../protocol/index.js';
@@ -53,6 +53,7 @@ export class FsWatches {
   async watch(root: string, recursive: boolean): Promise<string> {
     if (this.watches.size >= this.limits.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.limits.maxWatches));
     const info = await stat(root);
+    await access(root, constants.R_OK); // a watch must not reveal what the caller may not read
     const id = randomUUID();
     const watcher = watch(root, { recursive: recursive && info.isDirectory(), persistent: false });
     const w: Watch = { id, root, rootIsDirectory: info.isDirectory(), watcher, pending: new Map(), timer: undefined };

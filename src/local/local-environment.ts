@@ -66,7 +66,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
 
   async close(): Promise<void> {
     await Promise.all([this.exec.close(), this.fs.dispose()]);
-    this.ownFsWorkers?.dispose();
+    await this.ownFsWorkers?.dispose();
     this.ownSandbox?.dispose();
   }
 }

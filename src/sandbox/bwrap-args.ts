@@ -122,9 +122,10 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
     }
     for (const name of w.protectedMissingNames) {
       const p = path.join(real, name);
-      if (facts.kind(p) !== 'missing') continue;
-      args.push('--perms', '555', '--tmpfs', p, '--remount-ro', p);
-      synthetic.push(p);
+      const kind = facts.kind(p);
+      if (kind === 'file') args.push('--ro-bind', options.denyFile, p);
+      else args.push('--perms', '555', '--tmpfs', p, '--remount-ro', p);
+      if (kind === 'missing') synthetic.push(p);
     }
     for (const d of denies) {
       if (ancestorDenies.includes(d)) continue;

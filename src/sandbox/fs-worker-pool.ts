@@ -26,6 +26,9 @@ export class FsWorker {
   private readonly pending = new Map<number, Pending>();
   private stderr = '';
   private exited = false;
+  /** Resolves once the worker exited and its sandbox's mount targets are gone. */
+  readonly gone: Promise<void>;
+  private markGone!: () => void;
   pins = 0;
   lastUsed = Date.now();
   idleTimer: NodeJS.Timeout | undefined;
@@ -45,6 +48,7 @@ export class FsWorker {
       failReady = reject;
     });
     this.ready.catch(() => undefined);
+    this.gone = new Promise<void>((resolve) => (this.markGone = resolve));
     child.stderr.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
     });
@@ -73,7 +77,7 @@ export class FsWorker {
       failReady(err);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
-      void this.command.cleanup();
+      void this.command.cleanup().finally(() => this.markGone());
       onExit(this);
     });
   }
@@ -97,9 +101,10 @@ export class FsWorker {
     });
   }
 
-  stop(): void {
+  stop(): Promise<void> {
     clearTimeout(this.idleTimer);
     if (!this.exited) this.child.kill('SIGKILL');
+    return this.gone;
   }
 }
 
@@ -168,7 +173,7 @@ export class FsWorkerPool {
     const idle = [...this.workers.values()].filter((w) => !w.busy).sort((a, b) => a.lastUsed - b.lastUsed)[0];
     if (!idle) throw internalError(`too many sandboxed file-system profiles in use at once (limit ${this.options.maxWorkers})`);
     this.workers.delete(idle.key);
-    idle.stop();
+    void idle.stop();
   }
 
   private async start(key: string, request: SandboxRequest): Promise<FsWorker> {
@@ -230,14 +235,16 @@ export class FsWorkerPool {
     worker.idleTimer = setTimeout(() => {
       if (worker.busy) return this.touch(worker);
       if (this.workers.get(worker.key) === worker) this.workers.delete(worker.key);
-      worker.stop();
+      void worker.stop();
     }, this.options.idleMs);
     worker.idleTimer.unref();
   }
 
-  dispose(): void {
+  /** Stops every worker; resolves once they are gone and their mount targets removed. */
+  async dispose(): Promise<void> {
     this.closed = true;
-    for (const w of this.workers.values()) w.stop();
+    const all = [...this.workers.values()];
     this.workers.clear();
+    await Promise.all(all.map((w) => w.stop()));
   }
 }

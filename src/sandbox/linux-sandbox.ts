@@ -80,6 +80,8 @@ export function findBwrap(searchPath: string | undefined): string | undefined {
 export class LinuxSandbox {
   private support: Promise<HostSupport> | undefined;
   private privateDir: string | undefined;
+  /** Mount targets bwrap created on the host, shared by live sandboxes: removed when the last one ends. */
+  private readonly targets = new Map<string, { users: number; preexisting: boolean }>();
 
   constructor(private readonly options: LinuxSandboxOptions) {}
 
@@ -131,7 +133,6 @@ export class LinuxSandbox {
     }
     views.unreadableRoots.push(dir);
     const restrictNetwork = launch.profile.network !== 'enabled';
-    const existedBefore = new Set<string>();
     const plan = buildBwrapArgs(views, {
       // On a terminal, ^C signals the whole foreground process group, bwrap included, and bwrap dying
       // takes the sandbox down. So bwrap is started with INT/QUIT/TSTP ignored (below), and the
@@ -146,7 +147,9 @@ export class LinuxSandbox {
       denyFile,
     });
     for (const t of plan.syntheticTargets) {
-      if (await lstat(t).then(() => true, () => false)) existedBefore.add(t);
+      const entry = this.targets.get(t);
+      if (entry) entry.users++;
+      else this.targets.set(t, { users: 1, preexisting: await lstat(t).then(() => true, () => false) });
     }
     // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
     return {
@@ -155,7 +158,10 @@ export class LinuxSandbox {
       env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
       cleanup: async () => {
         for (const t of plan.syntheticTargets.reverse()) {
-          if (existedBefore.has(t)) continue;
+          const entry = this.targets.get(t);
+          if (!entry || --entry.users > 0) continue;
+          this.targets.delete(t);
+          if (entry.preexisting) continue;
           try {
             const info = await lstat(t);
             if (info.isDirectory()) await rmdir(t);

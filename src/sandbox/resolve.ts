@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Access, FileSystemPolicy, FsEntry } from '../environment/permissions.js';
 
@@ -172,10 +172,12 @@ export function deriveViews(policy: ResolvedPolicy): SandboxViews {
         const p = path.join(root, name);
         const explicitlyWritable = policy.entries.some((e) => e.access === 'write' && isWithin(e.path, p));
         if (explicitlyWritable) continue;
+        // An empty file or directory is treated as missing: it may be the mount target a concurrent
+        // sandbox left for the same mask, and it holds nothing to protect.
         let exists = false;
         try {
-          lstatSync(p);
-          exists = true;
+          const info = lstatSync(p);
+          exists = info.isDirectory() ? readdirSync(p).length > 0 : !(info.isFile() && info.size === 0);
         } catch {
           exists = false;
         }

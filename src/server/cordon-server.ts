@@ -92,7 +92,7 @@ export class CordonServer {
     await Promise.all(this.listeners.map((l) => l.close()));
     for (const conn of [...this.connections]) this.disconnect(conn);
     await this.sessions.closeAll();
-    if (!this.options.environment.fsWorkers) this.fsWorkers.dispose();
+    if (!this.options.environment.fsWorkers) await this.fsWorkers.dispose();
     if (!this.options.environment.sandbox) this.sandbox.dispose();
   }
 }
