@@ -19,6 +19,30 @@ export interface LocalFileSystemLimits {
   maxPendingWatchPaths: number;
 }
 
+/**
+ * mkdir -p with the real errno: Node's recursive mkdir reports ENOENT for EROFS/EACCES on a parent.
+ * An existing directory is fine; an existing file is EEXIST.
+ */
+async function mkdirp(p: string): Promise<void> {
+  try {
+    await mkdir(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(p)).isDirectory()) return;
+      throw err;
+    }
+    const parent = path.dirname(p);
+    if (code !== 'ENOENT' || parent === p) throw err;
+    await mkdirp(parent);
+    try {
+      await mkdir(p);
+    } catch (again) {
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(p)).isDirectory()) throw again;
+    }
+  }
+}
+
 /** Runs `op`, turning OS errors into the fs error codes of PROTOCOL.md §9. */
 async function fsCall<T>(op: () => Promise<T>): Promise<T> {
   try {
@@ -94,14 +118,7 @@ export class LocalFileSystem implements FileSystem {
     return this.run(
       options,
       { op: 'createDirectory', path: p, recursive },
-      async () => {
-        if (recursive) {
-          // mkdir -p succeeds on an existing directory but must not on an existing file.
-          const existing = await stat(p).catch(() => undefined);
-          if (existing && !existing.isDirectory()) throw Object.assign(new Error('EEXIST'), { code: 'EEXIST' });
-        }
-        await mkdir(p, { recursive });
-      },
+      () => (recursive ? mkdirp(p) : mkdir(p).then(() => undefined)),
       () => undefined,
     );
   }
