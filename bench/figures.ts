@@ -7,6 +7,8 @@ import { rssBytes, type RunningServer } from './servers.js';
 
 export interface Figure {
   name: string;
+  /** Only Cordon can be measured (the reference has no such feature). */
+  cordonOnly?: boolean;
   unit: string;
   /** Whether a larger value is better (throughput) or a smaller one (latency, memory). */
   higherIsBetter: boolean;
@@ -27,8 +29,8 @@ async function withClient<T>(server: RunningServer, fn: (c: ExecServerClient) =>
 }
 
 /** Runs argv and resolves when `closed` arrives, with the decoded output byte count. */
-async function runToClose(client: ExecServerClient, argv: string[], tty = false): Promise<number> {
-  const { events } = await client.spawn({ processId: pid('p'), argv, cwd: '/tmp', env: ENV, tty });
+async function runToClose(client: ExecServerClient, argv: string[], tty = false, sandbox?: Record<string, unknown>): Promise<number> {
+  const { events } = await client.spawn({ processId: pid('p'), argv, cwd: '/tmp', env: ENV, tty, ...(sandbox ? { sandbox } : {}) });
   let bytes = 0;
   for await (const e of events) if (e.type === 'output') bytes += e.data.length;
   return bytes;
@@ -43,8 +45,30 @@ function incomplete(server: RunningServer, kind: string, bytes: number): void {
   console.warn(`  note: ${message}`);
 }
 
+/** The :workspace profile as Codex sends it (PROTOCOL.md §10.1), rooted at `dir`. */
+const workspaceSandbox = (dir: string): Record<string, unknown> => ({
+  permissions: {
+    type: 'managed',
+    network: 'restricted',
+    file_system: {
+      type: 'restricted',
+      entries: [
+        { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+        { path: { type: 'path', path: dir }, access: 'write' },
+        { path: { type: 'special', value: { kind: 'slash_tmp' } }, access: 'write' },
+        { path: { type: 'path', path: `${dir}/.git` }, access: 'read' },
+        { path: { type: 'path', path: `${dir}/.agents` }, access: 'read' },
+        { path: { type: 'path', path: `${dir}/.codex` }, access: 'read' },
+      ],
+    },
+  },
+  cwd: dir,
+  windowsSandboxLevel: 'disabled',
+});
+
 export function figures(options: { fsDir: string }): Figure[] {
   const bigFile = path.join(options.fsDir, 'fifty-mb.bin');
+  const sandbox = workspaceSandbox(options.fsDir);
   return [
     {
       name: 'start->closed of `true`, sequential',
@@ -135,6 +159,52 @@ export function figures(options: { fsDir: string }): Figure[] {
           const t0 = performance.now();
           const data = await c.fs.readFile(bigFile);
           if (data.length !== 50 * 1024 * 1024) throw new Error(`read ${data.length} bytes`);
+          return performance.now() - t0;
+        }),
+    },
+    {
+      name: 'start->closed of `true` under a :workspace sandbox',
+      unit: 'ms',
+      higherIsBetter: false,
+      cordonOnly: true,
+      measure: (s) =>
+        withClient(s, async (c) => {
+          for (let i = 0; i < 3; i++) await runToClose(c, ['true'], false, sandbox);
+          const samples: number[] = [];
+          for (let i = 0; i < 30; i++) {
+            const t0 = performance.now();
+            await runToClose(c, ['true'], false, sandbox);
+            samples.push(performance.now() - t0);
+          }
+          return samples.sort((a, b) => a - b)[15] as number;
+        }),
+    },
+    {
+      name: 'start->closed of `true`, unsandboxed, per start (same run, for the ratio)',
+      unit: 'ms',
+      higherIsBetter: false,
+      cordonOnly: true,
+      measure: (s) =>
+        withClient(s, async (c) => {
+          for (let i = 0; i < 3; i++) await runToClose(c, ['true']);
+          const samples: number[] = [];
+          for (let i = 0; i < 30; i++) {
+            const t0 = performance.now();
+            await runToClose(c, ['true']);
+            samples.push(performance.now() - t0);
+          }
+          return samples.sort((a, b) => a - b)[15] as number;
+        }),
+    },
+    {
+      name: '200 sequential fs/getMetadata under a :workspace sandbox (warm)',
+      unit: 'ms',
+      higherIsBetter: false,
+      measure: (s) =>
+        withClient(s, async (c) => {
+          for (let i = 0; i < 20; i++) await c.fs.getMetadata(bigFile, { sandbox });
+          const t0 = performance.now();
+          for (let i = 0; i < 200; i++) await c.fs.getMetadata(bigFile, { sandbox });
           return performance.now() - t0;
         }),
     },

@@ -37,7 +37,7 @@ try {
     const row = { name: figure.name, unit: figure.unit, higherIsBetter: figure.higherIsBetter, cordon: [] as number[], reference: [] as number[] };
     for (let round = 0; round < rounds; round++) {
       const sides: [('cordon' | 'reference'), () => Promise<RunningServer>][] = [['cordon', startCordon]];
-      if (referenceBin) sides.push(['reference', () => startReference(referenceBin)]);
+      if (referenceBin && !figure.cordonOnly) sides.push(['reference', () => startReference(referenceBin)]);
       if (round % 2 === 1) sides.reverse();
       for (const [side, start] of sides) {
         const server = await start();

@@ -41,7 +41,10 @@ function stopper(child: ChildProcess): () => Promise<void> {
 export async function startCordon(): Promise<RunningServer> {
   const main = path.join(ROOT, 'dist', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error('dist/ is missing: run `npm run build` first');
-  const child = spawn(process.execPath, [main, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // No ceiling, like the reference: sandboxed figures ask for their sandbox explicitly.
+  const child = spawn(process.execPath, [main, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', '--permissions', ':danger-full-access'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const url = await waitForUrl(child, 'cordon');
   return { name: 'cordon', url, pid: child.pid as number, stop: stopper(child) };
 }

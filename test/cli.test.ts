@@ -121,6 +121,37 @@ describe('cli', () => {
   });
 });
 
+describe('cli: fs', () => {
+  it('cordon fs put/get/ls/cat/stat/rm through a server, with chunked transfers', async () => {
+    const tmp = await tempDir();
+    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':danger-full-access']);
+    try {
+      const { randomBytes } = await import('node:crypto');
+      const data = randomBytes(9 * 1024 * 1024 + 123);
+      await writeFile(path.join(tmp.dir, 'local.bin'), data);
+      assert.equal((await cordon(['fs', 'put', '--url', url, path.join(tmp.dir, 'local.bin'), path.join(tmp.dir, 'remote.bin')])).code, 0);
+      assert.deepEqual(readFileSync(path.join(tmp.dir, 'remote.bin')), data);
+      assert.equal((await cordon(['fs', 'get', '--url', url, path.join(tmp.dir, 'remote.bin'), path.join(tmp.dir, 'back.bin')])).code, 0);
+      assert.deepEqual(readFileSync(path.join(tmp.dir, 'back.bin')), data);
+      const ls = await cordon(['fs', 'ls', '--url', url, tmp.dir]);
+      assert.equal(ls.stdout, 'back.bin\nlocal.bin\nremote.bin\n');
+      await writeFile(path.join(tmp.dir, 'hello.txt'), 'hello\n');
+      assert.equal((await cordon(['fs', 'cat', '--url', url, path.join(tmp.dir, 'hello.txt')])).stdout, 'hello\n');
+      const st = JSON.parse((await cordon(['fs', 'stat', '--url', url, path.join(tmp.dir, 'hello.txt')])).stdout);
+      assert.equal(st.size, 6);
+      assert.equal(st.isFile, true);
+      assert.equal((await cordon(['fs', 'rm', '--url', url, path.join(tmp.dir, 'hello.txt')])).code, 0);
+      assert.equal(existsSync(path.join(tmp.dir, 'hello.txt')), false);
+      const missing = await cordon(['fs', 'cat', '--url', url, path.join(tmp.dir, 'nope')]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /No such file or directory \(os error 2\)/);
+    } finally {
+      child.kill('SIGKILL');
+      await tmp.cleanup();
+    }
+  });
+});
+
 describe('cli: sandbox and doctor', () => {
   it('cordon sandbox runs a command under a profile and exits with its code', async () => {
     const tmp = await tempDir();

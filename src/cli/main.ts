@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { closeInheritedDescriptors } from '../local/inherited-fds.js';
 import { runExec } from './exec.js';
+import { runFs } from './fs.js';
 import { runDoctorCommand, runSandbox } from './sandbox.js';
 import { runServe } from './serve.js';
 
@@ -59,6 +60,15 @@ program
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')
   .action(async (command: string[], opts) => process.exit(await runSandbox(command, opts)));
+
+program
+  .command('fs')
+  .description('files on a server (or here without --url): ls DIR, cat FILE, stat PATH, rm PATH, put LOCAL REMOTE, get REMOTE LOCAL')
+  .argument('<verb>', 'ls, cat, stat, rm, put or get')
+  .argument('[paths...]', 'paths (remote paths are absolute or file:// URIs)')
+  .option('--url <url>', 'ws:// URL of a Cordon server (default: this machine)')
+  .option('--token-file <file>', 'file holding the bearer token for --url')
+  .action(async (verb: string, paths: string[], opts) => process.exit(await runFs(verb, paths, opts)));
 
 program
   .command('doctor')
