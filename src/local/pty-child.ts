@@ -56,12 +56,31 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     };
     setImmediate(drain);
   });
+  // A terminal delivers output in small reads; those of one event-loop turn go out as one chunk.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let flushScheduled = false;
+  const flush = (): void => {
+    flushScheduled = false;
+    if (pendingBytes === 0) return;
+    const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    for (const piece of slices(data, spec.maxChunkBytes)) listener.output('pty', piece);
+  };
   term.onData((data: string | Buffer) => {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     received += buf.length;
-    for (const piece of slices(buf, spec.maxChunkBytes)) listener.output('pty', piece);
+    pending.push(buf);
+    pendingBytes += buf.length;
+    if (pendingBytes >= spec.maxChunkBytes) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
   });
   term.onExit(({ exitCode, signal }) => {
+    flush();
     exited = true;
     releaseSlave();
     listener.exited(signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode);
