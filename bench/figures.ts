@@ -38,6 +38,17 @@ async function runToClose(client: ExecServerClient, argv: string[], tty = false,
 
 const STREAM_BYTES = 200 * 1000 * 1000;
 
+/** The median duration of `n` sequential runs of `fn`, in ms. */
+async function medianMs(n: number, fn: () => Promise<unknown>): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    samples.push(performance.now() - t0);
+  }
+  return samples.sort((a, b) => a - b)[Math.floor(n / 2)] as number;
+}
+
 /** A stream that lost bytes is a bug in Cordon; in the reference it is noted, and the rate still counts what arrived. */
 function incomplete(server: RunningServer, kind: string, bytes: number): void {
   const message = `${server.name}: ${kind} stream delivered ${bytes} of ${STREAM_BYTES} bytes`;
@@ -170,13 +181,7 @@ export function figures(options: { fsDir: string }): Figure[] {
       measure: (s) =>
         withClient(s, async (c) => {
           for (let i = 0; i < 3; i++) await runToClose(c, ['true'], false, sandbox);
-          const samples: number[] = [];
-          for (let i = 0; i < 30; i++) {
-            const t0 = performance.now();
-            await runToClose(c, ['true'], false, sandbox);
-            samples.push(performance.now() - t0);
-          }
-          return samples.sort((a, b) => a - b)[15] as number;
+          return medianMs(30, () => runToClose(c, ['true'], false, sandbox));
         }),
     },
     {
@@ -187,13 +192,7 @@ export function figures(options: { fsDir: string }): Figure[] {
       measure: (s) =>
         withClient(s, async (c) => {
           for (let i = 0; i < 3; i++) await runToClose(c, ['true']);
-          const samples: number[] = [];
-          for (let i = 0; i < 30; i++) {
-            const t0 = performance.now();
-            await runToClose(c, ['true']);
-            samples.push(performance.now() - t0);
-          }
-          return samples.sort((a, b) => a - b)[15] as number;
+          return medianMs(30, () => runToClose(c, ['true']));
         }),
     },
     {

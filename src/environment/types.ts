@@ -1,3 +1,4 @@
+import type { FsChangeKind, WireDirEntry, WireMetadata } from '../protocol/fs.js';
 import type { EnvPolicy, Stream, WriteStatus } from '../protocol/process.js';
 import type { SandboxRequest } from './permissions.js';
 
@@ -87,22 +88,10 @@ export interface OutputFlowControl {
   resumeOutput(): void;
 }
 
-export interface FileMetadata {
-  isDirectory: boolean;
-  isFile: boolean;
-  isSymlink: boolean;
-  size: number;
-  createdAtMs: number;
-  modifiedAtMs: number;
-}
-
-export interface DirectoryEntry {
-  fileName: string;
-  isDirectory: boolean;
-  isFile: boolean;
-}
-
-export type FsChangeKind = 'created' | 'modified' | 'removed' | 'renamed';
+/** Metadata and directory entries have the wire's shapes; only data is a Buffer here, not base64. */
+export type FileMetadata = WireMetadata;
+export type DirectoryEntry = WireDirEntry;
+export type { FsChangeKind };
 
 export interface FsChange {
   watchId: string;
