@@ -298,5 +298,15 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
       });
     const plain = await run(['--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; ls /proc/self/fd']);
     assert.ok(!plain.includes('INHERITED-SECRET'), plain);
+    assert.match(plain, /^0\n1\n2\n/m, 'the child has its stdio');
+    const sandboxedRun = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'sandbox', '--cwd', ws, '--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; echo sandboxed-ran'], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+      let out = '';
+      child.stdout?.on('data', (d) => (out += d));
+      child.stderr?.on('data', (d) => (out += d));
+      child.on('close', () => resolve(out));
+    });
+    assert.ok(!sandboxedRun.includes('INHERITED-SECRET'), sandboxedRun);
+    assert.match(sandboxedRun, /sandboxed-ran/);
   });
 });

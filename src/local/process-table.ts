@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type {
   ExecBackend,
   OutputFlowControl,
@@ -22,6 +23,8 @@ import type { LocalEnvironmentOptions } from './options.js';
 import { spawnPipeChild } from './pipe-child.js';
 import { spawnPtyChild } from './pty-child.js';
 import { checkExecFormat, checkWorkingDirectory, resolveExecutable } from './resolve-executable.js';
+
+const BASH = '/bin/bash';
 
 /** The processes of one session, keyed by the client's processId. */
 export class ProcessTable implements ExecBackend, OutputFlowControl {
@@ -73,13 +76,22 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         maxChunkBytes: this.options.maxChunkBytes,
       };
       const sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
-      if (sandbox && !profileNeedsNoSandbox(sandbox.profile)) {
+      const sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      let commandArgv = [file, ...spec.args];
+      if (request.arg0 != null && request.arg0 !== command && (request.tty || sandboxNeeded)) {
+        // node-pty and bubblewrap 0.8 cannot set argv[0]; bash's `exec -a` can, keeping the pid.
+        if (!existsSync(BASH)) throw internalError(`arg0 on a terminal or in a sandbox needs ${BASH} (for exec -a), which is missing`);
+        commandArgv = [BASH, '-c', 'exec -a "$0" "$@"', request.arg0, ...commandArgv];
+        spec.file = BASH;
+        spec.args = commandArgv.slice(1);
+      }
+      if (sandbox && sandboxNeeded) {
         if (!this.options.sandbox) throw internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed');
         sandboxed = await this.options.sandbox.wrap({
           profile: sandbox.profile,
           policyCwd: sandbox.cwd ?? cwd,
           commandCwd: cwd,
-          command: [file, ...spec.args],
+          command: commandArgv,
           tty: request.tty,
         });
         spec.file = sandboxed.file;

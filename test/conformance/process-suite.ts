@@ -314,10 +314,13 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
       assert.ok(!('PATH' in excluded) && !('HOME' in excluded));
     });
 
-    it('passes arg0 as the argv[0] the child sees', async () => {
+    it('passes arg0 as the argv[0] the child sees, on pipes and on a pty', async () => {
       const r = await run({ argv: ['/bin/sh', '-c', 'tr "\\0" " " < /proc/$$/cmdline'], arg0: 'my-arg0' });
       await r.done;
       assert.match(r.output(), /^my-arg0 -c /);
+      const t = await run({ argv: ['/bin/sh', '-c', 'tr "\\0" " " < /proc/$$/cmdline'], arg0: 'tty-arg0', tty: true });
+      await t.done;
+      assert.match(t.output(), /^tty-arg0 -c /);
     });
 
     it('keeps only the most recent output (1 MiB by default)', async () => {
