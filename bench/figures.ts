@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,8 +16,7 @@ export interface Figure {
 }
 
 const ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
-let counter = 0;
-const pid = (label: string): string => `${label}-${process.pid}-${++counter}`;
+const pid = (label: string): string => `${label}-${randomUUID()}`;
 
 async function withClient<T>(server: RunningServer, fn: (c: ExecServerClient) => Promise<T>): Promise<T> {
   const client = await ExecServerClient.connect({ url: server.url, reconnect: false });

@@ -65,6 +65,8 @@ export class LocalFileSystem implements FileSystem {
   private readonly remoteHandles = new Map<string, FsWorker>();
   private readonly remoteWatches = new Map<string, FsWorker>();
   private readonly offPool: (() => void) | undefined;
+  private readonly maxOpenFiles: number;
+  private readonly maxWatches: number;
 
   constructor(
     limits: LocalFileSystemLimits,
@@ -80,9 +82,6 @@ export class LocalFileSystem implements FileSystem {
     this.maxOpenFiles = limits.maxOpenFiles;
     this.maxWatches = limits.maxWatches;
   }
-
-  private readonly maxOpenFiles: number;
-  private readonly maxWatches: number;
 
   private emitChange(c: FsChange): void {
     for (const l of this.listeners) l(c);
