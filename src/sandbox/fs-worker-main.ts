@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import { LocalFileSystem } from '../local/file-system.js';
+import { getMetadataSync, LocalFileSystem } from '../local/file-system.js';
 import { ErrorCode, RpcError } from '../protocol/errors.js';
 import type { FsWorkerMessage, FsWorkerRequest } from './fs-worker-protocol.js';
 
@@ -21,7 +21,7 @@ async function perform(r: FsWorkerRequest): Promise<unknown> {
     case 'createDirectory':
       return fs.createDirectory(r.path, { recursive: r.recursive });
     case 'getMetadata':
-      return fs.getMetadata(r.path);
+      return getMetadataSync(r.path);
     case 'readDirectory':
       return fs.readDirectory(r.path);
     case 'remove':
