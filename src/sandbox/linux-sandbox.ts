@@ -93,6 +93,7 @@ export class LinuxSandbox {
       chmodSync(denyFile, 0o000);
       for (const restrict of [true, false]) writeFileSync(path.join(dir, `seccomp-${restrict ? 'net-restricted' : 'net-enabled'}.bpf`), buildSeccompFilter({ restrictNetwork: restrict }));
       this.privateDir = dir;
+      process.once('exit', this.removeOnExit); // also when the process ends without dispose()
     }
     const dir = this.privateDir;
     return { dir, denyFile: path.join(dir, 'denied'), filter: (r) => path.join(dir, `seccomp-${r ? 'net-restricted' : 'net-enabled'}.bpf`) };
@@ -174,9 +175,14 @@ export class LinuxSandbox {
     };
   }
 
-  /** Removes the private directory. */
-  dispose(): void {
+  private readonly removeOnExit = (): void => {
     if (this.privateDir) rmSync(this.privateDir, { recursive: true, force: true });
     this.privateDir = undefined;
+  };
+
+  /** Removes the private directory. */
+  dispose(): void {
+    process.off('exit', this.removeOnExit);
+    this.removeOnExit();
   }
 }
