@@ -60,8 +60,10 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let flushScheduled = false;
+  let turnsWaited = 0;
   const flush = (): void => {
     flushScheduled = false;
+    turnsWaited = 0;
     if (pendingBytes === 0) return;
     const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
     pending = [];
@@ -76,9 +78,22 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     if (pendingBytes >= spec.maxChunkBytes) flush();
     else if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(flush);
+      setImmediate(maybeFlush);
     }
   });
+  // While reads keep arriving every turn (a fast writer), wait a few turns more before sending.
+  let seenBytes = 0;
+  const maybeFlush = (): void => {
+    if (!flushScheduled) return;
+    if (pendingBytes > seenBytes && turnsWaited < 8) {
+      seenBytes = pendingBytes;
+      turnsWaited++;
+      setImmediate(maybeFlush);
+      return;
+    }
+    seenBytes = 0;
+    flush();
+  };
   term.onExit(({ exitCode, signal }) => {
     flush();
     exited = true;
