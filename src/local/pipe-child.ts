@@ -99,7 +99,9 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
       let seen = dataCounter;
       const check = (): void => {
         if (exitedReported) return;
-        if (!paused && (dataCounter === seen || ++turns >= MAX_DRAIN_TURNS)) return reportExited();
+        // While output is paused (a slow client), look again later rather than every turn.
+        if (paused) return void setTimeout(check, 20);
+        if (dataCounter === seen || ++turns >= MAX_DRAIN_TURNS) return reportExited();
         seen = dataCounter;
         setImmediate(check);
       };
