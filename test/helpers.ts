@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { RemoteEnvironment } from '../src/client/remote-environment.js';
 import { CordonServer, type ServerOptions } from '../src/server/index.js';
 
 export const SH_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
@@ -120,4 +121,17 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A RemoteEnvironment on a fresh in-process server, for the conformance suites. */
+export async function remoteFixture(options: Partial<ServerOptions> = {}): Promise<{ env: RemoteEnvironment; cleanup(): Promise<void> }> {
+  const { server, url } = await startServer(options);
+  const env = await RemoteEnvironment.connect({ url });
+  return {
+    env,
+    cleanup: async () => {
+      await env.close();
+      await server.close();
+    },
+  };
 }
