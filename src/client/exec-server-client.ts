@@ -66,6 +66,10 @@ interface Tracked {
   held: ProcessEvent[] | undefined;
 }
 
+/** A received message as one Buffer, without copying the usual case (ws hands over a Buffer). */
+const asBuffer = (data: Buffer | ArrayBuffer | Buffer[]): Buffer =>
+  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+
 const decodeRead = (r: WireReadResult): DecodedReadResult => ({
   ...r,
   chunks: r.chunks.map((c) => ({ seq: c.seq, stream: c.stream, data: Buffer.from(c.chunk, 'base64') })),
@@ -122,7 +126,7 @@ export class ExecServerClient {
       ws.once('unexpected-response', (_req, res) => reject(new Error(`exec-server refused the connection: HTTP ${res.statusCode}`)));
     });
     this.ws = ws;
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onFrame(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)));
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onFrame(asBuffer(data)));
     ws.on('error', () => undefined);
     ws.once('close', (code, reason) => this.onClose(ws, code, reason.toString()));
     const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null })) as {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import { invalidParams } from './errors.js';
+import { compileObject, type FastParser } from './fast-parse.js';
+
+const FAST = Symbol('fastParser');
 
 /** How serde names an unexpected JSON value, e.g. `string "ls"` or `integer \`3\``. */
 export function describeUnexpected(value: unknown): string {
@@ -62,12 +65,14 @@ function serdeMessage(issue: z.ZodIssueOptionalMessage, input: unknown): string 
 
 /** A struct-shaped schema whose own type errors read like serde's (`expected struct Name`). */
 export function struct<T extends z.ZodRawShape>(name: string, shape: T) {
-  return z.object(shape, {
+  const schema = z.object(shape, {
     errorMap: (issue, ctx) =>
       issue.code === 'invalid_type' && issue.path.length === 0
         ? { message: `invalid type: ${describeUnexpected(ctx.data)}, expected struct ${name}` }
         : { message: ctx.defaultError },
   });
+  Object.defineProperty(schema, FAST, { value: compileObject(schema) });
+  return schema;
 }
 
 export const u64 = () => z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -81,6 +86,8 @@ export function parseParams<S extends z.ZodTypeAny>(schema: S, params: unknown, 
   if (Array.isArray(params) && schema instanceof z.ZodObject) {
     params = Object.fromEntries(Object.keys(schema.shape as object).map((k, i) => [k, (params as unknown[])[i]]));
   }
+  const fast = (schema as { [FAST]?: FastParser })[FAST]?.(params);
+  if (fast !== undefined) return fast as z.output<S>;
   const input = params;
   const result = schema.safeParse(params, {
     // A struct() schema's own wording arrives as defaultError; everything else is worded here.

@@ -68,9 +68,8 @@ export class WebSocketListener {
     const handlers = this.options.accept(transport);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (tooBig()) return;
-      const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
       void isBinary;
-      handlers.message(text);
+      handlers.message(Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8'));
     });
     ws.on('error', (err) => this.options.logger.debug({ err, peer }, 'websocket error'));
     ws.on('close', () => {
