@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,6 +117,17 @@ describe('cli', () => {
     const out = lines.find((l) => l.method === 'process/output');
     assert.equal(Buffer.from(out?.params.chunk, 'base64').toString(), 'via-stdio\n');
     assert.equal(lines.find((l) => l.method === 'process/exited')?.params.exitCode, 2);
+    // A file large enough to be streamed in parts still arrives as one line.
+    const big = randomBytes(3 * 256 * 1024 * 2 + 1);
+    const bigFile = path.join(os.tmpdir(), `cordon-stdio-${process.pid}.bin`);
+    writeFileSync(bigFile, big);
+    try {
+      send({ id: 3, method: 'fs/readFile', params: { path: bigFile } });
+      await eventually(() => lines.some((l) => l.id === 3), 10_000, 'fs/readFile response');
+      assert.ok(Buffer.from(lines.find((l) => l.id === 3)?.result.dataBase64, 'base64').equals(big));
+    } finally {
+      rmSync(bigFile, { force: true });
+    }
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.stdin.end();
     assert.equal(await exited, 0);

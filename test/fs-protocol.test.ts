@@ -111,6 +111,44 @@ describe('fs over the wire', () => {
     }
   });
 
+  it('streams a large fs/readFile as one message while a process floods output on the same connection', async () => {
+    const size = 3 * 256 * 1024 * 13 + 2; // many read chunks, the last not a multiple of 3
+    const data = randomBytes(size);
+    const file = path.join(tmp.dir, 'streamed.bin');
+    await writeFile(file, data);
+    const client = await ExecServerClient.connect({ url });
+    const { client: raw } = await RawClient.ready(url);
+    try {
+      const flood = 8 * 1024 * 1024;
+      const { events } = await client.spawn({ processId: 'flood', argv: ['head', '-c', String(flood), '/dev/zero'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' } });
+      const output = (async () => {
+        let bytes = 0;
+        let lastSeq = 0;
+        for await (const e of events) {
+          assert.equal(e.seq, lastSeq + 1, 'seqs arrive in order, none lost');
+          lastSeq = e.seq;
+          if (e.type === 'output') bytes += e.data.length;
+        }
+        return bytes;
+      })();
+      const [a, b, meta] = await Promise.all([client.fs.readFile(file), client.fs.readFile(file), client.fs.getMetadata(file)]);
+      assert.ok(a.equals(data) && b.equals(data), 'both reads returned the file exactly');
+      assert.equal(meta.size, size);
+      assert.equal(await output, flood);
+      // A plain JSON client sees one well-formed message.
+      const r = await raw.request('fs/readFile', { path: file });
+      assert.ok(Buffer.from(r.result.dataBase64, 'base64').equals(data));
+      // Small and /proc files (size 0) are read whole.
+      const status = await client.fs.readFile('/proc/self/status');
+      assert.match(status.toString(), /^Name:/);
+      await writeFile(file, 'x');
+      assert.equal((await client.fs.readFile(file)).toString(), 'x');
+    } finally {
+      await client.close();
+      raw.close();
+    }
+  });
+
   it('delivers fs/changed notifications and ends watches with the session', async () => {
     const client = await ExecServerClient.connect({ url });
     const dir = path.join(tmp.dir, 'watched');

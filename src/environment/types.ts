@@ -112,6 +112,12 @@ export interface FsCallOptions {
 /** Files: the `fs/*` capability. Paths are absolute. */
 export interface FileSystem {
   readFile(path: string, options?: FsCallOptions): Promise<Buffer>;
+  /**
+   * The file's bytes as consecutive chunks, read while they are consumed (bounded memory for large
+   * files). Resolves once the file is open, so errors about the file itself come before any data.
+   * A chunk is valid only until the next one is requested.
+   */
+  readFileStream(path: string, options?: FsCallOptions): Promise<AsyncIterable<Buffer>>;
   writeFile(path: string, data: Uint8Array, options?: FsCallOptions): Promise<void>;
   createDirectory(path: string, args?: { recursive?: boolean }, options?: FsCallOptions): Promise<void>;
   getMetadata(path: string, options?: FsCallOptions): Promise<FileMetadata>;

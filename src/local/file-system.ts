@@ -1,3 +1,4 @@
+import { openFileChunks } from './file-chunks.js';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -65,6 +66,10 @@ export function getMetadataSync(p: string): FileMetadata {
   }
 }
 
+async function* once(data: Buffer): AsyncGenerator<Buffer> {
+  yield data;
+}
+
 /** Runs `op`, turning OS errors into the fs error codes of PROTOCOL.md §9. */
 async function fsCall<T>(op: () => Promise<T>): Promise<T> {
   try {
@@ -128,6 +133,11 @@ export class LocalFileSystem implements FileSystem {
 
   readFile(p: string, options?: FsCallOptions): Promise<Buffer> {
     return this.run(options, { op: 'readFile', path: p }, () => readFile(p), (r) => Buffer.from(r as string, 'base64'));
+  }
+
+  async readFileStream(p: string, options?: FsCallOptions): Promise<AsyncIterable<Buffer>> {
+    const chunks = this.restriction(options) ? undefined : await fsCall(() => openFileChunks(p));
+    return chunks ?? once(await this.readFile(p, options));
   }
 
   writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {

@@ -94,12 +94,57 @@ export function frameWithBase64(head: string, data: Buffer, tail: string): Buffe
   return parts;
 }
 
-/** An outgoing message: text, its UTF-8 bytes, or those bytes in consecutive parts. */
-export type OutgoingMessage = string | Buffer | Buffer[];
+/**
+ * A result whose JSON text is `before + base64(chunks) + after`, sent while the chunks are still
+ * being read (a large file): memory stays bounded and the client receives while the server reads.
+ * Each chunk is only valid until the next one is requested (readers may reuse one buffer).
+ */
+export class Base64Stream {
+  constructor(
+    readonly before: string,
+    readonly chunks: AsyncIterable<Buffer>,
+    readonly after: string,
+  ) {}
+}
 
-export const messageLength = (m: OutgoingMessage): number => (Array.isArray(m) ? m.reduce((n, b) => n + b.length, 0) : m.length);
+/** A message produced over time, sent as consecutive fragments of one message. */
+export interface StreamedMessage {
+  readonly parts: AsyncIterable<Buffer>;
+}
+
+/** Bytes encoded per part of a streamed message: 64 KiB of base64, small enough to come from the malloc heap. */
+const STREAM_STEP = 3 * 16 * 1024;
+
+async function* base64Parts(head: string, chunks: AsyncIterable<Buffer>, tail: string): AsyncGenerator<Buffer> {
+  yield Buffer.from(head);
+  // Base64 of consecutive pieces concatenates only at multiples of 3 bytes: carry the 1-2 left over.
+  let carry: Buffer | undefined;
+  for await (const read of chunks) {
+    const chunk = carry ? Buffer.concat([carry, read]) : read;
+    carry = undefined;
+    const whole = chunk.length - (chunk.length % 3);
+    for (let off = 0; off < whole; off += STREAM_STEP) {
+      yield Buffer.from(chunk.toString('base64', off, Math.min(off + STREAM_STEP, whole)), 'latin1');
+    }
+    if (whole < chunk.length) carry = Buffer.from(chunk.subarray(whole));
+  }
+  if (carry) yield Buffer.from(carry.toString('base64'), 'latin1');
+  yield Buffer.from(tail);
+}
+
+/** An outgoing message: text, its UTF-8 bytes, those bytes in consecutive parts, or parts still to come. */
+export type OutgoingMessage = string | Buffer | Buffer[] | StreamedMessage;
+
+export const isStreamed = (m: OutgoingMessage): m is StreamedMessage => typeof m === 'object' && 'parts' in m && !Buffer.isBuffer(m) && !Array.isArray(m);
+
+/** Bytes of a message known up front (0 for a streamed one, whose parts are counted as they are sent). */
+export const messageLength = (m: OutgoingMessage): number =>
+  typeof m === 'string' || Buffer.isBuffer(m) ? m.length : Array.isArray(m) ? m.reduce((n, b) => n + b.length, 0) : 0;
 
 export function encodeResultFrame(id: RequestId, result: unknown): OutgoingMessage {
+  if (result instanceof Base64Stream) {
+    return { parts: base64Parts(`{"id":${JSON.stringify(id)},"result":${result.before}`, result.chunks, `${result.after}}`) };
+  }
   if (result instanceof Base64Result) {
     return frameWithBase64(`{"id":${JSON.stringify(id)},"result":${result.before}`, result.data, `${result.after}}`);
   }

@@ -7,8 +7,10 @@ import {
   encodeExited,
   encodeOutputFrame,
   encodeResultFrame,
+  isStreamed,
   messageLength,
   type OutgoingMessage,
+  type StreamedMessage,
   ErrorCode,
   InitializeParams,
   invalidRequest,
@@ -27,6 +29,15 @@ import type { ServerTransport } from './transport.js';
 
 type State = 'new' | 'initializing' | 'ready' | 'closed';
 
+interface Queued {
+  message: OutgoingMessage;
+  size: number;
+}
+
+/** Unflushed bytes of a streamed message above which reading more of it waits. */
+const STREAM_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+const noop = (): void => undefined;
+
 export interface ConnectionLimits {
   sendHighWaterBytes: number;
   sendLowWaterBytes: number;
@@ -44,6 +55,8 @@ export class Connection implements SessionSink {
   private readonly held = new Map<string, OutgoingMessage[]>();
   private unflushedBytes = 0;
   private outputPaused = false;
+  /** Messages waiting for a streamed message to finish; undefined when none is being sent. */
+  private outbox: Queued[] | undefined;
 
   constructor(
     private readonly transport: ServerTransport,
@@ -143,21 +156,80 @@ export class Connection implements SessionSink {
     this.send(encodeError(id, code, message));
   }
 
-  private send(text: OutgoingMessage): void {
+  /**
+   * Sends a message, or queues it behind a streamed message still being sent (a message's parts
+   * may not be interleaved with other messages). Queued bytes count as unflushed, so a busy
+   * process is paused rather than queued without bound while a large file goes out.
+   */
+  private send(message: OutgoingMessage): void {
     if (this.state === 'closed') return;
-    const size = messageLength(text);
+    const size = messageLength(message);
+    this.counted(size);
+    if (this.outbox) this.outbox.push({ message, size });
+    else this.dispatch(message, size);
+  }
+
+  private dispatch(message: OutgoingMessage, size: number): void {
+    if (isStreamed(message)) {
+      this.outbox = [];
+      void this.pump(message);
+    } else if (Array.isArray(message)) {
+      const last = message.length - 1;
+      message.forEach((part, i) => this.transport.sendPart(part, i === last, i === last ? () => this.flushed(size) : noop));
+    } else this.transport.send(message, () => this.flushed(size));
+  }
+
+  private counted(size: number): void {
     this.unflushedBytes += size;
-    this.transport.send(text, () => {
-      this.unflushedBytes -= size;
-      if (this.outputPaused && this.unflushedBytes <= this.limits.sendLowWaterBytes) {
-        this.outputPaused = false;
-        this.session?.environment.resumeOutput();
-      }
-    });
     if (!this.outputPaused && this.unflushedBytes > this.limits.sendHighWaterBytes && this.session) {
       this.outputPaused = true;
       this.session.environment.pauseOutput();
     }
+  }
+
+  private flushed(size: number): void {
+    this.unflushedBytes -= size;
+    if (this.outputPaused && this.unflushedBytes <= this.limits.sendLowWaterBytes) {
+      this.outputPaused = false;
+      this.session?.environment.resumeOutput();
+    }
+  }
+
+  /** Sends a streamed message part by part (keeping at most STREAM_IN_FLIGHT_BYTES unflushed), then what queued behind it. */
+  private async pump(message: StreamedMessage): Promise<void> {
+    const parts = message.parts[Symbol.asyncIterator]();
+    let inFlight = 0;
+    let wake: (() => void) | undefined;
+    try {
+      let current = await parts.next();
+      while (!current.done && this.state !== 'closed') {
+        const part = current.value;
+        const next = await parts.next();
+        inFlight += part.length;
+        this.counted(part.length);
+        this.transport.sendPart(part, next.done === true, () => {
+          inFlight -= part.length;
+          this.flushed(part.length);
+          if (wake && inFlight <= STREAM_IN_FLIGHT_BYTES / 2) wake();
+        });
+        if (inFlight > STREAM_IN_FLIGHT_BYTES) await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+        current = next;
+      }
+      if (!current.done) await parts.return?.();
+    } catch (err) {
+      // Part of the message is already out: the only honest end is to drop the connection.
+      this.logger.error({ err }, 'a streamed response failed midway; closing the connection');
+      this.transport.close(1011, 'response failed midway');
+      return;
+    }
+    const queued = this.outbox ?? [];
+    this.outbox = undefined;
+    let next = queued.shift();
+    for (; next && !this.outbox; next = queued.shift()) this.dispatch(next.message, next.size);
+    // Another streamed message started: what is left waits for it, in order.
+    const outbox = this.outbox as Queued[] | undefined;
+    if (outbox && next) outbox.push(next, ...queued);
   }
 
   /** The transport is gone: detach the session (it lives on for its grace period). */

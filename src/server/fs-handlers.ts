@@ -20,6 +20,7 @@ import {
   WriteBlockParams,
   WriteFileParams,
   Base64Result,
+  Base64Stream,
   type WireDirEntry,
   type WireMetadata,
 } from '../protocol/index.js';
@@ -45,10 +46,10 @@ function decode(data: string, message: (detail: string) => string): Buffer {
   }
 }
 
-export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
+export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Stream> {
   const p = parseParams(PathParams, raw, 'FsPathParams');
-  const data = await ctx.environment.fs.readFile(parseAbsolutePath(p.path), callOptions(p));
-  return new Base64Result('{"dataBase64":"', data, '"}');
+  const chunks = await ctx.environment.fs.readFileStream(parseAbsolutePath(p.path), callOptions(p));
+  return new Base64Stream('{"dataBase64":"', chunks, '"}');
 }
 
 export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promise<Empty> {

@@ -20,9 +20,14 @@ export function serveLines(input: Readable, output: Writable, maxMessageBytes: n
       if (output.destroyed || output.writableEnded) return flushed();
       if (typeof message === 'string') output.write(`${message}\n`, () => flushed());
       else {
-        for (const part of Array.isArray(message) ? message : [message]) output.write(part);
+        output.write(message);
         output.write('\n', () => flushed());
       }
+    },
+    sendPart: (part, last, flushed) => {
+      if (output.destroyed || output.writableEnded) return flushed();
+      output.write(part, last ? undefined : () => flushed());
+      if (last) output.write('\n', () => flushed());
     },
     close: () => input.destroy(),
   };

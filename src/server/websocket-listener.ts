@@ -58,10 +58,12 @@ export class WebSocketListener {
       peer,
       send: (message, flushed) => {
         if (ws.readyState !== ws.OPEN) return flushed();
-        if (!Array.isArray(message)) return ws.send(message, { binary: false }, () => flushed());
-        // One message in fragments, sent in one synchronous loop so no other message interleaves.
-        const last = message.length - 1;
-        message.forEach((part, i) => ws.send(part, { binary: false, fin: i === last }, i === last ? () => flushed() : undefined));
+        ws.send(message, { binary: false }, () => flushed());
+      },
+      // A part is a WebSocket frame: the first of a message a text frame, the others continuations.
+      sendPart: (part, last, flushed) => {
+        if (ws.readyState !== ws.OPEN) return flushed();
+        ws.send(part, { binary: false, fin: last }, () => flushed());
       },
       close: (code, reason) => ws.close(code, reason),
     };

@@ -9,7 +9,7 @@ import { compileObject } from '../../src/protocol/fast-parse.js';
  * The compiled parser must agree with zod: on every input it accepts, its output equals zod's; it
  * may decline (undefined) anything, but never accept what zod rejects.
  */
-const schemas = Object.entries({ ...fs, ...proc }).filter((e): e is [string, z.AnyZodObject] => e[1] instanceof z.ZodObject);
+const schemas = Object.entries({ ...fs, ...proc } as Record<string, unknown>).filter((e): e is [string, z.AnyZodObject] => e[1] instanceof z.ZodObject);
 
 const values: unknown[] = [
   undefined, null, true, false, 0, 1, -1, 1.5, 65535, 65536, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2,

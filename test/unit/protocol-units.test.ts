@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeBase64Strict } from '../../src/protocol/base64.js';
-import { classifyMessage, encodeError, encodeResult, parseMessage } from '../../src/protocol/envelope.js';
+import { Base64Stream, classifyMessage, encodeError, encodeResult, encodeResultFrame, isStreamed, parseMessage } from '../../src/protocol/envelope.js';
 import { fsErrorFromOs, osErrorMessage } from '../../src/protocol/os-error.js';
 import { parseAbsolutePath } from '../../src/protocol/paths.js';
 import { parseParams } from '../../src/protocol/validate.js';
@@ -91,5 +91,29 @@ describe('params validation (serde wording)', () => {
     assert.equal(msg(() => parseParams(ReadParams, null, 'ReadParams')), 'invalid type: null, expected struct ReadParams');
     assert.equal(msg(() => parseParams(StartParams, { processId: 'p', argv: ['x'], cwd: '/', env: { A: 1 }, tty: false }, 'ExecParams')), 'invalid type: number, expected a string');
     assert.equal(msg(() => parseParams(ReadParams, ['p', 3], 'ReadParams')), 'ok');
+  });
+});
+
+describe('streamed base64 results', () => {
+  it('encodes chunks of any length into one valid message, carrying partial triples across chunks', async () => {
+    const pieces = [1, 2, 4, 3 * 16 * 1024 + 1, 100_000, 5, 0, 7].map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff)));
+    async function* chunks() {
+      // The same buffer is reused between chunks, as the file reader does.
+      const scratch = Buffer.alloc(200_000);
+      for (const p of pieces) {
+        p.copy(scratch);
+        yield scratch.subarray(0, p.length);
+        scratch.fill(0xee);
+      }
+    }
+    const message = encodeResultFrame(7, new Base64Stream('{"dataBase64":"', chunks(), '","eof":true}'));
+    assert.ok(isStreamed(message));
+    const parts: Buffer[] = [];
+    for await (const part of message.parts) parts.push(Buffer.from(part));
+    assert.ok(parts.length > 3, 'sent in parts');
+    const parsed = JSON.parse(Buffer.concat(parts).toString()) as { id: number; result: { dataBase64: string; eof: boolean } };
+    assert.equal(parsed.id, 7);
+    assert.equal(parsed.result.eof, true);
+    assert.equal(parsed.result.dataBase64, Buffer.concat(pieces).toString('base64'));
   });
 });
