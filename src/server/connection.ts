@@ -57,6 +57,7 @@ export class Connection implements SessionSink {
   private outputPaused = false;
   /** Messages waiting for a streamed message to finish; undefined when none is being sent. */
   private outbox: Queued[] | undefined;
+  private corked = false;
 
   constructor(
     private readonly transport: ServerTransport,
@@ -134,14 +135,33 @@ export class Connection implements SessionSink {
     if (queued) for (const text of queued) this.send(text);
   }
 
+  /**
+   * Notifications are corked until the next event-loop turn, so the output, `exited` and `closed`
+   * of one turn (and a long-poll read answered by that output) leave in one write: one system
+   * call and one wake-up of the client instead of one per message. A response uncorks at once.
+   */
+  private corkForTurn(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.transport.cork();
+    setImmediate(() => this.uncork());
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.transport.uncork();
+  }
+
   deliver(event: ProcessEvent): void {
     let text: OutgoingMessage;
     if (event.type === 'output') text = encodeOutputFrame(event.processId, event.seq, event.stream, event.data);
     else if (event.type === 'exited') text = encodeExited(event.processId, event.seq, event.exitCode);
     else text = encodeClosed(event.processId, event.seq);
     const queue = this.held.get(event.processId);
-    if (queue) queue.push(text);
-    else this.send(text);
+    if (queue) return void queue.push(text);
+    this.corkForTurn();
+    this.send(text);
   }
 
   deliverFsChange(change: FsChange): void {
@@ -150,10 +170,12 @@ export class Connection implements SessionSink {
 
   private sendResult(id: RequestId, result: unknown): void {
     this.send(encodeResultFrame(id, result));
+    this.uncork();
   }
 
   private sendError(id: RequestId, code: number, message: string): void {
     this.send(encodeError(id, code, message));
+    this.uncork();
   }
 
   /**

@@ -29,6 +29,8 @@ export function serveLines(input: Readable, output: Writable, maxMessageBytes: n
       output.write(part, last ? undefined : () => flushed());
       if (last) output.write('\n', () => flushed());
     },
+    cork: () => output.cork(),
+    uncork: () => output.uncork(),
     close: () => input.destroy(),
   };
   const handlers = accept(transport);

@@ -11,6 +11,9 @@ export interface ServerTransport {
    * message's parts consecutively, with no other message in between.
    */
   sendPart(part: Buffer, last: boolean, flushed: () => void): void;
+  /** Holds writes back until `uncork`, so several messages leave in one system call. */
+  cork(): void;
+  uncork(): void;
   /** Closes with a WebSocket close code and reason (stdio just ends). */
   close(code: number, reason: string): void;
 }

@@ -44,14 +44,14 @@ export class WebSocketListener {
       this.wss.handleUpgrade(req, socket, head, (client) => {
         ws = client;
         if (tooBig) closeTooBig(client, options.maxFrameBytes);
-        this.attach(client, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, () => tooBig);
+        this.attach(client, socket, `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, () => tooBig);
       });
       if (head.length > 0) guard.feed(head);
       socket.on('data', (chunk: Buffer) => guard.feed(chunk));
     });
   }
 
-  private attach(ws: WebSocket, peer: string, tooBig: () => boolean): void {
+  private attach(ws: WebSocket, socket: Socket, peer: string, tooBig: () => boolean): void {
     this.sockets.add(ws);
     const transport: ServerTransport = {
       kind: 'websocket',
@@ -65,6 +65,9 @@ export class WebSocketListener {
         if (ws.readyState !== ws.OPEN) return flushed();
         ws.send(part, { binary: false, fin: last }, () => flushed());
       },
+      // ws corks the socket around each frame itself; corking nests.
+      cork: () => socket.cork(),
+      uncork: () => socket.uncork(),
       close: (code, reason) => ws.close(code, reason),
     };
     const handlers = this.options.accept(transport);
