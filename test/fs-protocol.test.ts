@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
 import type { CordonServer } from '../src/server/index.js';
-import { RawClient, startServer, tempDir } from './helpers.js';
+import { eventually, RawClient, startServer, tempDir } from './helpers.js';
 
 describe('fs over the wire', () => {
   let server: CordonServer;
@@ -146,6 +146,30 @@ describe('fs over the wire', () => {
     } finally {
       await client.close();
       raw.close();
+    }
+  });
+
+  it('closes the file of a streamed fs/readFile whose client went away midway', async () => {
+    const file = path.join(tmp.dir, 'abandoned.bin');
+    await writeFile(file, Buffer.alloc(96 * 1024 * 1024, 7));
+    const openHere = () => readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    });
+    const { client: raw } = await RawClient.ready(url);
+    raw.send({ id: 1, method: 'fs/readFile', params: { path: file } });
+    await eventually(openHere, 5000, 'the server opened the file');
+    raw.ws.terminate();
+    await eventually(() => !openHere(), 5000, 'the server closed the file');
+    // The server still answers others.
+    const client = await ExecServerClient.connect({ url });
+    try {
+      assert.equal((await client.fs.getMetadata(file)).size, 96 * 1024 * 1024);
+    } finally {
+      await client.close();
     }
   });
 

@@ -222,6 +222,8 @@ export class Connection implements SessionSink {
     const parts = message.parts[Symbol.asyncIterator]();
     let inFlight = 0;
     let wake: (() => void) | undefined;
+    const stopWaiting = (): void => wake?.();
+    this.aborter.signal.addEventListener('abort', stopWaiting);
     try {
       let current = await parts.next();
       while (!current.done && this.state !== 'closed') {
@@ -244,6 +246,8 @@ export class Connection implements SessionSink {
       this.logger.error({ err }, 'a streamed response failed midway; closing the connection');
       this.transport.close(1011, 'response failed midway');
       return;
+    } finally {
+      this.aborter.signal.removeEventListener('abort', stopWaiting);
     }
     const queued = this.outbox ?? [];
     this.outbox = undefined;
