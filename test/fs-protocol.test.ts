@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -168,6 +169,23 @@ describe('fs over the wire', () => {
     const client = await ExecServerClient.connect({ url });
     try {
       assert.equal((await client.fs.getMetadata(file)).size, 96 * 1024 * 1024);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('reads a FIFO without stalling other requests while it waits for a writer', async () => {
+    const fifo = path.join(tmp.dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const client = await ExecServerClient.connect({ url });
+    try {
+      const reading = client.fs.readFile(fifo);
+      // The server keeps answering while the read waits for a writer.
+      assert.equal((await client.fs.getMetadata(tmp.dir)).isDirectory, true);
+      const writer = spawn('sh', ['-c', `printf 'through a fifo' > '${fifo}'`]);
+      const written = new Promise((resolve) => writer.once('exit', resolve));
+      assert.equal((await reading).toString(), 'through a fifo');
+      assert.equal(await written, 0);
     } finally {
       await client.close();
     }

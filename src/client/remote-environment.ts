@@ -19,10 +19,6 @@ import { sandboxToWire } from '../sandbox/profile.js';
 import { ExecServerClient, type ClientOptions } from './exec-server-client.js';
 import type { FsRequestOptions } from './fs-client.js';
 
-async function* once(data: Buffer): AsyncGenerator<Buffer> {
-  yield data;
-}
-
 const wireOptions = (o?: FsCallOptions): FsRequestOptions => (o?.sandbox ? { sandbox: sandboxToWire(o.sandbox) } : {});
 
 /** An Environment whose processes run on a Cordon server; indistinguishable from a local one. */
@@ -64,7 +60,7 @@ export class RemoteEnvironment implements Environment {
     this.fs = {
       readFile: (p, o) => f.readFile(p, wireOptions(o)),
       // One fs/readFile (the server streams it); a caller wanting bounded memory uses client.fs.readFileChunks.
-      readFileStream: async (p, o) => once(await f.readFile(p, wireOptions(o))),
+      readFileStream: (p, o) => f.readFile(p, wireOptions(o)),
       writeFile: (p, d, o) => f.writeFile(p, d, wireOptions(o)),
       createDirectory: (p, a, o) => f.createDirectory(p, a, wireOptions(o)),
       getMetadata: (p, o): Promise<FileMetadata> => f.getMetadata(p, wireOptions(o)),

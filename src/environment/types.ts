@@ -113,11 +113,12 @@ export interface FsCallOptions {
 export interface FileSystem {
   readFile(path: string, options?: FsCallOptions): Promise<Buffer>;
   /**
-   * The file's bytes as consecutive chunks, read while they are consumed (bounded memory for large
-   * files). Resolves once the file is open, so errors about the file itself come before any data.
-   * A chunk is valid only until the next one is requested.
+   * The file's bytes: whole (a Buffer) when it was read at once, else as consecutive chunks read
+   * while they are consumed (bounded memory for large files). Resolves once the file is open, so
+   * errors about the file itself come before any data. A chunk is valid only until the next one is
+   * requested; ending the iteration early (`return()`) releases the file.
    */
-  readFileStream(path: string, options?: FsCallOptions): Promise<AsyncIterable<Buffer>>;
+  readFileStream(path: string, options?: FsCallOptions): Promise<Buffer | AsyncIterable<Buffer>>;
   writeFile(path: string, data: Uint8Array, options?: FsCallOptions): Promise<void>;
   createDirectory(path: string, args?: { recursive?: boolean }, options?: FsCallOptions): Promise<void>;
   getMetadata(path: string, options?: FsCallOptions): Promise<FileMetadata>;

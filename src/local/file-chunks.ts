@@ -1,47 +1,90 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
 const CHUNK_BYTES = 3 * 256 * 1024;
+/** Regular files up to this size are read whole, synchronously: a few syscalls against four thread-pool round trips. */
+const SMALL_FILE_BYTES = 256 * 1024;
 
 /**
- * Opens a regular file for reading in chunks, or returns undefined for anything else (a directory,
- * a device, a FIFO, or a file that reports size 0 such as those of /proc), which the caller reads
- * whole instead. Open errors are thrown here, before the caller has sent anything.
+ * A file to read: `whole` for a small regular file (already read), `chunks` for a larger one (read
+ * while consumed), undefined for anything else (a directory, a device, a FIFO, or a file that
+ * reports size 0 such as those of /proc), which the caller reads the ordinary way. Errors about the
+ * file itself are thrown here, before the caller has sent anything.
  *
- * Like fs.readFile, it reads up to the size the file had when opened. Every chunk but the last is
- * CHUNK_BYTES long, and is valid only until the next one is requested.
+ * The first open is non-blocking, so a FIFO put in place of a file cannot stall the server; like
+ * fs.readFile, at most the size the file had when opened is read.
  */
-export async function openFileChunks(path: string): Promise<AsyncIterable<Buffer> | undefined> {
-  const handle = await open(path, 'r');
+export async function openForReading(path: string): Promise<{ whole: Buffer } | { chunks: FileChunks } | undefined> {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let size: number;
   try {
-    const info = await handle.stat();
-    if (info.isFile() && info.size > 0) return readChunks(handle, info.size);
-  } catch (err) {
-    await handle.close();
-    throw err;
+    const info = fstatSync(fd);
+    if (!info.isFile() || info.size === 0) return undefined;
+    size = info.size;
+    if (size <= SMALL_FILE_BYTES) return { whole: readWhole(fd, size) };
+  } finally {
+    closeSync(fd);
   }
-  await handle.close();
-  return undefined;
+  return { chunks: new FileChunks(await open(path, 'r'), size) };
 }
 
-async function* readChunks(handle: FileHandle, size: number): AsyncGenerator<Buffer> {
-  const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, size));
-  try {
-    let position = 0;
-    while (position < size) {
-      let filled = 0;
-      while (filled < buffer.length && position + filled < size) {
-        const want = Math.min(buffer.length - filled, size - position - filled);
-        const { bytesRead } = await handle.read(buffer, filled, want, position + filled);
-        if (bytesRead === 0) break; // truncated meanwhile: what was there is all there is
+function readWhole(fd: number, size: number): Buffer {
+  const buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  while (filled < size) {
+    const n = readSync(fd, buffer, filled, size - filled, filled);
+    if (n === 0) break; // truncated meanwhile: what was there is all there is
+    filled += n;
+  }
+  return filled === size ? buffer : buffer.subarray(0, filled);
+}
+
+/**
+ * A large file read in CHUNK_BYTES chunks into one reused buffer: each chunk is valid only until the
+ * next is requested. The file is closed at the end, on an error, or by `return()`, even when
+ * iteration never started (a response dropped before it was sent).
+ */
+export class FileChunks implements AsyncIterable<Buffer>, AsyncIterator<Buffer> {
+  private buffer: Buffer | undefined;
+  private position = 0;
+  private closed = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly size: number,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Buffer>> {
+    if (this.closed || this.position >= this.size) return this.return();
+    this.buffer ??= Buffer.allocUnsafe(Math.min(CHUNK_BYTES, this.size));
+    let filled = 0;
+    try {
+      while (filled < this.buffer.length && this.position + filled < this.size) {
+        const want = Math.min(this.buffer.length - filled, this.size - this.position - filled);
+        const { bytesRead } = await this.handle.read(this.buffer, filled, want, this.position + filled);
+        if (bytesRead === 0) break;
         filled += bytesRead;
       }
-      if (filled === 0) return;
-      position += filled;
-      yield buffer.subarray(0, filled);
-      if (filled < buffer.length && position < size) return;
+    } catch (err) {
+      await this.return();
+      throw err;
     }
-  } finally {
-    await handle.close();
+    // A short chunk (the file shrank) is the last one.
+    this.position = filled < this.buffer.length ? this.size : this.position + filled;
+    if (filled === 0) return this.return();
+    return { done: false, value: this.buffer.subarray(0, filled) };
+  }
+
+  async return(): Promise<IteratorResult<Buffer>> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.handle.close();
+    }
+    return { done: true, value: undefined };
   }
 }

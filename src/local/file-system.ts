@@ -1,4 +1,4 @@
-import { openFileChunks } from './file-chunks.js';
+import { openForReading } from './file-chunks.js';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -66,10 +66,6 @@ export function getMetadataSync(p: string): FileMetadata {
   }
 }
 
-async function* once(data: Buffer): AsyncGenerator<Buffer> {
-  yield data;
-}
-
 /** Runs `op`, turning OS errors into the fs error codes of PROTOCOL.md §9. */
 async function fsCall<T>(op: () => Promise<T>): Promise<T> {
   try {
@@ -135,9 +131,10 @@ export class LocalFileSystem implements FileSystem {
     return this.run(options, { op: 'readFile', path: p }, () => readFile(p), (r) => Buffer.from(r as string, 'base64'));
   }
 
-  async readFileStream(p: string, options?: FsCallOptions): Promise<AsyncIterable<Buffer>> {
-    const chunks = this.restriction(options) ? undefined : await fsCall(() => openFileChunks(p));
-    return chunks ?? once(await this.readFile(p, options));
+  async readFileStream(p: string, options?: FsCallOptions): Promise<Buffer | AsyncIterable<Buffer>> {
+    const opened = this.restriction(options) ? undefined : await fsCall(() => openForReading(p));
+    if (!opened) return this.readFile(p, options);
+    return 'whole' in opened ? opened.whole : opened.chunks;
   }
 
   writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {

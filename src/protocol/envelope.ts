@@ -110,6 +110,8 @@ export class Base64Stream {
 /** A message produced over time, sent as consecutive fragments of one message. */
 export interface StreamedMessage {
   readonly parts: AsyncIterable<Buffer>;
+  /** Releases what the parts would have been read from, for a message dropped before it was sent. */
+  cancel(): Promise<void>;
 }
 
 /** Bytes encoded per part of a streamed message: 64 KiB of base64, small enough to come from the malloc heap. */
@@ -143,7 +145,11 @@ export const messageLength = (m: OutgoingMessage): number =>
 
 export function encodeResultFrame(id: RequestId, result: unknown): OutgoingMessage {
   if (result instanceof Base64Stream) {
-    return { parts: base64Parts(`{"id":${JSON.stringify(id)},"result":${result.before}`, result.chunks, `${result.after}}`) };
+    const { chunks } = result;
+    return {
+      parts: base64Parts(`{"id":${JSON.stringify(id)},"result":${result.before}`, chunks, `${result.after}}`),
+      cancel: async () => void (await chunks[Symbol.asyncIterator]().return?.()),
+    };
   }
   if (result instanceof Base64Result) {
     return frameWithBase64(`{"id":${JSON.stringify(id)},"result":${result.before}`, result.data, `${result.after}}`);

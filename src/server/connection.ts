@@ -36,7 +36,14 @@ interface Queued {
 
 /** Unflushed bytes of a streamed message above which reading more of it waits. */
 const STREAM_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+/** A streamed message that ends within this many bytes is sent whole. */
+const WHOLE_MESSAGE_BYTES = 1024 * 1024;
 const noop = (): void => undefined;
+
+/** A message that will never be sent: a streamed one releases its source (an open file). */
+function dropped(message: OutgoingMessage): void {
+  if (isStreamed(message)) void message.cancel().catch(noop);
+}
 
 export interface ConnectionLimits {
   sendHighWaterBytes: number;
@@ -184,7 +191,7 @@ export class Connection implements SessionSink {
    * process is paused rather than queued without bound while a large file goes out.
    */
   private send(message: OutgoingMessage): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed') return dropped(message);
     const size = messageLength(message);
     this.counted(size);
     if (this.outbox) this.outbox.push({ message, size });
@@ -217,32 +224,53 @@ export class Connection implements SessionSink {
     }
   }
 
-  /** Sends a streamed message part by part (keeping at most STREAM_IN_FLIGHT_BYTES unflushed), then what queued behind it. */
+  /**
+   * Sends a streamed message: whole when it turns out small (one frame, like any other message),
+   * else part by part, keeping at most STREAM_IN_FLIGHT_BYTES unflushed; then what queued behind it.
+   */
   private async pump(message: StreamedMessage): Promise<void> {
     const parts = message.parts[Symbol.asyncIterator]();
     let inFlight = 0;
     let wake: (() => void) | undefined;
     const stopWaiting = (): void => wake?.();
     this.aborter.signal.addEventListener('abort', stopWaiting);
+    const sendPart = (part: Buffer, last: boolean): void => {
+      inFlight += part.length;
+      this.counted(part.length);
+      this.transport.sendPart(part, last, () => {
+        inFlight -= part.length;
+        this.flushed(part.length);
+        if (wake && inFlight <= STREAM_IN_FLIGHT_BYTES / 2) wake();
+      });
+    };
     try {
+      const gathered: Buffer[] = [];
+      let gatheredBytes = 0;
       let current = await parts.next();
+      while (!current.done && gatheredBytes < WHOLE_MESSAGE_BYTES) {
+        gathered.push(current.value);
+        gatheredBytes += current.value.length;
+        current = await parts.next();
+      }
+      if (current.done) {
+        const whole = Buffer.concat(gathered, gatheredBytes);
+        this.counted(whole.length);
+        this.transport.send(whole, () => this.flushed(whole.length));
+      } else {
+        for (const part of gathered) sendPart(part, false);
+      }
       while (!current.done && this.state !== 'closed') {
         const part = current.value;
         const next = await parts.next();
-        inFlight += part.length;
-        this.counted(part.length);
-        this.transport.sendPart(part, next.done === true, () => {
-          inFlight -= part.length;
-          this.flushed(part.length);
-          if (wake && inFlight <= STREAM_IN_FLIGHT_BYTES / 2) wake();
-        });
+        sendPart(part, next.done === true);
         if (inFlight > STREAM_IN_FLIGHT_BYTES) await new Promise<void>((resolve) => (wake = resolve));
         wake = undefined;
         current = next;
       }
       if (!current.done) await parts.return?.();
     } catch (err) {
-      // Part of the message is already out: the only honest end is to drop the connection.
+      // Part of the response may be out, and its id is not known here: the only honest end is to
+      // drop the connection (the client's request fails as disconnected, not with partial data).
       this.logger.error({ err }, 'a streamed response failed midway; closing the connection');
       this.transport.close(1011, 'response failed midway');
       return;
@@ -264,6 +292,7 @@ export class Connection implements SessionSink {
     this.state = 'closed';
     this.aborter.abort();
     this.held.clear();
+    for (const { message } of this.outbox?.splice(0) ?? []) dropped(message);
     if (this.session) this.registry.detach(this.session, this);
   }
 }

@@ -46,10 +46,10 @@ function decode(data: string, message: (detail: string) => string): Buffer {
   }
 }
 
-export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Stream> {
+export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Result | Base64Stream> {
   const p = parseParams(PathParams, raw, 'FsPathParams');
-  const chunks = await ctx.environment.fs.readFileStream(parseAbsolutePath(p.path), callOptions(p));
-  return new Base64Stream('{"dataBase64":"', chunks, '"}');
+  const data = await ctx.environment.fs.readFileStream(parseAbsolutePath(p.path), callOptions(p));
+  return Buffer.isBuffer(data) ? new Base64Result('{"dataBase64":"', data, '"}') : new Base64Stream('{"dataBase64":"', data, '"}');
 }
 
 export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promise<Empty> {
