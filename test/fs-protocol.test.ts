@@ -186,6 +186,16 @@ describe('fs over the wire', () => {
       const written = new Promise((resolve) => writer.once('exit', resolve));
       assert.equal((await reading).toString(), 'through a fifo');
       assert.equal(await written, 0);
+      // And written to: with no reader yet the write waits (without stalling the server), then lands.
+      const writing = client.fs.writeFile(fifo, Buffer.from('into a fifo'));
+      assert.equal((await client.fs.getMetadata(fifo)).isFile, false);
+      const reader = spawn('cat', [fifo]);
+      let got = '';
+      reader.stdout.on('data', (d: Buffer) => (got += d));
+      const readerDone = new Promise((resolve) => reader.once('exit', resolve));
+      await writing;
+      await readerDone;
+      assert.equal(got, 'into a fifo');
     } finally {
       await client.close();
     }

@@ -1,4 +1,4 @@
-import { openForReading } from './file-chunks.js';
+import { openForReading, SMALL_WRITE_BYTES, writeSmallFile } from './file-io.js';
 import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -61,6 +61,14 @@ export function getMetadataSync(p: string): FileMetadata {
   try {
     const link = lstatSync(p);
     return toMetadata(link, link.isSymbolicLink() ? statSync(p) : link);
+  } catch (err) {
+    throw fsErrorFromOs(err);
+  }
+}
+
+function fsCallSync<T>(op: () => T): T {
+  try {
+    return op();
   } catch (err) {
     throw fsErrorFromOs(err);
   }
@@ -137,8 +145,14 @@ export class LocalFileSystem implements FileSystem {
     return 'whole' in opened ? opened.whole : opened.chunks;
   }
 
-  writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {
-    return this.run(options, { op: 'writeFile', path: p, data: Buffer.from(data).toString('base64') }, () => writeFile(p, data), () => undefined);
+  async writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {
+    const sandbox = this.restriction(options);
+    if (sandbox) {
+      await this.viaWorker(sandbox, { op: 'writeFile', path: p, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+      return;
+    }
+    if (data.byteLength <= SMALL_WRITE_BYTES && fsCallSync(() => writeSmallFile(p, data))) return;
+    return fsCall(() => writeFile(p, data));
   }
 
   createDirectory(p: string, args: { recursive?: boolean } = {}, options?: FsCallOptions): Promise<void> {

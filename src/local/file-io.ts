@@ -1,10 +1,10 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
 const CHUNK_BYTES = 3 * 256 * 1024;
 /** Regular files up to this size are read whole, synchronously: a few syscalls against four thread-pool round trips. */
-const SMALL_FILE_BYTES = 256 * 1024;
+const SMALL_FILE_BYTES = 64 * 1024;
 
 /**
  * A file to read: `whole` for a small regular file (already read), `chunks` for a larger one (read
@@ -86,5 +86,31 @@ export class FileChunks implements AsyncIterable<Buffer>, AsyncIterator<Buffer> 
       await this.handle.close();
     }
     return { done: true, value: undefined };
+  }
+}
+
+/** Payloads up to this size are written synchronously when the target is a regular file (or new). */
+export const SMALL_WRITE_BYTES = 64 * 1024;
+
+/**
+ * Writes `data` to `path` (created 0666 & ~umask, or truncated) with synchronous syscalls, like
+ * fs.writeFile without its three thread-pool round trips. Returns false, having written nothing,
+ * when the path is not a regular file (a FIFO, a device): the caller then writes the ordinary way.
+ * The open is non-blocking so a FIFO cannot stall the server; O_TRUNC does not apply to one.
+ */
+export function writeSmallFile(path: string, data: Uint8Array): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NONBLOCK, 0o666);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENXIO') return false; // a FIFO nobody reads yet
+    throw err;
+  }
+  try {
+    if (!fstatSync(fd).isFile()) return false;
+    for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done);
+    return true;
+  } finally {
+    closeSync(fd);
   }
 }
