@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
@@ -136,6 +136,11 @@ describe('fs over the wire', () => {
       assert.ok(a.equals(data) && b.equals(data), 'both reads returned the file exactly');
       assert.equal(meta.size, size);
       assert.equal(await output, flood);
+      // A request larger than the server's 16 MiB frame bound goes out in fragments.
+      const big = randomBytes(20 * 1024 * 1024);
+      await client.fs.writeFile(file, big);
+      assert.ok((await readFile(file)).equals(big));
+      await writeFile(file, data);
       // A plain JSON client sees one well-formed message.
       const r = await raw.request('fs/readFile', { path: file });
       assert.ok(Buffer.from(r.result.dataBase64, 'base64').equals(data));

@@ -66,6 +66,9 @@ interface Tracked {
   held: ProcessEvent[] | undefined;
 }
 
+/** Requests larger than this go out as fragments of this size. */
+const FRAGMENT_BYTES = 1024 * 1024;
+
 /** A received message as one Buffer, without copying the usual case (ws hands over a Buffer). */
 const asBuffer = (data: Buffer | ArrayBuffer | Buffer[]): Buffer =>
   Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
@@ -279,9 +282,17 @@ export class ExecServerClient {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      ws.send(encodeRequest(id, method, params), (err) => {
+      const sent = (err?: Error): void => {
         if (err && this.pending.delete(id)) reject(new DisconnectedError(err.message));
-      });
+      };
+      const text = encodeRequest(id, method, params);
+      if (text.length <= FRAGMENT_BYTES) return ws.send(text, sent);
+      // Servers bound single frames (Cordon and the reference: 16 MiB) more tightly than messages.
+      const bytes = Buffer.from(text);
+      for (let off = 0; off < bytes.length; off += FRAGMENT_BYTES) {
+        const last = off + FRAGMENT_BYTES >= bytes.length;
+        ws.send(bytes.subarray(off, off + FRAGMENT_BYTES), { binary: false, fin: last }, last ? sent : undefined);
+      }
     });
   }
 
