@@ -1,6 +1,6 @@
 import { openForReading, SMALL_WRITE_BYTES, writeSmallFile } from './file-io.js';
-import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { lstatSync, statSync, type Stats } from 'node:fs';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { SandboxRequest } from '../environment/permissions.js';
 import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener } from '../environment/types.js';
@@ -23,24 +23,25 @@ export interface LocalFileSystemLimits {
 
 /**
  * mkdir -p with the real errno: Node's recursive mkdir reports ENOENT for EROFS/EACCES on a parent.
- * An existing directory is fine; an existing file is EEXIST.
+ * An existing directory is fine; an existing file is EEXIST. Synchronous: a few mkdir syscalls cost
+ * less than as many thread-pool hand-offs (see getMetadataSync).
  */
-async function mkdirp(p: string): Promise<void> {
+function mkdirpSync(p: string): void {
   try {
-    await mkdir(p);
+    mkdirSync(p);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      if ((await stat(p)).isDirectory()) return;
+      if (statSync(p).isDirectory()) return;
       throw err;
     }
     const parent = path.dirname(p);
     if (code !== 'ENOENT' || parent === p) throw err;
-    await mkdirp(parent);
+    mkdirpSync(parent);
     try {
-      await mkdir(p);
+      mkdirSync(p);
     } catch (again) {
-      if ((again as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(p)).isDirectory()) throw again;
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST' || !statSync(p).isDirectory()) throw again;
     }
   }
 }
@@ -160,7 +161,7 @@ export class LocalFileSystem implements FileSystem {
     return this.run(
       options,
       { op: 'createDirectory', path: p, recursive },
-      () => (recursive ? mkdirp(p) : mkdir(p).then(() => undefined)),
+      async () => (recursive ? mkdirpSync(p) : mkdirSync(p)),
       () => undefined,
     );
   }
@@ -205,17 +206,18 @@ export class LocalFileSystem implements FileSystem {
     return this.run(
       options,
       { op: 'remove', path: p, recursive, force },
+      // A file, a link or an empty directory goes in one or two syscalls; a tree through the pool.
       async () => {
         let info;
         try {
-          info = await lstat(p);
+          info = lstatSync(p);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT' && force) return;
           throw err;
         }
-        if (!info.isDirectory()) return unlink(p);
+        if (!info.isDirectory()) return unlinkSync(p);
         if (recursive) return rm(p, { recursive: true, force: true });
-        return rmdir(p);
+        return rmdirSync(p);
       },
       () => undefined,
     );
@@ -226,11 +228,11 @@ export class LocalFileSystem implements FileSystem {
   }
 
   canonicalize(p: string, options?: FsCallOptions): Promise<string> {
-    return this.run(options, { op: 'canonicalize', path: p }, () => realpath(p), (r) => r as string);
+    return this.run(options, { op: 'canonicalize', path: p }, async () => realpathSync.native(p), (r) => r as string);
   }
 
   rename(src: string, dst: string, options?: FsCallOptions): Promise<void> {
-    return this.run(options, { op: 'rename', sourcePath: src, destinationPath: dst }, () => rename(src, dst), () => undefined);
+    return this.run(options, { op: 'rename', sourcePath: src, destinationPath: dst }, async () => renameSync(src, dst), () => undefined);
   }
 
   async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
