@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { LocalFileSystem } from './file-system.js';
+import { PtyHost } from './pty-host.js';
 import { ProcessTable } from './process-table.js';
 import { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import { LinuxSandbox } from '../sandbox/linux-sandbox.js';
@@ -35,13 +36,15 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   readonly fs: LocalFileSystem;
   private readonly ownSandbox: LinuxSandbox | undefined;
   private readonly ownFsWorkers: FsWorkerPool | undefined;
+  private readonly ownPtyHost: PtyHost | undefined;
 
   constructor(options: Partial<LocalEnvironmentOptions> = {}) {
     const merged = { ...defaultLocalEnvironmentOptions(), ...options };
     this.ownSandbox = merged.sandbox ? undefined : defaultLinuxSandbox(merged.serverEnv);
     const sandbox = (merged.sandbox ?? this.ownSandbox) as LinuxSandbox;
     this.ownFsWorkers = merged.fsWorkers ? undefined : defaultFsWorkerPool(sandbox, merged.serverEnv);
-    this.options = { ...merged, sandbox, fsWorkers: merged.fsWorkers ?? this.ownFsWorkers };
+    this.ownPtyHost = merged.ptyHost ? undefined : new PtyHost();
+    this.options = { ...merged, sandbox, fsWorkers: merged.fsWorkers ?? this.ownFsWorkers, ptyHost: merged.ptyHost ?? this.ownPtyHost };
     this.exec = new ProcessTable(this.options);
     this.fs = new LocalFileSystem({
       maxOpenFiles: this.options.maxOpenFiles,
@@ -66,7 +69,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
 
   async close(): Promise<void> {
     await Promise.all([this.exec.close(), this.fs.dispose()]);
-    await this.ownFsWorkers?.dispose();
+    await Promise.all([this.ownFsWorkers?.dispose(), this.ownPtyHost?.dispose()]);
     this.ownSandbox?.dispose();
   }
 }

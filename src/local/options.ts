@@ -1,6 +1,7 @@
 import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
+import type { PtyHost } from './pty-host.js';
 
 /** The named bounds of a local environment (ARCHITECTURE.md: every bound is named and configurable). */
 export interface LocalEnvironmentOptions {
@@ -28,6 +29,8 @@ export interface LocalEnvironmentOptions {
   ceiling: PermissionCeiling | undefined;
   /** Sandboxed fs workers; shared by the sessions of a server. None: sandboxed fs calls are refused. */
   fsWorkers: FsWorkerPool | undefined;
+  /** Runs terminal (tty) processes on their own thread; shared by the sessions of a server. None: the environment starts its own. */
+  ptyHost: PtyHost | undefined;
   /** The environment `envPolicy.inherit` draws from. Defaults to this process's environment. */
   serverEnv: Readonly<Record<string, string | undefined>>;
 }
@@ -44,6 +47,7 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   maxPendingWatchPaths: 10_000,
   sandbox: undefined,
   fsWorkers: undefined,
+  ptyHost: undefined,
   ceiling: undefined,
   serverEnv: process.env,
 });

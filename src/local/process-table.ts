@@ -21,7 +21,7 @@ import type { ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
 import { spawnPipeChild } from './pipe-child.js';
-import { spawnPtyChild } from './pty-child.js';
+import type { PtyHost } from './pty-host.js';
 import { checkExecFormat, checkWorkingDirectory, resolveExecutable } from './resolve-executable.js';
 
 const BASH = '/bin/bash';
@@ -103,7 +103,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       const cleanup = sandboxed?.cleanup;
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
-      proc.child = await (request.tty ? spawnPtyChild(spec, listener) : spawnPipeChild(spec, listener));
+      if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
+      proc.child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
       if (this.paused) proc.child.pause();
       if (this.closing) proc.terminate();
     } catch (err) {

@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import pty from '@lydell/node-pty';
 import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
@@ -6,6 +6,8 @@ import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener
 /** The parts of node-pty's UnixTerminal this module relies on beyond its typed interface. */
 interface UnixTerminalInternals {
   ptsName: string;
+  /** The master descriptor (non-blocking: libuv reads it through a tty stream). */
+  _fd?: number;
   on(event: 'newListener', listener: (event: string | symbol) => void): void;
   on(event: 'error', listener: (err: Error) => void): void;
 }
@@ -47,6 +49,7 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
   // node-pty subscribes to 'close' from its native exit callback: that is the child's exit.
   internals.on('newListener', (event) => {
     if (event !== 'close' || heldSlave === undefined) return;
+    paused = false;
     term.resume(); // the tail is bounded by the kernel's terminal buffer; read it even under backpressure
     let seen = -1;
     const drain = (): void => {
@@ -56,7 +59,14 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     };
     setImmediate(drain);
   });
-  // A terminal delivers output in small reads; those of one event-loop turn go out as one chunk.
+  // A terminal delivers output in reads of at most 4 KiB. Each one through the stream costs a libuv
+  // callback, a buffer and an event; so on each, whatever else the terminal holds is read at once
+  // with plain read(2) calls (bounded by one chunk, so a fast writer cannot hold the event loop),
+  // and the reads of one event-loop turn go out as one chunk.
+  const masterFd = typeof internals._fd === 'number' ? internals._fd : undefined;
+  let scratch: Buffer | undefined;
+  let scratchUsed = 0;
+  let paused = false;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let flushScheduled = false;
@@ -65,16 +75,38 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     flushScheduled = false;
     turnsWaited = 0;
     if (pendingBytes === 0) return;
-    const data = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+    // Pieces read into the scratch buffer are copied out here, before it is reused.
+    const data = pending.length === 1 && scratchUsed === 0 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
+    scratchUsed = 0;
     for (const piece of slices(data, spec.maxChunkBytes)) listener.output('pty', piece);
   };
-  term.onData((data: string | Buffer) => {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  const take = (buf: Buffer): void => {
     received += buf.length;
     pending.push(buf);
     pendingBytes += buf.length;
+  };
+  const readMore = (): void => {
+    if (masterFd === undefined) return;
+    scratch ??= Buffer.allocUnsafe(spec.maxChunkBytes);
+    while (!paused && pendingBytes < spec.maxChunkBytes) {
+      const room = Math.min(scratch.length - scratchUsed, spec.maxChunkBytes - pendingBytes);
+      if (room <= 0) return;
+      let n: number;
+      try {
+        n = readSync(masterFd, scratch, scratchUsed, room, null);
+      } catch {
+        return; // EAGAIN: nothing more now; EIO and the like: the stream sees them on its next read
+      }
+      if (n <= 0) return;
+      take(scratch.subarray(scratchUsed, scratchUsed + n));
+      scratchUsed += n;
+    }
+  };
+  term.onData((data: string | Buffer) => {
+    take(typeof data === 'string' ? Buffer.from(data) : data);
+    readMore();
     if (pendingBytes >= spec.maxChunkBytes) flush();
     else if (!flushScheduled) {
       flushScheduled = true;
@@ -121,8 +153,12 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
       else killGroup(pid, 'SIGINT');
     },
     pause: () => {
+      paused = true;
       if (!exited) term.pause();
     },
-    resume: () => term.resume(),
+    resume: () => {
+      paused = false;
+      term.resume();
+    },
   };
 }

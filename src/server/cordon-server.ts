@@ -3,6 +3,7 @@ import { ErrorCode, encodeError } from '../protocol/index.js';
 import { defaultFsWorkerPool, defaultLinuxSandbox } from '../local/local-environment.js';
 import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
+import { PtyHost } from '../local/pty-host.js';
 import { Connection } from './connection.js';
 import { isLoopbackHost } from './loopback.js';
 import { defaultServerOptions, type ServerOptions } from './options.js';
@@ -27,13 +28,15 @@ export class CordonServer {
   private closed = false;
   private readonly sandbox: LinuxSandbox;
   private readonly fsWorkers: FsWorkerPool;
+  private readonly ptyHost: PtyHost;
 
   constructor(options: Partial<ServerOptions> = {}) {
     this.options = { ...defaultServerOptions(), ...options };
     this.sandbox = this.options.environment.sandbox ?? defaultLinuxSandbox(this.options.environment.serverEnv ?? process.env);
     const serverEnv = this.options.environment.serverEnv ?? process.env;
     this.fsWorkers = this.options.environment.fsWorkers ?? defaultFsWorkerPool(this.sandbox, serverEnv);
-    this.sessions = new SessionRegistry(this.options.sessionGraceMs, { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers }, this.options.logger);
+    this.ptyHost = this.options.environment.ptyHost ?? new PtyHost((err) => this.options.logger.error({ err }, 'the terminal thread died; its processes were killed'));
+    this.sessions = new SessionRegistry(this.options.sessionGraceMs, { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers, ptyHost: this.ptyHost }, this.options.logger);
   }
 
   private connect(transport: ServerTransport): Connection {
@@ -93,6 +96,7 @@ export class CordonServer {
     for (const conn of [...this.connections]) this.disconnect(conn);
     await this.sessions.closeAll();
     if (!this.options.environment.fsWorkers) await this.fsWorkers.dispose();
+    if (!this.options.environment.ptyHost) await this.ptyHost.dispose();
     if (!this.options.environment.sandbox) this.sandbox.dispose();
   }
 }
