@@ -71,7 +71,7 @@ describe('resources', () => {
         }),
       );
       // Stop reading the socket: the server's sends back up.
-      const socket = (client as unknown as { ws: { _socket: { pause(): void; resume(): void } } }).ws._socket;
+      const socket = (client as unknown as { ws: { rawSocket: { pause(): void; resume(): void } } }).ws.rawSocket;
       const rssBefore = process.memoryUsage().rss;
       await client.startProcess({ processId: 'flood', argv: ['sh', '-c', `sleep 0.2; exec head -c ${total} /dev/zero`], cwd: '/tmp', env: SH_ENV });
       socket.pause();

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
 import type { EnvPolicy, FsChange, ProcessEvent, Stream } from '../environment/types.js';
 import { encodeRequest, type RequestId, type WireReadResult, type WriteStatus } from '../protocol/index.js';
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
-import { decodeFrame, fieldData } from './frame-decoder.js';
+import { ClientWebSocket } from './client-websocket.js';
+import { fieldData } from './frame-decoder.js';
 
 export interface ClientOptions {
   url: string;
@@ -66,13 +66,6 @@ interface Tracked {
   held: ProcessEvent[] | undefined;
 }
 
-/** Requests larger than this go out as fragments of this size. */
-const FRAGMENT_BYTES = 1024 * 1024;
-
-/** A received message as one Buffer, without copying the usual case (ws hands over a Buffer). */
-const asBuffer = (data: Buffer | ArrayBuffer | Buffer[]): Buffer =>
-  Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
-
 const decodeRead = (r: WireReadResult): DecodedReadResult => ({
   ...r,
   chunks: r.chunks.map((c) => ({ seq: c.seq, stream: c.stream, data: Buffer.from(c.chunk, 'base64') })),
@@ -84,7 +77,7 @@ const decodeRead = (r: WireReadResult): DecodedReadResult => ({
  * with `process/read` from the last seq it saw.
  */
 export class ExecServerClient {
-  private ws: WebSocket | undefined;
+  private ws: ClientWebSocket | undefined;
   private nextId = 1;
   private readonly pending = new Map<RequestId, Pending>();
   private readonly tracked = new Map<string, Tracked>();
@@ -122,16 +115,13 @@ export class ExecServerClient {
   private async open(resumeSessionId: string | undefined): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    const ws = new WebSocket(this.options.url, { headers, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false, skipUTF8Validation: true });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`exec-server refused the connection: HTTP ${res.statusCode}`)));
+    const ws: ClientWebSocket = await ClientWebSocket.connect(this.options.url, {
+      headers,
+      maxMessageBytes: this.options.maxMessageBytes,
+      onMessage: (message) => this.onMessage(message),
+      onClose: (code, reason) => this.onClose(ws, code, reason),
     });
     this.ws = ws;
-    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => this.onFrame(asBuffer(data)));
-    ws.on('error', () => undefined);
-    ws.once('close', (code, reason) => this.onClose(ws, code, reason.toString()));
     const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null })) as {
       sessionId: string;
     };
@@ -139,9 +129,7 @@ export class ExecServerClient {
     ws.send('{"method":"initialized","params":{}}');
   }
 
-  private onFrame(frame: Buffer): void {
-    const msg = decodeFrame(frame);
-    if (!msg) return;
+  private onMessage(msg: Record<string, unknown>): void {
     if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
     const id = msg.id as RequestId;
     const pending = this.pending.get(id);
@@ -211,7 +199,7 @@ export class ExecServerClient {
     this.emitter.emit('event', event);
   }
 
-  private onClose(ws: WebSocket, code: number, reason: string): void {
+  private onClose(ws: ClientWebSocket, code: number, reason: string): void {
     if (this.ws !== ws) return;
     this.ws = undefined;
     const err = new DisconnectedError(`exec-server connection closed (code ${code}${reason ? `: ${reason}` : ''})`);
@@ -278,21 +266,14 @@ export class ExecServerClient {
   async request<T = unknown>(method: string, params: unknown): Promise<T> {
     if (!this.ws && this.reconnecting && method !== 'initialize') await this.reconnecting;
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) throw new DisconnectedError();
+    if (!ws || !ws.isOpen) throw new DisconnectedError();
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       const sent = (err?: Error): void => {
         if (err && this.pending.delete(id)) reject(new DisconnectedError(err.message));
       };
-      const text = encodeRequest(id, method, params);
-      if (text.length <= FRAGMENT_BYTES) return ws.send(text, sent);
-      // Servers bound single frames (Cordon and the reference: 16 MiB) more tightly than messages.
-      const bytes = Buffer.from(text);
-      for (let off = 0; off < bytes.length; off += FRAGMENT_BYTES) {
-        const last = off + FRAGMENT_BYTES >= bytes.length;
-        ws.send(bytes.subarray(off, off + FRAGMENT_BYTES), { binary: false, fin: last }, last ? sent : undefined);
-      }
+      ws.send(encodeRequest(id, method, params), sent);
     });
   }
 
@@ -386,15 +367,6 @@ export class ExecServerClient {
 
   async close(): Promise<void> {
     this.closedByUser = true;
-    const ws = this.ws;
-    if (!ws) return;
-    await new Promise<void>((resolve) => {
-      ws.once('close', () => resolve());
-      ws.close(1000);
-      setTimeout(() => {
-        ws.terminate();
-        resolve();
-      }, 1000).unref();
-    });
+    await this.ws?.close(1000);
   }
 }

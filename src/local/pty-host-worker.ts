@@ -38,25 +38,30 @@ function serveTerminals(port: MessagePort): void {
     if (message.type === 'spawn') return void spawn(message.id, message);
     const child = children.get(message.id);
     if (!child) return; // it has closed: the main thread learns that from our `closed`
-    switch (message.type) {
-      case 'write':
-        child.write(message.data).catch(() => undefined);
-        break;
-      case 'endStdin':
-        child.endStdin();
-        break;
-      case 'interrupt':
-        child.interrupt();
-        break;
-      case 'pause':
-        child.pause();
-        break;
-      case 'resume':
-        child.resume();
-        break;
-      case 'resize':
-        child.resize(message.rows, message.cols);
-        break;
+    // A failing call must not take the thread, and with it every terminal, down.
+    try {
+      switch (message.type) {
+        case 'write':
+          child.write(message.data).catch(() => undefined);
+          break;
+        case 'endStdin':
+          child.endStdin();
+          break;
+        case 'interrupt':
+          child.interrupt();
+          break;
+        case 'pause':
+          child.pause();
+          break;
+        case 'resume':
+          child.resume();
+          break;
+        case 'resize':
+          child.resize(message.rows, message.cols);
+          break;
+      }
+    } catch {
+      // the terminal is closing; its exit is reported as usual
     }
   });
 }

@@ -2,6 +2,9 @@ import { Worker } from 'node:worker_threads';
 import { killGroup, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
 import type { FromPtyThread, ToPtyThread } from './pty-host-messages.js';
 
+/** How long dispose() waits for killed terminal children to be reported. */
+const DISPOSE_WAIT_MS = 3000;
+
 interface HostedChild {
   listener: ChildListener;
   pid: number;
@@ -20,13 +23,14 @@ interface HostedChild {
  * sends; chunks cross as transferred memory, not copies.
  *
  * The thread starts with the first terminal and does not keep the server alive while no terminal
- * is open. Should it die, its children are killed and reported exited (-1) and closed.
+ * is open. Should it die (a bug), its children are killed and reported exited (-1) and closed.
  */
 export class PtyHost {
   private worker: Worker | undefined;
   private readonly children = new Map<number, HostedChild>();
   private nextId = 1;
   private disposed = false;
+  private whenIdle: (() => void)[] = [];
 
   /** `onCrash` hears why the terminal thread died, should it. */
   constructor(private readonly onCrash: (err: Error) => void = () => undefined) {}
@@ -42,11 +46,29 @@ export class PtyHost {
     });
   }
 
+  /**
+   * Kills what still runs on a terminal, waits (bounded) for the kills to be reported, and stops the
+   * thread. A thread stopped while node-pty still waits on a child aborts the whole process when that
+   * child exits (node-pty throws from its native wait thread), so with a child left the thread is
+   * only let go of, never stopped.
+   */
   async dispose(): Promise<void> {
     this.disposed = true;
     const worker = this.worker;
+    if (!worker) return;
+    for (const child of this.children.values()) if (child.pid > 0 && !child.exited) killGroup(child.pid, 'SIGKILL');
+    if (this.children.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.whenIdle.push(resolve);
+        setTimeout(resolve, DISPOSE_WAIT_MS).unref();
+      });
+    }
+    if (this.children.size > 0) {
+      worker.unref();
+      return;
+    }
     this.worker = undefined;
-    if (worker) await worker.terminate();
+    await worker.terminate();
   }
 
   private ensureWorker(): Worker {
@@ -105,7 +127,11 @@ export class PtyHost {
 
   private forget(id: number): void {
     this.children.delete(id);
-    if (this.children.size === 0) this.worker?.unref();
+    if (this.children.size > 0) return;
+    this.worker?.unref();
+    const waiting = this.whenIdle;
+    this.whenIdle = [];
+    for (const resolve of waiting) resolve();
   }
 
   /** The terminal thread is gone, and with it the terminals: end what it ran. */
