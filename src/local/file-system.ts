@@ -130,10 +130,16 @@ export class LocalFileSystem implements FileSystem {
     return this.pool.call(sandbox, op);
   }
 
-  private run<T>(options: FsCallOptions | undefined, op: FsWorkerOp, direct: () => Promise<T>, fromWorker: (r: unknown) => T): Promise<T> {
+  /** Runs `op` in the call's sandbox, or `direct` here (synchronous ones without promise layers in between). */
+  private run<T>(options: FsCallOptions | undefined, op: FsWorkerOp, direct: () => T | Promise<T>, fromWorker: (r: unknown) => T): Promise<T> {
     const sandbox = this.restriction(options);
-    if (!sandbox) return fsCall(direct);
-    return this.viaWorker(sandbox, op).then(({ result }) => fromWorker(result));
+    if (sandbox) return this.viaWorker(sandbox, op).then(({ result }) => fromWorker(result));
+    try {
+      const result = direct();
+      return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(fsErrorFromOs(err))) : Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(fsErrorFromOs(err));
+    }
   }
 
   readFile(p: string, options?: FsCallOptions): Promise<Buffer> {
@@ -161,7 +167,7 @@ export class LocalFileSystem implements FileSystem {
     return this.run(
       options,
       { op: 'createDirectory', path: p, recursive },
-      async () => (recursive ? mkdirpSync(p) : mkdirSync(p)),
+      () => (recursive ? mkdirpSync(p) : mkdirSync(p)),
       () => undefined,
     );
   }
@@ -172,7 +178,7 @@ export class LocalFileSystem implements FileSystem {
       { op: 'getMetadata', path: p },
       // One or two stat calls answered from the inode cache take microseconds; a thread-pool
       // hand-off costs two wake-ups and tens of microseconds, which is most of this request.
-      async () => getMetadataSync(p),
+      () => getMetadataSync(p),
       (r) => r as FileMetadata,
     );
   }
@@ -228,11 +234,11 @@ export class LocalFileSystem implements FileSystem {
   }
 
   canonicalize(p: string, options?: FsCallOptions): Promise<string> {
-    return this.run(options, { op: 'canonicalize', path: p }, async () => realpathSync.native(p), (r) => r as string);
+    return this.run(options, { op: 'canonicalize', path: p }, () => realpathSync.native(p), (r) => r as string);
   }
 
   rename(src: string, dst: string, options?: FsCallOptions): Promise<void> {
-    return this.run(options, { op: 'rename', sourcePath: src, destinationPath: dst }, async () => renameSync(src, dst), () => undefined);
+    return this.run(options, { op: 'rename', sourcePath: src, destinationPath: dst }, () => renameSync(src, dst), () => undefined);
   }
 
   async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {

@@ -22,11 +22,14 @@ function frame(payloadLength: number, masked = true): Buffer {
 
 describe('FrameSizeGuard', () => {
   it('follows frames across arbitrary chunking and trips only on an oversized one', () => {
-    const sizes: number[] = [];
-    const guard = new FrameSizeGuard(70_000, (n) => sizes.push(n));
-    const stream = Buffer.concat([frame(5), frame(200), frame(65_535), frame(70_000), frame(70_001), frame(3)]);
-    for (let i = 0; i < stream.length; i += 7) guard.feed(stream.subarray(i, i + 7));
-    assert.deepEqual(sizes, [70_001]);
+    const stream = Buffer.concat([frame(5), frame(200), frame(65_535), frame(0), frame(70_000, false), frame(70_001), frame(3)]);
+    // Headers split across chunks (1, 7, 13) and whole within them (the rest).
+    for (const step of [1, 7, 13, 64, 4096, stream.length]) {
+      const sizes: number[] = [];
+      const guard = new FrameSizeGuard(70_000, (n) => sizes.push(n));
+      for (let i = 0; i < stream.length; i += step) guard.feed(stream.subarray(i, i + step));
+      assert.deepEqual(sizes, [70_001], `chunks of ${step}`);
+    }
   });
   it('sees the header before the payload arrives', () => {
     const sizes: number[] = [];
