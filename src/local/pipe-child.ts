@@ -33,8 +33,10 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
     let dataCounter = 0;
     let paused = false;
 
-    // Reads that land in the same event-loop turn are passed on as one chunk (up to maxChunkBytes):
-    // fewer, larger notifications cost less per byte. Only consecutive reads of one stream merge.
+    // Reads handled in one callback are passed on as one chunk (up to maxChunkBytes), as soon as that
+    // callback returns: not at the end of the loop turn, which comes after whatever else the turn
+    // holds (a child's exit, other sessions' I/O) and was measured 0.3-0.7 ms after the read.
+    // Only consecutive reads of one stream merge.
     let pending: { stream: 'stdout' | 'stderr'; parts: Buffer[]; bytes: number }[] = [];
     let flushScheduled = false;
     const flush = (): void => {
@@ -54,7 +56,7 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
       } else pending.push({ stream, parts: [data], bytes: data.length });
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(flush);
+        process.nextTick(flush);
       }
     };
 
