@@ -244,6 +244,8 @@ export class ClientWebSocket {
         this.closeReason = payload.length > 2 ? payload.toString('utf8', 2) : '';
         this.sendClose(payload.length >= 2 ? this.closeCode : 1000);
         this.socket.end();
+        // The server closes the TCP connection next; should it not, do not wait for it forever.
+        setTimeout(() => this.socket.destroy(), CLOSE_TIMEOUT_MS).unref();
       } else if (frame.opcode === 0x9 && this.isOpen) this.writeFrame(0x8a, Buffer.from(payload));
       return;
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -133,5 +134,30 @@ describe('ClientWebSocket', () => {
     }
     await assert.rejects(connect('http://127.0.0.1:1').client, /unsupported URL scheme http:/);
     await assert.rejects(connect('not a url').client, /invalid WebSocket URL/);
+  });
+
+  it('does not hang on a server that sends close but never closes the connection', async () => {
+    // A bare TCP server that completes the upgrade, sends a close frame, and then keeps the socket open.
+    const held: net.Socket[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      held.push(socket);
+      socket.once('data', (request) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(request.toString())?.[1] ?? '';
+        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        socket.write(Buffer.from([0x88, 0x02, 0x0f, 0xa1])); // close 4001, no reason
+      });
+      socket.on('error', () => undefined);
+    });
+    server.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const c = connect(`ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+      await c.client;
+      assert.deepEqual(await c.onClosed, [4001, '']);
+    } finally {
+      for (const s of held) s.destroy();
+      server.close();
+    }
   });
 });
