@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
+import { frameHeaderBytes, framePayloadLength } from '../protocol/websocket-frame.js';
 import { MessageAssembler } from './message-assembler.js';
 
 /**
@@ -185,12 +186,12 @@ export class ClientWebSocket {
     while (off < chunk.length && !this.ended && !this.socket.destroyed) {
       const frame = this.frame;
       if (!frame) {
-        const need = this.headerLen < 2 ? 2 : headerSize(this.header);
+        const need = this.headerLen < 2 ? 2 : frameHeaderBytes(this.header[1] as number);
         const take = Math.min(need - this.headerLen, chunk.length - off);
         chunk.copy(this.header, this.headerLen, off, off + take);
         this.headerLen += take;
         off += take;
-        if (this.headerLen < 2 || this.headerLen < headerSize(this.header)) continue;
+        if (this.headerLen < 2 || this.headerLen < frameHeaderBytes(this.header[1] as number)) continue;
         this.headerLen = 0;
         if (!this.startFrame()) return;
         continue;
@@ -213,8 +214,7 @@ export class ClientWebSocket {
     const opcode = b0 & 0x0f;
     if (b0 & 0x70) return this.fail(1002, 'reserved bits set');
     if (b1 & 0x80) return this.fail(1002, 'the server masked a frame');
-    const len7 = b1 & 0x7f;
-    const length = len7 === 126 ? this.header.readUInt16BE(2) : len7 === 127 ? Number(this.header.readBigUInt64BE(2)) : len7;
+    const length = framePayloadLength(this.header, 0);
     if (opcode >= 0x8) {
       if (opcode > 0xa) return this.fail(1002, `unknown opcode ${opcode}`);
       if (!fin || length > 125) return this.fail(1002, 'invalid control frame');
@@ -269,9 +269,4 @@ export class ClientWebSocket {
 interface MessageState {
   assembler: MessageAssembler;
   bytes: number;
-}
-
-function headerSize(header: Buffer): number {
-  const len7 = (header[1] as number) & 0x7f;
-  return 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0) + ((header[1] as number) & 0x80 ? 4 : 0);
 }

@@ -8,11 +8,11 @@ import { decodeFrame } from './frame-decoder.js';
  * after, the client spent ~130 ms past the last byte (a 67 MB join, a 67 MB string copy, the decode)
  * and held the message three times over. Decoded piece by piece, the work overlaps the transfer and
  * only the decoded bytes are kept. Messages without such a field near their start are joined and
- * handed to decodeFrame, as before.
+ * parsed whole by decodeFrame.
  */
 
 const FIELDS = [Buffer.from('"chunk":"'), Buffer.from('"dataBase64":"')];
-/** The field must start within this many bytes of the message's start (as in decodeFrame). */
+/** The field must start within this many bytes of the message's start. */
 const HEAD_WINDOW = 1024;
 const PROBE_BYTES = HEAD_WINDOW + 16;
 const QUOTE = 0x22;
