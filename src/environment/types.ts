@@ -122,6 +122,12 @@ export interface FileSystem {
   writeFile(path: string, data: Uint8Array, options?: FsCallOptions): Promise<void>;
   createDirectory(path: string, args?: { recursive?: boolean }, options?: FsCallOptions): Promise<void>;
   getMetadata(path: string, options?: FsCallOptions): Promise<FileMetadata>;
+  /**
+   * getMetadata answered at once, where that needs no waiting (no sandboxed worker): undefined when
+   * the call must go through getMetadata. Throws as getMetadata rejects. Optional: an environment
+   * that always waits (a remote one) leaves it out.
+   */
+  getMetadataNow?(path: string, options?: FsCallOptions): FileMetadata | undefined;
   readDirectory(path: string, options?: FsCallOptions): Promise<DirectoryEntry[]>;
   remove(path: string, args?: { recursive?: boolean; force?: boolean }, options?: FsCallOptions): Promise<void>;
   copy(sourcePath: string, destinationPath: string, args: { recursive: boolean }, options?: FsCallOptions): Promise<void>;

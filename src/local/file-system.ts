@@ -172,6 +172,10 @@ export class LocalFileSystem implements FileSystem {
     );
   }
 
+  getMetadataNow(p: string, options?: FsCallOptions): FileMetadata | undefined {
+    return this.restriction(options) ? undefined : getMetadataSync(p);
+  }
+
   getMetadata(p: string, options?: FsCallOptions): Promise<FileMetadata> {
     return this.run(
       options,

@@ -116,8 +116,8 @@ export class Connection implements SessionSink {
       const holdId = method === 'process/start' ? startProcessId(params) : undefined;
       if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
       try {
-        const result = await handler({ environment: session.environment, signal: this.aborter.signal }, params);
-        this.sendResult(id, result);
+        const answer = handler({ environment: session.environment, signal: this.aborter.signal }, params);
+        this.sendResult(id, answer instanceof Promise ? await answer : answer);
       } finally {
         if (holdId !== undefined) this.release(holdId);
       }

@@ -1,4 +1,4 @@
-import type { FsCallOptions } from '../environment/types.js';
+import type { FileMetadata, FsCallOptions } from '../environment/types.js';
 import {
   Base64Error,
   CopyParams,
@@ -66,11 +66,23 @@ export async function handleCreateDirectory(ctx: HandlerContext, raw: unknown): 
   return EMPTY;
 }
 
-export async function handleGetMetadata(ctx: HandlerContext, raw: unknown): Promise<WireMetadata> {
+/** Answered in the same turn when the environment can (no promise layers: the commonest fs call). */
+export function handleGetMetadata(ctx: HandlerContext, raw: unknown): WireMetadata | Promise<WireMetadata> {
   const p = parseParams(PathParams, raw, 'FsPathParams');
-  const m = await ctx.environment.fs.getMetadata(parseAbsolutePath(p.path), callOptions(p));
-  return { isDirectory: m.isDirectory, isFile: m.isFile, isSymlink: m.isSymlink, size: m.size, createdAtMs: m.createdAtMs, modifiedAtMs: m.modifiedAtMs };
+  const file = parseAbsolutePath(p.path);
+  const options = callOptions(p);
+  const now = ctx.environment.fs.getMetadataNow?.(file, options);
+  return now ? wireMetadata(now) : ctx.environment.fs.getMetadata(file, options).then(wireMetadata);
 }
+
+const wireMetadata = (m: FileMetadata): WireMetadata => ({
+  isDirectory: m.isDirectory,
+  isFile: m.isFile,
+  isSymlink: m.isSymlink,
+  size: m.size,
+  createdAtMs: m.createdAtMs,
+  modifiedAtMs: m.modifiedAtMs,
+});
 
 export async function handleReadDirectory(ctx: HandlerContext, raw: unknown): Promise<{ entries: WireDirEntry[] }> {
   const p = parseParams(PathParams, raw, 'FsPathParams');

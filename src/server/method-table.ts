@@ -10,7 +10,8 @@ import {
 } from './process-handlers.js';
 import * as fs from './fs-handlers.js';
 
-export type Handler = (ctx: HandlerContext, params: unknown) => Promise<unknown>;
+/** A handler answers with a value, or a promise of one when it has to wait. */
+export type Handler = (ctx: HandlerContext, params: unknown) => unknown;
 
 /** Every method a session may call after the handshake. */
 export const methodTable: ReadonlyMap<string, Handler> = new Map<string, Handler>([
