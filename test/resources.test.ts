@@ -56,35 +56,37 @@ describe('resources', () => {
     }
   });
 
-  it('backpressure: a client that stops reading pauses the child instead of buffering without bound', async () => {
-    const { server, url } = await startServer({ sendHighWaterBytes: 1024 * 1024, sendLowWaterBytes: 256 * 1024 });
-    const client = await ExecServerClient.connect({ url });
-    try {
-      const total = 64 * 1024 * 1024;
-      let received = 0;
-      let exited = false;
-      const done = new Promise<void>((resolve) =>
-        client.onEvent((e) => {
-          if (e.type === 'output') received += e.data.length;
-          if (e.type === 'exited') exited = true;
-          if (e.type === 'closed') resolve();
-        }),
-      );
-      // Stop reading the socket: the server's sends back up.
-      const socket = (client as unknown as { ws: { rawSocket: { pause(): void; resume(): void } } }).ws.rawSocket;
-      const rssBefore = process.memoryUsage().rss;
-      await client.startProcess({ processId: 'flood', argv: ['sh', '-c', `sleep 0.2; exec head -c ${total} /dev/zero`], cwd: '/tmp', env: SH_ENV });
-      socket.pause();
-      await sleep(1700);
-      assert.equal(exited, false, 'the child is held back while the client does not read');
-      const growth = process.memoryUsage().rss - rssBefore;
-      assert.ok(growth < 48 * 1024 * 1024, `memory grew by ${growth} bytes while the client was not reading`);
-      socket.resume();
-      await done;
-      assert.equal(received, total, 'every byte arrives once the client reads again');
-    } finally {
-      await client.close();
-      await server.close();
-    }
-  });
+  for (const tty of [false, true]) {
+    it(`backpressure: a client that stops reading pauses the child instead of buffering without bound (${tty ? 'pty' : 'pipes'})`, async () => {
+      const { server, url } = await startServer({ sendHighWaterBytes: 1024 * 1024, sendLowWaterBytes: 256 * 1024 });
+      const client = await ExecServerClient.connect({ url });
+      try {
+        const total = 64 * 1024 * 1024;
+        let received = 0;
+        let exited = false;
+        const done = new Promise<void>((resolve) =>
+          client.onEvent((e) => {
+            if (e.type === 'output') received += e.data.length;
+            if (e.type === 'exited') exited = true;
+            if (e.type === 'closed') resolve();
+          }),
+        );
+        // Stop reading the socket: the server's sends back up.
+        const socket = (client as unknown as { ws: { rawSocket: { pause(): void; resume(): void } } }).ws.rawSocket;
+        const rssBefore = process.memoryUsage().rss;
+        await client.startProcess({ processId: 'flood', argv: ['sh', '-c', `sleep 0.2; exec head -c ${total} /dev/zero`], cwd: '/tmp', env: SH_ENV, tty });
+        socket.pause();
+        await sleep(1700);
+        assert.equal(exited, false, 'the child is held back while the client does not read');
+        const growth = process.memoryUsage().rss - rssBefore;
+        assert.ok(growth < 48 * 1024 * 1024, `memory grew by ${growth} bytes while the client was not reading`);
+        socket.resume();
+        await done;
+        assert.equal(received, total, 'every byte arrives once the client reads again');
+      } finally {
+        await client.close();
+        await server.close();
+      }
+    });
+  }
 });
