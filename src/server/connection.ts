@@ -92,7 +92,7 @@ export class Connection implements SessionSink {
       case 'notification':
         return this.handleNotification(msg.method);
       case 'request':
-        return void this.handleRequest(msg.id, msg.method, msg.params);
+        return this.handleRequest(msg.id, msg.method, msg.params);
     }
   }
 
@@ -105,7 +105,9 @@ export class Connection implements SessionSink {
     this.sendError(-1, ErrorCode.InvalidRequest, `unexpected notification \`${method}\`: the only notification a client may send is \`initialized\``);
   }
 
-  private async handleRequest(id: RequestId, method: string, params: unknown): Promise<void> {
+  /** Answers a request; synchronously when its handler answers with a value (no promise per request). */
+  private handleRequest(id: RequestId, method: string, params: unknown): void {
+    let holdId: string | undefined;
     try {
       if (method === 'initialize') return this.sendResult(id, this.initialize(params));
       const handler = methodTable.get(method);
@@ -113,19 +115,30 @@ export class Connection implements SessionSink {
       if (this.state === 'new') throw invalidRequest(messages.mustInitialize(methodFamily(method)));
       if (this.state === 'initializing') throw invalidRequest(messages.mustSendInitialized(methodFamily(method)));
       const session = this.session as Session;
-      const holdId = method === 'process/start' ? startProcessId(params) : undefined;
+      holdId = method === 'process/start' ? startProcessId(params) : undefined;
       if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
-      try {
-        const answer = handler({ environment: session.environment, signal: this.aborter.signal }, params);
-        this.sendResult(id, answer instanceof Promise ? await answer : answer);
-      } finally {
-        if (holdId !== undefined) this.release(holdId);
-      }
+      const answer = handler({ environment: session.environment, signal: this.aborter.signal }, params);
+      if (answer instanceof Promise) return void this.answerLater(id, method, answer, holdId);
+      this.sendResult(id, answer);
     } catch (err) {
-      if (err instanceof RpcError) return this.sendError(id, err.code, err.message);
-      this.logger.error({ err, method }, 'request failed');
-      this.sendError(id, ErrorCode.Internal, err instanceof Error ? err.message : String(err));
+      this.sendFailure(id, method, err);
     }
+    if (holdId !== undefined) this.release(holdId);
+  }
+
+  private async answerLater(id: RequestId, method: string, answer: Promise<unknown>, holdId: string | undefined): Promise<void> {
+    try {
+      this.sendResult(id, await answer);
+    } catch (err) {
+      this.sendFailure(id, method, err);
+    }
+    if (holdId !== undefined) this.release(holdId);
+  }
+
+  private sendFailure(id: RequestId, method: string, err: unknown): void {
+    if (err instanceof RpcError) return this.sendError(id, err.code, err.message);
+    this.logger.error({ err, method }, 'request failed');
+    this.sendError(id, ErrorCode.Internal, err instanceof Error ? err.message : String(err));
   }
 
   private initialize(params: unknown): { sessionId: string } {
