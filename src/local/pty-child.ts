@@ -77,6 +77,8 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     if (pendingBytes === 0) return;
     // Pieces read into the scratch buffer are copied out here, before it is reused.
     const data = pending.length === 1 && scratchUsed === 0 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+    // A terminal that went quiet (less than a chunk) keeps no read buffer of its own.
+    if (pendingBytes < spec.maxChunkBytes) scratch = undefined;
     pending = [];
     pendingBytes = 0;
     scratchUsed = 0;
