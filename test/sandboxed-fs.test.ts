@@ -137,7 +137,8 @@ describe('sandboxed file operations: escape suite', () => {
 describe('the fs worker pool', () => {
   it('reuses a warm worker, stops idle ones, replaces a crashed one, and bounds their number', async () => {
     const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
-    const pool = new FsWorkerPool({ sandbox, maxWorkers: 2, idleMs: 400, serverEnv: process.env });
+    // idleMs well above any stall of a loaded CI machine between two calls of this test.
+    const pool = new FsWorkerPool({ sandbox, maxWorkers: 2, idleMs: 1500, serverEnv: process.env });
     const env = new LocalEnvironment({ sandbox, fsWorkers: pool });
     const tmp = await tempDir('cordon-pool-');
     try {
