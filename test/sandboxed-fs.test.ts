@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -134,11 +135,44 @@ describe('sandboxed file operations: escape suite', () => {
   });
 });
 
+describe('mount targets shared by sandboxes', () => {
+  it('a sandbox started while the last one using a mount target is released keeps it, and it is removed after', async () => {
+    const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
+    const tmp = await tempDir('cordon-targets-');
+    const profile = { enforcement: 'managed' as const, network: 'restricted' as const, fileSystem: { kind: 'restricted' as const, entries: [special('root', 'read'), special('project_roots', 'write')] } };
+    const launch = (script: string) => sandbox.wrap({ profile, policyCwd: tmp.dir, commandCwd: tmp.dir, command: ['/bin/sh', '-c', script], tty: false });
+    const run = (cmd: { file: string; args: string[]; env: Record<string, string> }): Promise<{ code: number | null; err: string }> =>
+      new Promise((resolve) => {
+        const child = spawn(cmd.file, cmd.args, { env: { ...SH_ENV, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d) => (err += d));
+        child.on('close', (code) => resolve({ code, err }));
+      });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const first = await launch('true');
+        assert.equal((await run(first)).code, 0);
+        assert.ok(existsSync(path.join(tmp.dir, '.agents')), 'bwrap made the mount target');
+        // The first sandbox is released while the next one is being set up.
+        const released = first.cleanup();
+        const second = await launch('test -d .agents');
+        await released;
+        const result = await run(second);
+        assert.equal(result.code, 0, `the second sandbox lost its mount target: ${result.err}`);
+        await second.cleanup();
+        for (const name of ['.codex', '.agents', '.cordon']) assert.equal(existsSync(path.join(tmp.dir, name)), false, `${name} left behind (round ${round})`);
+      }
+    } finally {
+      sandbox.dispose();
+      await tmp.cleanup();
+    }
+  });
+});
+
 describe('the fs worker pool', () => {
   it('reuses a warm worker, stops idle ones, replaces a crashed one, and bounds their number', async () => {
     const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
-    // idleMs well above any stall of a loaded CI machine between two calls of this test.
-    const pool = new FsWorkerPool({ sandbox, maxWorkers: 2, idleMs: 1500, serverEnv: process.env });
+    const pool = new FsWorkerPool({ sandbox, maxWorkers: 2, idleMs: 400, serverEnv: process.env });
     const env = new LocalEnvironment({ sandbox, fsWorkers: pool });
     const tmp = await tempDir('cordon-pool-');
     try {

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { accessSync, chmodSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { lstat, rmdir, unlink } from 'node:fs/promises';
+import { accessSync, chmodSync, constants, lstatSync, mkdtempSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PermissionProfile } from '../environment/permissions.js';
@@ -147,10 +146,13 @@ export class LinuxSandbox {
       seccompFd: 3,
       denyFile,
     });
+    // The count and the removal below are synchronous, so no other start can slip in between a
+    // last user's release and the removal of a target it is about to mount (bwrap then failed with
+    // "Can't remount readonly ... No such file or directory").
     for (const t of plan.syntheticTargets) {
       const entry = this.targets.get(t);
       if (entry) entry.users++;
-      else this.targets.set(t, { users: 1, preexisting: await lstat(t).then(() => true, () => false) });
+      else this.targets.set(t, { users: 1, preexisting: lstatSync(t, { throwIfNoEntry: false }) !== undefined });
     }
     // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
     return {
@@ -158,15 +160,15 @@ export class LinuxSandbox {
       args: ['-c', `${launch.tty ? "trap '' INT QUIT TSTP; " : ''}exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args],
       env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
       cleanup: async () => {
-        for (const t of plan.syntheticTargets.reverse()) {
+        for (const t of [...plan.syntheticTargets].reverse()) {
           const entry = this.targets.get(t);
           if (!entry || --entry.users > 0) continue;
           this.targets.delete(t);
           if (entry.preexisting) continue;
           try {
-            const info = await lstat(t);
-            if (info.isDirectory()) await rmdir(t);
-            else if (info.size === 0) await unlink(t);
+            const info = lstatSync(t);
+            if (info.isDirectory()) rmdirSync(t);
+            else if (info.size === 0) unlinkSync(t);
           } catch {
             // gone already, or not empty: leave it
           }
