@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
-import { frameHeaderBytes, framePayloadLength } from '../protocol/websocket-frame.js';
+import { frameHeaderBytes, framePayloadLength, headerBytesFor, writeFrameHeader } from '../protocol/websocket-frame.js';
 import { MessageAssembler } from './message-assembler.js';
 
 /**
@@ -45,6 +45,8 @@ export interface ClientWebSocketOptions {
 
 export class ClientWebSocket {
   private readonly header = Buffer.alloc(14);
+  private readonly randomPool = Buffer.alloc(1024);
+  private randomAt = 1024;
   private headerLen = 0;
   private frame: { fin: boolean; opcode: number; left: number } | undefined;
   private control: Buffer[] = [];
@@ -123,6 +125,8 @@ export class ClientWebSocket {
       sent?.(new Error('the connection is not open'));
       return;
     }
+    const length = Buffer.byteLength(text);
+    if (length < JOIN_BELOW) return this.writeSmallFrame(0x81, text, length, sent);
     const bytes = Buffer.from(text);
     if (bytes.length <= FRAGMENT_BYTES) return this.writeFrame(0x81, bytes, sent);
     for (let off = 0; off < bytes.length; off += FRAGMENT_BYTES) {
@@ -154,20 +158,25 @@ export class ClientWebSocket {
     this.closeSent = true;
   }
 
+  /** A small text frame built in one buffer: the text is encoded straight into it and masked there. */
+  private writeSmallFrame(first: number, text: string, length: number, sent?: (err?: Error) => void): void {
+    const maskAt = headerBytesFor(length, false);
+    const frame = Buffer.allocUnsafe(maskAt + 4 + length);
+    writeFrameHeader(frame, first, length, true);
+    const mask = this.maskKey(frame, maskAt);
+    frame.write(text, maskAt + 4);
+    const payload = frame.subarray(maskAt + 4);
+    applyMask(payload, mask, payload, 0, length);
+    this.socket.write(frame, sent ? (err?: Error | null) => sent(err ?? undefined) : undefined);
+  }
+
   /** `payload` is masked in place: callers pass memory of their own. */
   private writeFrame(first: number, payload: Buffer, sent?: (err?: Error) => void): void {
     const length = payload.length;
-    const extra = length < 126 ? 0 : length < 65536 ? 2 : 8;
-    const header = Buffer.allocUnsafe(2 + extra + 4);
-    header[0] = first;
-    header[1] = 0x80 | (extra === 0 ? length : extra === 2 ? 126 : 127);
-    if (extra === 2) header.writeUInt16BE(length, 2);
-    else if (extra === 8) {
-      header.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-      header.writeUInt32BE(length >>> 0, 6);
-    }
-    const mask = header.subarray(2 + extra);
-    randomFillSync(mask);
+    const maskAt = headerBytesFor(length, false);
+    const header = Buffer.allocUnsafe(maskAt + 4);
+    writeFrameHeader(header, first, length, true);
+    const mask = this.maskKey(header, maskAt);
     applyMask(payload, mask, payload, 0, length);
     const done = sent ? (err?: Error | null) => sent(err ?? undefined) : undefined;
     if (length < JOIN_BELOW) {
@@ -178,6 +187,17 @@ export class ClientWebSocket {
     this.socket.write(header);
     this.socket.write(payload, done);
     this.socket.uncork();
+  }
+
+  /** Fills a fresh mask key at `at` from a pool of random bytes (one crypto call per 256 frames). */
+  private maskKey(target: Buffer, at: number): Buffer {
+    if (this.randomAt + 4 > this.randomPool.length) {
+      randomFillSync(this.randomPool);
+      this.randomAt = 0;
+    }
+    this.randomPool.copy(target, at, this.randomAt, this.randomAt + 4);
+    this.randomAt += 4;
+    return target.subarray(at, at + 4);
   }
 
   /** Parses frames out of `chunk`, passing payload on without copying it. */

@@ -15,3 +15,31 @@ export function framePayloadLength(header: ArrayLike<number>, at: number): numbe
   for (let k = 2; k < 10; k++) n = n * 256 + (header[at + k] as number);
   return n;
 }
+
+/** The header size of a frame carrying `length` payload bytes (with a mask key when `masked`). */
+export function headerBytesFor(length: number, masked: boolean): number {
+  return (length < 126 ? 2 : length < 65536 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/**
+ * Writes a frame header at the start of `target` (which holds at least headerBytesFor(length,
+ * masked) bytes): `first` is the FIN bit and opcode. Returns where the mask key starts when
+ * masked (the caller fills it), else the header size.
+ */
+export function writeFrameHeader(target: Buffer, first: number, length: number, masked: boolean): number {
+  target[0] = first;
+  const maskBit = masked ? 0x80 : 0;
+  if (length < 126) {
+    target[1] = maskBit | length;
+    return 2;
+  }
+  if (length < 65536) {
+    target[1] = maskBit | 126;
+    target.writeUInt16BE(length, 2);
+    return 4;
+  }
+  target[1] = maskBit | 127;
+  target.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+  target.writeUInt32BE(length >>> 0, 6);
+  return 10;
+}

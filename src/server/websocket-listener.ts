@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { bearerMatches } from './auth.js';
+import { headerBytesFor, writeFrameHeader } from '../protocol/websocket-frame.js';
 import { FrameSizeGuard } from './frame-size-guard.js';
 import type { ServerTransport } from './transport.js';
 
@@ -18,6 +19,8 @@ export interface WebSocketListenerOptions {
 }
 
 const CLOSE_TOO_BIG = 1009;
+/** Below this size a frame's header and payload are joined into one buffer (one write, no writev). */
+const JOIN_BELOW = 16 * 1024;
 
 /** The WebSocket front door: auth on the upgrade, frame and message bounds, one connection per socket. */
 export class WebSocketListener {
@@ -53,19 +56,38 @@ export class WebSocketListener {
 
   private attach(ws: WebSocket, socket: Socket, peer: string, tooBig: () => boolean): void {
     this.sockets.add(ws);
+    // Data frames are framed here and written to the socket in one write: ws's sender costs tens of
+    // microseconds per message on a fresh server (corking, a header buffer, a two-buffer writev),
+    // a visible part of a small request's round trip. ws still sends control frames (pong, close),
+    // which may come between the fragments of a message.
+    let inMessage = false;
+    const sendFrame = (payload: string | Buffer, final: boolean, flushed: () => void): void => {
+      if (ws.readyState !== ws.OPEN) return flushed();
+      const first = (final ? 0x80 : 0) | (inMessage ? 0x0 : 0x1);
+      inMessage = !final;
+      const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+      const headerBytes = headerBytesFor(length, false);
+      if (length < JOIN_BELOW) {
+        const frame = Buffer.allocUnsafe(headerBytes + length);
+        writeFrameHeader(frame, first, length, false);
+        if (typeof payload === 'string') frame.write(payload, headerBytes);
+        else payload.copy(frame, headerBytes);
+        socket.write(frame, () => flushed());
+        return;
+      }
+      const header = Buffer.allocUnsafe(headerBytes);
+      writeFrameHeader(header, first, length, false);
+      socket.cork();
+      socket.write(header);
+      socket.write(payload, () => flushed());
+      socket.uncork();
+    };
     const transport: ServerTransport = {
       kind: 'websocket',
       peer,
-      send: (message, flushed) => {
-        if (ws.readyState !== ws.OPEN) return flushed();
-        ws.send(message, { binary: false }, () => flushed());
-      },
+      send: (message, flushed) => sendFrame(message, true, flushed),
       // A part is a WebSocket frame: the first of a message a text frame, the others continuations.
-      sendPart: (part, last, flushed) => {
-        if (ws.readyState !== ws.OPEN) return flushed();
-        ws.send(part, { binary: false, fin: last }, () => flushed());
-      },
-      // ws corks the socket around each frame itself; corking nests.
+      sendPart: (part, last, flushed) => sendFrame(part, last, flushed),
       cork: () => socket.cork(),
       uncork: () => socket.uncork(),
       close: (code, reason) => ws.close(code, reason),
