@@ -35,7 +35,7 @@ const results: { name: string; unit: string; higherIsBetter: boolean; cordon: nu
 try {
   for (const figure of all) {
     const row = { name: figure.name, unit: figure.unit, higherIsBetter: figure.higherIsBetter, cordon: [] as number[], reference: [] as number[] };
-    for (let round = 0; round < rounds; round++) {
+    for (let round = 0; round < rounds * (figure.roundsFactor ?? 1); round++) {
       const sides: [('cordon' | 'reference'), () => Promise<RunningServer>][] = [['cordon', startCordon]];
       if (referenceBin && !figure.cordonOnly) sides.push(['reference', () => startReference(referenceBin)]);
       if (round % 2 === 1) sides.reverse();

@@ -23,6 +23,7 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import { methodTable } from './method-table.js';
+import type { HandlerContext } from './process-handlers.js';
 import type { Session, SessionSink } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { ServerTransport } from './transport.js';
@@ -57,6 +58,8 @@ export interface ConnectionLimits {
 export class Connection implements SessionSink {
   private state: State = 'new';
   private session: Session | undefined;
+  /** What handlers see; set with the session, once. */
+  private context: HandlerContext | undefined;
   private readonly aborter = new AbortController();
   /** Events of processes whose `process/start` response has not been sent yet. */
   private readonly held = new Map<string, OutgoingMessage[]>();
@@ -114,10 +117,9 @@ export class Connection implements SessionSink {
       if (!handler) throw methodNotFound(method);
       if (this.state === 'new') throw invalidRequest(messages.mustInitialize(methodFamily(method)));
       if (this.state === 'initializing') throw invalidRequest(messages.mustSendInitialized(methodFamily(method)));
-      const session = this.session as Session;
       holdId = method === 'process/start' ? startProcessId(params) : undefined;
       if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
-      const answer = handler({ environment: session.environment, signal: this.aborter.signal }, params);
+      const answer = handler(this.context as HandlerContext, params);
       if (answer instanceof Promise) return void this.answerLater(id, method, answer, holdId);
       this.sendResult(id, answer);
     } catch (err) {
@@ -145,6 +147,7 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
+    this.context = { environment: this.session.environment, signal: this.aborter.signal };
     this.state = 'initializing';
     return { sessionId: this.session.id };
   }
