@@ -72,14 +72,14 @@ export class WebSocketListener {
         writeFrameHeader(frame, first, length, false);
         if (typeof payload === 'string') frame.write(payload, headerBytes);
         else payload.copy(frame, headerBytes);
-        socket.write(frame, () => flushed());
+        socket.write(frame, flushed);
         return;
       }
       const header = Buffer.allocUnsafe(headerBytes);
       writeFrameHeader(header, first, length, false);
       socket.cork();
       socket.write(header);
-      socket.write(payload, () => flushed());
+      socket.write(payload, flushed);
       socket.uncork();
     };
     const transport: ServerTransport = {
