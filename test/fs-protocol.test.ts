@@ -87,6 +87,35 @@ describe('fs over the wire', () => {
     c.close();
   });
 
+  it('writes a large fs/writeFile exactly, and answers bad large base64 like small', async () => {
+    const { client: c } = await RawClient.ready(url);
+    const data = randomBytes(3 * 1024 * 1024 + 2);
+    const b64 = data.toString('base64');
+    const file = path.join(tmp.dir, 'large.bin');
+    assert.deepEqual((await c.request('fs/writeFile', { path: file, dataBase64: b64 })).result, {});
+    assert.ok((await readFile(file)).equals(data));
+    // The same through a file:// URI, with the fields in another order and an escaped slash.
+    const escaped = `{"id":9001,"method":"fs/writeFile","params":{"dataBase64":"${b64.replaceAll('/', '\\/')}","path":"file://${file}2"}}`;
+    c.send(escaped);
+    assert.deepEqual((await c.next((m) => m.id === 9001)).result, {});
+    assert.ok((await readFile(`${file}2`)).equals(data));
+    const bad = path.join(tmp.dir, 'bad.bin');
+    const err = async (dataBase64: string) => (await c.request('fs/writeFile', { path: bad, dataBase64 })).error;
+    const at = 2_500_001;
+    assert.deepEqual(await err(`${b64.slice(0, at)}!${b64.slice(at + 1)}`), {
+      code: -32600,
+      message: `fs/writeFile requires valid base64 dataBase64: Invalid symbol 33, offset ${at}.`,
+    });
+    assert.deepEqual(await err(`${b64.slice(0, at)}-${b64.slice(at + 1)}`), {
+      code: -32600,
+      message: `fs/writeFile requires valid base64 dataBase64: Invalid symbol 45, offset ${at}.`,
+    });
+    assert.deepEqual(await err(b64.slice(0, -1)), { code: -32600, message: 'fs/writeFile requires valid base64 dataBase64: Invalid padding' });
+    assert.equal(existsSync(bad), false);
+    assert.deepEqual((await c.request('fs/writeFile', { path: 'relative.bin', dataBase64: b64 })).error, { code: -32602, message: 'path is not absolute: relative.bin' });
+    c.close();
+  });
+
   it('moves a 200 MB file in blocks both ways with its hash intact', async () => {
     const client = await ExecServerClient.connect({ url });
     try {

@@ -9,3 +9,4 @@ export * from './notifications.js';
 export { parseParams } from './validate.js';
 export * from './fs.js';
 export * from './sandbox.js';
+export * from './large-request.js';

@@ -17,6 +17,8 @@ import {
   messages,
   methodFamily,
   methodNotFound,
+  LARGE_MESSAGE_BYTES,
+  parseLargeWriteFile,
   parseMessage,
   parseParams,
   RpcError,
@@ -80,6 +82,16 @@ export class Connection implements SessionSink {
     return this.session?.id;
   }
 
+  /** A message as bytes (WebSocket): a large `fs/writeFile` is taken apart without one big string. */
+  handleBytes(data: Buffer): void {
+    if (this.state === 'closed') return;
+    if (data.length >= LARGE_MESSAGE_BYTES) {
+      const large = parseLargeWriteFile(data);
+      if (large) return this.handleRequest(large.request.id, large.request.method, large.request.params, large.data);
+    }
+    this.handleText(data.toString('utf8'));
+  }
+
   handleText(text: string): void {
     if (this.state === 'closed') return;
     const msg = parseMessage(text);
@@ -109,7 +121,7 @@ export class Connection implements SessionSink {
   }
 
   /** Answers a request; synchronously when its handler answers with a value (no promise per request). */
-  private handleRequest(id: RequestId, method: string, params: unknown): void {
+  private handleRequest(id: RequestId, method: string, params: unknown, decodedData?: Buffer): void {
     let holdId: string | undefined;
     try {
       if (method === 'initialize') return this.sendResult(id, this.initialize(params));
@@ -119,7 +131,8 @@ export class Connection implements SessionSink {
       if (this.state === 'initializing') throw invalidRequest(messages.mustSendInitialized(methodFamily(method)));
       holdId = method === 'process/start' ? startProcessId(params) : undefined;
       if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
-      const answer = handler(this.context as HandlerContext, params);
+      const context = this.context as HandlerContext;
+      const answer = handler(decodedData ? { ...context, decodedData } : context, params);
       if (answer instanceof Promise) return void this.answerLater(id, method, answer, holdId);
       this.sendResult(id, answer);
     } catch (err) {

@@ -67,7 +67,7 @@ export class CordonServer {
       logger: this.options.logger,
       accept: (transport) => {
         const conn = this.connect(transport);
-        return { message: (text) => conn.handleText(text), close: () => this.disconnect(conn) };
+        return { message: (data) => conn.handleBytes(data), close: () => this.disconnect(conn) };
       },
     });
     const url = await listener.listen();

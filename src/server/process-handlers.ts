@@ -24,6 +24,8 @@ export interface HandlerContext {
   environment: Environment;
   /** Aborted when the connection that asked goes away. */
   signal: AbortSignal;
+  /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
+  decodedData?: Buffer;
 }
 
 export function toWireReadResult(result: ReadResult): WireReadResult {

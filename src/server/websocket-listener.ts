@@ -15,7 +15,7 @@ export interface WebSocketListenerOptions {
   maxMessageBytes: number;
   logger: Logger;
   /** Called for each accepted socket; returns the handlers of its connection. */
-  accept(transport: ServerTransport): { message(text: string): void; close(): void };
+  accept(transport: ServerTransport): { message(data: Buffer): void; close(): void };
 }
 
 const CLOSE_TOO_BIG = 1009;
@@ -96,7 +96,7 @@ export class WebSocketListener {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (tooBig()) return;
       void isBinary;
-      handlers.message(Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8'));
+      handlers.message(Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
     });
     ws.on('error', (err) => this.options.logger.debug({ err, peer }, 'websocket error'));
     ws.on('close', () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeBase64Strict } from '../../src/protocol/base64.js';
+import { randomBytes } from 'node:crypto';
+import { decodeBase64BytesStrict, decodeBase64Strict } from '../../src/protocol/base64.js';
+import { LARGE_MESSAGE_BYTES, parseLargeWriteFile } from '../../src/protocol/large-request.js';
 import { Base64Stream, classifyMessage, encodeError, encodeResult, encodeResultFrame, isStreamed, parseMessage } from '../../src/protocol/envelope.js';
 import { fsErrorFromOs, osErrorMessage } from '../../src/protocol/os-error.js';
 import { parseAbsolutePath } from '../../src/protocol/paths.js';
@@ -32,6 +34,70 @@ describe('base64 (strict, reference wording)', () => {
     assert.equal(msg('YWJjZ'), 'Invalid input length: 5');
     assert.equal(msg('YQ'), 'Invalid padding');
     assert.equal(msg('YR=='), 'Invalid last symbol 82, offset 1.');
+  });
+});
+
+describe('base64 from bytes (strict)', () => {
+  const strictOk = (s: string): boolean => {
+    try {
+      decodeBase64Strict(s);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('decodes what decodeBase64Strict decodes, across its 4 MiB steps', () => {
+    for (const n of [1, 2, 3, 4, 5, 3 * 1024 * 1024 - 1, 3 * 1024 * 1024, 3 * 1024 * 1024 + 1, 3 * 1024 * 1024 + 2, 7_000_001]) {
+      const data = randomBytes(n);
+      assert.ok(decodeBase64BytesStrict(Buffer.from(data.toString('base64')))?.equals(data), `${n} bytes`);
+    }
+  });
+
+  it('declines everything the strict decoder refuses (it then words the error)', () => {
+    const good = randomBytes(6 * 1024 * 1024 + 1).toString('base64');
+    const spoil = (at: number, ch: string): string => good.slice(0, at) + ch + good.slice(at + 1);
+    const cases = [
+      'Y', 'YQ', 'YQ=', 'YQ===', 'YR==', 'YWJ=', 'Y===', '=YWJ', 'YW=j', 'YWJj\nZGVm', 'ab c', 'YWJj ZGVm',
+      'YW-j', 'YW_j', 'YWJjZA', 'é123',
+      spoil(5, '!'), spoil(4 * 1024 * 1024 + 2, '-'), spoil(4 * 1024 * 1024 - 1, '_'), spoil(good.length - 5, '='), spoil(100, '\u00ff'),
+      `${good.slice(0, -4)}AAB=`, good.slice(0, -1),
+    ];
+    for (const s of cases) {
+      assert.equal(strictOk(s), false, `strict refuses ${JSON.stringify(s.slice(0, 20))}`);
+      assert.equal(decodeBase64BytesStrict(Buffer.from(s, 'latin1')), undefined, `declines ${JSON.stringify(s.slice(0, 20))}`);
+    }
+  });
+});
+
+describe('large fs/writeFile requests', () => {
+  const data = randomBytes(LARGE_MESSAGE_BYTES);
+  const b64 = data.toString('base64');
+  const bytes = (o: unknown) => Buffer.from(JSON.stringify(o));
+
+  it('takes the data out as bytes and parses the rest', () => {
+    const parsed = parseLargeWriteFile(bytes({ id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: b64, sandbox: null } }));
+    assert.ok(parsed?.data.equals(data));
+    assert.deepEqual(parsed?.request, { kind: 'request', id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: '', sandbox: null } });
+    assert.equal(decodeBase64BytesStrict(Buffer.alloc(0)), undefined, 'empty data is left to the usual path');
+  });
+
+  it('leaves anything unusual to the usual path', () => {
+    const cases: unknown[] = [
+      { id: 1, method: 'fs/writeBlock', params: { handle: 'h', dataBase64: b64 } },
+      { id: 1, method: 'fs/writeFile', params: { path: '/x', extra: { dataBase64: b64 }, dataBase64: '' } },
+      { id: 1, method: 'fs/writeFile', params: { path: '/x', other: { dataBase64: 'AAAA' }, dataBase64: b64 } },
+      { id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: `${b64.slice(0, -4)}!!!!` } },
+      { id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: b64.replace(/\//g, '_') } },
+      { method: 'fs/writeFile', params: { path: '/x', dataBase64: b64 } },
+      { id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: b64, comment: 'dataBase64' } },
+      { id: 1, method: 'fs/writeFile', params: { path: '/tmp/"dataBase64":"x', dataBase64: b64 } },
+      { id: 1, method: 'fs/writeFile', params: { path: 'x'.repeat(70_000), dataBase64: b64 } },
+    ];
+    for (const c of cases) assert.equal(parseLargeWriteFile(bytes(c)), undefined, JSON.stringify(c).slice(0, 120));
+    // An escaped slash is valid JSON for the same base64, but only JSON.parse reads escapes.
+    assert.equal(parseLargeWriteFile(Buffer.from(`{"id":1,"method":"fs/writeFile","params":{"path":"/x","dataBase64":"${b64.replace(/\//g, '\\/')}"}}`)), undefined);
+    assert.equal(parseLargeWriteFile(Buffer.from(`{"id":1,"method":"fs/writeFile","params":{"path":"/x","dataBase64":"${b64}"}`)), undefined, 'truncated JSON');
   });
 });
 

@@ -107,7 +107,8 @@ describe('WebSocketListener framing', () => {
       maxMessageBytes: 4 * 1024 * 1024,
       logger: pino({ enabled: false }),
       accept: (transport: ServerTransport) => ({
-        message: (text) => {
+        message: (data) => {
+          const text = data.toString();
           const done = (): void => undefined;
           if (text === 'small') transport.send('{"id":1}', done);
           else if (text === 'sizes') {

@@ -1,0 +1,41 @@
+import { decodeBase64BytesStrict } from './base64.js';
+import { classifyMessage, type IncomingMessage } from './envelope.js';
+
+/** Messages from this size on are looked at for a base64 field before being made one string. */
+export const LARGE_MESSAGE_BYTES = 1024 * 1024;
+
+const FIELD = Buffer.from('"dataBase64":"');
+/** The field is looked for this far into a message: after the id, the method and a path. */
+const FIELD_WITHIN = 64 * 1024;
+
+/**
+ * A large `fs/writeFile` request taken apart without turning its megabytes of base64 into a
+ * string, parsing that string as JSON, decoding it and re-encoding it to check it: the rest of the
+ * message is parsed with the field emptied, and the field's bytes are decoded strictly in place.
+ * Undefined whenever anything is unusual (another method, an escape in the field, base64 that is
+ * not strict, the field anywhere but `params`, a second one): the caller then takes the usual path,
+ * which answers such messages exactly as it always did.
+ */
+export function parseLargeWriteFile(message: Buffer): { request: Extract<IncomingMessage, { kind: 'request' }>; data: Buffer } | undefined {
+  const at = message.subarray(0, FIELD_WITHIN).indexOf(FIELD);
+  if (at === -1) return undefined;
+  const start = at + FIELD.length;
+  const end = message.indexOf(0x22, start);
+  if (end === -1) return undefined;
+  const field = message.subarray(start, end);
+  if (field.indexOf(0x5c) !== -1) return undefined;
+  const rest = message.toString('utf8', 0, start) + message.toString('utf8', end);
+  if (rest.indexOf('dataBase64') !== rest.lastIndexOf('dataBase64')) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(rest);
+  } catch {
+    return undefined;
+  }
+  const request = classifyMessage(value);
+  if (request.kind !== 'request' || request.method !== 'fs/writeFile') return undefined;
+  const params = request.params as { dataBase64?: unknown } | null;
+  if (typeof params !== 'object' || params === null || Array.isArray(params) || params.dataBase64 !== '') return undefined;
+  const data = decodeBase64BytesStrict(field);
+  return data ? { request, data } : undefined;
+}
