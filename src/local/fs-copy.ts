@@ -1,8 +1,22 @@
+import { copyFileSync, lstatSync, statSync, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readlink, realpath, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fsMessages, invalidRequest } from '../protocol/index.js';
 
 const errno = (code: string, message: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
+
+/**
+ * A regular file up to this size is copied with synchronous calls: lstat, stat and copy_file_range
+ * of a small file take microseconds, three thread-pool hand-offs took most of the request.
+ */
+const SYNC_COPY_BYTES = 64 * 1024;
+
+/** Refuses a destination that is the source itself or a directory; a missing one is fine. */
+function checkDestination(dst: string, d: Stats | undefined, srcStat: { dev: number; ino: number }): void {
+  if (!d) return;
+  if (d.dev === srcStat.dev && d.ino === srcStat.ino) throw invalidRequest(fsMessages.copyOntoItself);
+  if (d.isDirectory()) throw errno('EISDIR', `EISDIR: ${dst}`);
+}
 
 /** The real path a destination would have, resolving the parts of it that exist. */
 async function realDestination(p: string): Promise<string> {
@@ -30,14 +44,26 @@ async function copySymlink(src: string, dst: string): Promise<void> {
 }
 
 async function copyRegularFile(src: string, dst: string, srcStat: { dev: number; ino: number }): Promise<void> {
-  try {
-    const d = await stat(dst);
-    if (d.dev === srcStat.dev && d.ino === srcStat.ino) throw invalidRequest(fsMessages.copyOntoItself);
-    if (d.isDirectory()) throw errno('EISDIR', `EISDIR: ${dst}`);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  checkDestination(dst, await stat(dst).catch(missingAsUndefined), srcStat);
   await copyFile(src, dst);
+}
+
+function copySmallFile(src: string, dst: string, srcStat: Stats): void | Promise<void> {
+  let d: Stats | undefined;
+  try {
+    d = statSync(dst);
+  } catch (err) {
+    d = missingAsUndefined(err);
+  }
+  checkDestination(dst, d, srcStat);
+  // Opening a FIFO or a device for writing can block: only the thread pool may wait on that.
+  if (d && !d.isFile()) return copyRegularFile(src, dst, srcStat);
+  copyFileSync(src, dst);
+}
+
+function missingAsUndefined(err: unknown): undefined {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  return undefined;
 }
 
 async function copyTree(src: string, dst: string): Promise<void> {
@@ -60,8 +86,13 @@ async function copyTree(src: string, dst: string): Promise<void> {
  * fs/copy (PROTOCOL.md §9): files overwrite, trees merge, symlinks are copied as symlinks. Unlike the
  * reference, copying a file onto itself is refused instead of truncating it.
  */
-export async function copyPath(src: string, dst: string, recursive: boolean): Promise<void> {
-  const info = await lstat(src);
+export function copyPath(src: string, dst: string, recursive: boolean): void | Promise<void> {
+  const info = lstatSync(src);
+  if (info.isFile() && info.size <= SYNC_COPY_BYTES) return copySmallFile(src, dst, info);
+  return copyOther(src, dst, recursive, info);
+}
+
+async function copyOther(src: string, dst: string, recursive: boolean, info: Stats): Promise<void> {
   if (info.isSymbolicLink()) {
     if (path.resolve(dst) === path.resolve(src)) throw invalidRequest(fsMessages.copyOntoItself);
     return copySymlink(src, dst);
