@@ -54,10 +54,19 @@ const isAlive = (pid: number): boolean => {
   }
 };
 
+/** Runs `fn` with a fresh terminal thread and disposes it whatever happens. */
+async function withHost(fn: (host: PtyHost) => Promise<void>): Promise<void> {
+  const host = new PtyHost();
+  try {
+    await fn(host);
+  } finally {
+    await host.dispose();
+  }
+}
+
 describe('terminal thread (PtyHost)', () => {
-  it('delivers a fast writer\'s whole output, in order, then exited and closed', async () => {
-    const host = new PtyHost();
-    try {
+  it('delivers a fast writer\'s whole output, in order, then exited and closed', () =>
+    withHost(async (host) => {
       const r = recorder();
       // 4 MB of numbered lines: any lost, duplicated or reordered chunk changes the digest.
       await host.spawn(spec('seq 1 500000'), r.listener);
@@ -66,14 +75,10 @@ describe('terminal thread (PtyHost)', () => {
       assert.equal(createHash('sha256').update(r.output()).digest('hex'), createHash('sha256').update(expected).digest('hex'));
       assert.deepEqual(r.exitCodes, [0]);
       assert.deepEqual(r.order, ['output', 'exited', 'closed']);
-    } finally {
-      await host.dispose();
-    }
-  });
+    }));
 
-  it('writes stdin, resizes, and reports the exit code', async () => {
-    const host = new PtyHost();
-    try {
+  it('writes stdin, resizes, and reports the exit code', () =>
+    withHost(async (host) => {
       const r = recorder();
       const child = await host.spawn(spec('stty size; read line; echo "got:$line"; exit 7'), r.listener);
       assert.ok(child.pid > 0);
@@ -83,14 +88,10 @@ describe('terminal thread (PtyHost)', () => {
       assert.match(r.output().toString(), /got:hello/);
       assert.deepEqual(r.exitCodes, [7]);
       await assert.rejects(child.write(Buffer.from('late\n')), /terminal closed/);
-    } finally {
-      await host.dispose();
-    }
-  });
+    }));
 
-  it('rejects a start that node-pty refuses, with its error, and goes on serving', async () => {
-    const host = new PtyHost();
-    try {
+  it('rejects a start that node-pty refuses, with its error, and goes on serving', () =>
+    withHost(async (host) => {
       const r = recorder();
       // node-pty refuses a terminal name that is not a string before it forks.
       const bad = spec('true');
@@ -101,10 +102,7 @@ describe('terminal thread (PtyHost)', () => {
       await host.spawn(spec('echo fine'), ok.listener);
       await ok.closed;
       assert.match(ok.output().toString(), /fine/);
-    } finally {
-      await host.dispose();
-    }
-  });
+    }));
 
   it('dispose kills what runs on a terminal, reports it, and refuses later starts', async () => {
     const host = new PtyHost();

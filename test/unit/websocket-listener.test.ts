@@ -13,7 +13,7 @@ interface Frame {
 }
 
 /** A bare RFC 6455 client end: sends masked text frames, parses the server's frames as they are on the wire. */
-class RawClient {
+class FrameClient {
   private buffered = Buffer.alloc(0);
   private readonly frames: Frame[] = [];
   private waiter: (() => void) | undefined;
@@ -25,7 +25,7 @@ class RawClient {
     });
   }
 
-  static async connect(url: string): Promise<RawClient> {
+  static async connect(url: string): Promise<FrameClient> {
     const { hostname, port } = new URL(url);
     const socket = net.connect(Number(port), hostname);
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -44,7 +44,7 @@ class RawClient {
       socket.on('data', onData);
     });
     assert.match(head.toString('latin1'), /^HTTP\/1\.1 101/);
-    const client = new RawClient(socket);
+    const client = new FrameClient(socket);
     const rest = head.subarray(head.indexOf('\r\n\r\n') + 4);
     if (rest.length > 0) socket.emit('data', rest);
     return client;
@@ -136,7 +136,7 @@ describe('WebSocketListener framing', () => {
   after(() => listener.close());
 
   it('sends each message as one unmasked text frame with the right length encoding', async () => {
-    const c = await RawClient.connect(url);
+    const c = await FrameClient.connect(url);
     c.send(0x1, 'small');
     assert.deepEqual(await c.next(1), [{ fin: true, opcode: 1, payload: Buffer.from('{"id":1}') }]);
     c.send(0x1, 'sizes');
@@ -154,7 +154,7 @@ describe('WebSocketListener framing', () => {
   });
 
   it('sends parts as a text frame, continuations and a final frame, and a ping is answered between them', async () => {
-    const c = await RawClient.connect(url);
+    const c = await FrameClient.connect(url);
     c.send(0x9, 'hi');
     assert.deepEqual(await c.next(1), [{ fin: true, opcode: 0xa, payload: Buffer.from('hi') }]);
     c.send(0x1, 'parts');
