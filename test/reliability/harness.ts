@@ -112,6 +112,8 @@ export interface ServerProcess {
   kill9(): Promise<void>;
   /** SIGTERM, then waits for the exit; SIGKILL after `graceMs`. Returns how long the exit took. */
   stop(graceMs?: number): Promise<number>;
+  /** Whether `stop` had to use SIGKILL (SIGTERM did not end the server in time). */
+  neededSigkill: boolean;
 }
 
 export interface ServerSpawnOptions {
@@ -170,6 +172,7 @@ export async function spawnServer(scratch: Scratch, options: ServerSpawnOptions 
     unexpectedErrors: () => stderr.split('\n').filter((l) => /request failed|uncaught|unhandled/i.test(l)),
     alive: () => running,
     exited,
+    neededSigkill: false,
     kill9: async () => {
       child.kill('SIGKILL');
       await exited;
@@ -178,7 +181,10 @@ export async function spawnServer(scratch: Scratch, options: ServerSpawnOptions 
       const t0 = performance.now();
       if (!running) return 0;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const timer = setTimeout(() => {
+        server.neededSigkill = true;
+        child.kill('SIGKILL');
+      }, graceMs);
       await exited;
       clearTimeout(timer);
       return performance.now() - t0;
@@ -357,6 +363,12 @@ export class Peer {
     return this.callRaw(id, text, timeoutMs, method);
   }
 
+  /** Sends a message in 1 MiB fragments (a single frame is bounded by the server's frame limit). */
+  sendFragmented(data: Buffer): void {
+    const size = 1024 * 1024;
+    for (let off = 0; off < data.length; off += size) this.ws.send(data.subarray(off, off + size), { binary: false, fin: off + size >= data.length });
+  }
+
   callRaw(id: number | string, text: string | Buffer, timeoutMs = 30_000, what = 'request'): Promise<Json> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -372,7 +384,8 @@ export class Peer {
         clearTimeout(timer);
         resolve(m);
       });
-      this.send(text);
+      if (Buffer.isBuffer(text) && text.length > 1024 * 1024) this.sendFragmented(text);
+      else this.send(text);
     });
   }
 
