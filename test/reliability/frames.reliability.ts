@@ -102,7 +102,7 @@ test('fuzzed messages on a live session: the server answers what it can, stays u
         for (const u of peer.unmatched.splice(0)) if (u.error) assert.doesNotMatch(String(u.error.message), LEAKED_EXCEPTION, JSON.stringify(u));
         assert.ok(server.alive(), 'the server died');
       }),
-      { seed: SEED, numRuns: scaled(1500), endOnFailure: true },
+      { seed: SEED, numRuns: scaled(1000), endOnFailure: true },
     );
   } finally {
     await peer.close();
@@ -156,7 +156,7 @@ test('fuzzed WebSocket frames: each connection answers or ends with a close fram
       }
       assert.ok(server.alive(), 'the server died');
     }),
-    { seed: SEED, numRuns: scaled(800), endOnFailure: true },
+    { seed: SEED, numRuns: scaled(600), endOnFailure: true },
   );
   const by = await bystander.stop();
   figure('frame fuzz: frames sent', frames);

@@ -408,7 +408,7 @@ export class Peer {
     if (this.ws.readyState === WebSocket.CLOSED) return;
     this.ws.close();
     await Promise.race([this.closed, sleep(5000)]);
-    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+    if ((this.ws.readyState as number) !== WebSocket.CLOSED) this.ws.terminate();
   }
 }
 

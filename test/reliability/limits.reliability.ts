@@ -140,7 +140,7 @@ test('fs/readFile of FIFOs and endless devices is bounded: other sessions answer
     execFileSync('mkfifo', [fifo]);
     // More FIFO reads than the thread pool has threads; none of them has a writer.
     const fifoReads = Array.from({ length: 8 }, () => peer.call('fs/readFile', { path: fifo }, 120_000).catch((err: Error) => ({ pending: err.message })));
-    const devices = await Promise.all(['/dev/zero', '/dev/urandom'].map((dev) => peer.call('fs/readFile', { path: dev }, 20_000).catch((err: Error) => ({ error: { code: 0, message: err.message } }))));
+    const devices = await Promise.all(['/dev/zero', '/dev/urandom'].map((dev) => peer.call('fs/readFile', { path: dev }, 20_000).catch((err: Error): Json => ({ error: { code: 0, message: err.message } }))));
     for (const [i, res] of devices.entries()) {
       figure(`FIFO and device reads: fs/readFile ${i ? '/dev/urandom' : '/dev/zero'}`, res.error ? `error ${res.error.code}: ${String(res.error.message).slice(0, 80)}` : `${String(res.result?.dataBase64 ?? '').length} base64 chars`);
       assert.ok(res.error && res.error.code !== 0, `reading an endless device must be refused past a bound, got ${JSON.stringify(res).slice(0, 200)}`);

@@ -48,7 +48,7 @@ export interface ServerFrame {
 /** A raw TCP client that did the WebSocket upgrade itself, and parses what the server sends. */
 export class RawWebSocket {
   readonly frames: ServerFrame[] = [];
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   ended = false;
   /** Whether a close frame came before the connection ended. */
   get sawClose(): boolean {
