@@ -416,46 +416,37 @@ export class Peer {
 // A bystander: another session that keeps asking a cheap question while a test abuses the server.
 
 export class Bystander {
-  readonly latencies: number[] = [];
-  readonly failures: string[] = [];
-  private running = true;
-  private loop: Promise<void> | undefined;
-
-  private constructor(private readonly peer: Peer, private readonly probePath: string) {}
+  private constructor(private readonly child: ChildProcess, private readonly output: Promise<string>) {}
 
   static async start(url: string, probePath: string): Promise<Bystander> {
-    const b = new Bystander(await Peer.ready(url), probePath);
-    b.loop = b.run();
-    return b;
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(path.dirname(fileURLToPath(import.meta.url)), 'bystander-main.ts'), url, probePath], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const output = new Promise<string>((resolve) => child.once('exit', () => resolve(out)));
+    await withTimeout(
+      (async () => {
+        while (!out.includes('ready\n')) {
+          if (child.exitCode !== null) throw new Error(`the bystander exited: ${out}`);
+          await sleep(20);
+        }
+      })(),
+      60_000,
+      'bystander start',
+    );
+    return new Bystander(child, output);
   }
 
-  private async run(): Promise<void> {
-    let i = 0;
-    while (this.running) {
-      const t0 = performance.now();
-      try {
-        // Alternate an fs call (the fs path, the sandboxed worker) and a process-table call.
-        const res =
-          i++ % 2 === 0
-            ? await this.peer.call('fs/getMetadata', { path: this.probePath }, 60_000)
-            : await this.peer.call('process/read', { processId: 'no-such-process', afterSeq: null, maxBytes: null, waitMs: null }, 60_000);
-        if (res.error && i % 2 === 1) this.failures.push(`fs/getMetadata: ${JSON.stringify(res.error)}`);
-        this.latencies.push(performance.now() - t0);
-      } catch (err) {
-        this.failures.push(String(err));
-        this.latencies.push(performance.now() - t0);
-        if (!this.peer.isOpen) return;
-      }
-      await sleep(20);
-    }
-  }
-
-  /** Stops and returns the worst and the 99th-percentile latency seen, in ms. */
+  /** Stops and returns the latencies seen (ms), and the requests that got no answer. */
   async stop(): Promise<{ max: number; p50: number; p99: number; count: number; failures: string[] }> {
-    this.running = false;
-    await this.loop;
-    await this.peer.close();
-    return { max: ms(Math.max(0, ...this.latencies)), p50: ms(percentile(this.latencies, 50)), p99: ms(percentile(this.latencies, 99)), count: this.latencies.length, failures: this.failures };
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 90_000);
+    const out = await this.output;
+    clearTimeout(timer);
+    const line = out.split('\n').find((l) => l.startsWith('{'));
+    if (!line) return { max: NaN, p50: NaN, p99: NaN, count: 0, failures: [`the bystander printed no figures: ${out}`] };
+    return JSON.parse(line);
   }
 }
 
