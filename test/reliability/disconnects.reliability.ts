@@ -43,6 +43,11 @@ class Relay {
     return `ws://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
   }
 
+  /** Relayed connections open now. */
+  get live(): number {
+    return this.pairs.size;
+  }
+
   /** Drops every relayed connection abruptly (no close frame, as a network loss would). */
   cut(): number {
     const n = this.pairs.size;
@@ -163,6 +168,8 @@ test('forced disconnects at random moments and during resumes lose no byte insid
       'environment/info after the disconnects',
     );
     assert.ok(info.shell);
+    // One connection, not a second one leaked by a resume that was itself cut.
+    await eventually(() => relay.live === 1, 10_000, `exactly one live connection (${relay.live}; seed ${SEED})`);
     assert.deepEqual(disconnectedEvents, []);
     assert.deepEqual(gaps, [], 'a gap was reported for output inside retention');
     figure('forced disconnects: connections cut / of them during a resume', `${cuts} / ${cutsDuringResume}`);
@@ -171,6 +178,35 @@ test('forced disconnects at random moments and during resumes lose no byte insid
   } finally {
     await client?.close().catch(() => undefined);
     await relay.close();
+    await server.stop();
+    await scratch.cleanup();
+  }
+});
+
+test('when the server is killed for good, an events iterator ends with an error within a bounded time', async () => {
+  const scratch = await makeScratch();
+  const server = await spawnServer(scratch);
+  let client: ExecServerClient | undefined;
+  try {
+    await assertScratchCeiling(server, scratch);
+    client = await ExecServerClient.connect({ url: server.url });
+    client.on('disconnected', () => undefined);
+    const events = client.events('sleeper');
+    await client.startProcess({ processId: 'sleeper', argv: ['sleep', '600'], cwd: scratch.dir, env: { PATH: '/usr/bin:/bin', CORDON_REL_MARK: server.mark } });
+    const iterated = (async () => {
+      for await (const _ of events) {
+        // a sleeper says nothing
+      }
+      return 'ended without an error';
+    })().catch((err: Error) => `error: ${err.name}`);
+    await server.kill9();
+    const t0 = performance.now();
+    const outcome = await withTimeout(iterated, 60_000, 'the events iterator after the server died');
+    const took = Math.round(performance.now() - t0);
+    figure('server gone for good: events iterator outcome, after', `${outcome}, ${took}`, 'ms');
+    assert.match(outcome, /^error/);
+  } finally {
+    await client?.close().catch(() => undefined);
     await server.stop();
     await scratch.cleanup();
   }
