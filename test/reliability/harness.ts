@@ -208,9 +208,13 @@ export async function assertScratchCeiling(server: ServerProcess, scratch: Scrat
     if (ok.error || readFileSync(inside, 'utf8') !== 'probe') throw new Error(`a write inside the scratch dir failed: ${JSON.stringify(ok)}`);
     const refused = await peer.call('fs/writeFile', { path: outside, dataBase64: data });
     if (!refused.error || existsSync(outside)) throw new Error(`the ceiling let a write outside the scratch dir through: ${JSON.stringify(refused)}`);
-    const run = async (target: string): Promise<{ code: number | null; sandboxType: unknown }> => {
+    // Asking for no sandbox at all (as a fuzzer may) gets no more than the ceiling.
+    const unsandboxed = { sandboxPolicy: { type: 'danger-full-access' }, windowsSandboxLevel: 'disabled' };
+    const asked = await peer.call('fs/writeFile', { path: outside, dataBase64: data, sandbox: unsandboxed });
+    if (!asked.error || existsSync(outside)) throw new Error(`a client's danger-full-access sandbox got past the ceiling: ${JSON.stringify(asked)}`);
+    const run = async (target: string, sandbox?: unknown): Promise<{ code: number | null; sandboxType: unknown }> => {
       const id = `ceiling-${randomUUID()}`;
-      const started = await peer.call('process/start', { processId: id, argv: ['/bin/sh', '-c', `echo x > '${target}'`], cwd: scratch.dir, env: { PATH: '/usr/bin:/bin' }, tty: false });
+      const started = await peer.call('process/start', { processId: id, argv: ['/bin/sh', '-c', `echo x > '${target}'`], cwd: scratch.dir, env: { PATH: '/usr/bin:/bin' }, tty: false, sandbox });
       if (started.error) throw new Error(`process/start failed: ${JSON.stringify(started.error)}`);
       const exited = await peer.notification((m) => m.method === 'process/exited' && m.params.processId === id, 30_000);
       return { code: exited.params.exitCode as number, sandboxType: started.result.sandboxType };
@@ -219,6 +223,8 @@ export async function assertScratchCeiling(server: ServerProcess, scratch: Scrat
     if (twin.code !== 0 || !existsSync(path.join(scratch.dir, 'ceiling-probe-2'))) throw new Error('a process could not write inside the scratch dir');
     const escape = await run(outside);
     if (escape.code === 0 || existsSync(outside)) throw new Error('the ceiling let a process write outside the scratch dir');
+    const asking = await run(outside, unsandboxed);
+    if (asking.code === 0 || existsSync(outside)) throw new Error("a process asking for danger-full-access got past the ceiling");
     if (twin.sandboxType !== 'bwrap') throw new Error(`processes do not run in the sandbox (sandboxType ${String(twin.sandboxType)})`);
   } finally {
     await peer.close();
