@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import {
+  assertProperty,
   assertScratchCeiling,
   Bystander,
   BYSTANDER_BOUND_MS,
@@ -81,7 +82,7 @@ test('fuzzed messages on a live session: the server answers what it can, stays u
   let peer = await Peer.ready(server.url);
   let sentinel = 0;
   try {
-    await fc.assert(
+    await assertProperty(
       fc.asyncProperty(fc.array(message(), { minLength: 1, maxLength: 20 }), fc.boolean(), async (messages, initialized) => {
         if (!initialized && peer.sessionId) {
           // Some batches go to a connection that never initialized.
@@ -130,7 +131,7 @@ test('fuzzed WebSocket frames: each connection answers or ends with a close fram
   const outcomes = { answered: 0, closedWithFrame: 0, closedAbruptly: 0, waiting: 0 };
   let frames = 0;
   const abrupt: string[] = [];
-  await fc.assert(
+  await assertProperty(
     fc.asyncProperty(fc.array(frameSpec, { minLength: 1, maxLength: 5 }), fc.option(fc.constantFrom(2 ** 20, 2 ** 26, 2 ** 40), { nil: undefined, freq: 8 }), async (specs, lie) => {
       const ws = await RawWebSocket.connect(server.url);
       try {

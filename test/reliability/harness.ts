@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import WebSocket from 'ws';
 
 /**
@@ -545,4 +546,12 @@ export function describeProcesses(pids: number[]): string {
       }
     })
     .join('; ');
+}
+
+/** fc.assert, but the failure also says what the property's assertion said (fast-check's report alone does not). */
+export async function assertProperty<Ts extends [unknown, ...unknown[]]>(property: fc.IAsyncProperty<Ts>, params: fc.Parameters<Ts>): Promise<void> {
+  const out = await fc.check(property, params);
+  if (!out.failed) return;
+  const cause = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
+  throw new Error(`${fc.defaultReportMessage(out)}\nThe property said: ${cause}\nReplay with CORDON_REL_SEED=${SEED} (fast-check seed ${out.seed}, path ${JSON.stringify(out.counterexamplePath)}).`);
 }

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import {
   ALLOWED_ERROR_CODES,
+  assertProperty,
   assertScratchCeiling,
   Bystander,
   BYSTANDER_BOUND_MS,
@@ -223,7 +224,7 @@ test('every method answers fuzzed params with a result or a worded error, and ne
   try {
     for (const [method, fields] of Object.entries(table)) {
       const runs = scaled(method === 'process/start' ? 60 : method.startsWith('process/') || method === 'environment/info' ? 120 : 150);
-      await fc.assert(
+      await assertProperty(
         fc.asyncProperty(fc.array(caseArbitrary(method, fields), { minLength: 1, maxLength: 6 }), async (cases) => {
           const answers = await Promise.all(cases.map((c) => send(peer, state, c)));
           cases.forEach((c, i) => {
