@@ -223,7 +223,7 @@ test('every method answers fuzzed params with a result or a worded error, and ne
   const codes = new Map<number | string, number>();
   try {
     for (const [method, fields] of Object.entries(table)) {
-      const runs = scaled(method === 'process/start' ? 60 : method.startsWith('process/') || method === 'environment/info' ? 120 : 150);
+      const runs = scaled(method === 'process/start' ? 40 : method.startsWith('process/') || method === 'environment/info' ? 80 : 100);
       await assertProperty(
         fc.asyncProperty(fc.array(caseArbitrary(method, fields), { minLength: 1, maxLength: 6 }), async (cases) => {
           const answers = await Promise.all(cases.map((c) => send(peer, state, c)));
