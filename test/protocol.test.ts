@@ -260,10 +260,10 @@ describe('protocol: sandboxed process/start', () => {
         return res;
       };
       const readOnly = await run('ro', { sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' });
-      assert.deepEqual(readOnly.result, { processId: 'ro', sandboxType: 'bwrap' });
+      assert.deepEqual(readOnly.result, { processId: 'ro', sandboxType: 'linuxSeccomp' });
       assert.equal(existsSync(`${dir}/ro`), false, 'read-only: nothing written');
       const ws = await run('ws', { permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' }] } }, cwd: dir, windowsSandboxLevel: 'disabled' });
-      assert.equal(ws.result.sandboxType, 'bwrap');
+      assert.equal(ws.result.sandboxType, 'linuxSeccomp');
       assert.equal(existsSync(`${dir}/ws`), true, 'workspace-write: written inside');
       const none = await run('none', { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' });
       assert.deepEqual(none.result, { processId: 'none', sandboxType: 'none' });
