@@ -103,7 +103,8 @@ const PolicyContext = z.object({ cwd: z.string().nullish(), workspaceRoots: z.ar
 function parsePermissions(value: unknown): WirePermissionProfile {
   // A tagged profile gets the reference's field-level wording; the untagged legacy shapes cannot
   // say which variant was meant, so they keep serde's untagged-enum wording.
-  if (value !== null && typeof value === 'object' && 'type' in value) {
+  const type = value !== null && typeof value === 'object' ? (value as { type?: unknown }).type : undefined;
+  if (type === 'disabled' || type === 'external' || type === 'managed') {
     const tagged = TaggedProfile.safeParse(value);
     if (tagged.success) return tagged.data;
     throw invalidParams(serdeErrorMessage(tagged.error, value));
