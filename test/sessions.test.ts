@@ -43,7 +43,7 @@ describe('sessions: detach, resume, expiry', () => {
       const { client: a, sessionId } = await RawClient.ready(url);
       const b = await RawClient.open(url);
       assert.deepEqual((await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).error, {
-        code: -32600,
+        code: -32010,
         message: `session ${sessionId} is already attached to another connection`,
       });
       a.close();

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { EnvPolicy, FsChange, ProcessEvent, SandboxType, Stream } from '../environment/types.js';
-import { encodeRequest, type RequestId, type WireEnvironmentInfo, type WireReadResult, type WriteStatus } from '../protocol/index.js';
+import { encodeRequest, ErrorCode, type RequestId, type WireEnvironmentInfo, type WireReadResult, type WriteStatus } from '../protocol/index.js';
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
@@ -246,7 +246,8 @@ export class ExecServerClient {
         return;
       } catch (err) {
         for (const t of this.tracked.values()) t.held = undefined;
-        if (err instanceof RpcError) break;
+        // The server may not have noticed the old connection drop yet (-32010): that passes; other refusals do not.
+        if (err instanceof RpcError && err.code !== ErrorCode.SessionAttached) break;
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5000);
       }

@@ -4,6 +4,8 @@ export const ErrorCode = {
   InvalidParams: -32602,
   Internal: -32603,
   NotFound: -32004,
+  /** 0.171: resuming a session another connection still holds (0.141 said -32600); a client may retry. */
+  SessionAttached: -32010,
 } as const;
 
 /**
