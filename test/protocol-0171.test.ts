@@ -193,6 +193,13 @@ describe('0.171 wire: process/start', () => {
     for (const kind of ['minimal', 'current_working_directory', 'tmpdir', 'slash_tmp']) assert.ok((await start({ sandbox: withEntry(special(kind, 'read')) })).result, kind);
     assert.ok((await start({ sandbox: withEntry(special('unknown', 'read', { path: ':cwd' })) })).result, 'unknown kinds are accepted and ignored');
     assert.deepEqual((await start({ sandbox: { ...sandbox, workspaceRoots: ['relative'] } })).error, { code: -32602, message: 'path is not absolute: relative' });
+    const typeErrors: [Json, string][] = [
+      [{ useLegacyLandlock: 'x' }, 'invalid type: string "x", expected a boolean'],
+      [{ workspaceRoots: 'x' }, 'invalid type: string "x", expected a sequence'],
+      [{ policyContext: { cwd: 5 } }, 'invalid type: number, expected a string'],
+      [{ userHomeDir: 5 }, 'invalid type: number, expected a string'],
+    ];
+    for (const [extra, message] of typeErrors) assert.deepEqual((await start({ sandbox: { ...sandbox, ...extra } })).error, { code: -32602, message }, JSON.stringify(extra));
   });
 
   it('reports sandboxType linuxSeccomp for any start with a sandbox (even one asking for nothing), none without', async () => {

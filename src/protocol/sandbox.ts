@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, invalidParams, RpcError } from './errors.js';
-import { serdeErrorMessage } from './validate.js';
+import { describeUnexpected, serdeErrorMessage } from './validate.js';
 
 /**
  * The `sandbox` object fs requests and `process/start` carry, in every shape clients send
@@ -125,12 +125,14 @@ export function parseWireSandbox(value: unknown): WireSandbox | null {
   const optionalString = (key: string, from: Record<string, unknown> = v): string | null => {
     const c = from[key];
     if (c === undefined || c === null) return null;
-    if (typeof c !== 'string') throw invalidParams(`invalid type: expected a path for \`${key}\``);
+    if (typeof c !== 'string') throw invalidParams(`invalid type: ${describeUnexpected(c)}, expected a string`);
     return c;
   };
   const context = (cwdKey: string): WireSandboxContext => {
     const roots = v.workspaceRoots;
-    if (roots != null && (!Array.isArray(roots) || !roots.every((r) => typeof r === 'string'))) throw invalidParams('invalid type: expected a sequence of paths for `workspaceRoots`');
+    if (roots != null && !Array.isArray(roots)) throw invalidParams(`invalid type: ${describeUnexpected(roots)}, expected a sequence`);
+    const badRoot = Array.isArray(roots) ? roots.find((r) => typeof r !== 'string') : undefined;
+    if (badRoot !== undefined) throw invalidParams(`invalid type: ${describeUnexpected(badRoot)}, expected a string`);
     let policyContext: WireSandboxContext['policyContext'] = null;
     if (v.policyContext != null) {
       const parsed = PolicyContext.safeParse(v.policyContext);
@@ -141,7 +143,7 @@ export function parseWireSandbox(value: unknown): WireSandbox | null {
     if (mode != null && (typeof mode !== 'string' || !(PROXY_SETTINGS_MODES as readonly string[]).includes(mode))) {
       throw invalidParams(`unknown variant \`${String(mode)}\`, expected ${PROXY_SETTINGS_MODES.map((m) => `\`${m}\``).join(' or ')}`);
     }
-    if (v.useLegacyLandlock != null && typeof v.useLegacyLandlock !== 'boolean') throw invalidParams('invalid type: expected a boolean for `useLegacyLandlock`');
+    if (v.useLegacyLandlock != null && typeof v.useLegacyLandlock !== 'boolean') throw invalidParams(`invalid type: ${describeUnexpected(v.useLegacyLandlock)}, expected a boolean`);
     const level = v.windowsSandboxLevel;
     if (level === undefined) throw invalidParams('missing field `windowsSandboxLevel`');
     if (typeof level !== 'string' || !(WINDOWS_LEVELS as readonly string[]).includes(level)) {
