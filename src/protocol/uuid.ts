@@ -7,15 +7,16 @@ const isHex = (c: string): boolean => /^[0-9a-fA-F]$/.test(c);
  * (hyphenated, simple, braced or `urn:uuid:` forms), or undefined when it is one.
  */
 export function uuidProblem(text: string): string | undefined {
-  let body = text.startsWith(PREFIX) ? text.slice(PREFIX.length) : text;
-  const offset = text.length - body.length;
-  if (body.length === 38 && body.startsWith('{') && body.endsWith('}')) body = body.slice(1, -1);
+  let start = text.startsWith(PREFIX) ? PREFIX.length : 0;
+  let body = text.slice(start);
+  if (body.length === 38 && body.startsWith('{') && body.endsWith('}')) {
+    body = body.slice(1, -1);
+    start += 1;
+  }
   for (let i = 0; i < body.length; i++) {
     const c = body[i] as string;
-    if (c !== '-' && !isHex(c)) {
-      const at = offset + i + 1 + (body === text.slice(offset) ? 0 : 1);
-      return `invalid character: expected an optional prefix of \`urn:uuid:\` followed by [0-9a-fA-F-], found \`${c}\` at ${at}`;
-    }
+    // The position is 1-based, counted in the text as sent.
+    if (c !== '-' && !isHex(c)) return `invalid character: expected an optional prefix of \`urn:uuid:\` followed by [0-9a-fA-F-], found \`${c}\` at ${start + i + 1}`;
   }
   if (!body.includes('-')) return body.length === 32 ? undefined : `invalid length: expected length 32 for simple format, found ${body.length}`;
   const groups = body.split('-');
