@@ -101,7 +101,8 @@ describe('0.171 wire: initialize, environmentInfo, environment/info and environm
     await a.closed;
     const b = await RawClient.open(url);
     let init: Json = {};
-    for (let i = 0; i < 50; i++) {
+    // Until the server has noticed the first connection is gone, the session is still attached (-32010).
+    for (let i = 0; i < 500; i++) {
       init = await b.request('initialize', { clientName: 'x', resumeSessionId: sessionId });
       if (!init.error || init.error.code !== -32010) break;
       await new Promise((r) => setTimeout(r, 20));
