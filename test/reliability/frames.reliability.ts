@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import {
   assertProperty,
+  budgetMs,
   assertScratchCeiling,
   Bystander,
   BYSTANDER_BOUND_MS,
@@ -103,7 +104,7 @@ test('fuzzed messages on a live session: the server answers what it can, stays u
         for (const u of peer.unmatched.splice(0)) if (u.error) assert.doesNotMatch(String(u.error.message), LEAKED_EXCEPTION, JSON.stringify(u));
         assert.ok(server.alive(), 'the server died');
       }),
-      { seed: SEED, numRuns: scaled(800), endOnFailure: true },
+      { seed: SEED, numRuns: scaled(800), endOnFailure: true, interruptAfterTimeLimit: budgetMs(25), markInterruptAsFailure: false },
     );
   } finally {
     await peer.close();
@@ -157,7 +158,7 @@ test('fuzzed WebSocket frames: each connection answers or ends with a close fram
       }
       assert.ok(server.alive(), 'the server died');
     }),
-    { seed: SEED, numRuns: scaled(600), endOnFailure: true },
+    { seed: SEED, numRuns: scaled(600), endOnFailure: true, interruptAfterTimeLimit: budgetMs(25), markInterruptAsFailure: false },
   );
   const by = await bystander.stop();
   figure('frame fuzz: frames sent', frames);

@@ -548,10 +548,16 @@ export function describeProcesses(pids: number[]): string {
     .join('; ');
 }
 
+/**
+ * A property's time budget: on a slow or crowded machine it runs fewer of its (seeded, so
+ * reproducible) runs instead of running long. `CORDON_REL_SCALE` scales it with the run counts.
+ */
+export const budgetMs = (seconds: number): number => Math.round(seconds * 1000 * SCALE);
+
 /** fc.assert, but the failure also says what the property's assertion said (fast-check's report alone does not). */
-export async function assertProperty<Ts extends [unknown, ...unknown[]]>(property: fc.IAsyncProperty<Ts>, params: fc.Parameters<Ts>): Promise<void> {
+export async function assertProperty<Ts extends [unknown, ...unknown[]]>(property: fc.IAsyncProperty<Ts>, params: fc.Parameters<Ts>): Promise<number> {
   const out = await fc.check(property, params);
-  if (!out.failed) return;
+  if (!out.failed) return out.numRuns;
   const cause = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
   throw new Error(`${fc.defaultReportMessage(out)}\nThe property said: ${cause}\nReplay with CORDON_REL_SEED=${SEED} (fast-check seed ${out.seed}, path ${JSON.stringify(out.counterexamplePath)}).`);
 }

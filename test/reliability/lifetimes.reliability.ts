@@ -141,7 +141,7 @@ function reap(pids: number[]): void {
 for (const ceiling of ['none', 'scratch'] as const) {
   const label = ceiling === 'none' ? 'unsandboxed (no ceiling; the commands write nothing)' : 'sandboxed (scratch-only ceiling)';
   test(`kill -9 of the server: no process it started survives, ${label}`, async () => {
-    const rounds = scaled(3);
+    const rounds = scaled(2);
     const random = rng(SEED);
     let startedTotal = 0;
     let survivorsTotal = 0;
