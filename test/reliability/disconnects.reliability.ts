@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { test } from 'node:test';
 import { DisconnectedError } from '../../src/client/errors.js';
 import { ExecServerClient } from '../../src/client/exec-server-client.js';
 import type { ProcessEvent } from '../../src/environment/types.js';
-import { assertScratchCeiling, eventually, figure, makeScratch, rng, scaled, SEED, sleep, spawnServer, withTimeout } from './harness.js';
+import { assertScratchCeiling, eventually, figure, makeScratch, rng, scaled, SEED, sleep, spawnServer, withTimeout, relTest } from './harness.js';
 
 /**
  * Forced disconnects: the client talks to the server through a TCP relay that the test cuts at
@@ -75,7 +74,7 @@ class Relay {
   }
 }
 
-test('forced disconnects at random moments and during resumes lose no byte inside retention', async () => {
+relTest('forced disconnects at random moments and during resumes lose no byte inside retention', async () => {
   const scratch = await makeScratch();
   const server = await spawnServer(scratch, { sessionGraceMs: 30_000 });
   const { hostname, port } = new URL(server.url);
@@ -183,7 +182,7 @@ test('forced disconnects at random moments and during resumes lose no byte insid
   }
 });
 
-test('when the server is killed for good, an events iterator ends with an error within a bounded time', async () => {
+relTest('when the server is killed for good, an events iterator ends with an error within a bounded time', async () => {
   const scratch = await makeScratch();
   const server = await spawnServer(scratch);
   let client: ExecServerClient | undefined;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import fc from 'fast-check';
 import {
   assertProperty,
@@ -16,6 +16,7 @@ import {
   spawnServer,
   type Scratch,
   type ServerProcess,
+  relTest,
 } from './harness.js';
 import { encodeFrame, RawWebSocket, textFrame, type FrameSpec } from './raw-socket.js';
 
@@ -76,7 +77,7 @@ const message = (): fc.Arbitrary<string | Buffer> =>
     fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
   );
 
-test('fuzzed messages on a live session: the server answers what it can, stays up and keeps the connection', async () => {
+relTest('fuzzed messages on a live session: the server answers what it can, stays up and keeps the connection', async () => {
   const bystander = await Bystander.start(server.url, scratch.dir);
   let sent = 0;
   let reconnects = 0;
@@ -127,7 +128,7 @@ const frameSpec: fc.Arbitrary<FrameSpec> = fc.record({
   lengthForm: fc.constantFrom('min', 'min', '16', '64'),
 });
 
-test('fuzzed WebSocket frames: each connection answers or ends with a close frame; the server stays up', async () => {
+relTest('fuzzed WebSocket frames: each connection answers or ends with a close frame; the server stays up', async () => {
   const bystander = await Bystander.start(server.url, scratch.dir);
   const outcomes = { answered: 0, closedWithFrame: 0, closedAbruptly: 0, waiting: 0 };
   let frames = 0;
@@ -170,7 +171,7 @@ test('fuzzed WebSocket frames: each connection answers or ends with a close fram
   assert.equal(outcomes.closedAbruptly, 0, `connections ended without a close frame, e.g. ${abrupt.join('; ')}`);
 });
 
-test('a burst of pings is answered (or the connection ends with a close frame), and the session still answers', async () => {
+relTest('a burst of pings is answered (or the connection ends with a close frame), and the session still answers', async () => {
   const bystander = await Bystander.start(server.url, scratch.dir);
   const bursts = scaled(5);
   const perBurst = 20_000;

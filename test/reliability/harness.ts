@@ -4,6 +4,7 @@ import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { test as nodeTest } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import WebSocket from 'ws';
@@ -560,4 +561,17 @@ export async function assertProperty<Ts extends [unknown, ...unknown[]]>(propert
   if (!out.failed) return out.numRuns;
   const cause = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
   throw new Error(`${fc.defaultReportMessage(out)}\nThe property said: ${cause}\nReplay with CORDON_REL_SEED=${SEED} (fast-check seed ${out.seed}, path ${JSON.stringify(out.counterexamplePath)}).`);
+}
+
+/**
+ * Tests known to fail on this branch's base, by name, with the reason: they still run and report,
+ * but do not fail the suite (node:test `todo`). Empty when every item of #15 is fixed; an entry is
+ * removed as soon as its fix lands.
+ */
+const KNOWN_FAILING: Readonly<Record<string, string>> = {};
+
+/** `test`, marked `todo` when it is listed in KNOWN_FAILING. */
+export function relTest(name: string, fn: () => Promise<void>): void {
+  const todo = KNOWN_FAILING[name];
+  void nodeTest(name, todo ? { todo } : {}, fn);
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import {
   assertScratchCeiling,
   DescendantWatch,
@@ -19,6 +18,7 @@ import {
   spawnServer,
   type Json,
   type ServerSpawnOptions,
+  relTest,
 } from './harness.js';
 
 /**
@@ -46,7 +46,7 @@ async function run(peer: Peer, processId: string, argv: string[], cwd: string, m
   return { stdout: chunks.map((c) => Buffer.from(c.chunk, 'base64').toString()).join('') || stdout, exitCode: read.result?.exitCode as number };
 }
 
-test('soak: many sessions and processes, each output exact; nothing left after the sessions end', async () => {
+relTest('soak: many sessions and processes, each output exact; nothing left after the sessions end', async () => {
   const scratch = await makeScratch();
   const server = await spawnServer(scratch, { sessionGraceMs: 300 });
   const watch = new DescendantWatch(server.pid);
@@ -140,7 +140,7 @@ function reap(pids: number[]): void {
 
 for (const ceiling of ['none', 'scratch'] as const) {
   const label = ceiling === 'none' ? 'unsandboxed (no ceiling; the commands write nothing)' : 'sandboxed (scratch-only ceiling)';
-  test(`kill -9 of the server: no process it started survives, ${label}`, async () => {
+  relTest(`kill -9 of the server: no process it started survives, ${label}`, async () => {
     const rounds = scaled(2);
     const random = rng(SEED);
     let startedTotal = 0;
@@ -183,7 +183,7 @@ for (const ceiling of ['none', 'scratch'] as const) {
 }
 
 for (const ceiling of ['none', 'scratch'] as const) {
-test(`session end: stubborn processes die with their session (grace 300 ms), ${ceiling === 'none' ? 'unsandboxed' : 'sandboxed'}`, async () => {
+relTest(`session end: stubborn processes die with their session (grace 300 ms), ${ceiling === 'none' ? 'unsandboxed' : 'sandboxed'}`, async () => {
   const scratch = await makeScratch();
   const server = await spawnServer(scratch, { sessionGraceMs: 300, ceiling });
   const watch = new DescendantWatch(server.pid, 50);

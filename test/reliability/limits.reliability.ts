@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
 import {
   assertScratchCeiling,
   Bystander,
@@ -15,6 +14,7 @@ import {
   type Json,
   type Scratch,
   type ServerProcess,
+  relTest,
 } from './harness.js';
 
 /**
@@ -58,7 +58,7 @@ const worded = (res: Json, what: string): void => {
   assert.doesNotMatch(res.error.message, LEAKED_EXCEPTION, what);
 };
 
-test('open file handles: the per-session limit holds under concurrent fs/open', async () => {
+relTest('open file handles: the per-session limit holds under concurrent fs/open', async () => {
   await withServer('open handles', async ({ scratch, peer }) => {
     const file = path.join(scratch.dir, 'f');
     writeFileSync(file, 'x');
@@ -74,7 +74,7 @@ test('open file handles: the per-session limit holds under concurrent fs/open', 
   });
 });
 
-test('watches: the per-session limit holds under concurrent fs/watch', async () => {
+relTest('watches: the per-session limit holds under concurrent fs/watch', async () => {
   await withServer('watches', async ({ scratch, peer }) => {
     const answers = await Promise.all(Array.from({ length: 4 * MAX_WATCHES }, () => peer.call('fs/watch', { path: scratch.dir, recursive: false }, 60_000)));
     const watching = answers.filter((a) => a.result);
@@ -85,7 +85,7 @@ test('watches: the per-session limit holds under concurrent fs/watch', async () 
   });
 });
 
-test('a process/start with a million env entries is answered, and does not stall other sessions', async () => {
+relTest('a process/start with a million env entries is answered, and does not stall other sessions', async () => {
   // Built before the other session starts asking, so the test's own work is not measured as the server's.
   const entries = Array.from({ length: 1_000_000 }, (_, i) => `"E${i}":"v"`).join(',');
   await withServer('huge env', async ({ scratch, peer, server }) => {
@@ -98,7 +98,7 @@ test('a process/start with a million env entries is answered, and does not stall
   });
 });
 
-test('a malformed 40 MB fs/writeFile gets the worded base64 error and does not stall other sessions', async () => {
+relTest('a malformed 40 MB fs/writeFile gets the worded base64 error and does not stall other sessions', async () => {
   const data = Buffer.alloc(40 * 1024 * 1024, 'A');
   data[20 * 1024 * 1024] = '!'.charCodeAt(0);
   await withServer('malformed 40 MB write', async ({ scratch, peer }) => {
@@ -124,7 +124,7 @@ function releaseFifo(fifo: string): void {
   }
 }
 
-test('process/start of an executable FIFO is answered and does not stall other sessions', async () => {
+relTest('process/start of an executable FIFO is answered and does not stall other sessions', async () => {
   await withServer('FIFO program', async ({ scratch, peer, server }) => {
     const fifo = path.join(scratch.dir, 'prog');
     execFileSync('mkfifo', ['-m', '0755', fifo]);
@@ -138,7 +138,7 @@ test('process/start of an executable FIFO is answered and does not stall other s
   });
 });
 
-test('fs/readFile of FIFOs and endless devices is bounded: other sessions answer, SIGTERM stops the server', async () => {
+relTest('fs/readFile of FIFOs and endless devices is bounded: other sessions answer, SIGTERM stops the server', async () => {
   await withServer('FIFO and device reads', async ({ scratch, peer }) => {
     const fifo = path.join(scratch.dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
