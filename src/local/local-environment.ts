@@ -1,6 +1,9 @@
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
-import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
+import { homedir, hostname } from 'node:os';
+import type { Environment, EnvironmentConfig, EnvironmentConfigRequest, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
+import { readEnvironmentConfig } from './environment-config.js';
+import { HttpRequests } from './http-requests.js';
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { LocalFileSystem } from './file-system.js';
 import { PtyHost } from './pty-host.js';
@@ -34,6 +37,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   readonly options: LocalEnvironmentOptions;
   readonly exec: ProcessTable;
   readonly fs: LocalFileSystem;
+  readonly http: HttpRequests;
   private readonly ownSandbox: LinuxSandbox | undefined;
   private readonly ownFsWorkers: FsWorkerPool | undefined;
   private readonly ownPtyHost: PtyHost | undefined;
@@ -53,6 +57,14 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
       watchCoalesceMs: this.options.watchCoalesceMs,
       maxPendingWatchPaths: this.options.maxPendingWatchPaths,
     }, this.options.fsWorkers, this.options.ceiling);
+    this.http = new HttpRequests(this.options.serverEnv, this.options.http);
+  }
+
+  readConfig(request: EnvironmentConfigRequest): Promise<EnvironmentConfig> {
+    const env = this.options.serverEnv;
+    const home = env.HOME || homedir();
+    const codexHome = this.options.codexHome ?? (env.CODEX_HOME ? path.resolve(env.CODEX_HOME) : path.join(home, '.codex'));
+    return readEnvironmentConfig(request, { codexHome, userHome: home, hostname: hostname(), requirementsFile: this.options.requirementsFile });
   }
 
   info(): Promise<EnvironmentInfo> {
@@ -61,13 +73,16 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
 
   pauseOutput(): void {
     this.exec.pauseOutput();
+    this.http.pause();
   }
 
   resumeOutput(): void {
     this.exec.resumeOutput();
+    this.http.resume();
   }
 
   async close(): Promise<void> {
+    this.http.closeAll();
     await Promise.all([this.exec.close(), this.fs.dispose()]);
     await Promise.all([this.ownFsWorkers?.dispose(), this.ownPtyHost?.dispose()]);
     this.ownSandbox?.dispose();
