@@ -19,6 +19,7 @@ describe('0.171 methods on the wire', () => {
   let base: string;
   let upstreamClosed = 0;
   let hanging = 0;
+  let gate: (() => void) | undefined;
 
   before(async () => {
     tmp = await tempDir('cordon-wire-');
@@ -28,6 +29,12 @@ describe('0.171 methods on the wire', () => {
     upstream = http.createServer((req, res) => {
       req.socket.once('close', () => upstreamClosed++);
       if (req.url === '/hang') return void hanging++;
+      if (req.url === '/gated') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('before');
+        gate = () => res.end('after');
+        return;
+      }
       if (req.url === '/stream') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write('one');
@@ -165,6 +172,33 @@ describe('0.171 methods on the wire', () => {
       mkdirSync(path.join(dir, '.git'));
       const fired = await b.next((m) => m.method === 'fs/missingChanged');
       assert.deepEqual(fired, { method: 'fs/missingChanged', params: { watchId: 1 } });
+    } finally {
+      b.close();
+    }
+  });
+
+  it('a streamed HTTP body outlives the connection too: what the upstream sends while detached arrives after the resume', async () => {
+    const dir = path.join(tmp.dir, 'resume-http');
+    mkdirSync(dir);
+    const { client: a, sessionId } = await RawClient.ready(url);
+    result(await a.request('http/request', { method: 'GET', url: `${base}/gated`, requestId: 'g', headers: [], streamResponse: true }));
+    const first = await a.next((m) => m.method === 'http/request/bodyDelta');
+    assert.equal(Buffer.from(first.params.deltaBase64, 'base64').toString(), 'before');
+    result(await a.request('fs/watchMissing', { watchId: 7, missing: [uri(path.join(dir, 'x'))] }));
+    a.ws.terminate();
+    await a.closed;
+    const session = (server.sessions as unknown as { sessions: Map<string, { sink: unknown }> }).sessions.get(sessionId);
+    await eventually(() => session?.sink === null, 5000, 'the server to detach the session');
+    await eventually(() => gate !== undefined, 5000);
+    gate?.();
+    mkdirSync(path.join(dir, 'x')); // fires while no connection is attached
+    const { client: b } = await RawClient.ready(url, sessionId);
+    try {
+      await b.next((m) => m.method === 'http/request/bodyDelta' && m.params.done === true);
+      const later = b.received.filter((m) => m.method === 'http/request/bodyDelta');
+      assert.equal(Buffer.concat(later.map((d) => Buffer.from(d.params.deltaBase64, 'base64'))).toString(), 'after');
+      assert.deepEqual(later.map((d) => d.params.seq), later.map((_, i) => i + 2), 'seq continues');
+      assert.deepEqual(await b.next((m) => m.method === 'fs/missingChanged'), { method: 'fs/missingChanged', params: { watchId: 7 } });
     } finally {
       b.close();
     }

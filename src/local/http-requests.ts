@@ -111,6 +111,8 @@ export class HttpRequests implements HttpBackend {
   private readonly streaming = new Map<string, IncomingMessage>();
   private readonly listeners = new Set<(delta: HttpBodyDelta) => void>();
   private paused = false;
+  /** Nobody would receive deltas (the session has no connection): hold streamed bodies. */
+  private held = false;
   private closed = false;
 
   constructor(
@@ -210,18 +212,31 @@ export class HttpRequests implements HttpBackend {
     res.on('end', () => end(null));
     res.on('error', () => end('error decoding response body'));
     res.on('close', () => end(res.complete ? null : 'error decoding response body'));
-    if (!this.paused) res.resume();
+    if (!this.paused && !this.held) res.resume();
+  }
+
+  private apply(): void {
+    for (const res of this.streaming.values()) {
+      if (this.paused || this.held) res.pause();
+      else res.resume();
+    }
   }
 
   /** The client reads slowly: stop reading streamed bodies (the upstream then waits on TCP). */
   pause(): void {
     this.paused = true;
-    for (const res of this.streaming.values()) res.pause();
+    this.apply();
   }
 
   resume(): void {
     this.paused = false;
-    for (const res of this.streaming.values()) res.resume();
+    this.apply();
+  }
+
+  /** While the session has no connection, streamed bodies wait upstream instead of being lost. */
+  hold(held: boolean): void {
+    this.held = held;
+    this.apply();
   }
 
   closeAll(): void {

@@ -12,28 +12,51 @@ export interface SessionSink {
   deliverNotification(method: string, params: unknown): void;
 }
 
+/** Streamed HTTP bodies are held upstream while detached, so only a few notifications can pile up. */
+const MAX_MISSED_NOTIFICATIONS = 256;
+
 /** A client's session: its environment (processes and their output) outlives connections. */
 export class Session {
   readonly id = randomUUID();
   readonly environment: LocalEnvironment;
-  sink: SessionSink | null = null;
+  private attached: SessionSink | null = null;
+  /** Notifications that came while no connection was attached, delivered on the next attach (bounded). */
+  private readonly missed: { method: string; params: unknown }[] = [];
   expiry: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[];
 
+  /** Where notifications go; null while no connection is attached (then HTTP bodies wait upstream). */
+  get sink(): SessionSink | null {
+    return this.attached;
+  }
+
+  set sink(sink: SessionSink | null) {
+    this.attached = sink;
+    this.environment.http.hold(sink === null);
+    if (sink) for (const m of this.missed.splice(0)) sink.deliverNotification(m.method, m.params);
+  }
+
+  /** A notification that must not be lost to a dropped connection: kept until a connection attaches. */
+  private notify(method: string, params: unknown): void {
+    if (this.attached) this.attached.deliverNotification(method, params);
+    else if (this.missed.length < MAX_MISSED_NOTIFICATIONS) this.missed.push({ method, params });
+  }
+
   constructor(environmentOptions: Partial<LocalEnvironmentOptions>) {
     this.environment = new LocalEnvironment(environmentOptions);
+    this.environment.http.hold(true);
     this.unsubscribe = [
       this.environment.exec.subscribe((event) => this.sink?.deliver(event)),
       this.environment.fs.subscribeChanges((change) => this.sink?.deliverFsChange(change)),
       // A session's watch and its HTTP streams notify whichever connection is attached (resume included).
-      this.environment.fs.subscribeMissingChanged((watchId) => this.sink?.deliverNotification('fs/missingChanged', { watchId })),
-      this.environment.http.subscribeBodyDeltas((delta) => this.sink?.deliverNotification('http/request/bodyDelta', wireBodyDelta(delta))),
+      this.environment.fs.subscribeMissingChanged((watchId) => this.notify('fs/missingChanged', { watchId })),
+      this.environment.http.subscribeBodyDeltas((delta) => this.notify('http/request/bodyDelta', wireBodyDelta(delta))),
     ];
   }
 
   async close(): Promise<void> {
     clearTimeout(this.expiry);
-    this.sink = null;
+    this.attached = null;
     for (const off of this.unsubscribe) off();
     await this.environment.close();
   }
