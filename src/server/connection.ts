@@ -124,7 +124,10 @@ export class Connection implements SessionSink {
   private handleRequest(id: RequestId, method: string, params: unknown, decodedData?: Buffer): void {
     let holdId: string | undefined;
     try {
-      if (method === 'initialize') return this.sendResult(id, this.initialize(params));
+      if (method === 'initialize') {
+        this.sendResult(id, this.initialize(params));
+        return this.session?.deliverHeld();
+      }
       const handler = methodTable.get(method);
       if (!handler) throw methodNotFound(method);
       if (this.state === 'new') throw invalidRequest(messages.mustInitialize(methodFamily(method)));

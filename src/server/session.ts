@@ -33,6 +33,11 @@ export class Session {
   set sink(sink: SessionSink | null) {
     this.attached = sink;
     this.environment.http.hold(sink === null);
+  }
+
+  /** Hands what happened while detached to the (new) connection, once it has answered `initialize`. */
+  deliverHeld(): void {
+    const sink = this.attached;
     if (sink) for (const m of this.missed.splice(0)) sink.deliverNotification(m.method, m.params);
   }
 
