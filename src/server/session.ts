@@ -14,6 +14,8 @@ export interface SessionSink {
 
 /** Streamed HTTP bodies are held upstream while detached, so only a few notifications can pile up. */
 const MAX_MISSED_NOTIFICATIONS = 256;
+/** File changes kept for a detached session; more are dropped (the oldest first). */
+const MAX_HELD_FS_CHANGES = 1024;
 
 /** A client's session: its environment (processes and their output) outlives connections. */
 export class Session {
@@ -24,6 +26,12 @@ export class Session {
   private readonly missed: { method: string; params: unknown }[] = [];
   expiry: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[];
+  /**
+   * Watch reports made while no connection was attached. Process output needs no such queue (a
+   * resumed client reads it by seq), but a watch report has no seq: without this, a change during
+   * a reconnect would be lost, and the 0.171 CLI does not re-register its watches after a resume.
+   */
+  private heldFsChanges: FsChange[] = [];
 
   /** Where notifications go; null while no connection is attached (then HTTP bodies wait upstream). */
   get sink(): SessionSink | null {
@@ -33,12 +41,6 @@ export class Session {
   set sink(sink: SessionSink | null) {
     this.attached = sink;
     this.environment.http.hold(sink === null);
-  }
-
-  /** Hands what happened while detached to the (new) connection, once it has answered `initialize`. */
-  deliverHeld(): void {
-    const sink = this.attached;
-    if (sink) for (const m of this.missed.splice(0)) sink.deliverNotification(m.method, m.params);
   }
 
   /** A notification that must not be lost to a dropped connection: kept until a connection attaches. */
@@ -52,11 +54,27 @@ export class Session {
     this.environment.http.hold(true);
     this.unsubscribe = [
       this.environment.exec.subscribe((event) => this.sink?.deliver(event)),
-      this.environment.fs.subscribeChanges((change) => this.sink?.deliverFsChange(change)),
+      this.environment.fs.subscribeChanges((change) => this.fsChanged(change)),
       // A session's watch and its HTTP streams notify whichever connection is attached (resume included).
       this.environment.fs.subscribeMissingChanged((watchId) => this.notify('fs/missingChanged', { watchId })),
       this.environment.http.subscribeBodyDeltas((delta) => this.notify('http/request/bodyDelta', wireBodyDelta(delta))),
     ];
+  }
+
+  private fsChanged(change: FsChange): void {
+    if (this.sink) return this.sink.deliverFsChange(change);
+    this.heldFsChanges.push(change);
+    if (this.heldFsChanges.length > MAX_HELD_FS_CHANGES) this.heldFsChanges.shift();
+  }
+
+  /** Hands what happened while detached to the (new) connection, once it has answered `initialize`. */
+  deliverHeld(): void {
+    const sink = this.sink;
+    if (!sink) return;
+    const held = this.heldFsChanges;
+    this.heldFsChanges = [];
+    for (const change of held) sink.deliverFsChange(change);
+    for (const m of this.missed.splice(0)) sink.deliverNotification(m.method, m.params);
   }
 
   async close(): Promise<void> {
