@@ -200,7 +200,7 @@ relTest('when the server is killed for good, an events iterator ends with an err
     })().catch((err: Error) => `error: ${err.name}`);
     await server.kill9();
     const t0 = performance.now();
-    const outcome = await withTimeout(iterated, 60_000, 'the events iterator after the server died');
+    const outcome = await withTimeout(iterated, 45_000, 'the events iterator after the server died');
     const took = Math.round(performance.now() - t0);
     figure('server gone for good: events iterator outcome, after', `${outcome}, ${took}`, 'ms');
     assert.match(outcome, /^error/);
