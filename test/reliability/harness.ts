@@ -150,20 +150,28 @@ export async function spawnServer(scratch: Scratch, options: ServerSpawnOptions 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let running = true;
   void exited.then(() => (running = false));
-  const url = await withTimeout(
-    new Promise<string>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        stdout += d;
-        const m = /^(ws:\/\/\S+)$/m.exec(stdout);
-        if (m) resolve(m[1] as string);
-      });
-      void exited.then(() => reject(new Error(`server exited before listening: ${stderr}`)));
-    }),
-    60_000,
-    'server start',
-  );
-  if (options.ceiling !== 'none' && !stderr.includes(`permissions ceiling scratch-only: workspace ${scratch.dir};`)) {
-    throw new Error(`the server did not report the scratch-only ceiling: ${stderr}`);
+  let url: string;
+  try {
+    url = await withTimeout(
+      new Promise<string>((resolve, reject) => {
+        child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+          stdout += d;
+          const m = /^(ws:\/\/\S+)$/m.exec(stdout);
+          if (m) resolve(m[1] as string);
+        });
+        void exited.then(() => reject(new Error(`server exited before listening: ${stderr}`)));
+      }),
+      60_000,
+      'server start',
+    );
+    if (options.ceiling !== 'none' && !stderr.includes(`permissions ceiling scratch-only: workspace ${scratch.dir};`)) {
+      throw new Error(`the server did not report the scratch-only ceiling: ${stderr}`);
+    }
+  } catch (err) {
+    // The test cannot go on: nothing of it may stay behind.
+    child.kill('SIGKILL');
+    await scratch.cleanup();
+    throw err;
   }
   const server: ServerProcess = {
     url,
