@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { closeInheritedDescriptors } from '../local/inherited-fds.js';
 import { runExec } from './exec.js';
 import { runFs } from './fs.js';
+import { runPolicyCheck } from './policy.js';
 import { runDoctorCommand, runSandbox } from './sandbox.js';
 import { runServe } from './serve.js';
 
@@ -69,6 +70,17 @@ program
   .option('--url <url>', 'ws:// URL of a Cordon server (default: this machine)')
   .option('--token-file <file>', 'file holding the bearer token for --url')
   .action(async (verb: string, paths: string[], opts) => process.exit(await runFs(verb, paths, opts)));
+
+program
+  .command('policy')
+  .description('exec policy (.rules files)')
+  .command('check')
+  .description('judge a command against .rules files and print the decision as JSON (as `codex execpolicy check` does)')
+  .option('-r, --rules <path>', 'a .rules file to evaluate (repeatable)', collect, [] as string[])
+  .option('--pretty', 'pretty-print the JSON output')
+  .option('--resolve-host-executables', 'let absolute program paths match rules for their basename, gated by host_executable()')
+  .argument('[command...]', 'the command tokens to check (after --)')
+  .action(async (command: string[], opts) => process.exit(await runPolicyCheck(command, opts)));
 
 program
   .command('doctor')
