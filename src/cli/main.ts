@@ -37,6 +37,7 @@ program
   .option('--permissions <profile>', 'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config')
   .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+  .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[])
   .action(async (opts) => process.exit(await runServe(opts)));
 
 program
