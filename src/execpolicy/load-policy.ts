@@ -5,7 +5,7 @@ import { Policy, ruleMatches, type PrefixRule } from './policy.js';
 import { debugPrefixRule, debugRuleMatch, debugString } from './rust-debug.js';
 import { newPolicyBuilder, rulesBuiltins, type PolicyBuilder } from './rules-builtins.js';
 import { shlexJoin } from './shlex.js';
-import { Evaluator, StarlarkEvalError } from './starlark-eval.js';
+import { Evaluator, StarlarkEvalError, standardBuiltins } from './starlark-eval.js';
 import { StarlarkSyntaxError } from './starlark-lexer.js';
 import { parseModule } from './starlark-parser.js';
 
@@ -67,7 +67,7 @@ export function evaluateRules(builder: PolicyBuilder, name: string, src: string)
   const context = `failed to parse policy at ${name}`;
   const start = builder.pending.length;
   try {
-    new Evaluator(rulesBuiltins(builder)).run(parseModule(src));
+    new Evaluator(new Map([...standardBuiltins(), ...rulesBuiltins(builder)])).run(parseModule(src));
   } catch (err) {
     if (err instanceof StarlarkSyntaxError) throw new PolicyLoadError(context, renderStarlarkError(src, name, err.message, err, []));
     if (err instanceof StarlarkEvalError) throw new PolicyLoadError(context, renderStarlarkError(src, name, err.message, err.span, err.frames));

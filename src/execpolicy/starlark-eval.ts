@@ -86,6 +86,103 @@ function equal(a: Value, b: Value): boolean {
   return a === b;
 }
 
+const arity = (name: string, args: Value[], min: number, max: number): void => {
+  if (args.length < min || args.length > max) throw new BuiltinError(`\`${name}\` takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${args.length}`);
+};
+const asString = (v: Value, what: string): string => {
+  if (typeof v !== 'string') throw new BuiltinError(`${what} expects a string, got \`${typeName(v)}\``);
+  return v;
+};
+
+/** The methods of Starlark's built-in types that rules files plausibly use. */
+function callMethod(target: Value, name: string, args: Value[]): Value {
+  const a0 = args[0] as Value;
+  if (Array.isArray(target)) {
+    if (name === 'append') return arity(name, args, 1, 1), target.push(a0), null;
+    if (name === 'extend') {
+      arity(name, args, 1, 1);
+      if (!Array.isArray(a0)) throw new BuiltinError(`Type of parameter \`other\` doesn't match, expected \`iterable\`, actual \`${typeName(a0)} (repr: ${repr(a0)})\``);
+      if (target.length + a0.length > MAX_LENGTH) throw new BuiltinError('Value too large');
+      target.push(...a0);
+      return null;
+    }
+    if (name === 'index') return arity(name, args, 1, 1), target.findIndex((x) => equal(x, a0));
+  }
+  if (target instanceof Map) {
+    const find = (k: Value): Value | undefined => [...target].find(([key]) => equal(key, k))?.[1];
+    if (name === 'get') return arity(name, args, 1, 2), find(a0) ?? (args[1] ?? null);
+    if (name === 'keys') return arity(name, args, 0, 0), [...target.keys()];
+    if (name === 'values') return arity(name, args, 0, 0), [...target.values()];
+    if (name === 'items') return arity(name, args, 0, 0), [...target].map(([k, v]) => new StarlarkTuple([k, v]));
+  }
+  if (typeof target === 'string') {
+    if (name === 'split') {
+      arity(name, args, 0, 1);
+      return args.length === 0 || a0 === null ? target.split(/\s+/).filter((w) => w !== '') : target.split(asString(a0, 'split'));
+    }
+    if (name === 'join') {
+      arity(name, args, 1, 1);
+      if (!Array.isArray(a0)) throw new BuiltinError('join expects a list');
+      return a0.map((x) => asString(x, 'join')).join(target);
+    }
+    if (name === 'startswith') return arity(name, args, 1, 1), target.startsWith(asString(a0, name));
+    if (name === 'endswith') return arity(name, args, 1, 1), target.endsWith(asString(a0, name));
+    if (name === 'strip') return arity(name, args, 0, 0), target.trim();
+    if (name === 'lower') return arity(name, args, 0, 0), target.toLowerCase();
+    if (name === 'upper') return arity(name, args, 0, 0), target.toUpperCase();
+    if (name === 'replace') return arity(name, args, 2, 2), target.split(asString(a0, name)).join(asString(args[1] as Value, name));
+  }
+  throw new BuiltinError(`Object of type \`${typeName(target)}\` has no attribute \`${name}\``);
+}
+
+/** Starlark's standard functions that rules files plausibly use (positional arguments). */
+export function standardBuiltins(): Map<string, Builtin> {
+  const fns: Record<string, [number, number, (args: Value[]) => Value]> = {
+    len: [1, 1, ([v]) => (typeof v === 'string' || Array.isArray(v) ? v.length : v instanceof StarlarkTuple ? v.items.length : v instanceof Map ? v.size : fail1(`len() not supported on \`${typeName(v as Value)}\``))],
+    str: [1, 1, ([v]) => (typeof v === 'string' ? v : repr(v as Value))],
+    repr: [1, 1, ([v]) => repr(v as Value)],
+    bool: [1, 1, ([v]) => truthy(v as Value)],
+    type: [1, 1, ([v]) => typeName(v as Value)],
+    list: [0, 1, ([v]) => (v === undefined ? [] : Array.isArray(v) ? [...v] : v instanceof StarlarkTuple ? [...v.items] : v instanceof Map ? [...v.keys()] : fail1(`list() not supported on \`${typeName(v)}\``))],
+    tuple: [1, 1, ([v]) => new StarlarkTuple(Array.isArray(v) ? [...v] : v instanceof StarlarkTuple ? v.items : fail1('tuple() expects a list'))],
+    range: [1, 3, (args) => {
+      const [a, b, step = 1] = args.map((x) => (typeof x === 'number' ? x : fail1('range() expects ints')));
+      const [lo, hi] = b === undefined ? [0, a as number] : [a as number, b];
+      if (step === 0) fail1('range() step cannot be zero');
+      if (Math.abs((hi - lo) / step) > MAX_LENGTH) fail1('Value too large');
+      const out: number[] = [];
+      for (let i = lo; step > 0 ? i < hi : i > hi; i += step) out.push(i);
+      return out;
+    }],
+    sorted: [1, 1, ([v]) => {
+      const items = Array.isArray(v) ? [...v] : fail1('sorted() expects a list');
+      return items.sort((x, y) => (typeof x === 'number' && typeof y === 'number' ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0));
+    }],
+    reversed: [1, 1, ([v]) => (Array.isArray(v) ? [...v].reverse() : fail1('reversed() expects a list'))],
+    enumerate: [1, 1, ([v]) => (Array.isArray(v) ? v.map((x, i) => new StarlarkTuple([i, x])) : fail1('enumerate() expects a list'))],
+    zip: [2, 2, ([a, b]) => (Array.isArray(a) && Array.isArray(b) ? a.slice(0, Math.min(a.length, b.length)).map((x, i) => new StarlarkTuple([x, b[i] as Value])) : fail1('zip() expects lists'))],
+    any: [1, 1, ([v]) => (Array.isArray(v) ? v.some(truthy) : fail1('any() expects a list'))],
+    all: [1, 1, ([v]) => (Array.isArray(v) ? v.every(truthy) : fail1('all() expects a list'))],
+    print: [0, 16, () => null],
+    fail: [1, 1, ([v]) => fail1(`fail: ${typeof v === 'string' ? v : repr(v as Value)}`)],
+  };
+  const out = new Map<string, Builtin>();
+  for (const [name, [min, max, fn]] of Object.entries(fns)) {
+    const params = Array.from({ length: max }, (_, i) => `arg${i}`);
+    out.set(name, {
+      name,
+      params,
+      required: params.slice(0, min),
+      call: (args) => fn(params.filter((p) => args.has(p)).map((p) => args.get(p) as Value)),
+    });
+  }
+  return out;
+}
+
+function fail1(message: string): never {
+  throw new BuiltinError(message);
+}
+
 class Return {
   constructor(readonly value: Value) {}
 }
@@ -96,7 +193,7 @@ function declaredNames(body: Stmt[], into: Set<string>): Set<string> {
     if (s.type === 'assign') into.add(s.target);
     else if (s.type === 'def') into.add(s.name);
     else if (s.type === 'for') {
-      into.add(s.target);
+      for (const t of s.targets) into.add(t);
       declaredNames(s.body, into);
     } else if (s.type === 'if') {
       declaredNames(s.body, into);
@@ -140,6 +237,17 @@ function resolveNames(module: Stmt[], builtins: ReadonlySet<string>): void {
         checkExpr(e.test, scopes);
         checkExpr(e.then, scopes);
         return checkExpr(e.otherwise, scopes);
+      case 'listcomp': {
+        const inner = new Set<string>();
+        const all = [inner, ...scopes];
+        for (const c of e.clauses) {
+          if (c.kind === 'for') {
+            checkExpr(c.iter, all);
+            for (const t of c.targets) inner.add(t);
+          } else checkExpr(c.test, all);
+        }
+        return checkExpr(e.element, all);
+      }
       default:
         return;
     }
@@ -235,17 +343,50 @@ export class Evaluator {
         this.execBody(truthy(this.eval(s.test, locals)) ? s.body : s.orelse, locals);
         return;
       case 'for': {
-        if (locals === null) this.fail('`for` cannot be used outside `def` in this dialect', s);
-        const iter = this.eval(s.iter, locals);
-        const items = Array.isArray(iter) ? [...iter] : iter instanceof StarlarkTuple ? iter.items : iter instanceof Map ? [...iter.keys()] : null;
-        if (!items) this.fail(`Operation \`iter\` not supported on type \`${typeName(iter)}\``, s.iter);
-        for (const item of items) {
-          scope.set(s.target, item);
+        for (const item of this.iterate(this.eval(s.iter, locals), s.iter)) {
+          this.assignTargets(scope, s.targets, item, s);
           this.execBody(s.body, locals);
         }
         return;
       }
     }
+  }
+
+  private iterate(v: Value, span: Span): Value[] {
+    if (Array.isArray(v)) return [...v];
+    if (v instanceof StarlarkTuple) return v.items;
+    if (v instanceof Map) return [...v.keys()];
+    return this.fail(`Operation \`iter\` not supported on type \`${typeName(v)}\``, span);
+  }
+
+  private assignTargets(scope: Map<string, Value>, targets: string[], item: Value, span: Span): void {
+    if (targets.length === 1) return void scope.set(targets[0] as string, item);
+    const parts = Array.isArray(item) ? item : item instanceof StarlarkTuple ? item.items : null;
+    if (!parts || parts.length !== targets.length) this.fail(`Unpacked ${parts ? parts.length : 1} values but expected ${targets.length}`, span);
+    targets.forEach((t, i) => scope.set(t, parts[i] as Value));
+  }
+
+  private comprehension(e: Extract<Expr, { type: 'listcomp' }>, locals: Map<string, Value> | null): Value[] {
+    const out: Value[] = [];
+    const scope = new Map(locals ?? []);
+    const run = (i: number): void => {
+      const clause = e.clauses[i];
+      if (!clause) {
+        out.push(this.eval(e.element, scope));
+        if (out.length > MAX_LENGTH) this.fail('Value too large', e);
+        return;
+      }
+      if (clause.kind === 'if') {
+        if (truthy(this.eval(clause.test, scope))) run(i + 1);
+        return;
+      }
+      for (const item of this.iterate(this.eval(clause.iter, scope), clause.iter)) {
+        this.assignTargets(scope, clause.targets, item, e);
+        run(i + 1);
+      }
+    };
+    run(0);
+    return out;
   }
 
   private eval(e: Expr, locals: Map<string, Value> | null): Value {
@@ -304,6 +445,8 @@ export class Evaluator {
         return this.fail(`Object of type \`${typeName(this.eval(e.target, locals))}\` has no attribute \`${e.name}\``, e);
       case 'call':
         return this.call(e, locals);
+      case 'listcomp':
+        return this.comprehension(e, locals);
     }
   }
 
@@ -365,15 +508,14 @@ export class Evaluator {
   }
 
   private call(e: Extract<Expr, { type: 'call' }>, locals: Map<string, Value> | null): Value {
-    // A method call on a list: the two `.rules` files commonly use.
-    if (e.callee.type === 'attr' && (e.callee.name === 'append' || e.callee.name === 'extend')) {
+    if (e.callee.type === 'attr') {
       const target = this.eval(e.callee.target, locals);
-      if (Array.isArray(target)) {
-        const arg = e.args.length === 1 && e.args[0]?.name === null ? this.eval(e.args[0].value, locals) : this.fail(`\`${e.callee.name}\` takes one positional argument`, e);
-        if (e.callee.name === 'append') target.push(arg);
-        else if (Array.isArray(arg)) target.push(...arg);
-        else this.fail(`Type of parameter \`other\` doesn't match, expected \`iterable\`, actual \`${typeName(arg)} (repr: ${repr(arg)})\``, e);
-        return null;
+      const args = e.args.map((a) => (a.name === null ? this.eval(a.value, locals) : this.fail(`\`${e.callee.type === 'attr' ? e.callee.name : ''}\` takes positional arguments only`, e)));
+      try {
+        return callMethod(target, e.callee.name, args);
+      } catch (err) {
+        if (err instanceof BuiltinError) this.fail(err.message, e);
+        throw err;
       }
     }
     const callee = this.eval(e.callee, locals);

@@ -29,7 +29,10 @@ export type Expr = Span &
     | { type: 'binary'; op: string; left: Expr; right: Expr }
     | { type: 'unary'; op: string; operand: Expr }
     | { type: 'cond'; test: Expr; then: Expr; otherwise: Expr }
+    | { type: 'listcomp'; element: Expr; clauses: Clause[] }
   );
+
+export type Clause = { kind: 'for'; targets: string[]; iter: Expr } | { kind: 'if'; test: Expr };
 
 export interface Arg {
   name: string | null;
@@ -49,7 +52,7 @@ export type Stmt = Span &
     | { type: 'return'; value: Expr | null }
     | { type: 'pass' }
     | { type: 'if'; test: Expr; body: Stmt[]; orelse: Stmt[] }
-    | { type: 'for'; target: string; iter: Expr; body: Stmt[] }
+    | { type: 'for'; targets: string[]; iter: Expr; body: Stmt[] }
     | { type: 'load'; module: string }
   );
 
@@ -242,12 +245,25 @@ class Parser {
 
   private forStmt(): Stmt {
     const start = this.next().start;
-    const target = this.identifier().value;
-    if (!this.isName('in')) this.fail("keyword 'in'");
-    this.next();
+    const targets = this.forTargets();
     const iter = this.exprList();
     const body = this.block();
-    return { type: 'for', target, iter, body, start, end: body.at(-1)?.end ?? start };
+    return { type: 'for', targets, iter, body, start, end: body.at(-1)?.end ?? start };
+  }
+
+  /** `a` or `a, b` (or `(a, b)`), then `in`. */
+  private forTargets(): string[] {
+    const paren = this.isOp('(');
+    if (paren) this.next();
+    const targets = [this.identifier().value];
+    while (this.isOp(',')) {
+      this.next();
+      targets.push(this.identifier().value);
+    }
+    if (paren) this.expectOp(')');
+    if (!this.isName('in')) this.fail("keyword 'in'");
+    this.next();
+    return targets;
   }
 
   /** An expression, or a bare tuple `a, b`. */
@@ -395,7 +411,22 @@ class Parser {
     }
     if (this.isOp('[')) {
       this.next();
-      const items = this.items(']');
+      if (this.isOp(']')) {
+        const close = this.next();
+        return { type: 'list', items: [], start: t.start, end: close.end };
+      }
+      const first = this.expr();
+      if (this.isName('for')) {
+        const clauses: Clause[] = [];
+        while (this.isName('for') || this.isName('if')) {
+          if (this.next().value === 'for') clauses.push({ kind: 'for', targets: this.forTargets(), iter: this.or() });
+          else clauses.push({ kind: 'if', test: this.or() });
+        }
+        const close = this.expectOp(']');
+        return { type: 'listcomp', element: first, clauses, start: t.start, end: close.end };
+      }
+      this.separator(']');
+      const items = [first, ...this.items(']')];
       const close = this.next();
       return { type: 'list', items, start: t.start, end: close.end };
     }

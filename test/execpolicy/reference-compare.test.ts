@@ -38,6 +38,7 @@ network_rule(host = "example.com", protocol = "https", decision = "allow", justi
 `,
   'b.rules': 'prefix_rule(pattern=["git", "push"], decision="forbidden")\nprefix_rule(["ls"])\n',
   'starlark.rules': 'x = ["git", "status"]\nprefix_rule(pattern = x + ["-s"], decision="prompt")\ndef f(p, d="allow"):\n    prefix_rule(pattern=p, decision=d)\nf(["ls"])\nf(["cat", ["a", "b"]], d="forbidden")\n',
+  'loops.rules': 'SUBS = {"status": "allow", "push": "prompt"}\nfor k, v in SUBS.items():\n    prefix_rule(pattern=["git", k], decision=v)\nprefix_rule(pattern=[t for t in "ls cat".split()], decision="prompt") if len(SUBS) == 2 else None\nif True:\n    prefix_rule(pattern=["x", [s for s in ["a", "b"] if s != "a"]])\n',
   'net.rules': 'network_rule(host = "example.com", protocol = "https", decision = "allow")\n',
   'deny.rules': 'prefix_rule(pattern=["git"], decision="deny")\n',
   'empty.rules': 'prefix_rule(pattern=[])\n',
@@ -88,10 +89,14 @@ const CASES: string[][] = [
   ['--rules', 'starlark.rules', '--', 'git', 'status', '-s'],
   ['--rules', 'starlark.rules', '--', 'cat', 'b', 'c'],
   ['--rules', 'net.rules', '--', 'curl', 'https://example.com'],
+  ['--rules', 'loops.rules', '--', 'git', 'push', 'x'],
+  ['--rules', 'loops.rules', '--', 'ls', 'cat'],
+  ['--rules', 'loops.rules', '--', 'x', 'b'],
+  ['--rules', 'loops.rules', '--', 'x', 'a'],
   ['--rules', 'missing.rules', '--', 'git'],
   ['--rules', 'a.rules', '--rules', 'missing.rules', '--', 'git'],
   ...Object.keys(FILES)
-    .filter((f) => !['a.rules', 'b.rules', 'starlark.rules', 'net.rules'].includes(f))
+    .filter((f) => !['a.rules', 'b.rules', 'starlark.rules', 'net.rules', 'loops.rules'].includes(f))
     .map((f) => ['--rules', f, '--', 'git', 'status']),
 ];
 
