@@ -9,6 +9,8 @@ import { shlexJoin } from './shlex.js';
 
 /** What a prompt asks about. */
 export interface ExecPolicyQuestion {
+  /** The process the start would create, when the caller knows it. */
+  processId?: string;
   argv: string[];
   /** The commands judged (a split shell script gives several). */
   commands: string[][];
@@ -51,7 +53,7 @@ export class ExecPolicyEnforcer {
   }
 
   /** Resolves when `argv` may run; throws ExecPolicyRefusal (its message says why) when it may not. */
-  async enforce(argv: readonly string[], ask: ExecPolicyAsk | undefined): Promise<void> {
+  async enforce(argv: readonly string[], ask: ExecPolicyAsk | undefined, processId?: string): Promise<void> {
     const verdict = this.judge(argv);
     const { decision, matchedRules } = verdict.evaluation;
     const cmd = shlexJoin(argv);
@@ -62,7 +64,7 @@ export class ExecPolicyEnforcer {
     if (!ask) throw new ExecPolicyRefusal(`${reason}, but the client cannot be asked (it did not declare capabilities.execPolicyPrompt at initialize)`);
     let answer: ExecPolicyAnswer;
     try {
-      answer = await ask({ argv: [...argv], commands: verdict.commands, evaluation: checkDocument(verdict.evaluation), reason });
+      answer = await ask({ ...(processId !== undefined ? { processId } : {}), argv: [...argv], commands: verdict.commands, evaluation: checkDocument(verdict.evaluation), reason });
     } catch (err) {
       throw new ExecPolicyRefusal(`${reason}, and no approval came: ${err instanceof Error ? err.message : String(err)}`);
     }

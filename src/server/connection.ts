@@ -116,7 +116,7 @@ export class Connection implements SessionSink {
         );
       case 'response':
         if (this.clientRequests.handleResponse(msg.id, msg.result, msg.error)) return;
-        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): this server sends no requests`);
+        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): no request of this server with that id is pending`);
       case 'notification':
         return this.handleNotification(msg.method);
       case 'request':
@@ -183,7 +183,7 @@ export class Connection implements SessionSink {
   }
 
   private async askExecPolicy(q: ExecPolicyQuestion): Promise<ExecPolicyAnswer> {
-    const params = { argv: q.argv, commands: q.commands, evaluation: q.evaluation, reason: q.reason };
+    const params = { ...(q.processId !== undefined ? { processId: q.processId } : {}), argv: q.argv, commands: q.commands, evaluation: q.evaluation, reason: q.reason };
     const result = await this.clientRequests.request(EXEC_POLICY_REQUEST, params, this.limits.execPolicyPromptTimeoutMs ?? 120_000);
     // Fail closed: only `{decision: {type: "allow"}}` allows.
     const decision = (result as { decision?: { type?: unknown; reason?: unknown } } | null)?.decision;

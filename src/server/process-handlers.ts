@@ -67,7 +67,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
   }
   if (ctx.execPolicy) {
     try {
-      await ctx.execPolicy.enforce(argv, ctx.askExecPolicy);
+      await ctx.execPolicy.enforce(argv, ctx.askExecPolicy, p.processId);
     } catch (err) {
       if (err instanceof ExecPolicyRefusal) throw new RpcError(EXEC_POLICY_REFUSED, err.message);
       throw err;
