@@ -48,6 +48,8 @@ export class StarlarkEvalError extends Error {
 export class BuiltinError extends Error {}
 
 const MAX_DEPTH = 64;
+/** Statements and comprehension steps one file may run: loops over large ranges end in an error, not a hang. */
+const MAX_STEPS = 1_000_000;
 const MAX_LENGTH = 1_000_000;
 
 export function typeName(v: Value): string {
@@ -293,6 +295,7 @@ export class Evaluator {
   private readonly globals = new Map<string, Value>();
   /** Call sites of the calls in progress, outermost first. */
   private readonly frames: CallSite[] = [];
+  private steps = 0;
 
   constructor(private readonly builtins: ReadonlyMap<string, Builtin>) {}
 
@@ -317,7 +320,12 @@ export class Evaluator {
     for (const s of body) this.exec(s, locals);
   }
 
+  private step(span: Span): void {
+    if (++this.steps > MAX_STEPS) this.fail(`evaluation exceeded ${MAX_STEPS} steps`, span);
+  }
+
   private exec(s: Stmt, locals: Map<string, Value> | null): void {
+    this.step(s);
     const scope = locals ?? this.globals;
     switch (s.type) {
       case 'expr':
@@ -371,6 +379,7 @@ export class Evaluator {
     const scope = new Map(locals ?? []);
     const run = (i: number): void => {
       const clause = e.clauses[i];
+      this.step(e);
       if (!clause) {
         out.push(this.eval(e.element, scope));
         if (out.length > MAX_LENGTH) this.fail('Value too large', e);

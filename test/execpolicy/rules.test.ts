@@ -105,6 +105,11 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
     assert.equal(loadError('load("foo.star", "x")'), 'No imports are available, you tried `foo.star` (no call to `Evaluator.set_loader`)');
   });
 
+  it('a rules file that would run for ever fails to load instead', () => {
+    assert.match(loadError('for a in range(100000):\n    for b in range(100000):\n        pass\n'), /evaluation exceeded \d+ steps/);
+    assert.match(loadError('def f():\n    f()\nf()\n'), /call stack overflow/);
+  });
+
   it('P15: the strictest decision wins across files, matches in file order', () => {
     const a = 'prefix_rule(pattern=["git"])\n';
     const b = 'prefix_rule(pattern=["git", "push"], decision="forbidden")\n';
