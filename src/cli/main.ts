@@ -21,7 +21,8 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 const program = new Command()
   .name('cordon')
   .description('An execution server for coding agents (Codex exec-server compatible)')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .enablePositionalOptions();
 
 program
   .command('serve')
@@ -75,12 +76,14 @@ program
 program
   .command('policy')
   .description('exec policy (.rules files)')
+  .enablePositionalOptions()
   .command('check')
   .description('judge a command against .rules files and print the decision as JSON (as `codex execpolicy check` does)')
   .option('-r, --rules <path>', 'a .rules file to evaluate (repeatable)', collect, [] as string[])
   .option('--pretty', 'pretty-print the JSON output')
   .option('--resolve-host-executables', 'let absolute program paths match rules for their basename, gated by host_executable()')
-  .argument('[command...]', 'the command tokens to check (after --)')
+  .argument('[command...]', 'the command tokens to check (options after the first token belong to the command)')
+  .passThroughOptions()
   .action(async (command: string[], opts) => process.exit(await runPolicyCheck(command, opts)));
 
 program

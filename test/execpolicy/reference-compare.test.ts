@@ -76,6 +76,8 @@ const CASES: string[][] = [
   ['--rules', 'a.rules', '--', 'git', 'push', 'origin', 'main'],
   ['--rules', 'a.rules', '--', 'rm', '-rf', '/'],
   ['--rules', 'a.rules', '--', 'rm', '-r', '-f', '/'],
+  ['--rules', 'a.rules', 'rm', '-rf', '/'],
+  ['-r', 'a.rules', '--pretty', 'ls', '-la'],
   ['--rules', 'a.rules', '--', 'ls', '-la'],
   ['--rules', 'a.rules', '--', 'pnpm', 'install', 'x'],
   ['--rules', 'a.rules', '--', '/usr/bin/git', 'status'],
