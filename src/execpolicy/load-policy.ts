@@ -1,5 +1,6 @@
 /** Reads and evaluates `.rules` files into one Policy, failing with the text Codex prints. */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { renderStarlarkError } from './diagnostic.js';
 import { Policy, ruleMatches, type PrefixRule } from './policy.js';
 import { debugPrefixRule, debugRuleMatch, debugString } from './rust-debug.js';
@@ -80,13 +81,16 @@ export function evaluateRules(builder: PolicyBuilder, name: string, src: string)
   }
 }
 
-/** Loads rules files in order into one policy (as `codex execpolicy check --rules A --rules B` does). */
-export async function loadPolicyFiles(paths: readonly string[]): Promise<Policy> {
+/**
+ * Loads rules files in order into one policy (as `codex execpolicy check --rules A --rules B`
+ * does). Relative paths are read from `cwd`; messages name each path as given.
+ */
+export async function loadPolicyFiles(paths: readonly string[], cwd = process.cwd()): Promise<Policy> {
   const builder = newPolicyBuilder();
   for (const p of paths) {
     let src: string;
     try {
-      src = await readFile(p, 'utf8');
+      src = await readFile(path.resolve(cwd, p), 'utf8');
     } catch (err) {
       throw new PolicyLoadError(`failed to read policy at ${p}`, ioErrorText(err as NodeJS.ErrnoException));
     }

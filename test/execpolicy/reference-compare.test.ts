@@ -9,6 +9,7 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { policyCheck, type PolicyCheckOptions } from '../../src/cli/policy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // shared/ sits beside the clone (CI), or beside the folder of worktrees.
@@ -71,6 +72,23 @@ network_rule(host = "example.com", protocol = "https", decision = "allow", justi
   'badexample.rules': 'prefix_rule(pattern=["git"], match=[3])\n',
 };
 
+/** The corpus's argument lists as `policy check` options (the corpus uses no other flags). */
+function parseArgs(args: string[]): [string[], PolicyCheckOptions] {
+  const opts: PolicyCheckOptions = { rules: [] };
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--rules' || a === '-r') opts.rules.push(args[++i] as string);
+    else if (a === '--pretty') opts.pretty = true;
+    else if (a === '--resolve-host-executables') opts.resolveHostExecutables = true;
+    else if (a === '--') {
+      i++;
+      break;
+    } else break;
+  }
+  return [args.slice(i), opts];
+}
+
 const CASES: string[][] = [
   ['--rules', 'a.rules', '--', 'git', 'status'],
   ['--rules', 'a.rules', '--', 'git', 'push', 'origin', 'main'],
@@ -126,16 +144,31 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
   const codexHome = path.join(homedir(), '.cache', 'cordon-reference', 'home');
   mkdirSync(codexHome, { recursive: true });
 
+  const reference = (args: string[]) => spawnSync(bin, ['execpolicy', 'check', ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CODEX_HOME: codexHome } });
+
+  // The whole corpus in-process (one node start per case would be slow on a busy machine)…
   for (const args of CASES) {
-    it(args.join(' '), () => {
-      const ref = spawnSync(bin, ['execpolicy', 'check', ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CODEX_HOME: codexHome } });
+    it(args.join(' '), async () => {
+      const ref = reference(args);
+      const ours = await policyCheck(...parseArgs(args), dir);
+      assert.equal(ours.stdout, ref.stdout, 'stdout');
+      assert.equal(ours.stderr, ref.stderr, 'stderr');
+      assert.equal(ours.code, ref.status, 'exit status');
+    });
+  }
+
+  // …and a few through the real command line.
+  for (const args of [['-r', 'a.rules', '--pretty', 'rm', '-rf', '/'], ['--rules', 'deny.rules', '--', 'git'], ['--rules', 'a.rules']]) {
+    it(`cli: ${args.join(' ')}`, () => {
+      const ref = reference(args);
       const ours = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'policy', 'check', ...args], {
         cwd: dir,
         encoding: 'utf8',
         env: { ...env, NODE_OPTIONS: '' },
       });
       assert.equal(ours.stdout, ref.stdout, 'stdout');
-      assert.equal(ours.stderr, ref.stderr, 'stderr');
+      if (ref.status === 2) assert.match(ours.stderr, /^error: the following required arguments were not provided:\n {2}<COMMAND>\.\.\./, 'stderr');
+      else assert.equal(ours.stderr, ref.stderr, 'stderr');
       assert.equal(ours.status, ref.status, 'exit status');
     });
   }
