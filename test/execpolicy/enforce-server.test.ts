@@ -2,7 +2,7 @@
 // not at all / by a client that cannot answer), allow, split and unsplittable scripts, absolute
 // paths through host_executable, Codex's wrapper form, and rules files that fail to load.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -199,6 +199,41 @@ describe('exec policy on process/start', () => {
 });
 
 describe('cordon serve --rules', () => {
+  it('serves with the rules loaded: a forbidden command is refused, others run', async () => {
+    const dir = await mkdtemp('/var/tmp/cordon-execpolicy-serve-');
+    writeFileSync(path.join(dir, 'ok.rules'), 'prefix_rule(pattern=["rm"], decision="forbidden", justification="keep it")\n');
+    const server = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'ok.rules', '--log-level', 'silent'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        server.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /^(ws:\/\/\S+)$/m.exec(out);
+          if (m) resolve(m[1] as string);
+        });
+        server.on('exit', (code) => reject(new Error(`cordon serve exited ${code}`)));
+      });
+      const client = await ExecServerClient.connect({ url, reconnect: false });
+      try {
+        await assert.rejects(client.startProcess({ processId: 'r', argv: ['rm', '-rf', path.join(dir, 'ok.rules')], cwd: dir, env: SH_ENV }), /rejected: keep it/);
+        assert.ok(existsSync(path.join(dir, 'ok.rules')));
+        const { events } = await client.spawn({ processId: 'e', argv: ['echo', 'fine'], cwd: dir, env: SH_ENV });
+        let text = '';
+        for await (const e of events) if (e.type === 'output') text += Buffer.from(e.data).toString();
+        assert.equal(text, 'fine\n');
+      } finally {
+        await client.close();
+      }
+    } finally {
+      server.kill('SIGTERM');
+      await new Promise((resolve) => (server.exitCode === null ? server.once('exit', resolve) : resolve(null)));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start on a rules file that does not load, with the text Codex prints', async () => {
     const dir = await mkdtemp('/var/tmp/cordon-execpolicy-serve-');
     try {
@@ -222,6 +257,17 @@ describe('cordon serve --rules', () => {
       });
       assert.equal(missing.status, 1);
       assert.equal(missing.stderr, 'Error: failed to read policy at nope.rules\n\nCaused by:\n    No such file or directory (os error 2)\n');
+      // The same from cordon.toml's `rules`, resolved next to the file.
+      mkdirSync(path.join(dir, 'conf'));
+      writeFileSync(path.join(dir, 'conf', 'cordon.toml'), 'rules = ["../bad.rules"]\n');
+      const fromConfig = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--config', 'conf/cordon.toml'], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(fromConfig.status, 1, fromConfig.stderr);
+      assert.match(fromConfig.stderr, new RegExp(`^Error: failed to parse policy at ${dir}/bad.rules\n\nCaused by:\n {4}starlark error: `));
+      assert.match(fromConfig.stderr, /error: invalid decision: deny/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
