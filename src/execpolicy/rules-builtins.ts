@@ -147,7 +147,7 @@ export function rulesBuiltins(builder: PolicyBuilder): Map<string, Builtin> {
       const host = str(args, 'host') as string;
       const protocol = str(args, 'protocol') as string;
       const decisionText = str(args, 'decision') as string;
-      str(args, 'justification');
+      str(args, 'justification'); // type-checked with the other arguments, validated after the host
       if (!(PROTOCOLS as readonly string[]).includes(protocol)) {
         throw invalidRule(`network_rule protocol must be one of ${PROTOCOLS.join(', ')} (got ${protocol})`);
       }
