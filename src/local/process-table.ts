@@ -15,6 +15,7 @@ import type {
 import { internalError, invalidRequest, processMessages, spawnErrorFromOs } from '../protocol/index.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
 import { SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
+import { proxyEnv } from '../sandbox/proxy-env.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
 import type { ChildSpec } from './child.js';
@@ -75,8 +76,19 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
       };
-      const sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
-      const sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      let sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
+      let sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      const network = request.network ?? undefined;
+      if (network && !sandboxNeeded) {
+        if (network.enforce) {
+          // Enforcing the proxy needs a network namespace: a sandbox that restricts nothing else.
+          sandbox = { profile: { enforcement: 'managed', network: 'enabled', fileSystem: { kind: 'unrestricted' } }, cwd: sandbox?.cwd ?? cwd };
+          sandboxNeeded = true;
+        } else {
+          const ports = await network.listen();
+          spec.env = { ...spec.env, ...proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: network.allowLocalBinding }) };
+        }
+      }
       let commandArgv = [file, ...spec.args];
       if (request.arg0 != null && request.arg0 !== command && (request.tty || sandboxNeeded)) {
         // node-pty and bubblewrap 0.8 cannot set argv[0]; bash's `exec -a` can, keeping the pid.
@@ -93,6 +105,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
           commandCwd: cwd,
           command: commandArgv,
           tty: request.tty,
+          network,
+          processId,
         });
         spec.file = sandboxed.file;
         spec.args = sandboxed.args;
@@ -100,7 +114,13 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.env = { ...env, ...sandboxed.env };
       }
       const listener = proc.listener();
-      const cleanup = sandboxed?.cleanup;
+      const sandboxCleanup = sandboxed?.cleanup;
+      const cleanup = network
+        ? async () => {
+            network.close();
+            await sandboxCleanup?.();
+          }
+        : sandboxCleanup;
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
       if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
@@ -110,6 +130,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     } catch (err) {
       this.processes.delete(processId);
       void sandboxed?.cleanup();
+      request.network?.close();
       if (err instanceof SandboxUnavailableError) throw internalError(err.message);
       throw spawnErrorFromOs(err);
     }
