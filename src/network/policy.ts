@@ -23,6 +23,8 @@ export interface NetworkPolicyConfig {
   allowLocalBinding: boolean;
   /** CIDR ranges of private addresses an operator trusts (an intranet); loopback, link-local and metadata never. */
   trustedRanges?: string[];
+  /** `proxy.enabled: false`: every request is refused (`proxy_disabled`). */
+  disabled?: boolean;
 }
 
 /** Resolves a name to addresses, once per request; injectable (tests map names to their own namespace). */
@@ -136,6 +138,7 @@ export class NetworkPolicy {
   async check(req: PolicyRequest): Promise<Verdict> {
     const host = normalizeHost(req.host);
     const { mode, allowLocalBinding } = this.config;
+    if (this.config.disabled) return this.refuse(req, host, 'non_domain', 'baseline_policy', 'proxy_disabled');
 
     // The method is judged first, so nobody is asked about a request that would be refused anyway.
     if (mode === 'limited') {

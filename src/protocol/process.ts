@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ManagedNetworkFacts, NetworkProxyLaunch } from './network.js';
 import { struct, u64 } from './validate.js';
 
 const processId = () => z.string();
@@ -25,6 +26,10 @@ export const StartParams = struct('ExecParams', {
   rows: z.number().int().min(1).max(65535).nullish(),
   cols: z.number().int().min(1).max(65535).nullish(),
   sandbox: z.unknown().optional(),
+  /** Launch a managed network proxy for this process (docs/network.md). */
+  networkProxy: NetworkProxyLaunch.nullish(),
+  managedNetwork: ManagedNetworkFacts.nullish(),
+  enforceManagedNetwork: z.boolean().nullish(),
 });
 export type StartParams = z.infer<typeof StartParams>;
 

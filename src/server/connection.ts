@@ -24,6 +24,8 @@ import {
   RpcError,
   type RequestId,
 } from '../protocol/index.js';
+import type { Resolve } from '../network/policy.js';
+import { ClientRequests } from './client-requests.js';
 import { methodTable } from './method-table.js';
 import type { HandlerContext } from './process-handlers.js';
 import type { Session, SessionSink } from './session.js';
@@ -51,6 +53,8 @@ function dropped(message: OutgoingMessage): void {
 export interface ConnectionLimits {
   sendHighWaterBytes: number;
   sendLowWaterBytes: number;
+  networkResolve?: Resolve;
+  networkTrustedRanges?: string[];
 }
 
 /**
@@ -70,6 +74,7 @@ export class Connection implements SessionSink {
   /** Messages waiting for a streamed message to finish; undefined when none is being sent. */
   private outbox: Queued[] | undefined;
   private corked = false;
+  private readonly clientRequests = new ClientRequests((text) => this.send(text));
 
   constructor(
     private readonly transport: ServerTransport,
@@ -103,7 +108,8 @@ export class Connection implements SessionSink {
           `failed to parse ${this.transport.kind} JSON-RPC message from exec-server ${this.transport.kind} ${this.transport.peer}: ${msg.reason}`,
         );
       case 'response':
-        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): this server sends no requests`);
+        if (this.clientRequests.handleResponse(msg.id, msg.result, msg.error)) return;
+        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): no request of this server has that id`);
       case 'notification':
         return this.handleNotification(msg.method);
       case 'request':
@@ -160,7 +166,7 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
-    this.context = { environment: this.session.environment, signal: this.aborter.signal };
+    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [] };
     this.state = 'initializing';
     return { sessionId: this.session.id };
   }
@@ -200,6 +206,16 @@ export class Connection implements SessionSink {
     if (queue) return void queue.push(text);
     this.corkForTurn();
     this.send(text);
+  }
+
+  /** A server-to-client request (SessionSink). */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    return this.clientRequests.request(method, params, timeoutMs);
+  }
+
+  /** A server-to-client notification (SessionSink). */
+  notify(method: string, params: unknown): void {
+    this.send(encodeNotification(method, params));
   }
 
   deliverFsChange(change: FsChange): void {
@@ -322,6 +338,7 @@ export class Connection implements SessionSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.aborter.abort();
+    this.clientRequests.closeAll();
     this.held.clear();
     for (const { message } of this.outbox?.splice(0) ?? []) dropped(message);
     if (this.session) this.registry.detach(this.session, this);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
 import type { LocalEnvironmentOptions } from '../local/options.js';
+import type { Resolve } from '../network/policy.js';
 
 export interface ServerOptions {
   /** How long a detached session (its processes, their output) waits to be resumed. */
@@ -17,6 +18,10 @@ export interface ServerOptions {
   token: string | undefined;
   environment: Partial<LocalEnvironmentOptions>;
   logger: Logger;
+  /** Name resolution of managed network proxies (default: the system's); tests inject their own. */
+  networkResolve?: Resolve;
+  /** Private ranges (an intranet) managed proxies may reach; loopback, link-local and metadata never. */
+  networkTrustedRanges?: string[];
 }
 
 export const defaultServerOptions = (): ServerOptions => ({

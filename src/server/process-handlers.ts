@@ -16,6 +16,10 @@ import {
 } from '../protocol/index.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
+import type { Logger } from 'pino';
+import type { Resolve } from '../network/policy.js';
+import { launchProcessNetwork } from './network-launch.js';
+import type { Session } from './session.js';
 
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
@@ -26,6 +30,12 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
+  /** The session asking: server-to-client requests and notifications (the network decider). */
+  session?: Session;
+  logger?: Logger;
+  /** Name resolution for managed network proxies (injectable for tests). */
+  resolve?: Resolve;
+  trustedRanges?: string[];
 }
 
 export function toWireReadResult(result: ReadResult): WireReadResult {
@@ -56,6 +66,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     sandbox = unwrapped.sandbox.cwd ? unwrapped.sandbox : { ...unwrapped.sandbox, cwd: commandCwd };
     arg0 = null;
   }
+  const network = launchProcessNetwork(p, p.processId, sandbox?.profile.network, ctx);
   return ctx.environment.exec.start({
     processId: p.processId,
     argv,
@@ -68,6 +79,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     rows: p.rows ?? null,
     cols: p.cols ?? null,
     sandbox,
+    network,
   });
 }
 

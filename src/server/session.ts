@@ -7,6 +7,8 @@ import type { LocalEnvironmentOptions } from '../local/options.js';
 export interface SessionSink {
   deliver(event: ProcessEvent): void;
   deliverFsChange(change: FsChange): void;
+  notify?(method: string, params: unknown): void;
+  request?(method: string, params: unknown, timeoutMs: number): Promise<unknown>;
 }
 
 /** A client's session: its environment (processes and their output) outlives connections. */
@@ -23,6 +25,18 @@ export class Session {
       this.environment.exec.subscribe((event) => this.sink?.deliver(event)),
       this.environment.fs.subscribeChanges((change) => this.sink?.deliverFsChange(change)),
     ];
+  }
+
+  /** A notification to the attached client; dropped while detached. */
+  notify(method: string, params: unknown): void {
+    this.sink?.notify?.(method, params);
+  }
+
+  /** A request to the attached client; rejects at once while detached. */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    const sink = this.sink;
+    if (!sink?.request) return Promise.reject(new Error('no client attached'));
+    return sink.request(method, params, timeoutMs);
   }
 
   async close(): Promise<void> {
