@@ -315,4 +315,29 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
     assert.match(out, / direct=7/);
     assert.match(out, /upstream GET \/sbless/);
   });
+
+  it("the operator's policy routes every networked process through the proxy, and a client cannot widen it", async () => {
+    const op = await startServer({ networkResolve: up.resolve, networkTrustedRanges: up.ranges, network: { mode: 'full', domains: { 'allowed.test': 'allow', 'other.test': 'allow', 'bad.test': 'deny' }, allowLocalBinding: false, trustedRanges: [] } });
+    const { client: c } = await RawClient.ready(op.url);
+    try {
+      const go = async (processId: string, extra: Json): Promise<string> => {
+        const started = await c.request('process/start', { processId, argv: ['/bin/sh', '-c', `curl -sS http://allowed.test:8080/op; echo; curl -sS http://bad.test:8080/; echo; curl -sS http://wider.test:8080/; echo; curl -sS --noproxy '*' --max-time 5 http://${up.v4}:8080/; echo " direct=$?"`], cwd: tmp.dir, env: { PATH }, tty: false, sandbox: sandbox(), ...extra });
+        assert.equal(started.error, undefined);
+        const events = await c.untilClosed(processId, 60_000);
+        return events.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+      };
+      const implied = await go('op-1', {});
+      assert.match(implied, /upstream GET \/op/);
+      assert.match(implied, /"host":"bad\.test","reason":"denied"/);
+      assert.match(implied, /"host":"wider\.test","reason":"not_allowed"/);
+      assert.match(implied, / direct=7/);
+      const widened = await go('op-2', { networkProxy: proxyParams({ '*': 'allow' }) });
+      assert.match(widened, /upstream GET \/op/);
+      assert.match(widened, /"host":"bad\.test","reason":"denied"/);
+      assert.match(widened, /"host":"wider\.test","reason":"not_allowed"/);
+    } finally {
+      c.close();
+      await op.server.close();
+    }
+  });
 });

@@ -36,6 +36,11 @@ program
   .option('--permissions <profile>', 'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config')
   .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+  .option('--network-allow <pattern>', 'let processes reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never let processes reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .action(async (opts) => process.exit(await runServe(opts)));
 
 program

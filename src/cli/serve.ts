@@ -5,6 +5,7 @@ import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profile
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
+import { NetworkPolicy, type OperatorNetworkPolicy } from '../network/policy.js';
 
 export interface ServeOptions {
   listen: string;
@@ -18,6 +19,34 @@ export interface ServeOptions {
   permissions?: string;
   workspace: string[];
   config?: string;
+  networkAllow?: string[];
+  networkDeny?: string[];
+  networkMode?: string;
+  networkAllowLocalBinding?: boolean;
+  networkTrustedRange?: string[];
+}
+
+/**
+ * The operator's network policy from cordon.toml's `[permissions.NAME.network]` and the
+ * `--network-*` flags (flags add to the file), or undefined when neither says anything.
+ */
+export function operatorNetworkFromFlags(opts: ServeOptions, fromConfig: OperatorNetworkPolicy | undefined): OperatorNetworkPolicy | undefined {
+  const flagged = (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 || opts.networkMode !== undefined || opts.networkAllowLocalBinding === true;
+  if (!flagged && !fromConfig) return undefined;
+  const mode = opts.networkMode ?? fromConfig?.mode ?? 'full';
+  if (mode !== 'full' && mode !== 'limited') throw new Error(`--network-mode must be full or limited, not ${mode}`);
+  const domains: Record<string, 'allow' | 'deny'> = { ...(fromConfig?.domains ?? {}) };
+  for (const d of opts.networkAllow ?? []) domains[d] = 'allow';
+  for (const d of opts.networkDeny ?? []) domains[d] = 'deny';
+  const policy: OperatorNetworkPolicy = {
+    mode,
+    domains,
+    allowLocalBinding: opts.networkAllowLocalBinding === true || fromConfig?.allowLocalBinding === true,
+    trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
+  };
+  // Every pattern and range is checked now, so a typo stops the server instead of a request.
+  new NetworkPolicy({ ...policy, trustedRanges: policy.trustedRanges });
+  return policy;
 }
 
 /**
@@ -25,23 +54,28 @@ export interface ServeOptions {
  * rooted at the directory the server was started in, network restricted. `:danger-full-access`
  * removes the ceiling (undefined).
  */
-export async function ceilingFromFlags(opts: { permissions?: string; workspace: string[]; config?: string }, cwd = process.cwd()): Promise<{ ceiling: PermissionCeiling | undefined; warnings: string[] }> {
+export async function ceilingFromFlags(
+  opts: { permissions?: string; workspace: string[]; config?: string },
+  cwd = process.cwd(),
+): Promise<{ ceiling: PermissionCeiling | undefined; warnings: string[]; network?: OperatorNetworkPolicy }> {
   let name = opts.permissions;
   let profile;
   let extraRoots: string[] = [];
   let warnings: string[] = [];
+  let network: OperatorNetworkPolicy | undefined;
   if (opts.config) {
     const compiled = compilePermissions(await readFile(opts.config, 'utf8'), name);
     ({ name, profile, warnings } = compiled);
     extraRoots = compiled.workspaceRoots;
+    network = compiled.network;
   } else {
     name ??= ':workspace';
     if (!isBuiltinProfileName(name)) throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
     profile = builtinProfile(name);
   }
-  if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings };
+  if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings, ...(network ? { network } : {}) };
   const roots = [...(opts.workspace.length ? opts.workspace.map((w) => path.resolve(cwd, w)) : [cwd]), ...extraRoots];
-  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings };
+  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings, ...(network ? { network } : {}) };
 }
 
 export async function readToken(file: string): Promise<string> {
@@ -68,11 +102,16 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   let where: ReturnType<typeof parseListen>;
   let token: string | undefined;
   let ceiling: PermissionCeiling | undefined;
+  let network: OperatorNetworkPolicy | undefined;
   try {
     where = parseListen(opts.listen);
     token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
     const fromFlags = await ceilingFromFlags(opts);
     ceiling = fromFlags.ceiling;
+    network = operatorNetworkFromFlags(opts, fromFlags.network);
+    // A network policy means the network, through the proxy: the ceiling's network is enabled, and
+    // every process with the network enabled is routed through a proxy with this policy.
+    if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
   } catch (err) {
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -82,11 +121,12 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     token,
     sessionGraceMs: opts.sessionGraceMs,
     logger,
+    ...(network ? { network } : {}),
     environment: { retainBytesPerProcess: opts.retainBytes, retainExitedMs: opts.retainExitedMs, maxProcesses: opts.maxProcesses, ceiling },
   });
   if (ceiling) {
     process.stderr.write(
-      `cordon serve: permissions ceiling ${ceiling.name}: workspace ${ceiling.workspaceRoots.join(', ')}; network ${ceiling.profile.network}. Clients get at most this (--permissions to change it).\n`,
+      `cordon serve: permissions ceiling ${ceiling.name}: workspace ${ceiling.workspaceRoots.join(', ')}; network ${network ? `through the managed proxy (${network.mode}; ${Object.keys(network.domains).length} domain rules)` : ceiling.profile.network}. Clients get at most this (--permissions to change it).\n`,
     );
   } else {
     process.stderr.write('cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n');

@@ -25,6 +25,19 @@ export interface NetworkPolicyConfig {
   trustedRanges?: string[];
   /** `proxy.enabled: false`: every request is refused (`proxy_disabled`). */
   disabled?: boolean;
+  /**
+   * The operator's policy (`cordon serve --network-*`, cordon.toml): a limit the client's policy
+   * cannot widen. Its deny list and mode apply; with an allow list, a host outside it is refused
+   * without asking anyone; local binding needs both to allow it.
+   */
+  ceiling?: OperatorNetworkPolicy;
+}
+
+export interface OperatorNetworkPolicy {
+  mode: NetworkMode;
+  domains: Record<string, DomainDecision>;
+  allowLocalBinding: boolean;
+  trustedRanges: string[];
 }
 
 /** Resolves a name to addresses, once per request; injectable (tests map names to their own namespace). */
@@ -94,13 +107,16 @@ export class NetworkPolicy {
   private readonly deny: DomainPattern[] = [];
   private readonly trusted: Array<[IpAddress, number]>;
   private readonly resolve: Resolve;
+  private readonly ceilingAllow: DomainPattern[] = [];
+  private readonly ceilingDeny: DomainPattern[] = [];
 
   constructor(
     readonly config: NetworkPolicyConfig,
     private readonly hooks: NetworkPolicyHooks = {},
   ) {
     for (const [pattern, decision] of Object.entries(config.domains)) this.addDomainRule(pattern, decision);
-    this.trusted = parseCidrs(config.trustedRanges ?? []);
+    for (const [pattern, decision] of Object.entries(config.ceiling?.domains ?? {})) (decision === 'allow' ? this.ceilingAllow : this.ceilingDeny).push(parseDomainPattern(pattern));
+    this.trusted = parseCidrs([...(config.trustedRanges ?? []), ...(config.ceiling?.trustedRanges ?? [])]);
     this.resolve = hooks.resolve ?? systemResolve;
   }
 
@@ -137,7 +153,9 @@ export class NetworkPolicy {
 
   async check(req: PolicyRequest): Promise<Verdict> {
     const host = normalizeHost(req.host);
-    const { mode, allowLocalBinding } = this.config;
+    const ceiling = this.config.ceiling;
+    const mode = ceiling?.mode === 'limited' ? 'limited' : this.config.mode;
+    const allowLocalBinding = this.config.allowLocalBinding && (ceiling ? ceiling.allowLocalBinding : true);
     if (this.config.disabled) return this.refuse(req, host, 'non_domain', 'baseline_policy', 'proxy_disabled');
 
     // The method is judged first, so nobody is asked about a request that would be refused anyway.
@@ -147,7 +165,12 @@ export class NetworkPolicy {
         return this.refuse(req, host, 'non_domain', 'mode_guard', 'method_not_allowed');
       }
     }
-    if (this.deny.some((p) => patternMatches(p, host, req.port))) return this.refuse(req, host, 'domain', 'baseline_policy', 'denied');
+    if (this.deny.some((p) => patternMatches(p, host, req.port)) || this.ceilingDeny.some((p) => patternMatches(p, host, req.port))) {
+      return this.refuse(req, host, 'domain', 'baseline_policy', 'denied');
+    }
+    if (this.ceilingAllow.length > 0 && !this.ceilingAllow.some((p) => patternMatches(p, host, req.port))) {
+      return this.refuse(req, host, 'domain', 'baseline_policy', 'not_allowed');
+    }
 
     const literal = parseIpLiteral(host);
     const listedExactly = this.allow.some((p) => p.kind === 'exact' && p.host === host && patternMatches(p, host, req.port));

@@ -24,7 +24,7 @@ import {
   RpcError,
   type RequestId,
 } from '../protocol/index.js';
-import type { Resolve } from '../network/policy.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import { ClientRequests } from './client-requests.js';
 import { methodTable } from './method-table.js';
 import type { HandlerContext } from './process-handlers.js';
@@ -55,6 +55,8 @@ export interface ConnectionLimits {
   sendLowWaterBytes: number;
   networkResolve?: Resolve;
   networkTrustedRanges?: string[];
+  network?: OperatorNetworkPolicy;
+  environment?: { ceiling?: { profile: { network: string } } };
 }
 
 /**
@@ -166,7 +168,7 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
-    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [] };
+    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [], ...(this.limits.network ? { operatorNetwork: this.limits.network } : {}), ...(this.limits.environment?.ceiling ? { ceilingNetwork: this.limits.environment.ceiling.profile.network } : {}) };
     this.state = 'initializing';
     return { sessionId: this.session.id };
   }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ProcessNetwork } from '../environment/types.js';
 import { invalidParams, networkMessages, type StartParams } from '../protocol/index.js';
 import { ManagedProxy } from '../network/managed-proxy.js';
-import type { DeciderAnswer, DecisionEvent, Resolve } from '../network/policy.js';
+import type { DeciderAnswer, DecisionEvent, OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import type { Session } from './session.js';
 
 /** The reference waits this long past the client's own budget for a decision (transport overhead). */
@@ -14,6 +14,8 @@ export interface NetworkLaunchContext {
   /** Tests map names to their own namespace's addresses. */
   resolve?: Resolve;
   trustedRanges?: string[];
+  operatorNetwork?: OperatorNetworkPolicy;
+  ceilingNetwork?: string;
 }
 
 /** A decider's answer, strictly: anything but `{decision:{type:allow|deny|ask}}` is a deny. */
@@ -30,13 +32,24 @@ export function parseDeciderAnswer(result: unknown): DeciderAnswer {
 export function launchProcessNetwork(p: StartParams, processId: string, sandboxNetwork: string | undefined, ctx: NetworkLaunchContext): ProcessNetwork | null {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
   if (p.managedNetwork) throw invalidParams(networkMessages.managedNetworkUnsupported);
-  const launch = p.networkProxy;
+  const operator = ctx.operatorNetwork;
+  let launch = p.networkProxy;
   if (!launch) {
+    const networkWanted = sandboxNetwork === undefined || sandboxNetwork === 'enabled';
+    if (operator && networkWanted && ctx.ceilingNetwork !== 'restricted') {
+      // The operator's policy implies the proxy: a process never gets the network around it.
+      launch = { proxy: { enabled: true, mode: operator.mode, domains: operator.domains, allowLocalBinding: operator.allowLocalBinding, enableSocks5: true } };
+      return buildNetwork(launch, processId, ctx, true);
+    }
     if (p.enforceManagedNetwork === true) throw invalidParams(networkMessages.enforceWithoutProxy);
     return null;
   }
   if (launch.policyDecisionTimeoutMs === 0) throw invalidParams(networkMessages.zeroTimeout);
   if (sandboxNetwork !== undefined && sandboxNetwork !== 'enabled') throw invalidParams(networkMessages.restrictedWithProxy);
+  return buildNetwork(launch, processId, ctx, p.enforceManagedNetwork === true || operator !== undefined);
+}
+
+function buildNetwork(launch: NonNullable<StartParams['networkProxy']>, processId: string, ctx: NetworkLaunchContext, enforce: boolean): ProcessNetwork {
   const settings = launch.proxy;
   const session = ctx.session;
   const timeoutMs = launch.policyDecisionTimeoutMs;
@@ -56,6 +69,7 @@ export function launchProcessNetwork(p: StartParams, processId: string, sandboxN
       allowLocalBinding: settings.allowLocalBinding ?? false,
       disabled: !settings.enabled,
       trustedRanges: ctx.trustedRanges ?? [],
+      ...(ctx.operatorNetwork ? { ceiling: ctx.operatorNetwork } : {}),
     },
     enableSocks5: settings.enableSocks5 ?? true,
     ...(decider ? { decider } : {}),
@@ -65,7 +79,7 @@ export function launchProcessNetwork(p: StartParams, processId: string, sandboxN
   return {
     enableSocks5: proxy.enableSocks5,
     allowLocalBinding: settings.allowLocalBinding ?? false,
-    enforce: p.enforceManagedNetwork === true,
+    enforce,
     accept: (endpoint, stream) => proxy.accept(endpoint, stream),
     listen: () => proxy.listen(),
     close: () => proxy.close(),

@@ -17,7 +17,7 @@ import {
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 import type { Logger } from 'pino';
-import type { Resolve } from '../network/policy.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import { launchProcessNetwork } from './network-launch.js';
 import type { Session } from './session.js';
 
@@ -36,6 +36,9 @@ export interface HandlerContext {
   /** Name resolution for managed network proxies (injectable for tests). */
   resolve?: Resolve;
   trustedRanges?: string[];
+  operatorNetwork?: OperatorNetworkPolicy;
+  /** The server ceiling's network (`restricted`: no process has any network). */
+  ceilingNetwork?: string;
 }
 
 export function toWireReadResult(result: ReadResult): WireReadResult {
