@@ -48,7 +48,7 @@ export class ManagedProxy {
   async listen(host = '127.0.0.1'): Promise<{ http: number; socks5?: number }> {
     const open = (endpoint: ProxyEndpoint): Promise<number> =>
       new Promise((resolve, reject) => {
-        const server = net.createServer((socket) => this.accept(endpoint, socket));
+        const server = net.createServer({ noDelay: true }, (socket) => this.accept(endpoint, socket));
         server.once('error', reject);
         server.listen(0, host, () => resolve((server.address() as net.AddressInfo).port));
         this.listeners.push(server);

@@ -15,7 +15,7 @@ const net = require('net');
 const { spawn } = require('child_process');
 const cfg = JSON.parse(process.argv[1]);
 const command = process.argv.slice(2);
-const WINDOW = 512 * 1024;
+const WINDOW = 2 * 1024 * 1024;
 const T = { OPEN: 1, DATA: 2, END: 3, RESET: 4, ACK: 5 };
 const mux = new net.Socket({ fd: 4, readable: true, writable: true });
 mux.setNoDelay(true);

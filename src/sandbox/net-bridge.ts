@@ -9,7 +9,7 @@ import { Duplex } from 'node:stream';
  * per stream and ACKs what it has handed on. END is a half-close, RESET an abort.
  */
 const T = { OPEN: 1, DATA: 2, END: 3, RESET: 4, ACK: 5 } as const;
-const WINDOW = 512 * 1024;
+const WINDOW = 2 * 1024 * 1024;
 const MAX_FRAME = 64 * 1024;
 const MAX_STREAMS = 1024;
 const TOKEN_BYTES = 32;
@@ -31,7 +31,7 @@ class MuxStream extends Duplex {
   sentEnd = false;
 
   constructor(private readonly mux: HostMux, readonly id: number, readonly cordonClient: string) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, readableHighWaterMark: WINDOW, writableHighWaterMark: WINDOW });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -142,7 +142,7 @@ class HostMux {
       }
       const s = this.streams.get(id);
       if (!s) continue;
-      if (type === T.DATA) s.received(Buffer.from(payload));
+      if (type === T.DATA) s.received(payload);
       else if (type === T.ACK && len === 4) s.credited(payload.readUInt32BE(0));
       else if (type === T.END) s.ended();
       else if (type === T.RESET) {
