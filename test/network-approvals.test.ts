@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import pty from '@lydell/node-pty';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ExecServerClient, type ApprovalDecision, type ApprovalRequest } from '../src/client/index.js';
@@ -114,5 +117,37 @@ describe('managed network: approvals in the client library', { skip }, () => {
     } finally {
       await client.close();
     }
+  });
+
+  const CLI = path.resolve('src/cli/main.ts');
+
+  it('cordon sandbox asks on the terminal: "session" lets the request through', async () => {
+    const term = pty.spawn(process.execPath, ['--import', 'tsx', CLI, 'sandbox', '--permissions', ':read-only', '--network-allow', 'listed.test', '--network-trusted-range', up.ranges[0] as string, '--', 'sh', '-c', `curl -sS http://${up.v4}:8080/asked; echo " rc=$?"`], { cwd: process.cwd(), env: { ...process.env, PATH } as Record<string, string>, cols: 200, rows: 30 });
+    let out = '';
+    let answered = false;
+    const exit = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
+    term.onData((d) => {
+      out += d;
+      if (!answered && out.includes('Allow? [o]nce')) {
+        answered = true;
+        term.write('s');
+      }
+    });
+    const code = await exit;
+    assert.match(out, new RegExp(`wants http access to ${up.v4.replace(/\./g, '\\.')}:8080`));
+    assert.match(out, /upstream GET \/asked[\s\S]* rc=0/);
+    assert.equal(code, 0);
+  });
+
+  it('cordon sandbox without a terminal denies, and the running command is stopped with the reason', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'sandbox', '--permissions', ':read-only', '--network-allow', 'listed.test', '--network-trusted-range', up.ranges[0] as string, '--', 'sh', '-c', `curl -sS http://${up.v4}:8080/; sleep 60; echo finished`], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH } });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.match(out, /"reason":"user_denied"/);
+    assert.match(out, /Network access to "http:\/\/10\.213\.[\d.]+:8080" was denied; the process was terminated/);
+    assert.doesNotMatch(out, /finished/);
+    assert.notEqual(code, 0);
   });
 });

@@ -2,8 +2,12 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { RemoteEnvironment } from '../client/remote-environment.js';
 import type { SandboxRequest } from '../environment/permissions.js';
-import type { Environment, ProcessEvent } from '../environment/types.js';
+import type { Environment, ProcessEvent, ProcessNetwork } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
+import { NetworkApprovals, deferredDenialMessage } from '../client/network-approvals.js';
+import { ManagedProxy } from '../network/managed-proxy.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
+import { terminalApprovalHandler } from './network-prompt.js';
 import { readToken } from './serve.js';
 
 export interface ExecOptions {
@@ -15,6 +19,8 @@ export interface ExecOptions {
   tty?: boolean;
   cwd: string;
   env: string[];
+  /** Run the command through a managed proxy with this policy; misses are asked on the terminal. */
+  network?: OperatorNetworkPolicy;
 }
 
 function parseEnvPairs(pairs: string[]): Record<string, string> {
@@ -54,6 +60,34 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       else resolve();
     });
   });
+  let network: ProcessNetwork | undefined;
+  let denial: string | undefined;
+  let inputPaused = false;
+  if (opts.network) {
+    if (opts.url) {
+      process.stderr.write(`${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet: the server's own network policy applies there\n`);
+      await environment.close();
+      return 125;
+    }
+    const approvals = new NetworkApprovals(
+      terminalApprovalHandler({ pauseInput: () => ((inputPaused = true), process.stdin.pause()), resumeInput: () => ((inputPaused = false), process.stdin.resume()) }),
+    );
+    const proxy = new ManagedProxy({
+      policy: { mode: opts.network.mode, domains: opts.network.domains, allowLocalBinding: opts.network.allowLocalBinding, trustedRanges: opts.network.trustedRanges },
+      enableSocks5: true,
+      decider: async (r) => {
+        const answer = await approvals.decide({ ...r, processId });
+        if (answer.type === 'deny' && !denial) {
+          // Deferred denial: the command is already running; stop it and say why.
+          denial = deferredDenialMessage(r);
+          void environment.exec.terminate(processId).catch(() => undefined);
+        }
+        return answer;
+      },
+    });
+    network = { enableSocks5: true, allowLocalBinding: opts.network.allowLocalBinding, enforce: true, accept: (e, st) => proxy.accept(e, st), listen: () => proxy.listen(), close: () => proxy.close() };
+  }
+  void inputPaused;
   try {
     await environment.exec.start({
       processId,
@@ -66,6 +100,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       rows: tty ? process.stdout.rows ?? 24 : null,
       cols: tty ? process.stdout.columns ?? 80 : null,
       sandbox: opts.sandbox ?? null,
+      network: network ?? null,
     });
   } catch (err) {
     process.stderr.write(`${opts.label ?? 'cordon exec'}: ${command[0] ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -77,6 +112,10 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   process.stdin.pause();
   if (process.stdin.isTTY && tty) process.stdin.setRawMode(false);
   await environment.close();
+  if (denial) {
+    process.stderr.write(`${opts.label ?? 'cordon exec'}: ${denial}\n`);
+    return exitCode === 0 ? 1 : exitCode;
+  }
   return exitCode;
 }
 

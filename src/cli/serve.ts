@@ -7,7 +7,15 @@ import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
 import { NetworkPolicy, type OperatorNetworkPolicy } from '../network/policy.js';
 
-export interface ServeOptions {
+export interface NetworkFlags {
+  networkAllow?: string[];
+  networkDeny?: string[];
+  networkMode?: string;
+  networkAllowLocalBinding?: boolean;
+  networkTrustedRange?: string[];
+}
+
+export interface ServeOptions extends NetworkFlags {
   listen: string;
   tokenFile?: string;
   insecureNoAuth?: boolean;
@@ -19,18 +27,13 @@ export interface ServeOptions {
   permissions?: string;
   workspace: string[];
   config?: string;
-  networkAllow?: string[];
-  networkDeny?: string[];
-  networkMode?: string;
-  networkAllowLocalBinding?: boolean;
-  networkTrustedRange?: string[];
 }
 
 /**
  * The operator's network policy from cordon.toml's `[permissions.NAME.network]` and the
  * `--network-*` flags (flags add to the file), or undefined when neither says anything.
  */
-export function operatorNetworkFromFlags(opts: ServeOptions, fromConfig: OperatorNetworkPolicy | undefined): OperatorNetworkPolicy | undefined {
+export function operatorNetworkFromFlags(opts: NetworkFlags, fromConfig: OperatorNetworkPolicy | undefined): OperatorNetworkPolicy | undefined {
   const flagged = (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 || opts.networkMode !== undefined || opts.networkAllowLocalBinding === true;
   if (!flagged && !fromConfig) return undefined;
   const mode = opts.networkMode ?? fromConfig?.mode ?? 'full';

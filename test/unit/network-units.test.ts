@@ -8,7 +8,7 @@ import { ManagedProxy } from '../../src/network/managed-proxy.js';
 import { NetworkPolicy, type DecisionEvent } from '../../src/network/policy.js';
 import { buildSeccompFilter, evaluateSeccomp, SECCOMP } from '../../src/sandbox/seccomp.js';
 import { proxyEnv } from '../../src/sandbox/proxy-env.js';
-import { operatorNetworkFromFlags } from '../../src/cli/serve.js';
+import { operatorNetworkFromFlags, type NetworkFlags } from '../../src/cli/serve.js';
 import { compilePermissions } from '../../src/sandbox/config.js';
 
 describe('network: addresses', () => {
@@ -192,7 +192,7 @@ describe('network: operator configuration', () => {
     const compiled = compilePermissions(toml, undefined);
     assert.deepEqual(compiled.network, { mode: 'limited', domains: { 'a.test': 'allow', 'b.test': 'deny' }, allowLocalBinding: false, trustedRanges: ['10.0.0.0/8'] });
     assert.throws(() => compilePermissions(toml.replace('"deny"', '"maybe"'), undefined), /allow" or "deny/);
-    const base = { listen: '', sessionGraceMs: 0, retainBytes: 0, retainExitedMs: 0, maxProcesses: 0, logLevel: 'info', workspace: [] };
+    const base: NetworkFlags = {};
     assert.equal(operatorNetworkFromFlags(base, undefined), undefined);
     const p = operatorNetworkFromFlags({ ...base, networkAllow: ['c.test'], networkMode: 'full' }, compiled.network);
     assert.deepEqual(p?.domains, { 'a.test': 'allow', 'b.test': 'deny', 'c.test': 'allow' });
