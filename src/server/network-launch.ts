@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { ProcessNetwork } from '../environment/types.js';
-import { invalidParams, networkMessages, type StartParams } from '../protocol/index.js';
+import { ErrorCode, invalidParams, networkMessages, RpcError, type StartParams } from '../protocol/index.js';
+
+/** Enforcement asked for without what it needs: refused before anything runs (as the core refusal). */
+const unenforceable = (message: string): RpcError => new RpcError(ErrorCode.InvalidParams, message, { kind: 'sandboxUnavailable' });
 import { ManagedProxy } from '../network/managed-proxy.js';
 import type { DeciderAnswer, DecisionEvent, OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import type { Session } from './session.js';
@@ -31,7 +34,8 @@ export function parseDeciderAnswer(result: unknown): DeciderAnswer {
 /** The process's proxy from `process/start` params, or null; fails closed on what cannot be honoured. */
 export function launchProcessNetwork(p: StartParams, processId: string, sandboxNetwork: string | undefined, ctx: NetworkLaunchContext): ProcessNetwork | null {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
-  if (p.managedNetwork) throw invalidParams(networkMessages.managedNetworkUnsupported);
+  // Routing to a proxy the client runs is not implemented: accepted when nothing is to be enforced.
+  if (p.managedNetwork && p.enforceManagedNetwork === true) throw unenforceable(networkMessages.managedNetworkUnsupported);
   const operator = ctx.operatorNetwork;
   let launch = p.networkProxy;
   if (!launch) {
@@ -41,7 +45,7 @@ export function launchProcessNetwork(p: StartParams, processId: string, sandboxN
       launch = { proxy: { enabled: true, mode: operator.mode, domains: operator.domains, allowLocalBinding: operator.allowLocalBinding, enableSocks5: true } };
       return buildNetwork(launch, processId, ctx, true);
     }
-    if (p.enforceManagedNetwork === true) throw invalidParams(networkMessages.enforceWithoutProxy);
+    if (p.enforceManagedNetwork === true) throw unenforceable(networkMessages.enforceWithoutProxy);
     return null;
   }
   if (launch.policyDecisionTimeoutMs === 0) throw invalidParams(networkMessages.zeroTimeout);

@@ -11,6 +11,9 @@ export interface SessionSink {
   request?(method: string, params: unknown, timeoutMs: number): Promise<unknown>;
 }
 
+/** File changes kept for a detached session; more are dropped (the oldest first). */
+const MAX_HELD_FS_CHANGES = 1024;
+
 /** A client's session: its environment (processes and their output) outlives connections. */
 export class Session {
   readonly id = randomUUID();
@@ -18,12 +21,18 @@ export class Session {
   sink: SessionSink | null = null;
   expiry: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[];
+  /**
+   * Watch reports made while no connection was attached. Process output needs no such queue (a
+   * resumed client reads it by seq), but a watch report has no seq: without this, a change during
+   * a reconnect would be lost, and the 0.171 CLI does not re-register its watches after a resume.
+   */
+  private heldFsChanges: FsChange[] = [];
 
   constructor(environmentOptions: Partial<LocalEnvironmentOptions>) {
     this.environment = new LocalEnvironment(environmentOptions);
     this.unsubscribe = [
       this.environment.exec.subscribe((event) => this.sink?.deliver(event)),
-      this.environment.fs.subscribeChanges((change) => this.sink?.deliverFsChange(change)),
+      this.environment.fs.subscribeChanges((change) => this.fsChanged(change)),
     ];
   }
 
@@ -37,6 +46,21 @@ export class Session {
     const sink = this.sink;
     if (!sink?.request) return Promise.reject(new Error('no client attached'));
     return sink.request(method, params, timeoutMs);
+  }
+
+  private fsChanged(change: FsChange): void {
+    if (this.sink) return this.sink.deliverFsChange(change);
+    this.heldFsChanges.push(change);
+    if (this.heldFsChanges.length > MAX_HELD_FS_CHANGES) this.heldFsChanges.shift();
+  }
+
+  /** Hands what happened while detached to the (new) connection, once it has answered `initialize`. */
+  deliverHeld(): void {
+    const sink = this.sink;
+    if (!sink) return;
+    const held = this.heldFsChanges;
+    this.heldFsChanges = [];
+    for (const change of held) sink.deliverFsChange(change);
   }
 
   async close(): Promise<void> {
