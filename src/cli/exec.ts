@@ -8,9 +8,9 @@ import { NetworkApprovals, deferredDenialMessage } from '../client/network-appro
 import { ManagedProxy } from '../network/managed-proxy.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { terminalApprovalHandler } from './network-prompt.js';
-import { readToken } from './serve.js';
+import { operatorNetworkFromFlags, readToken, type NetworkFlags } from './serve.js';
 
-export interface ExecOptions {
+export interface ExecOptions extends NetworkFlags {
   /** The command name used in error messages. */
   label?: string;
   sandbox?: SandboxRequest;
@@ -37,8 +37,10 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 export async function runExec(command: string[], opts: ExecOptions): Promise<number> {
   let environment: Environment;
   let overrides: Record<string, string>;
+  let networkPolicy: OperatorNetworkPolicy | undefined;
   try {
     overrides = parseEnvPairs(opts.env);
+    networkPolicy = opts.network ?? operatorNetworkFromFlags(opts, undefined);
     if (opts.url) {
       const token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
       environment = await RemoteEnvironment.connect({ url: opts.url, clientName: 'cordon-exec', ...(token ? { token } : {}) });
@@ -63,9 +65,9 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   let network: ProcessNetwork | undefined;
   let denial: string | undefined;
   let inputPaused = false;
-  if (opts.network) {
+  if (networkPolicy) {
     if (opts.url) {
-      process.stderr.write(`${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet: the server's own network policy applies there\n`);
+      process.stderr.write(`${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet (the server's own network policy applies there) there\n`);
       await environment.close();
       return 125;
     }
@@ -73,7 +75,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       terminalApprovalHandler({ pauseInput: () => ((inputPaused = true), process.stdin.pause()), resumeInput: () => ((inputPaused = false), process.stdin.resume()) }),
     );
     const proxy = new ManagedProxy({
-      policy: { mode: opts.network.mode, domains: opts.network.domains, allowLocalBinding: opts.network.allowLocalBinding, trustedRanges: opts.network.trustedRanges },
+      policy: { mode: networkPolicy.mode, domains: networkPolicy.domains, allowLocalBinding: networkPolicy.allowLocalBinding, trustedRanges: networkPolicy.trustedRanges },
       enableSocks5: true,
       decider: async (r) => {
         const answer = await approvals.decide({ ...r, processId });
@@ -85,7 +87,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
         return answer;
       },
     });
-    network = { enableSocks5: true, allowLocalBinding: opts.network.allowLocalBinding, enforce: true, accept: (e, st) => proxy.accept(e, st), listen: () => proxy.listen(), close: () => proxy.close() };
+    network = { enableSocks5: true, allowLocalBinding: networkPolicy.allowLocalBinding, enforce: true, accept: (e, st) => proxy.accept(e, st), listen: () => proxy.listen(), close: () => proxy.close() };
   }
   void inputPaused;
   try {

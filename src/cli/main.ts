@@ -51,6 +51,11 @@ program
   .option('--tty', 'run the command on a pseudo-terminal')
   .option('--cwd <dir>', 'working directory of the command', process.cwd())
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+  .option('--network-allow <pattern>', 'reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')
   .action(async (command: string[], opts) => process.exit(await runExec(command, opts)));
 
