@@ -164,17 +164,23 @@ export class LinuxSandbox {
       const env = proxyEnv({ httpPort: '{http}', socksPort: network.enableSocks5 ? '{socks5}' : undefined, allowLocalBinding: network.allowLocalBinding });
       command = [process.execPath, '-e', BRIDGE_SOURCE, '--', JSON.stringify({ endpoints, env }), ...command];
     }
-    const plan = buildBwrapArgs(views, {
-      command,
-      cwd: launch.commandCwd,
-      restrictNetwork,
-      extraReadOnly: network ? [process.execPath] : [],
-      mountProc: support.mountProc,
-      newSession: !launch.tty,
-      disableUserns: support.disableUserns,
-      seccompFd: 3,
-      denyFile,
-    });
+    let plan: ReturnType<typeof buildBwrapArgs>;
+    try {
+      plan = buildBwrapArgs(views, {
+        command,
+        cwd: launch.commandCwd,
+        restrictNetwork,
+        extraReadOnly: network ? [process.execPath] : [],
+        mountProc: support.mountProc,
+        newSession: !launch.tty,
+        disableUserns: support.disableUserns,
+        seccompFd: 3,
+        denyFile,
+      });
+    } catch (err) {
+      channel?.close();
+      throw err;
+    }
     // The count and the removal below are synchronous, so no other start can slip in between a
     // last user's release and the removal of a target it is about to mount (bwrap then failed with
     // "Can't remount readonly ... No such file or directory").
