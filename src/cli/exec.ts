@@ -4,10 +4,7 @@ import { RemoteEnvironment } from '../client/remote-environment.js';
 import type { SandboxRequest } from '../environment/permissions.js';
 import type { Environment, ProcessEvent, ProcessNetwork } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
-import { NetworkApprovals, deferredDenialMessage } from '../client/network-approvals.js';
-import { ManagedProxy } from '../network/managed-proxy.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
-import { terminalApprovalHandler } from './network-prompt.js';
 import { operatorNetworkFromFlags, readToken, type NetworkFlags } from './serve.js';
 
 export interface ExecOptions extends NetworkFlags {
@@ -40,7 +37,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   let networkPolicy: OperatorNetworkPolicy | undefined;
   try {
     overrides = parseEnvPairs(opts.env);
-    networkPolicy = opts.network ?? operatorNetworkFromFlags(opts, undefined);
+    networkPolicy = opts.network ?? (await operatorNetworkFromFlags(opts, undefined));
     if (opts.url) {
       const token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
       environment = await RemoteEnvironment.connect({ url: opts.url, clientName: 'cordon-exec', ...(token ? { token } : {}) });
@@ -71,6 +68,12 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       await environment.close();
       return 125;
     }
+    // Loaded only when asked for: the CLI starts faster without the proxy's modules.
+    const [{ NetworkApprovals, deferredDenialMessage }, { ManagedProxy }, { terminalApprovalHandler }] = await Promise.all([
+      import('../client/network-approvals.js'),
+      import('../network/managed-proxy.js'),
+      import('./network-prompt.js'),
+    ]);
     const approvals = new NetworkApprovals(
       terminalApprovalHandler({ pauseInput: () => ((inputPaused = true), process.stdin.pause()), resumeInput: () => ((inputPaused = false), process.stdin.resume()) }),
     );

@@ -42,7 +42,7 @@ export async function runSandbox(command: string[], opts: SandboxCommandOptions)
   let network: OperatorNetworkPolicy | undefined;
   try {
     const fromFlags = await sandboxFromFlags(opts);
-    network = operatorNetworkFromFlags(opts, fromFlags.network);
+    network = await operatorNetworkFromFlags(opts, fromFlags.network);
     sandbox = { profile: network ? { ...fromFlags.profile, network: 'enabled' } : fromFlags.profile, cwd: fromFlags.cwd };
   } catch (err) {
     process.stderr.write(`cordon sandbox: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -5,7 +5,7 @@ import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profile
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
-import { NetworkPolicy, type OperatorNetworkPolicy } from '../network/policy.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
 
 export interface NetworkFlags {
   networkAllow?: string[];
@@ -33,7 +33,7 @@ export interface ServeOptions extends NetworkFlags {
  * The operator's network policy from cordon.toml's `[permissions.NAME.network]` and the
  * `--network-*` flags (flags add to the file), or undefined when neither says anything.
  */
-export function operatorNetworkFromFlags(opts: NetworkFlags, fromConfig: OperatorNetworkPolicy | undefined): OperatorNetworkPolicy | undefined {
+export async function operatorNetworkFromFlags(opts: NetworkFlags, fromConfig: OperatorNetworkPolicy | undefined): Promise<OperatorNetworkPolicy | undefined> {
   const flagged = (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 || opts.networkMode !== undefined || opts.networkAllowLocalBinding === true;
   if (!flagged && !fromConfig) return undefined;
   const mode = opts.networkMode ?? fromConfig?.mode ?? 'full';
@@ -48,6 +48,7 @@ export function operatorNetworkFromFlags(opts: NetworkFlags, fromConfig: Operato
     trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
   };
   // Every pattern and range is checked now, so a typo stops the server instead of a request.
+  const { NetworkPolicy } = await import('../network/policy.js');
   new NetworkPolicy({ ...policy, trustedRanges: policy.trustedRanges });
   return policy;
 }
@@ -111,7 +112,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
     const fromFlags = await ceilingFromFlags(opts);
     ceiling = fromFlags.ceiling;
-    network = operatorNetworkFromFlags(opts, fromFlags.network);
+    network = await operatorNetworkFromFlags(opts, fromFlags.network);
     // A network policy means the network, through the proxy: the ceiling's network is enabled, and
     // every process with the network enabled is routed through a proxy with this policy.
     if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };

@@ -4,7 +4,6 @@ import { ErrorCode, invalidParams, networkMessages, RpcError, type StartParams }
 
 /** Enforcement asked for without what it needs: refused before anything runs (as the core refusal). */
 const unenforceable = (message: string): RpcError => new RpcError(ErrorCode.InvalidParams, message, { kind: 'sandboxUnavailable' });
-import { ManagedProxy } from '../network/managed-proxy.js';
 import type { DeciderAnswer, DecisionEvent, OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import type { Session } from './session.js';
 
@@ -32,7 +31,7 @@ export function parseDeciderAnswer(result: unknown): DeciderAnswer {
 }
 
 /** The process's proxy from `process/start` params, or null; fails closed on what cannot be honoured. */
-export function launchProcessNetwork(p: StartParams, processId: string, sandboxNetwork: string | undefined, ctx: NetworkLaunchContext): ProcessNetwork | null {
+export async function launchProcessNetwork(p: StartParams, processId: string, sandboxNetwork: string | undefined, ctx: NetworkLaunchContext): Promise<ProcessNetwork | null> {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
   // Routing to a proxy the client runs is not implemented: accepted when nothing is to be enforced.
   if (p.managedNetwork && p.enforceManagedNetwork === true) throw unenforceable(networkMessages.managedNetworkUnsupported);
@@ -53,7 +52,9 @@ export function launchProcessNetwork(p: StartParams, processId: string, sandboxN
   return buildNetwork(launch, processId, ctx, p.enforceManagedNetwork === true || operator !== undefined);
 }
 
-function buildNetwork(launch: NonNullable<StartParams['networkProxy']>, processId: string, ctx: NetworkLaunchContext, enforce: boolean): ProcessNetwork {
+async function buildNetwork(launch: NonNullable<StartParams['networkProxy']>, processId: string, ctx: NetworkLaunchContext, enforce: boolean): Promise<ProcessNetwork> {
+  // Loaded with the first proxied process: a server (and the CLI) that never proxies starts faster.
+  const { ManagedProxy } = await import('../network/managed-proxy.js');
   const settings = launch.proxy;
   const session = ctx.session;
   const timeoutMs = launch.policyDecisionTimeoutMs;

@@ -76,7 +76,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     sandbox = unwrapped.sandbox.cwd ? unwrapped.sandbox : { ...unwrapped.sandbox, cwd: commandCwd };
     arg0 = null;
   }
-  const network = launchProcessNetwork(p, p.processId, sandbox?.profile.network, ctx);
+  const network = await launchProcessNetwork(p, p.processId, sandbox?.profile.network, ctx);
   return ctx.environment.exec.start({
     processId: p.processId,
     argv,

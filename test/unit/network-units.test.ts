@@ -187,17 +187,17 @@ describe('network: proxied seccomp program and child environment', () => {
 });
 
 describe('network: operator configuration', () => {
-  it('reads [permissions.NAME.network] keys and --network-* flags, and rejects bad ones', () => {
+  it('reads [permissions.NAME.network] keys and --network-* flags, and rejects bad ones', async () => {
     const toml = `default_permissions = "p"\n[permissions.p.filesystem]\n":minimal" = "read"\n[permissions.p.network]\nenabled = true\nmode = "limited"\ntrusted_ranges = ["10.0.0.0/8"]\n[permissions.p.network.domains]\n"a.test" = "allow"\n"b.test" = "deny"\n`;
     const compiled = compilePermissions(toml, undefined);
     assert.deepEqual(compiled.network, { mode: 'limited', domains: { 'a.test': 'allow', 'b.test': 'deny' }, allowLocalBinding: false, trustedRanges: ['10.0.0.0/8'] });
     assert.throws(() => compilePermissions(toml.replace('"deny"', '"maybe"'), undefined), /allow" or "deny/);
     const base: NetworkFlags = {};
-    assert.equal(operatorNetworkFromFlags(base, undefined), undefined);
-    const p = operatorNetworkFromFlags({ ...base, networkAllow: ['c.test'], networkMode: 'full' }, compiled.network);
+    assert.equal(await operatorNetworkFromFlags(base, undefined), undefined);
+    const p = await operatorNetworkFromFlags({ ...base, networkAllow: ['c.test'], networkMode: 'full' }, compiled.network);
     assert.deepEqual(p?.domains, { 'a.test': 'allow', 'b.test': 'deny', 'c.test': 'allow' });
     assert.equal(p?.mode, 'full');
-    assert.throws(() => operatorNetworkFromFlags({ ...base, networkAllow: ['https://x'] }, undefined), /no scheme/);
-    assert.throws(() => operatorNetworkFromFlags({ ...base, networkTrustedRange: ['nope'] }, undefined), /invalid CIDR/);
+    await assert.rejects(operatorNetworkFromFlags({ ...base, networkAllow: ['https://x'] }, undefined), /no scheme/);
+    await assert.rejects(operatorNetworkFromFlags({ ...base, networkTrustedRange: ['nope'] }, undefined), /invalid CIDR/);
   });
 });
