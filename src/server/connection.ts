@@ -225,13 +225,13 @@ export class Connection implements SessionSink {
     return this.clientRequests.request(method, params, timeoutMs);
   }
 
-  /** A server-to-client notification (SessionSink). */
-  notify(method: string, params: unknown): void {
-    this.send(encodeNotification(method, params));
-  }
-
   deliverFsChange(change: FsChange): void {
     this.send(encodeNotification('fs/changed', { watchId: change.watchId, path: change.path, kind: change.kind }));
+  }
+
+  deliverNotification(method: string, params: unknown): void {
+    this.corkForTurn();
+    this.send(encodeNotification(method, params));
   }
 
   private sendResult(id: RequestId, result: unknown): void {

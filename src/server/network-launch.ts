@@ -65,7 +65,7 @@ async function buildNetwork(launch: NonNullable<StartParams['networkProxy']>, pr
       : undefined;
   const onDecision = (event: DecisionEvent): void => {
     ctx.logger?.info({ network: { processId, host: event.host, port: event.port, protocol: event.protocol, decision: event.decision, source: event.source, reason: event.reason, method: event.method } }, 'network policy decision');
-    session?.notify('network/policyDecision', { processId, ...event });
+    session?.notifyIfAttached('network/policyDecision', { processId, ...event });
   };
   const proxy = new ManagedProxy({
     policy: {
