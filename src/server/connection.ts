@@ -26,6 +26,7 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import type { ExecPolicyAnswer, ExecPolicyEnforcer, ExecPolicyQuestion } from '../execpolicy/index.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import { CORDON_CAPABILITIES } from './capabilities.js';
 import { ClientRequests } from './client-requests.js';
 import { wireEnvironmentInfo } from './environment-info.js';
@@ -58,6 +59,10 @@ export interface ConnectionLimits {
   sendLowWaterBytes: number;
   execPolicy?: ExecPolicyEnforcer;
   execPolicyPromptTimeoutMs?: number;
+  networkResolve?: Resolve;
+  networkTrustedRanges?: string[];
+  network?: OperatorNetworkPolicy;
+  environment?: { ceiling?: { profile: { network: string } } };
 }
 
 /** The server-to-client request a `prompt` verdict sends (docs/protocol-extensions.md). */
@@ -183,7 +188,7 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
-    this.context = { environment: this.session.environment, signal: this.aborter.signal };
+    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [], ...(this.limits.network ? { operatorNetwork: this.limits.network } : {}), ...(this.limits.environment?.ceiling ? { ceilingNetwork: this.limits.environment.ceiling.profile.network } : {}) };
     if (this.limits.execPolicy) {
       this.context.execPolicy = this.limits.execPolicy;
       if (p.capabilities?.execPolicyPrompt === true) this.context.askExecPolicy = (q) => this.askExecPolicy(q);
@@ -236,6 +241,11 @@ export class Connection implements SessionSink {
     if (queue) return void queue.push(text);
     this.corkForTurn();
     this.send(text);
+  }
+
+  /** A server-to-client request (SessionSink). */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    return this.clientRequests.request(method, params, timeoutMs);
   }
 
   deliverFsChange(change: FsChange): void {

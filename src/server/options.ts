@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import pino from 'pino';
 import type { ExecPolicyEnforcer } from '../execpolicy/index.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 
 export interface ServerOptions {
   /** How long a detached session (its processes, their output) waits to be resumed. */
@@ -22,6 +23,16 @@ export interface ServerOptions {
   execPolicy?: ExecPolicyEnforcer;
   /** How long a `prompt` verdict waits for the client's `execPolicy/request` answer before denying. */
   execPolicyPromptTimeoutMs: number;
+  /** Name resolution of managed network proxies (default: the system's); tests inject their own. */
+  networkResolve?: Resolve;
+  /** Private ranges (an intranet) managed proxies may reach; loopback, link-local and metadata never. */
+  networkTrustedRanges?: string[];
+  /**
+   * The operator's network policy: with it, every process whose network is enabled goes through a
+   * managed proxy (one the client did not ask for gets this policy), and it limits the policy a
+   * client sends. Without it, a client's `networkProxy` alone decides.
+   */
+  network?: OperatorNetworkPolicy;
 }
 
 export const defaultServerOptions = (): ServerOptions => ({

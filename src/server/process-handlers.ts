@@ -22,6 +22,10 @@ import { CORDON_CAPABILITIES } from './capabilities.js';
 import { wireEnvironmentInfo } from './environment-info.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
+import type { Logger } from 'pino';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
+import { launchProcessNetwork } from './network-launch.js';
+import type { Session } from './session.js';
 
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
@@ -36,6 +40,15 @@ export interface HandlerContext {
   execPolicy?: ExecPolicyEnforcer;
   /** Asks the client about a `prompt` verdict; absent when the client did not offer to answer. */
   askExecPolicy?: ExecPolicyAsk;
+  /** The session asking: server-to-client requests and notifications (the network decider). */
+  session?: Session;
+  logger?: Logger;
+  /** Name resolution for managed network proxies (injectable for tests). */
+  resolve?: Resolve;
+  trustedRanges?: string[];
+  operatorNetwork?: OperatorNetworkPolicy;
+  /** The server ceiling's network (`restricted`: no process has any network). */
+  ceilingNetwork?: string;
 }
 
 /** The JSON-RPC error code of a start refused by the exec policy (docs/protocol-extensions.md). */
@@ -80,6 +93,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
       throw err;
     }
   }
+  const network = await launchProcessNetwork(p, p.processId, sandbox?.profile.network, ctx);
   return ctx.environment.exec.start({
     processId: p.processId,
     argv,
@@ -92,6 +106,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     rows: p.rows ?? null,
     cols: p.cols ?? null,
     sandbox,
+    network,
     enforceManagedNetwork: p.enforceManagedNetwork ?? false,
   });
 }
