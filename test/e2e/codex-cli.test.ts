@@ -88,7 +88,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
 
     describe(`codex ${version} against ${serverKind()}`, { skip }, () => {
       it('runs a command; its output reaches the model', async () => {
-        await withScenario({ cliVersion: version, turns: [[exec('c1', 'echo cordon-e2e-$((6*7))')]] }, (run) => {
+        await withScenario({ name: 'command', cliVersion: version, turns: [[exec('c1', 'echo cordon-e2e-$((6*7))')]] }, (run) => {
           assert.match(outputOf(run, 'c1'), /cordon-e2e-42/, run.explain());
           assert.ok(requestsTo(run, 'process/start').length >= 1, `no process/start on the wire\n${run.explain()}`);
           assert.equal(run.result.code, 0, run.explain());
@@ -98,6 +98,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
       it('writes inside the workspace and is refused outside it (--sandbox workspace-write)', async () => {
         await withScenario(
           {
+            name: 'sandboxed-write',
             cliVersion: version,
             turns: (d) => [
               [exec('in', `printf inside > ${path.join(d.workspace, 'inside.txt')} && echo wrote-inside`)],
@@ -118,6 +119,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
       it('applies a patch that adds and updates files', async () => {
         await withScenario(
           {
+            name: 'apply-patch',
             cliVersion: version,
             turns: (d) => {
               writeFileSync(path.join(d.workspace, 'existing.txt'), 'alpha\nbeta\ngamma\n');
@@ -147,6 +149,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
       it('writes into an extra root given with --add-dir', async () => {
         await withScenario(
           {
+            name: 'add-dir',
             cliVersion: version,
             args: (d) => ['--add-dir', d.extra],
             turns: (d) => [[exec('x1', `printf extra > ${path.join(d.extra, 'added.txt')} && echo wrote-extra`)]],
@@ -161,6 +164,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
       it('survives a connection dropped mid-command (session resume)', { skip: modern ? false : 'the 0.139 CLI never resumes a session' }, async () => {
         await withScenario(
           {
+            name: 'drop',
             cliVersion: version,
             turns: [[exec('d1', 'echo before-drop; sleep 2; echo after-drop')]],
             arm: (tap) => {
@@ -184,6 +188,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
         try {
           await withScenario(
             {
+              name: 'mcp-http-executor',
               cliVersion: version,
               executorConfig: () =>
                 `approval_policy = "never"\n\n[mcp_servers.e2ehttp]\nurl = ${JSON.stringify(mcp.url)}\ndefault_tools_approval_mode = "approve"\n`,
@@ -203,6 +208,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
       it('launches a stdio MCP server on the executor', async () => {
         await withScenario(
           {
+            name: 'mcp-stdio',
             cliVersion: version,
             cliConfig: (d) =>
               [

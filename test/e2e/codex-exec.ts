@@ -21,6 +21,8 @@ export interface CodexExecOptions {
   /** TOML appended to the CLI's config (after the fixed top-level keys). */
   extraConfig?: string;
   timeoutMs?: number;
+  /** Rewrites the command line (e.g. to run the CLI inside a network namespace). */
+  wrap?: (command: string, args: string[]) => string[];
 }
 
 export interface CodexExecResult {
@@ -71,7 +73,8 @@ export function runCodexExec(opts: CodexExecOptions): Promise<CodexExecResult> {
     RUST_LOG: process.env.CORDON_E2E_RUST_LOG ?? 'warn',
   };
   return new Promise((resolve) => {
-    const child = spawn(opts.bin, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...argv] = opts.wrap ? opts.wrap(opts.bin, args) : [opts.bin, ...args];
+    const child = spawn(command!, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
     child.stderr.on('data', (d: Buffer) => (output += d.toString('utf8')));

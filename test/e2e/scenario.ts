@@ -6,6 +6,7 @@ import { findCodexBinary } from './codex-install.js';
 import { runCodexExec, type CodexExecResult } from './codex-exec.js';
 import { startCordon, startReference, type ExecServer } from './exec-servers.js';
 import { startMockModel, type Json, type MockModel, type Turn } from './mock-model.js';
+import { exposeOnUnixSocket, jailedArgv, loopbackJailAvailable } from './loopback-jail.js';
 import { startWsTap, type WsTap } from './ws-tap.js';
 
 /**
@@ -31,6 +32,8 @@ export interface Dirs {
 }
 
 export interface ScenarioSpec {
+  /** Short slug; names the scratch directory (kept with CORDON_E2E_KEEP=1 for comparing wires). */
+  name: string;
   cliVersion: string;
   turns: Turn[] | ((dirs: Dirs) => Turn[]);
   args?: (dirs: Dirs) => string[];
@@ -59,6 +62,15 @@ export function serverKind(): 'cordon' | 'reference' {
   return process.env.CORDON_E2E_SERVER === 'reference' ? 'reference' : 'cordon';
 }
 
+/**
+ * Whether the CLI runs in a loopback-only network namespace: always when the machine allows it,
+ * unless CORDON_E2E_NO_JAIL is set. On a machine without user namespaces it runs unconfined; the
+ * config still turns off everything that would go out.
+ */
+export function jailed(): boolean {
+  return !process.env.CORDON_E2E_NO_JAIL && loopbackJailAvailable();
+}
+
 export function scratchRoot(): string {
   return path.join(os.homedir(), '.cache', 'cordon-e2e');
 }
@@ -67,7 +79,7 @@ export async function withScenario(spec: ScenarioSpec, check: (run: ScenarioRun)
   const bin = findCodexBinary(spec.cliVersion);
   if (!bin) throw new Error(`Codex CLI ${spec.cliVersion} is not installed`);
   mkdirSync(scratchRoot(), { recursive: true });
-  const base = await mkdtemp(path.join(scratchRoot(), 'run-'));
+  const base = await mkdtemp(path.join(scratchRoot(), `${serverKind()}-${spec.cliVersion}-${spec.name}-`));
   const dirs: Dirs = {
     base,
     workspace: path.join(base, 'workspace'),
@@ -93,7 +105,17 @@ export async function withScenario(spec: ScenarioSpec, check: (run: ScenarioRun)
     const mock = await startMockModel(turns);
     cleanups.push(mock.close);
     spec.arm?.(tap);
+    let wrap: ((command: string, args: string[]) => string[]) | undefined;
+    if (jailed()) {
+      const forwards = [
+        { port: Number(new URL(mock.url).port), socket: path.join(base, 'model.sock') },
+        { port: Number(new URL(tap.url).port), socket: path.join(base, 'exec.sock') },
+      ];
+      for (const f of forwards) cleanups.push(await exposeOnUnixSocket(f.port, f.socket));
+      wrap = (command, args) => jailedArgv(forwards, command, args);
+    }
     const result = await runCodexExec({
+      wrap,
       bin,
       codexHome: dirs.clientHome,
       cwd: dirs.workspace,
@@ -104,7 +126,7 @@ export async function withScenario(spec: ScenarioSpec, check: (run: ScenarioRun)
     });
     const explain = (): string =>
       [
-        `codex exec ${spec.cliVersion} against ${serverKind()} exited ${result.code ?? result.signal}`,
+        `codex exec ${spec.cliVersion}${wrap ? ' (loopback-only netns)' : ''} against ${serverKind()} exited ${result.code ?? result.signal}`,
         `--- CLI output (tail) ---\n${result.output.slice(-3000)}`,
         `--- model saw ---\n${JSON.stringify(toolOutputs(mock.requests), null, 1).slice(0, 3000)}`,
         `--- wire (tail) ---\n${tap.transcript().slice(-6000)}`,
