@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
@@ -29,6 +29,16 @@ function outputOf(run: ScenarioRun, callId: string): string {
   const out = toolOutput(run.mock.requests, callId);
   assert.ok(out !== undefined, `the model never got the output of ${callId}\n${run.explain()}`);
   return out;
+}
+
+/**
+ * The workspace holds exactly `names` afterwards: the executor left nothing of its own behind
+ * (a sandbox's mount targets such as an empty `.git` would make the workspace look like a broken
+ * repository).
+ */
+function assertWorkspaceHolds(run: ScenarioRun, names: string[]): void {
+  assert.deepEqual(readdirSync(run.dirs.workspace).sort(), [...names].sort(), `unexpected entries in the workspace\n${run.explain()}`);
+  assert.deepEqual(readdirSync(run.dirs.base).filter((n) => n.startsWith('.')), [], 'unexpected entries in the scratch root');
 }
 
 /** A tool named `*suffix` among `tools` (functions, or functions inside a namespace). */
@@ -92,6 +102,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
           assert.match(outputOf(run, 'c1'), /cordon-e2e-42/, run.explain());
           assert.ok(requestsTo(run, 'process/start').length >= 1, `no process/start on the wire\n${run.explain()}`);
           assert.equal(run.result.code, 0, run.explain());
+          assertWorkspaceHolds(run, []);
         });
       });
 
@@ -112,6 +123,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
             assert.doesNotMatch(refused, /wrote-outside/, run.explain());
             assert.match(refused, /Read-only file system|Permission denied|Operation not permitted/, run.explain());
             assert.equal(existsSync(path.join(run.dirs.outside, 'escape.txt')), false, 'the write outside the workspace landed');
+            assertWorkspaceHolds(run, ['inside.txt']);
           },
         );
       });
@@ -142,6 +154,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
             const out = outputOf(run, 'p1');
             assert.equal(readFileSync(path.join(run.dirs.workspace, 'added.txt'), 'utf8'), 'hello from apply_patch\n', `${out}\n${run.explain()}`);
             assert.equal(readFileSync(path.join(run.dirs.workspace, 'existing.txt'), 'utf8'), 'alpha\nBETA\ngamma\n', run.explain());
+            assertWorkspaceHolds(run, ['added.txt', 'existing.txt']);
           },
         );
       });
@@ -157,6 +170,8 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
           (run) => {
             assert.match(outputOf(run, 'x1'), /wrote-extra/, run.explain());
             assert.equal(readFileSync(path.join(run.dirs.extra, 'added.txt'), 'utf8'), 'extra');
+            assert.deepEqual(readdirSync(run.dirs.extra), ['added.txt'], `unexpected entries in the extra root\n${run.explain()}`);
+            assertWorkspaceHolds(run, []);
           },
         );
       });
@@ -178,6 +193,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
             assert.ok(inits.length >= 2, `the CLI did not reconnect\n${run.explain()}`);
             const first = run.tap.log.find((e) => e.dir === '<<' && e.msg.result?.sessionId);
             assert.equal(inits[1]!.params.resumeSessionId, first?.msg.result.sessionId, run.explain());
+            assertWorkspaceHolds(run, []);
           },
         );
       });
