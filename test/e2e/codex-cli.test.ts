@@ -17,7 +17,7 @@ const CLI_VERSIONS = ['0.139.0', '0.171.0'] as const;
 const STDIO_MCP_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'mcp-stdio-server.mjs');
 
 function exec(callId: string, cmd: string): Json {
-  return functionCall(callId, 'exec_command', { cmd, yield_time_ms: 10_000 });
+  return functionCall(callId, 'exec_command', { cmd, yield_time_ms: 30_000 });
 }
 
 /** The requests (client to server) the tap saw, by method. */
