@@ -38,7 +38,7 @@ function outputOf(run: ScenarioRun, callId: string): string {
  */
 function assertWorkspaceHolds(run: ScenarioRun, names: string[]): void {
   assert.deepEqual(readdirSync(run.dirs.workspace).sort(), [...names].sort(), `unexpected entries in the workspace\n${run.explain()}`);
-  assert.deepEqual(readdirSync(run.dirs.base).filter((n) => n.startsWith('.')), [], 'unexpected entries in the scratch root');
+  assert.deepEqual(readdirSync(run.dirs.base).filter((n) => n.startsWith('.')), [], `unexpected entries in the scratch root (the server's ceiling)\n${run.explain()}`);
 }
 
 /** A tool named `*suffix` among `tools` (functions, or functions inside a namespace). */
@@ -88,7 +88,7 @@ const skipReason = missing.length
   : undefined;
 
 describe('e2e: the Codex CLI drives the exec-server', () => {
-  if (missing.length && process.env.CI) {
+  if (missing.length && process.env.CI && process.env.CI !== 'false') {
     it('has the Codex CLI installed', () => assert.fail(skipReason));
   }
 
