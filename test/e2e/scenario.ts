@@ -72,7 +72,7 @@ export function jailed(): boolean {
 }
 
 export function scratchRoot(): string {
-  return path.join(os.homedir(), '.cache', 'cordon-e2e');
+  return process.env.CORDON_E2E_SCRATCH ?? path.join(os.homedir(), '.cache', 'cordon-e2e');
 }
 
 export async function withScenario(spec: ScenarioSpec, check: (run: ScenarioRun) => Promise<void> | void): Promise<void> {
