@@ -211,6 +211,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
               turns: mcpToolTurns('m1', 'http_probe', { text: 'hello-http' }),
             },
             (run) => {
+              assert.ok(requestsTo(run, 'environmentConfig/read').length >= 1, `the CLI never read the executor's config\n${run.explain()}`);
               assert.match(outputOf(run, 'm1'), /http probe: hello-http/, run.explain());
               assert.ok(mcp.methods.includes('tools/call'), `MCP server saw ${mcp.methods.join(', ')}`);
               assert.ok(requestsTo(run, 'http/request').length >= 1, `the MCP traffic did not go through the executor\n${run.explain()}`);
@@ -240,7 +241,7 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
             turns: mcpToolTurns('s1', 'stdio_probe', { text: 'hello-stdio' }),
           },
           (run) => {
-            assert.match(outputOf(run, 's1'), /stdio probe: hello-stdio cwd=/, run.explain());
+            assert.ok(outputOf(run, 's1').includes(`stdio probe: hello-stdio cwd=${run.dirs.workspace}`), run.explain());
             const starts = requestsTo(run, 'process/start');
             assert.ok(
               starts.some((m) => JSON.stringify(m.params.argv).includes('mcp-stdio-server.mjs')),
