@@ -178,12 +178,13 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
           (run) => {
             assert.match(outputOf(run, 'w1'), /wrote-both/, run.explain());
             outputOf(run, 'p1');
-            assert.deepEqual(readdirSync(run.dirs.workspace).sort(), ['one.txt', 'three.txt'], `unexpected entries in the workspace\n${run.explain()}`);
-            assert.deepEqual(readdirSync(run.dirs.extra), ['two.txt'], `unexpected entries in the extra root\n${run.explain()}`);
+            const listing = (dir: string): string[] => readdirSync(dir).sort();
+            const dotted = listing(run.dirs.base).filter((n) => n.startsWith('.'));
+            const found = { workspace: listing(run.dirs.workspace), extra: listing(run.dirs.extra), ceilingRootDotEntries: dotted };
             assert.deepEqual(
-              readdirSync(run.dirs.base).filter((n) => n.startsWith('.')),
-              [],
-              `unexpected entries in the scratch root (the server's ceiling)\n${run.explain()}`,
+              found,
+              { workspace: ['one.txt', 'three.txt'], extra: ['two.txt'], ceilingRootDotEntries: [] },
+              `entries the executor left behind: ${JSON.stringify(found)}\n${run.explain()}`,
             );
           },
         );
