@@ -40,7 +40,6 @@ export class ClientRequests {
         this.pending.delete(id);
         reject(new Error(`the client did not answer ${method} within ${timeoutMs} ms`));
       }, timeoutMs);
-      timer.unref();
       this.pending.set(id, { resolve, reject, timer });
       this.send(encodeRequest(id, method, params));
     });
