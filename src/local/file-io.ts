@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
@@ -110,6 +110,64 @@ export function writeSmallFile(path: string, data: Uint8Array): boolean {
     if (!fstatSync(fd).isFile()) return false;
     for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, data.byteLength - done);
     return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface UnsizedReadLimits {
+  /** Bytes read at most from a file whose size is unknown (a device, a FIFO, a /proc file). */
+  maxBytes: number;
+  /** How long such a read may wait for its end of data. */
+  timeoutMs: number;
+}
+
+export class UnsizedReadError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'tooLong' | 'timedOut',
+  ) {
+    super(message);
+  }
+}
+
+const readAsync = (fd: number, buffer: Buffer, offset: number, length: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buffer, offset, length, null, (err, n) => (err ? reject(err) : resolve(n))));
+
+/**
+ * Reads a whole file of unknown size (what fs.readFile does for a device, a FIFO or a /proc file),
+ * bounded in bytes and time. The open and every read are non-blocking: a FIFO without a writer reads
+ * as empty, and one whose writer holds it open without writing is polled (backing off to 100 ms)
+ * instead of parking a thread-pool thread, so other sessions' file calls and shutdown never wait on it.
+ */
+export async function readUnsized(path: string, limits: UnsizedReadLimits): Promise<Buffer> {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const info = fstatSync(fd);
+    if (info.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: 'EISDIR', errno: -21, syscall: 'read' });
+    const parts: Buffer[] = [];
+    let total = 0;
+    let waitMs = 1;
+    const deadline = Date.now() + limits.timeoutMs;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, limits.maxBytes + 1 - total));
+      let n: number;
+      try {
+        n = await readAsync(fd, buffer, 0, buffer.length);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        if (Date.now() >= deadline) throw new UnsizedReadError(`no end of data within ${limits.timeoutMs} ms`, 'timedOut');
+        await new Promise((r) => setTimeout(r, waitMs));
+        waitMs = Math.min(waitMs * 2, 100);
+        continue;
+      }
+      if (n === 0) return Buffer.concat(parts, total);
+      waitMs = 1;
+      parts.push(buffer.subarray(0, n));
+      total += n;
+      if (total > limits.maxBytes) throw new UnsizedReadError(`more than ${limits.maxBytes} bytes`, 'tooLong');
+      if (Date.now() >= deadline) throw new UnsizedReadError(`no end of data within ${limits.timeoutMs} ms`, 'timedOut');
+    }
   } finally {
     closeSync(fd);
   }

@@ -23,6 +23,10 @@ export interface LocalEnvironmentOptions {
   watchCoalesceMs: number;
   /** Distinct changed paths one watch holds between reports; more are dropped. */
   maxPendingWatchPaths: number;
+  /** fs/readFile of a file of unknown size (a device, a FIFO, a /proc file): most bytes read; more is refused. */
+  maxUnsizedReadBytes: number;
+  /** ...and how long such a read may wait for its end of data before it is refused. */
+  unsizedReadTimeoutMs: number;
   /** Runs sandboxed processes; shared by the sessions of a server. None: sandboxed starts are refused. */
   sandbox: LinuxSandbox | undefined;
   /** The most access any call may get; each call runs with its sandbox intersected with this. */
@@ -45,6 +49,8 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   maxWatches: 64,
   watchCoalesceMs: 50,
   maxPendingWatchPaths: 10_000,
+  maxUnsizedReadBytes: 48 * 1024 * 1024,
+  unsizedReadTimeoutMs: 10_000,
   sandbox: undefined,
   fsWorkers: undefined,
   ptyHost: undefined,

@@ -10,6 +10,7 @@ import {
   ResizeParams,
   SignalParams,
   StartParams,
+  checkStartBounds,
   TerminateParams,
   WriteParams,
   type WireReadResult,
@@ -26,6 +27,8 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
+  /** fs/writeFile taken apart from bytes whose dataBase64 is not valid: the problem, worded. */
+  base64Problem?: string;
 }
 
 export function toWireReadResult(result: ReadResult): WireReadResult {
@@ -40,6 +43,7 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
 }
 
 export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
+  checkStartBounds(raw);
   const p = parseParams(StartParams, raw, 'ExecParams');
   const cwd = parseAbsolutePath(p.cwd);
   const wire = parseWireSandbox(p.sandbox);
