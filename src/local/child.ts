@@ -19,6 +19,10 @@ export interface ChildHandle {
   endStdin(): void;
   resize(rows: number, cols: number): void;
   interrupt(): void;
+  /** Kills the child and everything it started (also after it exited, while descendants live on). */
+  terminate(): void;
+  /** Settles once nothing of the child is left to terminate. */
+  readonly gone: Promise<void>;
   pause(): void;
   resume(): void;
 }
@@ -33,6 +37,8 @@ export interface ChildSpec {
   rows: number;
   cols: number;
   maxChunkBytes: number;
+  /** The child cannot outlive the server anyway (it runs in a sandbox's PID namespace): no keeper. */
+  contained?: boolean;
 }
 
 /** Sends `signal` to the child's whole process group (the child leads it). */

@@ -17,7 +17,7 @@ import { buildChildEnv } from '../sandbox/env-policy.js';
 import { SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
-import type { ChildSpec } from './child.js';
+import type { ChildHandle, ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
 import { spawnPipeChild } from './pipe-child.js';
@@ -31,6 +31,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
   private readonly processes = new Map<string, ManagedProcess>();
   private readonly listeners = new Set<ProcessEventListener>();
   private readonly expiryTimers = new Set<NodeJS.Timeout>();
+  /** Every child not yet gone, including exited ones whose descendants live on: all end with the session. */
+  private readonly live = new Set<ChildHandle>();
   private paused = false;
   private closing = false;
 
@@ -98,13 +100,17 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
         spec.env = { ...env, ...sandboxed.env };
+        spec.contained = true; // bubblewrap's PID namespace dies with it, and it with the server
       }
       const listener = proc.listener();
       const cleanup = sandboxed?.cleanup;
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
       if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
-      proc.child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      const child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      proc.child = child;
+      this.live.add(child);
+      void child.gone.then(() => this.live.delete(child));
       if (this.paused) proc.child.pause();
       if (this.closing) proc.terminate();
     } catch (err) {
@@ -191,6 +197,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       p.terminate();
       pending.push(p.read({ waitMs: 2000 }).then(() => undefined));
     }
+    // Exited processes may have left descendants (a daemon, a background job): they go too.
+    for (const child of this.live) child.terminate();
     await Promise.all(pending);
     for (const t of this.expiryTimers) clearTimeout(t);
     this.expiryTimers.clear();

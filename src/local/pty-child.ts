@@ -128,9 +128,12 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     seenBytes = 0;
     flush();
   };
+  let markGone = (): void => undefined;
+  const gone = new Promise<void>((resolve) => (markGone = resolve));
   term.onExit(({ exitCode, signal }) => {
     flush();
     exited = true;
+    markGone();
     releaseSlave();
     listener.exited(signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode);
     listener.closed();
@@ -154,6 +157,10 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
       if (!exited) term.write('\x03');
       else killGroup(pid, 'SIGINT');
     },
+    terminate: () => {
+      if (!exited) killGroup(pid, 'SIGKILL');
+    },
+    gone,
     pause: () => {
       paused = true;
       if (!exited) term.pause();

@@ -9,6 +9,9 @@ interface HostedChild {
   listener: ChildListener;
   pid: number;
   exited: boolean;
+  closed: boolean;
+  gone: Promise<void>;
+  markGone(): void;
   spawning?: { resolve(handle: ChildHandle): void; reject(err: Error): void };
 }
 
@@ -40,7 +43,9 @@ export class PtyHost {
     const worker = this.ensureWorker();
     const id = this.nextId++;
     return new Promise<ChildHandle>((resolve, reject) => {
-      this.children.set(id, { listener, pid: 0, exited: false, spawning: { resolve, reject } });
+      let markGone = (): void => undefined;
+      const gone = new Promise<void>((done) => (markGone = done));
+      this.children.set(id, { listener, pid: 0, exited: false, closed: false, gone, markGone, spawning: { resolve, reject } });
       if (this.children.size === 1) worker.ref();
       this.send({ type: 'spawn', id, spec });
     });
@@ -120,6 +125,8 @@ export class PtyHost {
         break;
       case 'closed':
         this.forget(message.id);
+        child.closed = true;
+        child.markGone();
         child.listener.closed();
         break;
     }
@@ -145,6 +152,8 @@ export class PtyHost {
       }
       if (child.pid > 0) killGroup(child.pid, 'SIGKILL');
       if (!child.exited) child.listener.exited(-1);
+      child.closed = true;
+      child.markGone();
       child.listener.closed();
     }
   }
@@ -165,6 +174,10 @@ export class PtyHost {
         if (child.exited) killGroup(child.pid, 'SIGINT');
         else this.send({ type: 'interrupt', id });
       },
+      terminate: () => {
+        if (!child.closed) killGroup(child.pid, 'SIGKILL');
+      },
+      gone: child.gone,
       pause: () => this.send({ type: 'pause', id }),
       resume: () => this.send({ type: 'resume', id }),
     };
