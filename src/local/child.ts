@@ -37,8 +37,8 @@ export interface ChildSpec {
   rows: number;
   cols: number;
   maxChunkBytes: number;
-  /** The child cannot outlive the server anyway (it runs in a sandbox's PID namespace): no keeper. */
-  contained?: boolean;
+  /** Run it under the keeper (keeper.ts); not needed in a sandbox, whose PID namespace dies with the server. */
+  keeper?: boolean;
 }
 
 /** Sends `signal` to the child's whole process group (the child leads it). */

@@ -27,6 +27,12 @@ export interface LocalEnvironmentOptions {
   maxUnsizedReadBytes: number;
   /** ...and how long such a read may wait for its end of data before it is refused. */
   unsizedReadTimeoutMs: number;
+  /**
+   * Run each unsandboxed pipe child under the keeper (local/keeper.ts), so that nothing it starts,
+   * setsid children included, outlives its session or the server (even after kill -9). Costs a
+   * short-lived perl process per start; without perl it is skipped.
+   */
+  containChildren: boolean;
   /** Runs sandboxed processes; shared by the sessions of a server. None: sandboxed starts are refused. */
   sandbox: LinuxSandbox | undefined;
   /** The most access any call may get; each call runs with its sandbox intersected with this. */
@@ -49,6 +55,7 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   maxWatches: 64,
   watchCoalesceMs: 50,
   maxPendingWatchPaths: 10_000,
+  containChildren: true,
   maxUnsizedReadBytes: 48 * 1024 * 1024,
   unsizedReadTimeoutMs: 10_000,
   sandbox: undefined,

@@ -16,8 +16,7 @@ const MAX_DRAIN_TURNS = 64;
  * grandchild writes it; `closed` follows EOF on both pipes.
  */
 export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
-  // Under the keeper (keeper.ts) unless the child is contained already (a sandbox's PID namespace).
-  const keeper = spec.contained ? undefined : keeperCommand(spec.file, [spec.argv0, ...spec.args]);
+  const keeper = spec.keeper ? keeperCommand(spec.file, [spec.argv0, ...spec.args]) : undefined;
   const child = keeper
     ? spawn(keeper.file, keeper.args, {
         cwd: spec.cwd,

@@ -76,6 +76,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         rows: request.rows ?? 24,
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
+        keeper: this.options.containChildren,
       };
       const sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
       const sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
@@ -100,7 +101,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
         spec.env = { ...env, ...sandboxed.env };
-        spec.contained = true; // bubblewrap's PID namespace dies with it, and it with the server
+        spec.keeper = false; // bubblewrap's PID namespace dies with it, and it with the server
       }
       const listener = proc.listener();
       const cleanup = sandboxed?.cleanup;

@@ -134,14 +134,18 @@ export class LinuxSandbox {
     views.unreadableRoots.push(dir);
     const restrictNetwork = launch.profile.network !== 'enabled';
     const plan = buildBwrapArgs(views, {
-      // On a terminal, ^C signals the whole foreground process group, bwrap included, and bwrap dying
-      // takes the sandbox down. So bwrap is started with INT/QUIT/TSTP ignored (below), and the
-      // command gets them back to default through env(1) inside.
-      command: launch.tty ? [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command] : launch.command,
+      // process/signal and ^C signal the whole process group, bwrap included, and bwrap dying takes
+      // the sandbox down at once (SIGKILL through --die-with-parent) before the command's own
+      // handler has run. So bwrap is started with INT/QUIT/TSTP ignored (below), and the command
+      // gets them back to default through env(1) inside; the sandbox's init ignores them anyway
+      // (the kernel's rule for a PID namespace's init). The command stays in bwrap's process group
+      // (no --new-session): a pipe child has no controlling terminal to abuse (the server starts
+      // it in a session of its own), and TIOCSTI/TIOCLINUX are refused by the seccomp filter.
+      command: [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command],
       cwd: launch.commandCwd,
       restrictNetwork,
       mountProc: support.mountProc,
-      newSession: !launch.tty,
+      newSession: false,
       disableUserns: support.disableUserns,
       seccompFd: 3,
       denyFile,
@@ -157,7 +161,7 @@ export class LinuxSandbox {
     // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
     return {
       file: '/bin/sh',
-      args: ['-c', `${launch.tty ? "trap '' INT QUIT TSTP; " : ''}exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args],
+      args: ['-c', `trap '' INT QUIT TSTP; exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args],
       env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
       cleanup: async () => {
         for (const t of [...plan.syntheticTargets].reverse()) {

@@ -163,6 +163,20 @@ describe('seccomp filter', () => {
     assert.equal(evaluateSeccomp(f, { arch: arch.audit, nr: 0x40000000 + 1 }), EPERM, 'x32 syscalls are refused');
   });
 
+  it('refuses the ioctls TIOCSTI and TIOCLINUX (by the request\'s low 32 bits, as the kernel reads it); other ioctls pass', () => {
+    for (const restrictNetwork of [false, true]) {
+      const f = buildSeccompFilter({ restrictNetwork, arch: 'x64' });
+      assert.equal(call(f, 'ioctl', [0, SECCOMP.TIOCSTI]), EPERM, 'TIOCSTI');
+      assert.equal(call(f, 'ioctl', [0, SECCOMP.TIOCLINUX]), EPERM, 'TIOCLINUX');
+      assert.equal(call(f, 'ioctl', [0, 2 ** 32 + SECCOMP.TIOCSTI]), EPERM, 'TIOCSTI with high bits set');
+      assert.equal(call(f, 'ioctl', [0, 0x5413]), SECCOMP.RET_ALLOW, 'TIOCGWINSZ');
+      assert.equal(call(f, 'ioctl', [0, 0x5401]), SECCOMP.RET_ALLOW, 'TCGETS');
+    }
+    const arm = SECCOMP.ARCHES.arm64!;
+    const f = buildSeccompFilter({ restrictNetwork: false, arch: 'arm64' });
+    assert.equal(evaluateSeccomp(f, { arch: arm.audit, nr: arm.nr.ioctl as number, args: [0, SECCOMP.TIOCSTI] }), EPERM, 'arm64 TIOCSTI');
+  });
+
   it('with the network restricted, only AF_UNIX sockets and socketpairs, and no connect/bind/listen', () => {
     const f = buildSeccompFilter({ restrictNetwork: true, arch: 'x64' });
     assert.equal(call(f, 'socket', [2]), EPERM);
