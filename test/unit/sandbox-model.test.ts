@@ -197,7 +197,7 @@ describe('bubblewrap argv (pure)', () => {
     kind: (p) => (dirs.includes(p) ? 'dir' : files.includes(p) ? 'file' : 'missing'),
     canonical: (p) => p,
   });
-  const opts = { command: ['cmd', 'arg'], cwd: '/w', restrictNetwork: true, mountProc: true, newSession: true, disableUserns: true, seccompFd: 3, denyFile: '/priv/denied' };
+  const opts = { command: ['cmd', 'arg'], cwd: '/w', restrictNetwork: true, mountProc: true, newSession: true, disableUserns: true, seccompFd: 3, denyFd: 4 };
 
   it('builds the workspace-write view: read-only root, writable workspace, metadata carve-outs, namespaces, caps dropped', () => {
     const views = deriveViews(resolvePolicy(restricted([special('root', 'read'), special('project_roots', 'write'), exact('/w/secret', 'deny')]), { cwd: '/nonexistent-w' }));
@@ -206,7 +206,7 @@ describe('bubblewrap argv (pure)', () => {
     const { args, syntheticTargets } = buildBwrapArgs(views, opts, facts(['/w', '/w/.git', '/w/private'], ['/w/secret']));
     const text = args.join(' ');
     assert.ok(text.startsWith('--die-with-parent --new-session --ro-bind / / --dev /dev --bind /w /w --ro-bind /w/.git /w/.git --perms 555 --tmpfs /w/.codex --remount-ro /w/.codex'), text);
-    assert.ok(text.includes('--ro-bind /priv/denied /w/secret'));
+    assert.ok(text.includes('--perms 000 --ro-bind-data 4 /w/secret'));
     assert.ok(text.includes('--perms 000 --tmpfs /w/private --remount-ro /w/private'));
     assert.ok(text.includes('--unshare-user --unshare-pid --unshare-ipc'));
     assert.ok(text.includes('--unshare-net --disable-userns --proc /proc --cap-drop ALL --seccomp 3 --chdir /w -- cmd arg'));
