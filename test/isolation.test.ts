@@ -99,10 +99,16 @@ describe('isolation: a stuck or huge request is bounded and does not stall other
     assert.match(zero.error?.message ?? '', /gave more than 1048576 bytes/);
     const urandom = await a.request('fs/readFile', { path: '/dev/urandom' });
     assert.match(urandom.error?.message ?? '', /gave more than 1048576 bytes/);
-    // Allowed twins: a FIFO without a writer reads as empty, /dev/null as empty, a /proc file whole.
+    // A FIFO nobody ever writes to is refused the same way.
     const lonely = path.join(scratch.dir, 'lonely');
     mkfifo(lonely);
-    assert.equal((await a.request('fs/readFile', { path: lonely })).result?.dataBase64, '');
+    assert.match((await a.request('fs/readFile', { path: lonely })).error?.message ?? '', /no end of data within 500 ms/);
+    // Allowed twins: a FIFO whose writer comes and writes is read, /dev/null is empty, a /proc file whole.
+    const later = path.join(scratch.dir, 'later');
+    mkfifo(later);
+    const reading = a.request('fs/readFile', { path: later });
+    spawn('sh', ['-c', `sleep 0.1; printf 'late data' > "$0"`, later], { stdio: 'ignore' });
+    assert.equal(Buffer.from((await reading).result?.dataBase64 ?? '', 'base64').toString(), 'late data');
     assert.equal((await a.request('fs/readFile', { path: '/dev/null' })).result?.dataBase64, '');
     const status = await a.request('fs/readFile', { path: '/proc/self/status' });
     assert.match(Buffer.from(status.result?.dataBase64 ?? '', 'base64').toString(), /^Name:/);

@@ -136,15 +136,18 @@ const readAsync = (fd: number, buffer: Buffer, offset: number, length: number): 
 
 /**
  * Reads a whole file of unknown size (what fs.readFile does for a device, a FIFO or a /proc file),
- * bounded in bytes and time. The open and every read are non-blocking: a FIFO without a writer reads
- * as empty, and one whose writer holds it open without writing is polled (backing off to 100 ms)
- * instead of parking a thread-pool thread, so other sessions' file calls and shutdown never wait on it.
+ * bounded in bytes and time. The open and every read are non-blocking: a FIFO waiting for a writer,
+ * or whose writer holds it open without writing, is polled (backing off to 100 ms) instead of
+ * parking a thread-pool thread, so other sessions' file calls and shutdown never wait on it.
  */
 export async function readUnsized(path: string, limits: UnsizedReadLimits): Promise<Buffer> {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const info = fstatSync(fd);
     if (info.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: 'EISDIR', errno: -21, syscall: 'read' });
+    // A FIFO opened without blocking reads as ended until a writer comes: wait for one, as a
+    // blocking read would, until the first data (after which end of data is the end).
+    const waitForWriter = info.isFIFO();
     const parts: Buffer[] = [];
     let total = 0;
     let waitMs = 1;
@@ -156,12 +159,15 @@ export async function readUnsized(path: string, limits: UnsizedReadLimits): Prom
         n = await readAsync(fd, buffer, 0, buffer.length);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        n = -1;
+      }
+      if (n === 0 && !(waitForWriter && total === 0)) return Buffer.concat(parts, total);
+      if (n <= 0) {
         if (Date.now() >= deadline) throw new UnsizedReadError(`no end of data within ${limits.timeoutMs} ms`, 'timedOut');
         await new Promise((r) => setTimeout(r, waitMs));
         waitMs = Math.min(waitMs * 2, 100);
         continue;
       }
-      if (n === 0) return Buffer.concat(parts, total);
       waitMs = 1;
       parts.push(buffer.subarray(0, n));
       total += n;
