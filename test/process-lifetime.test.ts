@@ -33,8 +33,8 @@ async function pidsOf(client: RawClient, processId: string, count: number): Prom
   return text.trim().split(/\s+/).map(Number);
 }
 
-async function start(client: RawClient, processId: string, command: string, cwd: string): Promise<Json> {
-  const res = await client.request('process/start', { processId, argv: ['sh', '-c', command], cwd, env: SH_ENV, tty: false });
+async function start(client: RawClient, processId: string, command: string, cwd: string, tty = false): Promise<Json> {
+  const res = await client.request('process/start', { processId, argv: ['sh', '-c', command], cwd, env: SH_ENV, tty });
   assert.equal(res.error, undefined, JSON.stringify(res.error));
   return res;
 }
@@ -42,20 +42,20 @@ async function start(client: RawClient, processId: string, command: string, cwd:
 const alive = (pids: number[]): number[] => pids.filter(isAlive);
 
 describe('process lifetime', () => {
-  for (const sandboxed of [false, true]) {
-    it(`kill -9 of the server takes down every ${sandboxed ? 'sandboxed ' : ''}child and all they started`, { skip: sandboxed && !existsSync('/usr/bin/bwrap') ? 'no bwrap' : false }, async () => {
+  for (const [sandboxed, tty] of [[false, false], [false, true], [true, false]]) {
+    it(`kill -9 of the server takes down every ${sandboxed ? 'sandboxed ' : ''}${tty ? 'terminal' : 'pipe'} child and all they started`, { skip: sandboxed && !existsSync('/usr/bin/bwrap') ? 'no bwrap' : false }, async () => {
       const scratch = await tempDir('cordon-lifetime-');
       const ceiling = sandboxed ? { profile: builtinProfile(':workspace'), cwd: scratch.dir, workspaceRoots: [scratch.dir], name: ':workspace' } : undefined;
       const server = await startServerProcess({ environment: { ceiling } });
       const pids: number[] = [];
       try {
         const { client } = await RawClient.ready(server.url);
-        for (let i = 0; i < 5; i++) await start(client, `p${i}`, `${SPREAD}; sleep 600`, scratch.dir);
+        for (let i = 0; i < 5; i++) await start(client, `p${i}`, `${SPREAD}; sleep 600`, scratch.dir, tty);
         // One that already exited, leaving its daemon behind.
-        await start(client, 'gone', SPREAD, scratch.dir);
+        if (!tty) await start(client, 'gone', SPREAD, scratch.dir);
         for (let i = 0; i < 5; i++) pids.push(...(await pidsOf(client, `p${i}`, 4)));
-        pids.push(...(await pidsOf(client, 'gone', 4)));
-        if (!sandboxed) assert.equal(alive(pids).length, pids.length - 1, 'all running before (but the exited one)');
+        if (!tty) pids.push(...(await pidsOf(client, 'gone', 4)));
+        if (!sandboxed) assert.equal(alive(pids).length, pids.length - (tty ? 0 : 1), 'all running before (but the exited one)');
         else assert.ok(sandboxSleepers(scratch.dir) >= 20, 'the sandboxed sleepers run before');
         server.child.kill('SIGKILL');
         await server.stop();

@@ -41,6 +41,16 @@ export interface ChildSpec {
   keeper?: boolean;
 }
 
+/** Sends `signal` to one process; false when it is gone. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Sends `signal` to the child's whole process group (the child leads it). */
 export function killGroup(pid: number, signal: NodeJS.Signals): boolean {
   try {

@@ -16,11 +16,16 @@ import { accessSync, constants } from 'node:fs';
  *   the session), and exits once none is left.
  *
  * Its stdin, stdout and stderr go to /dev/null once the command runs, so output end-of-file still
- * means the command and its descendants closed them. Perl's own startup variables (PERL5OPT, ...)
+ * means the command and its descendants closed them.
+ *
+ * On a terminal (tty mode) the keeper leads the terminal's session and the command stays in its
+ * process group, so the terminal's ^C reaches the command (the keeper's own handlers do nothing);
+ * when the command exits, the keeper kills what it left (as the terminal's hangup would) and exits
+ * with the command's status, which node-pty reports. Perl's own startup variables (PERL5OPT, ...)
  * are moved aside for the keeper and restored for the command.
  */
 const SCRIPT = String.raw`
-my ($nr, $setsid, $server, $file, @argv) = @ARGV;
+my ($nr, $setsid, $server, $tty, $file, @argv) = @ARGV;
 syscall($nr, 36, 1, 0, 0, 0);
 syscall($nr, 1, 15, 0, 0, 0);
 my $child = 0;
@@ -31,31 +36,46 @@ sub kids {
   for (readdir $d) { next unless /^\d+$/; open(my $s, '<', "/proc/$_/stat") or next; my $l = <$s>; push @k, $_ if defined $l && $l =~ /\) \S+ (\d+)/ && $1 == $$ }
   return @k;
 }
-sub end_all {
-  kill('KILL', -$child) if $child;
-  for (1 .. 100000) { my @k = kids(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k }
-  exit 137;
+sub kill_kids { for (1 .. 100000) { my @k = kids(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } }
+sub end_all { kill('KILL', -$child) if $child && !$tty; kill_kids(); exit 137 }
+sub finish {
+  my $st = shift;
+  $child = 0;
+  kill_kids();
+  if ($st & 127) { $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP); kill($st & 127, $$); exit(128 + ($st & 127)) }
+  exit($st >> 8);
 }
-$SIG{TERM} = \&end_all;
-$SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child };
+$SIG{TERM} = $SIG{HUP} = \&end_all;
+if ($tty) { $SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = sub { } }
+else { $SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child } }
 end_all() if getppid() != $server;
-open(my $status, '>&=', 3) or exit 126;
+my $status;
+unless ($tty) { open($status, '>&=', 3) or exit 126 }
 $child = fork();
 exit 126 unless defined $child;
 if ($child == 0) {
-  syscall($setsid);
-  close($status);
-  $SIG{TERM} = $SIG{INT} = 'DEFAULT';
+  syscall($setsid) unless $tty;
+  close($status) if $status;
+  $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP);
   delete $ENV{PERL_BADLANG};
   for (keys %ENV) { $ENV{$1} = delete $ENV{$_} if /^__CORDON_KEEPER_(PERL.*)$/ }
   exec { $file } @argv;
   exit 127;
 }
-open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');
-syswrite($status, "pid $child\n");
+unless ($tty) {
+  open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');
+  syswrite($status, "pid $child
+");
+}
 while (1) {
   my $w = waitpid(-1, 0);
-  if ($w > 0) { syswrite($status, "exit $?\n") if $w == $child; next }
+  if ($w > 0) {
+    next unless $w == $child;
+    finish($?) if $tty;
+    syswrite($status, "exit $?
+");
+    next;
+  }
   last if $! == 10;
 }
 exit 0;
@@ -67,7 +87,7 @@ const SYSCALLS: Partial<Record<NodeJS.Architecture, [number, number]>> = { x64: 
 const PERL = '/usr/bin/perl';
 
 /** The keeper's command line for `file argv...`, or undefined where it cannot run (no perl, not Linux x64/arm64). */
-export function keeperCommand(file: string, argv: string[]): { file: string; args: string[] } | undefined {
+export function keeperCommand(file: string, argv: string[], tty = false): { file: string; args: string[] } | undefined {
   const nr = SYSCALLS[process.arch];
   if (process.platform !== 'linux' || nr === undefined) return undefined;
   try {
@@ -75,8 +95,11 @@ export function keeperCommand(file: string, argv: string[]): { file: string; arg
   } catch {
     return undefined;
   }
-  return { file: PERL, args: ['-e', SCRIPT, '--', String(nr[0]), String(nr[1]), String(process.pid), file, ...argv] };
+  return { file: PERL, args: ['-e', SCRIPT, '--', String(nr[0]), String(nr[1]), String(process.pid), tty ? '1' : '0', file, ...argv] };
 }
+
+/** Whether children can run under the keeper here. */
+export const keeperAvailable = (): boolean => keeperCommand('/bin/true', ['true']) !== undefined;
 
 /** The keeper's environment: the command's, with Perl's own variables moved aside (restored for the command). */
 export function keeperEnv(env: Record<string, string>): Record<string, string> {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { killGroup, signalProcess, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
 import { keeperCommand, keeperEnv, waitStatusExitCode } from './keeper.js';
 
 /** Event-loop turns to wait after exit for output still in the pipes, while it keeps coming. */
@@ -164,13 +164,13 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
         resize: () => undefined,
         interrupt: () => {
           // The keeper forwards SIGINT to the command's process group.
-          if (keeper && keeperAlive) process.kill(pid, 'SIGINT');
+          if (keeper && keeperAlive) signalProcess(pid, 'SIGINT');
           else if (!keeper) killGroup(pid, 'SIGINT');
         },
         terminate: () => {
           if (commandPid !== undefined) killGroup(commandPid, 'SIGKILL');
           // The keeper then kills every descendant left, wherever it moved to.
-          if (keeper && keeperAlive) process.kill(pid, 'SIGTERM');
+          if (keeper && keeperAlive) signalProcess(pid, 'SIGTERM');
           else if (!keeper) killGroup(pid, 'SIGKILL');
         },
         gone,

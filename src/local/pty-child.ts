@@ -1,7 +1,8 @@
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import pty from '@lydell/node-pty';
-import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { killGroup, signalProcess, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { keeperCommand, keeperEnv } from './keeper.js';
 
 /** The parts of node-pty's UnixTerminal this module relies on beyond its typed interface. */
 interface UnixTerminalInternals {
@@ -23,12 +24,13 @@ interface UnixTerminalInternals {
  * `exited` and `closed` come together, after the last byte.
  */
 export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
-  const term = pty.spawn(spec.file, spec.args, {
+  const keeper = spec.keeper ? keeperCommand(spec.file, [spec.file, ...spec.args], true) : undefined;
+  const term = pty.spawn(keeper?.file ?? spec.file, keeper?.args ?? spec.args, {
     name: spec.env.TERM ?? 'xterm-256color',
     cols: spec.cols,
     rows: spec.rows,
     cwd: spec.cwd,
-    env: spec.env,
+    env: keeper ? keeperEnv(spec.env) : spec.env,
     encoding: null,
   });
   const internals = term as unknown as UnixTerminalInternals;
@@ -158,7 +160,10 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
       else killGroup(pid, 'SIGINT');
     },
     terminate: () => {
-      if (!exited) killGroup(pid, 'SIGKILL');
+      if (exited) return;
+      // The keeper kills the command and all it started, wherever it moved to.
+      if (keeper) signalProcess(pid, 'SIGTERM');
+      else killGroup(pid, 'SIGKILL');
     },
     gone,
     pause: () => {

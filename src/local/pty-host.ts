@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { killGroup, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { killGroup, signalProcess, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { keeperAvailable } from './keeper.js';
 import type { FromPtyThread, ToPtyThread } from './pty-host-messages.js';
 
 /** How long dispose() waits for killed terminal children to be reported. */
@@ -10,6 +11,8 @@ interface HostedChild {
   pid: number;
   exited: boolean;
   closed: boolean;
+  /** Runs under the keeper, which kills all the child started on SIGTERM. */
+  keeper: boolean;
   gone: Promise<void>;
   markGone(): void;
   spawning?: { resolve(handle: ChildHandle): void; reject(err: Error): void };
@@ -45,7 +48,7 @@ export class PtyHost {
     return new Promise<ChildHandle>((resolve, reject) => {
       let markGone = (): void => undefined;
       const gone = new Promise<void>((done) => (markGone = done));
-      this.children.set(id, { listener, pid: 0, exited: false, closed: false, gone, markGone, spawning: { resolve, reject } });
+      this.children.set(id, { listener, pid: 0, exited: false, closed: false, keeper: !!spec.keeper && keeperAvailable(), gone, markGone, spawning: { resolve, reject } });
       if (this.children.size === 1) worker.ref();
       this.send({ type: 'spawn', id, spec });
     });
@@ -175,7 +178,9 @@ export class PtyHost {
         else this.send({ type: 'interrupt', id });
       },
       terminate: () => {
-        if (!child.closed) killGroup(child.pid, 'SIGKILL');
+        if (child.closed) return;
+        if (child.keeper) signalProcess(child.pid, 'SIGTERM');
+        else killGroup(child.pid, 'SIGKILL');
       },
       gone: child.gone,
       pause: () => this.send({ type: 'pause', id }),
