@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { EnvPolicy, FsChange, ProcessEvent, Stream } from '../environment/types.js';
-import { encodeRequest, type RequestId, type WireReadResult, type WriteStatus } from '../protocol/index.js';
+import type { EnvPolicy, FsChange, ProcessEvent, SandboxType, Stream } from '../environment/types.js';
+import { encodeRequest, ErrorCode, type RequestId, type WireEnvironmentInfo, type WireReadResult, type WriteStatus } from '../protocol/index.js';
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
@@ -31,8 +31,11 @@ export interface StartProcessParams {
   envPolicy?: EnvPolicy | null;
   rows?: number;
   cols?: number;
-  /** A wire `sandbox` object (PROTOCOL.md §10 shapes); Cordon enforces it with bubblewrap. */
+  /** A wire `sandbox` object (PROTOCOL.md §10, PROTOCOL-0171 §3.1.2 shapes); Cordon enforces it with bubblewrap. */
   sandbox?: Record<string, unknown> | null;
+  /** 0.155+ call labels; threadId must be a UUID. */
+  metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
+  enforceManagedNetwork?: boolean;
 }
 
 export interface ReadOptions {
@@ -48,6 +51,21 @@ export interface DecodedReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
+  /** False when the server does not say (0.122–0.141 servers). */
+  sandboxDenied: boolean;
+}
+
+const SANDBOX_TYPES: readonly string[] = ['none', 'macosSeatbelt', 'linuxSeccomp', 'windowsRestrictedToken', 'windowsMxc'];
+
+/**
+ * A `sandboxType` from any server: the 0.147+ enum, absent (older servers: `none`), or `bwrap`
+ * (Cordon before it spoke the 0.147 enum: a Linux seccomp sandbox in the enum's terms).
+ */
+export function normalizeSandboxType(value: unknown): SandboxType {
+  if (value === undefined || value === null) return 'none';
+  if (value === 'bwrap') return 'linuxSeccomp';
+  if (typeof value === 'string' && SANDBOX_TYPES.includes(value)) return value as SandboxType;
+  throw new Error(`unknown sandboxType ${JSON.stringify(value)} from the exec-server`);
 }
 
 interface Pending {
@@ -69,6 +87,7 @@ interface Tracked {
 const decodeRead = (r: WireReadResult): DecodedReadResult => ({
   ...r,
   chunks: r.chunks.map((c) => ({ seq: c.seq, stream: c.stream, data: Buffer.from(c.chunk, 'base64') })),
+  sandboxDenied: r.sandboxDenied === true,
 });
 
 /**
@@ -85,6 +104,8 @@ export class ExecServerClient {
   private closedByUser = false;
   private reconnecting: Promise<void> | undefined;
   sessionId = '';
+  /** `initialize`'s `environmentInfo` (0.150+ servers, Cordon); undefined when the server sent none. */
+  serverInfo: WireEnvironmentInfo | undefined;
   /** The `fs/*` methods. */
   readonly fs: FsClient;
 
@@ -124,8 +145,10 @@ export class ExecServerClient {
     this.ws = ws;
     const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null })) as {
       sessionId: string;
+      environmentInfo?: WireEnvironmentInfo;
     };
     this.sessionId = result.sessionId;
+    this.serverInfo = result.environmentInfo ?? this.serverInfo;
     ws.send('{"method":"initialized","params":{}}');
   }
 
@@ -136,8 +159,8 @@ export class ExecServerClient {
     if (!pending) return;
     this.pending.delete(id);
     if (msg.error) {
-      const e = msg.error as { code: number; message: string };
-      pending.reject(new RpcError(e.code, e.message));
+      const e = msg.error as { code: number; message: string; data?: unknown };
+      pending.reject(new RpcError(e.code, e.message, e.data));
     } else pending.resolve(msg.result);
   }
 
@@ -147,7 +170,7 @@ export class ExecServerClient {
     let event: ProcessEvent;
     if (method === 'process/output') {
       event = { type: 'output', processId, seq, stream: p.stream as Stream, data: fieldData(p, 'chunk') };
-    } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number };
+    } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number, sandboxDenied: p.sandboxDenied === true };
     else if (method === 'process/closed') event = { type: 'closed', processId, seq };
     else if (method === 'fs/changed') {
       this.emitter.emit('fsChange', { watchId: p.watchId, path: p.path, kind: p.kind } as FsChange);
@@ -223,7 +246,8 @@ export class ExecServerClient {
         return;
       } catch (err) {
         for (const t of this.tracked.values()) t.held = undefined;
-        if (err instanceof RpcError) break;
+        // The server may not have noticed the old connection drop yet (-32010): that passes; other refusals do not.
+        if (err instanceof RpcError && err.code !== ErrorCode.SessionAttached) break;
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5000);
       }
@@ -244,10 +268,10 @@ export class ExecServerClient {
               if (r.chunks.length > 0) continue;
               // With no chunk returned, nextSeq is the highest seq allocated + 1, events included.
               if (r.closed) {
-                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1 }, true);
+                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied }, true);
                 this.deliver(t, { type: 'closed', processId, seq: r.nextSeq - 1 }, true);
               } else if (r.exited) {
-                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1 }, true);
+                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied }, true);
               }
               break;
             }
@@ -310,10 +334,11 @@ export class ExecServerClient {
     return queue;
   }
 
-  async startProcess(params: StartProcessParams): Promise<{ processId: string; sandboxType?: 'none' | 'bwrap' }> {
+  async startProcess(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType }> {
     this.track(params.processId);
     try {
-      return await this.request('process/start', { env: {}, tty: false, ...params });
+      const r = await this.request<{ processId: string; sandboxType?: unknown }>('process/start', { env: {}, tty: false, ...params });
+      return { processId: r.processId, sandboxType: normalizeSandboxType(r.sandboxType) };
     } catch (err) {
       const t = this.tracked.get(params.processId);
       if (t && t.lastSeq === 0 && err instanceof RpcError && !/already exists/.test(err.message)) this.tracked.delete(params.processId);
@@ -322,10 +347,10 @@ export class ExecServerClient {
   }
 
   /** Starts a process and returns its event stream, subscribed before the start request is sent. */
-  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: 'none' | 'bwrap'; events: AsyncIterable<ProcessEvent> }> {
+  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType; events: AsyncIterable<ProcessEvent> }> {
     const events = this.events(params.processId);
     const started = await this.startProcess(params);
-    return { processId: params.processId, sandboxType: started.sandboxType ?? 'none', events };
+    return { processId: params.processId, sandboxType: started.sandboxType, events };
   }
 
   async read(processId: string, options: ReadOptions = {}): Promise<DecodedReadResult> {
@@ -356,8 +381,13 @@ export class ExecServerClient {
     await this.request('process/resize', { processId, rows, cols });
   }
 
-  environmentInfo(): Promise<{ shell: { name: string; path: string } }> {
+  /** `environment/info`: `{shell}` from 0.140–0.149 servers, the whole `environmentInfo` from newer ones and Cordon. */
+  environmentInfo(): Promise<Partial<WireEnvironmentInfo> & { shell: { name: string; path: string } }> {
     return this.request('environment/info', {});
+  }
+
+  environmentStatus(): Promise<{ status: string }> {
+    return this.request('environment/status', {});
   }
 
   /** Drops the connection without closing the session (tests, and simulating network loss). */

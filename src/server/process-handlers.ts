@@ -13,8 +13,12 @@ import {
   checkStartBounds,
   TerminateParams,
   WriteParams,
+  parseExecMetadata,
+  type WireEnvironmentInfo,
   type WireReadResult,
 } from '../protocol/index.js';
+import { CORDON_CAPABILITIES } from './capabilities.js';
+import { wireEnvironmentInfo } from './environment-info.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 
@@ -39,12 +43,15 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
     exitCode: result.exitCode,
     closed: result.closed,
     failure: result.failure,
+    sandboxDenied: result.sandboxDenied,
   };
 }
 
 export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
   checkStartBounds(raw);
   const p = parseParams(StartParams, raw, 'ExecParams');
+  // Validated as the reference does; its ids only label the call, nothing here depends on them.
+  parseExecMetadata(p.metadata);
   const cwd = parseAbsolutePath(p.cwd);
   const wire = parseWireSandbox(p.sandbox);
   let argv = p.argv;
@@ -72,6 +79,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     rows: p.rows ?? null,
     cols: p.cols ?? null,
     sandbox,
+    enforceManagedNetwork: p.enforceManagedNetwork ?? false,
   });
 }
 
@@ -121,6 +129,14 @@ export async function handleResize(ctx: HandlerContext, raw: unknown): Promise<R
   return {};
 }
 
-export async function handleEnvironmentInfo(ctx: HandlerContext): Promise<unknown> {
-  return ctx.environment.info();
+/** The same object as `initialize`'s `environmentInfo` (0.140–0.149 clients ask for it here). */
+export async function handleEnvironmentInfo(ctx: HandlerContext): Promise<WireEnvironmentInfo> {
+  return wireEnvironmentInfo(await ctx.environment.info(), CORDON_CAPABILITIES);
+}
+
+const READY = { status: 'ready' } as const;
+
+/** A session that answers is ready: there is nothing for it to wait for. */
+export function handleEnvironmentStatus(): typeof READY {
+  return READY;
 }
