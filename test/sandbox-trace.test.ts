@@ -37,7 +37,7 @@ describe('sandbox: no trace left', { skip: !existsSync('/usr/bin/bwrap') && !pro
       const probe = 'mkdir .git/hooks 2>/dev/null && echo made-hooks; mkdir .codex/x 2>/dev/null && echo made-codex; echo ok > inside.txt && echo wrote';
       const res = await client.request('process/start', { processId: 'p', argv: ['sh', '-c', `${probe}; echo $$; exec sleep 600`], cwd: ws, env: SH_ENV, tty: false });
       assert.equal(res.error, undefined, JSON.stringify(res.error));
-      assert.equal(res.result.sandboxType, 'bwrap');
+      assert.notEqual(res.result.sandboxType, 'none');
       let out = '';
       await eventually(() => {
         out = client.received.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
