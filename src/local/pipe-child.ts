@@ -36,6 +36,7 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
   /** The command's pid under the keeper (its process group); the spawned pid otherwise. */
   let commandPid: number | undefined;
   let keeperAlive = true;
+  let terminated = false;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   void gone.then(() => (keeperAlive = false));
 
@@ -141,7 +142,9 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
       statusPipe.on('error', () => undefined);
     }
     child.once('exit', (code, signal) => {
-      const own = code ?? signalExitCode(signal, constants.signals as unknown as Record<string, number>);
+      let own = code ?? signalExitCode(signal, constants.signals as unknown as Record<string, number>);
+      // A keeper told to terminate before its handler was in place died of the SIGTERM itself.
+      if (terminated && signal === 'SIGTERM') own = 128 + constants.signals.SIGKILL;
       // The keeper reports the command's status before it exits; its own status counts only if it
       // died first (killed from outside).
       if (statusPipe && !statusPipe.readableEnded) statusPipe.once('end', () => onCommandExit(own)).resume();
@@ -168,6 +171,7 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
           else if (!keeper) killGroup(pid, 'SIGINT');
         },
         terminate: () => {
+          terminated = true;
           if (commandPid !== undefined) killGroup(commandPid, 'SIGKILL');
           // The keeper then kills every descendant left, wherever it moved to.
           if (keeper && keeperAlive) signalProcess(pid, 'SIGTERM');

@@ -137,9 +137,13 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     exited = true;
     markGone();
     releaseSlave();
-    listener.exited(signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode);
+    // A keeper told to terminate before its handler was in place died of the SIGTERM itself: that
+    // is still a terminate, reported as the SIGKILL it stands for.
+    const code = signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode;
+    listener.exited(terminated && code === 128 + constants.signals.SIGTERM ? 128 + constants.signals.SIGKILL : code);
     listener.closed();
   });
+  let terminated = false;
   const pid = term.pid;
   return {
     pid,
@@ -161,6 +165,7 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     },
     terminate: () => {
       if (exited) return;
+      terminated = true;
       // The keeper kills the command and all it started, wherever it moved to.
       if (keeper) signalProcess(pid, 'SIGTERM');
       else killGroup(pid, 'SIGKILL');
