@@ -112,6 +112,12 @@ describe('isolation: a stuck or huge request is bounded and does not stall other
     assert.equal((await a.request('fs/readFile', { path: '/dev/null' })).result?.dataBase64, '');
     const status = await a.request('fs/readFile', { path: '/proc/self/status' });
     assert.match(Buffer.from(status.result?.dataBase64 ?? '', 'base64').toString(), /^Name:/);
+    // Nor does fs/writeFile to a FIFO nobody reads: refused after the same bound.
+    const sinks = Array.from({ length: 8 }, (_, i) => path.join(scratch.dir, `sink${i}`));
+    for (const f of sinks) mkfifo(f);
+    const writes = sinks.map((f) => a.request('fs/writeFile', { path: f, dataBase64: Buffer.from('data').toString('base64') }));
+    assert.ok((await b.request('fs/readFile', { path: big })).result, 'the other session reads meanwhile');
+    for (const w of await Promise.all(writes)) assert.match(w.error?.message ?? '', /nothing took the data within 500 ms/);
     // fs/open of a FIFO does not park a thread either: for writing without a reader it fails at once.
     const noReader = path.join(scratch.dir, 'noreader');
     mkfifo(noReader);

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, read, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, statSync, write, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
@@ -113,6 +113,7 @@ export function writeSmallFile(path: string, data: Uint8Array): boolean {
   } finally {
     closeSync(fd);
   }
+  return true;
 }
 
 export interface UnsizedReadLimits {
@@ -177,4 +178,50 @@ export async function readUnsized(path: string, limits: UnsizedReadLimits): Prom
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Writes `data` to something that is not a regular file (a FIFO, a device) without ever blocking a
+ * thread: the open waits for a FIFO's reader and each write for room, by polling (backing off to
+ * 100 ms), at most `timeoutMs` in all. False, having done nothing, when `path` is a regular file, a
+ * directory or missing (the caller writes it the ordinary way).
+ */
+export async function writeUnsized(path: string, data: Uint8Array, timeoutMs: number): Promise<boolean> {
+  let info;
+  try {
+    info = statSync(path);
+  } catch {
+    return false;
+  }
+  if (info.isFile() || info.isDirectory()) return false;
+  const deadline = Date.now() + timeoutMs;
+  let waitMs = 1;
+  const pause = async (): Promise<void> => {
+    if (Date.now() >= deadline) throw new UnsizedReadError(`no reader took the data within ${timeoutMs} ms`, 'timedOut');
+    await new Promise((r) => setTimeout(r, waitMs));
+    waitMs = Math.min(waitMs * 2, 100);
+  };
+  let fd: number | undefined;
+  while (fd === undefined) {
+    try {
+      fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err; // a FIFO without a reader yet
+      await pause();
+    }
+  }
+  try {
+    for (let done = 0; done < data.byteLength; ) {
+      try {
+        done += await new Promise<number>((resolve, reject) => write(fd as number, data, done, data.byteLength - done, null, (err, n) => (err ? reject(err) : resolve(n))));
+        waitMs = 1;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        await pause();
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }

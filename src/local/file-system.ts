@@ -1,4 +1,4 @@
-import { openForReading, readUnsized, SMALL_WRITE_BYTES, UnsizedReadError, writeSmallFile, type UnsizedReadLimits } from './file-io.js';
+import { openForReading, readUnsized, SMALL_WRITE_BYTES, UnsizedReadError, writeSmallFile, writeUnsized, type UnsizedReadLimits } from './file-io.js';
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -192,6 +192,13 @@ export class LocalFileSystem implements FileSystem {
       return;
     }
     if (data.byteLength <= SMALL_WRITE_BYTES && fsCallSync(() => writeSmallFile(p, data))) return;
+    try {
+      // A FIFO or device: never a thread-pool thread parked waiting for a reader or for room.
+      if (await writeUnsized(p, data, this.unsized.timeoutMs)) return;
+    } catch (err) {
+      if (err instanceof UnsizedReadError) throw invalidRequest(fsMessages.unsizedWriteTimedOut(p, this.unsized.timeoutMs));
+      throw fsErrorFromOs(err);
+    }
     return fsCall(() => writeFile(p, data));
   }
 

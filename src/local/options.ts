@@ -25,7 +25,7 @@ export interface LocalEnvironmentOptions {
   maxPendingWatchPaths: number;
   /** fs/readFile of a file of unknown size (a device, a FIFO, a /proc file): most bytes read; more is refused. */
   maxUnsizedReadBytes: number;
-  /** ...and how long such a read may wait for its end of data before it is refused. */
+  /** ...and how long such a read may wait for its end of data before it is refused (also how long fs/writeFile to a FIFO or device may wait for a reader and for room). */
   unsizedReadTimeoutMs: number;
   /**
    * Run each unsandboxed pipe child under the keeper (local/keeper.ts), so that nothing it starts,

@@ -6,6 +6,8 @@ import { keeperCommand, keeperEnv, waitStatusExitCode } from './keeper.js';
 
 /** Event-loop turns to wait after exit for output still in the pipes, while it keeps coming. */
 const MAX_DRAIN_TURNS = 64;
+/** After the keeper reports the command's exit, how long output pipes get to reach end of file. */
+const KEEPER_EXIT_GRACE_MS = 15;
 
 /**
  * Spawns a child on pipes, leading its own session and process group. Resolves once the child is
@@ -124,7 +126,12 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
         seen = dataCounter;
         setImmediate(check);
       };
-      setImmediate(check);
+      // The keeper's report comes through a pipe of its own, which may be read before the last
+      // output of the command is (seen under load: 1 run in 50): give the output pipes a few
+      // milliseconds to reach end of file (they do at once when no descendant holds them) before
+      // the quiet-turn rule applies.
+      if (keeper) setTimeout(check, KEEPER_EXIT_GRACE_MS);
+      else setImmediate(check);
     };
     const statusPipe = keeper ? (child.stdio[3] as Readable) : undefined;
     if (statusPipe) {

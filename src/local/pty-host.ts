@@ -13,6 +13,7 @@ interface HostedChild {
   closed: boolean;
   /** Runs under the keeper, which kills all the child started on SIGTERM. */
   keeper: boolean;
+  terminated?: boolean;
   gone: Promise<void>;
   markGone(): void;
   spawning?: { resolve(handle: ChildHandle): void; reject(err: Error): void };
@@ -124,7 +125,9 @@ export class PtyHost {
       }
       case 'exited':
         child.exited = true;
-        child.listener.exited(message.exitCode);
+        // A keeper told to terminate before its handler was in place died of the SIGTERM itself:
+        // still a terminate, reported as the SIGKILL it stands for.
+        child.listener.exited(child.terminated && child.keeper && message.exitCode === 143 ? 137 : message.exitCode);
         break;
       case 'closed':
         this.forget(message.id);
@@ -179,6 +182,7 @@ export class PtyHost {
       },
       terminate: () => {
         if (child.closed) return;
+        child.terminated = true;
         if (child.keeper) signalProcess(child.pid, 'SIGTERM');
         else killGroup(child.pid, 'SIGKILL');
       },
