@@ -3,6 +3,7 @@
 // also after kill -9 of the server.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { FsEntry, PermissionProfile } from '../src/environment/permissions.js';
@@ -10,7 +11,7 @@ import { eventually, isAlive, RawClient, SH_ENV, startServerProcess, tempDir } f
 
 const NAMES = ['.git', '.codex', '.agents', '.cordon'];
 const present = (dir: string): string[] => NAMES.filter((n) => existsSync(path.join(dir, n)));
-const privateDirsOf = (pid: number): string[] => readdirSync('/tmp').filter((n) => n.startsWith(`cordon-sandbox-${pid}-`));
+const privateDirsOf = (pid: number): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`cordon-sandbox-${pid}-`));
 
 function profile(shared: string): PermissionProfile {
   const entries: FsEntry[] = [
