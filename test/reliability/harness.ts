@@ -576,21 +576,12 @@ export async function assertProperty<Ts extends [unknown, ...unknown[]]>(propert
  * but do not fail the suite (node:test `todo`). Empty when every item of #15 is fixed; an entry is
  * removed as soon as its fix lands.
  */
-const SERVER_FIX = 'fails until the #15 §3-§4 server fixes (branch server-robust) land';
 const CLIENT_FIX = 'fails until the #15 §2 client fixes (branch cli-client) land';
 const KNOWN_FAILING: Readonly<Record<string, string>> = {
   'forced disconnects at random moments and during resumes lose no byte inside retention': `${CLIENT_FIX}: lines lost when a cut hits a resume`,
   'when the server is killed for good, an events iterator ends with an error within a bounded time': `${CLIENT_FIX}: the iterator never ends`,
-  'a burst of pings is answered (or the connection ends with a close frame), and the session still answers': `${SERVER_FIX}: dropped without a close frame`,
-  'kill -9 of the server: no process it started survives, unsandboxed (no ceiling; the commands write nothing)': `${SERVER_FIX}: every process survives`,
-  'session end: stubborn processes die with their session (grace 300 ms), unsandboxed': `${SERVER_FIX}: setsid children survive`,
-  'open file handles: the per-session limit holds under concurrent fs/open': `${SERVER_FIX}: the limit is exceeded`,
-  'watches: the per-session limit holds under concurrent fs/watch': `${SERVER_FIX}: the limit is exceeded`,
   'a process/start with a million env entries is answered, and does not stall other sessions':
-    'stalls other sessions for seconds; with the server fixes it is refused, but parsing the 14 MB message still holds the event loop 0.5-5 s (docs/reliability.md)',
-  'a malformed 40 MB fs/writeFile gets the worded base64 error and does not stall other sessions': `${SERVER_FIX}: stalls other sessions`,
-  'process/start of an executable FIFO is answered and does not stall other sessions': `${SERVER_FIX}: the server blocks`,
-  'fs/readFile of FIFOs and endless devices is bounded: other sessions answer, SIGTERM stops the server': `${SERVER_FIX}: /dev/zero gets no answer`,
+    'refused with a worded error, but parsing the 14 MB message holds the event loop 0.5-5 s depending on load (docs/reliability.md)',
 };
 
 /** `test`, marked `todo` when it is listed in KNOWN_FAILING. */
