@@ -48,6 +48,11 @@ export interface ReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
+  /**
+   * Output seqs this read skipped because the process produced more than is retained (present only
+   * then). A reader that resumes after a long absence learns here what it missed.
+   */
+  droppedOutput?: { fromSeq: number; toSeq: number };
 }
 
 export interface WriteRequest {

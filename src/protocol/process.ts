@@ -68,6 +68,8 @@ export interface WireReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
+  /** Cordon extension (docs/protocol-extensions.md): output seqs skipped because they were not retained. */
+  droppedOutput?: { fromSeq: number; toSeq: number };
 }
 
 export type WriteStatus = 'accepted' | 'stdinClosed' | 'unknownProcess' | 'starting';

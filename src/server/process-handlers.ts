@@ -36,6 +36,7 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
     exitCode: result.exitCode,
     closed: result.closed,
     failure: result.failure,
+    ...(result.droppedOutput ? { droppedOutput: result.droppedOutput } : {}),
   };
 }
 
