@@ -1,10 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface ServeOptions {
   listen: string;
@@ -41,6 +43,12 @@ export async function ceilingFromFlags(opts: { permissions?: string; workspace: 
   }
   if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings };
   const roots = [...(opts.workspace.length ? opts.workspace.map((w) => path.resolve(cwd, w)) : [cwd]), ...extraRoots];
+  // A root that does not exist would be accepted and then fail every call under it: refuse it now.
+  for (const root of roots) {
+    const s = await stat(root).catch((err: NodeJS.ErrnoException) => err);
+    if (s instanceof Error) throw new Error(`workspace ${root}: ${s.code === 'ENOENT' ? 'no such directory' : s.message}`);
+    if (!s.isDirectory()) throw new Error(`workspace ${root}: not a directory`);
+  }
   return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings };
 }
 
@@ -70,7 +78,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   let ceiling: PermissionCeiling | undefined;
   try {
     where = parseListen(opts.listen);
-    token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
+    token = opts.tokenFile ? await readToken(opts.tokenFile) : process.env.CORDON_TOKEN?.trim() || undefined;
     const fromFlags = await ceilingFromFlags(opts);
     ceiling = fromFlags.ceiling;
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);

@@ -119,6 +119,7 @@ export class ExecServerClient {
   private state: 'open' | 'resuming' | 'closed' = 'open';
   private resumed: Promise<void> | undefined;
   private failure: DisconnectedError | undefined;
+  private readingPaused = false;
   private readonly queues = new Set<{ processId: string; queue: EventQueue<ClientProcessEvent> }>();
   sessionId = '';
   /** The `fs/*` methods. */
@@ -180,6 +181,7 @@ export class ExecServerClient {
       const result = await Promise.race([initialize, timeout]);
       this.sessionId = result.sessionId;
       ws.send('{"method":"initialized","params":{}}');
+      if (this.readingPaused) ws.rawSocket.pause();
     } catch (err) {
       if (this.ws === ws) this.ws = undefined;
       ws.terminate();
@@ -503,6 +505,21 @@ export class ExecServerClient {
 
   environmentInfo(): Promise<{ shell: { name: string; path: string } }> {
     return this.request('environment/info', {});
+  }
+
+  /**
+   * Stops reading from the server (its notifications and answers wait in the socket) until
+   * `resumeReading`; the server then slows the session's processes down. For a consumer whose own
+   * output is full, e.g. a pipe nobody reads yet.
+   */
+  pauseReading(): void {
+    this.readingPaused = true;
+    this.ws?.rawSocket.pause();
+  }
+
+  resumeReading(): void {
+    this.readingPaused = false;
+    this.ws?.rawSocket.resume();
   }
 
   /** Drops the connection without closing the session (tests, and simulating network loss). */

@@ -7,6 +7,7 @@ import type {
   FsChangeListener,
   EnvironmentInfo,
   ExecBackend,
+  OutputFlowControl,
   ProcessEventListener,
   ProcessSignal,
   ReadRequest,
@@ -22,7 +23,7 @@ import type { FsRequestOptions } from './fs-client.js';
 const wireOptions = (o?: FsCallOptions): FsRequestOptions => (o?.sandbox ? { sandbox: sandboxToWire(o.sandbox) } : {});
 
 /** An Environment whose processes run on a Cordon server; indistinguishable from a local one. */
-export class RemoteEnvironment implements Environment {
+export class RemoteEnvironment implements Environment, OutputFlowControl {
   readonly exec: ExecBackend;
   readonly fs: FileSystem;
 
@@ -81,6 +82,15 @@ export class RemoteEnvironment implements Environment {
 
   static async connect(options: ClientOptions): Promise<RemoteEnvironment> {
     return new RemoteEnvironment(await ExecServerClient.connect(options));
+  }
+
+  /** Stops reading from the server until `resumeOutput` (back-pressure reaches the processes). */
+  pauseOutput(): void {
+    this.client.pauseReading();
+  }
+
+  resumeOutput(): void {
+    this.client.resumeReading();
   }
 
   info(): Promise<EnvironmentInfo> {
