@@ -6,7 +6,7 @@ import type { SandboxRequest } from '../environment/permissions.js';
 import type { Environment, OutputFlowControl, ProcessEvent } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import { connectRemote } from './connect.js';
-import { EXIT_BROKEN_PIPE, StdioSink } from './stdio.js';
+import { EXIT_BROKEN_PIPE, flushed, StdioSink, type Writable } from './stdio.js';
 
 /** Cordon itself failed before the command could run (bad flags, no server, missing --cwd). */
 export const EXIT_CORDON_ERROR = 125;
@@ -170,7 +170,9 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   forwardInput(environment, processId, tty);
   const code = await finished;
   await cleanup();
-  return code;
+  // The reader may have gone away during the last writes, after the command ended.
+  const delivered = await flushed(process.stdout as unknown as Writable);
+  return sink.brokenPipe || !delivered ? EXIT_BROKEN_PIPE : code;
 }
 
 /**

@@ -53,27 +53,16 @@ function progress(label: string, total: number | undefined): { tick(n: number): 
   };
 }
 
-/** Writes to stdout at the reader's pace; throws BrokenPipe once the reader is gone. */
+/** Writes to stdout at the reader's pace (each write waits until it is taken); BrokenPipe once the reader is gone. */
 function stdoutWriter(): { write(data: Uint8Array | string): Promise<void>; detach(): void } {
-  let broken = false;
-  const onError = (): void => void (broken = true);
+  const onError = (): void => undefined; // reported to the write's callback
   process.stdout.on('error', onError);
   return {
-    write: async (data) => {
-      if (broken) throw new BrokenPipe();
-      if (!process.stdout.write(data)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            process.stdout.off('drain', done);
-            process.stdout.off('error', done);
-            resolve();
-          };
-          process.stdout.once('drain', done);
-          process.stdout.once('error', done);
-        });
-      }
-      if (broken) throw new BrokenPipe();
-    },
+    write: (data) =>
+      new Promise<void>((resolve, reject) => {
+        if (process.stdout.destroyed) return reject(new BrokenPipe());
+        process.stdout.write(data, (err) => (err ? reject(new BrokenPipe()) : resolve()));
+      }),
     detach: () => process.stdout.off('error', onError),
   };
 }
@@ -107,11 +96,17 @@ const abs = (p: string): string => (p.startsWith('file:') ? p : path.resolve(p))
 const partialName = (target: string): string => path.join(path.dirname(target), `.${path.basename(target)}.cordon-${randomBytes(4).toString('hex')}.part`);
 
 async function put(fs: FileSystem, local: string, remote: string, signals: ReturnType<typeof watchSignals>): Promise<void> {
-  const size = (await stat(local)).size;
-  const bar = progress(`put ${path.basename(local)}`, size);
-  const target = abs(remote);
+  const source = await stat(local);
+  if (source.isDirectory()) throw new Error(`${local} is a directory`);
+  const bar = progress(`put ${path.basename(local)}`, source.size);
+  // Onto a directory: into it, under the local file's name (as cp does).
+  const target = await fs.getMetadata(abs(remote)).then(
+    (m) => (m.isDirectory ? path.join(abs(remote), path.basename(local)) : abs(remote)),
+    () => abs(remote),
+  );
   const partial = partialName(target);
-  const handle = await fs.open(partial, 'write');
+  // The copy keeps the source's permission bits.
+  const { handle } = await fs.openFile(partial, 'write', { permissions: source.mode & 0o777 });
   let complete = false;
   const input = createReadStream(local, { highWaterMark: BLOCK });
   try {
@@ -149,12 +144,14 @@ async function get(fs: FileSystem, remote: string, local: string, signals: Retur
   const meta = await fs.getMetadata(source);
   if (meta.isDirectory) throw new Error(`${source} is a directory`);
   const bar = progress(`get ${path.basename(source)}`, meta.size);
-  const handle = await fs.open(source, 'read');
+  const { handle, permissions } = await fs.openFile(source, 'read', {});
   const partial = partialName(target);
   let complete = false;
   try {
     const out = await open(partial, 'wx');
     try {
+      // The copy keeps the source's permission bits (a server that does not say: the umask's default).
+      if (!Number.isNaN(permissions)) await out.chmod(permissions);
       for (let offset = 0; ; ) {
         signals.check();
         const { data, eof } = await Promise.race([fs.readBlock(handle, offset, BLOCK), signals.promise]);

@@ -9,6 +9,8 @@ import { flushStdio } from './stdio.js';
 
 // Before anything else: descriptors inherited from whoever started us must not reach children.
 closeInheritedDescriptors();
+// A closed stderr (`2>&1 | head`) must not crash us: there is nowhere left to report anything.
+process.stderr.on('error', () => undefined);
 
 const int = (name: string) => (value: string): number => {
   const n = Number(value);

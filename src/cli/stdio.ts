@@ -9,11 +9,15 @@ export const EXIT_BROKEN_PIPE = 141;
 
 export type Writable = NodeJS.WritableStream & { writableLength: number; writableNeedDrain: boolean; destroyed: boolean };
 
-/** Resolves once everything written to `stream` so far has been handed to the OS (or the stream failed). */
-export function flushed(stream: Writable): Promise<void> {
+/**
+ * Resolves once everything written to `stream` so far has been handed to the OS: true, or false
+ * when the stream failed (a closed pipe).
+ */
+export function flushed(stream: Writable): Promise<boolean> {
   return new Promise((resolve) => {
-    if (stream.destroyed || (stream.writableLength === 0 && !stream.writableNeedDrain)) return resolve();
-    stream.write('', () => resolve());
+    if (stream.destroyed) return resolve(false);
+    if (stream.writableLength === 0 && !stream.writableNeedDrain) return resolve(true);
+    stream.write('', (err?: Error | null) => resolve(!err));
   });
 }
 

@@ -71,6 +71,7 @@ export class RemoteEnvironment implements Environment, OutputFlowControl {
       canonicalize: (p, o) => f.canonicalize(p, wireOptions(o)),
       rename: (s, d, o) => f.rename(s, d, wireOptions(o)),
       open: (p, m, o) => f.open(p, m, wireOptions(o)),
+      openFile: (p, m, a, o) => f.openFile(p, m, a, wireOptions(o)),
       readBlock: (h, off, len) => f.readBlock(h, off, len),
       writeBlock: (h, off, d) => f.writeBlock(h, off, d),
       close: (h) => f.close(h),

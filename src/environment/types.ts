@@ -140,6 +140,11 @@ export interface FileSystem {
   rename(sourcePath: string, destinationPath: string, options?: FsCallOptions): Promise<void>;
   /** Chunked access for files too big for one message. Handles belong to the environment. */
   open(path: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string>;
+  /**
+   * `open`, and the file's permission bits (mode & 0o777). With `permissions`, a file opened for
+   * writing gets exactly those bits (not narrowed by the umask): a copy keeps its source's mode.
+   */
+  openFile(path: string, mode: 'read' | 'write', args: { permissions?: number | null }, options?: FsCallOptions): Promise<{ handle: string; permissions: number }>;
   readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }>;
   writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void>;
   close(handle: string): Promise<void>;

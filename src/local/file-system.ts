@@ -250,14 +250,18 @@ export class LocalFileSystem implements FileSystem {
   }
 
   async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
+    return (await this.openFile(p, mode, {}, options)).handle;
+  }
+
+  async openFile(p: string, mode: 'read' | 'write', args: { permissions?: number | null }, options?: FsCallOptions): Promise<{ handle: string; permissions: number }> {
     const sandbox = this.restriction(options);
-    if (!sandbox) return fsCall(() => this.handles.open(p, mode));
+    if (!sandbox) return fsCall(() => this.handles.open(p, mode, args.permissions));
     if (this.remoteHandles.size >= this.maxOpenFiles) throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
-    const { result, worker } = await this.viaWorker(sandbox, { op: 'open', path: p, mode });
-    const handle = result as string;
-    this.remoteHandles.set(handle, worker);
+    const { result, worker } = await this.viaWorker(sandbox, { op: 'open', path: p, mode, permissions: args.permissions ?? null });
+    const opened = result as { handle: string; permissions: number };
+    this.remoteHandles.set(opened.handle, worker);
     this.pool?.pin(worker);
-    return handle;
+    return opened;
   }
 
   async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {

@@ -113,9 +113,9 @@ export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<E
   return EMPTY;
 }
 
-export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string }> {
+export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string; permissions: number }> {
   const p = parseParams(OpenParams, raw, 'FsOpenParams');
-  return { handle: await ctx.environment.fs.open(parseAbsolutePath(p.path), p.mode, callOptions(p)) };
+  return ctx.environment.fs.openFile(parseAbsolutePath(p.path), p.mode, { permissions: p.permissions ?? null }, callOptions(p));
 }
 
 export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
