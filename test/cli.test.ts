@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { eventually, isAlive, RawClient, tempDir } from './helpers.js';
 
+// The CLI reads these; a developer's own settings must not point the tests at their server.
+delete process.env.CORDON_URL;
+delete process.env.CORDON_TOKEN;
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
 
@@ -24,8 +28,8 @@ function cordon(args: string[], input?: string): Promise<{ code: number | null; 
   });
 }
 
-function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT });
+function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -254,18 +258,20 @@ describe('cli: a good Unix citizen', () => {
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     it(`exec (in-process): ${signal} ends the command's process group too`, async () => {
       const tmp = await tempDir();
+      let pid = 0;
       try {
         const pidFile = path.join(tmp.dir, 'pid');
         // A grandchild too: the command's whole process group must go.
         const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { cwd: ROOT, stdio: 'ignore' });
         const exited = new Promise<number | null>((resolve) => exec.once('exit', (code) => resolve(code)));
         await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 20_000, 'pid file');
-        const pid = Number(readFileSync(pidFile, 'utf8'));
+        pid = Number(readFileSync(pidFile, 'utf8'));
         assert.ok(isAlive(pid));
         exec.kill(signal);
         assert.equal(await exited, signal === 'SIGTERM' ? 143 : 129);
         await eventually(() => !isAlive(pid), 10_000, 'the command died with cordon');
       } finally {
+        if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
         await tmp.cleanup();
       }
     });
@@ -298,9 +304,8 @@ describe('cli: a good Unix citizen', () => {
 
   it('through a server: CORDON_URL and CORDON_TOKEN, slow readers, 401 hints, fs get into a directory, fs cat | head', async () => {
     const tmp = await tempDir();
-    const tokenFile = path.join(tmp.dir, 'token');
-    await writeFile(tokenFile, 'env-token\n');
-    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--token-file', tokenFile, '--permissions', ':workspace', '--workspace', tmp.dir]);
+    // The server takes its token from CORDON_TOKEN too.
+    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':workspace', '--workspace', tmp.dir], { CORDON_TOKEN: 'env-token' });
     try {
       await writeFile(path.join(tmp.dir, 'big.txt'), Array.from({ length: 300_000 }, (_, i) => `${i + 1}\n`).join(''));
       await (await import('node:fs/promises')).mkdir(path.join(tmp.dir, 'into'));
