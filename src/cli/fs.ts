@@ -190,7 +190,8 @@ export async function runFs(verb: string, paths: string[], opts: FsCommandOption
   const out = stdoutWriter();
   const signals = watchSignals();
   try {
-    env = opts.url ? await connectRemote({ url: opts.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }, 'cordon-fs') : new LocalEnvironment();
+    // No resume: a request in flight fails with the connection anyway, so say so at once.
+    env = opts.url ? await connectRemote({ url: opts.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }, 'cordon-fs', { reconnect: false }) : new LocalEnvironment();
     const fs = env.fs;
     const work = async (): Promise<void> => {
       switch (verb) {
