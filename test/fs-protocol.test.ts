@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
 import type { CordonServer } from '../src/server/index.js';
@@ -60,7 +61,7 @@ describe('fs over the wire', () => {
     assert.deepEqual(await sandboxed({ windowsSandboxLevel: 'disabled' }), { code: -32602, message: 'missing field `permissions`' });
     assert.deepEqual(await sandboxed({ permissions: { type: 'disabled' }, windowsSandboxLevel: 'restrictedToken' }), {
       code: -32602,
-      message: 'unknown variant `restrictedToken`, expected one of `disabled`, `restricted-token`, `elevated`',
+      message: 'unknown variant `restrictedToken`, expected one of `disabled`, `restricted-token`, `elevated`, `mxc`',
     });
     const entry = (access: string) => ({ type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access }] } });
     assert.equal((await sandboxed({ permissions: entry('bogus'), windowsSandboxLevel: 'disabled' }))?.code, -32602);
@@ -73,7 +74,7 @@ describe('fs over the wire', () => {
     c.close();
   });
 
-  it('accepts file:// URIs in every path field and answers with plain paths', async () => {
+  it('accepts file:// URIs in every path field and answers in the form asked (URI for a URI, as 0.141+)', async () => {
     const { client: c } = await RawClient.ready(url);
     await mkdir(path.join(tmp.dir, 'uri'));
     await writeFile(path.join(tmp.dir, 'uri', 'a b.txt'), 'x');
@@ -83,7 +84,9 @@ describe('fs over the wire', () => {
     await c.request('fs/copy', { sourcePath: uri(path.join(tmp.dir, 'uri', 'a b.txt')), destinationPath: uri(path.join(tmp.dir, 'uri', 'c.txt')), recursive: false });
     assert.ok(existsSync(path.join(tmp.dir, 'uri', 'c.txt')));
     const canon = await c.request('fs/canonicalize', { path: uri(path.join(tmp.dir, 'uri')) });
-    assert.ok(canon.result.path.startsWith('/'));
+    assert.equal(canon.result.path, pathToFileURL(realpathSync(path.join(tmp.dir, 'uri'))).href);
+    const plain = await c.request('fs/canonicalize', { path: path.join(tmp.dir, 'uri') });
+    assert.equal(plain.result.path, realpathSync(path.join(tmp.dir, 'uri')));
     c.close();
   });
 

@@ -118,7 +118,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
         ['process/output', 'process/exited', 'process/closed'],
       );
       assert.deepEqual(notes[0]!.params, { processId, seq: 1, stream: 'stdout', chunk: Buffer.from('x\n').toString('base64') });
-      assert.deepEqual(notes[1]!.params, { processId, seq: 2, exitCode: 0 });
+      assert.deepEqual(notes[1]!.params, { processId, seq: 2, exitCode: 0, sandboxDenied: false });
       assert.deepEqual(notes[2]!.params, { processId, seq: 3 });
     }
     c.close();
@@ -159,7 +159,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
       message: 'unknown variant `hup`, expected `interrupt`',
     });
     const missing = await start({ ...base, processId: 'm', argv: ['no-such-binary-here'], env: SH_ENV });
-    assert.deepEqual(missing.error, { code: -32603, message: 'No such file or directory (os error 2)' });
+    assert.deepEqual(missing.error, { code: -32603, data: { kind: 'spawnNotFound' }, message: 'No such file or directory (os error 2)' });
     c.close();
   });
 
@@ -168,7 +168,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
     await c.request('process/start', { processId: 'k', argv: ['echo', 'hi'], cwd: '/tmp', env: SH_ENV, tty: false });
     await c.untilClosed('k');
     const res = await c.request('process/read', { processId: 'k', afterSeq: null, maxBytes: null, waitMs: 0 });
-    assert.deepEqual(Object.keys(res.result), ['chunks', 'nextSeq', 'exited', 'exitCode', 'closed', 'failure']);
+    assert.deepEqual(Object.keys(res.result), ['chunks', 'nextSeq', 'exited', 'exitCode', 'closed', 'failure', 'sandboxDenied']);
     assert.deepEqual(res.result.chunks, [{ seq: 1, stream: 'stdout', chunk: 'aGkK' }]);
     c.close();
   });
@@ -260,13 +260,15 @@ describe('protocol: sandboxed process/start', () => {
         return res;
       };
       const readOnly = await run('ro', { sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' });
-      assert.deepEqual(readOnly.result, { processId: 'ro', sandboxType: 'bwrap' });
+      assert.deepEqual(readOnly.result, { processId: 'ro', sandboxType: 'linuxSeccomp' });
       assert.equal(existsSync(`${dir}/ro`), false, 'read-only: nothing written');
       const ws = await run('ws', { permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' }] } }, cwd: dir, windowsSandboxLevel: 'disabled' });
-      assert.equal(ws.result.sandboxType, 'bwrap');
+      assert.equal(ws.result.sandboxType, 'linuxSeccomp');
       assert.equal(existsSync(`${dir}/ws`), true, 'workspace-write: written inside');
+      // As the reference: a request that carries a sandbox is reported sandboxed even when it asks for nothing.
       const none = await run('none', { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' });
-      assert.deepEqual(none.result, { processId: 'none', sandboxType: 'none' });
+      assert.deepEqual(none.result, { processId: 'none', sandboxType: 'linuxSeccomp' });
+      assert.equal(existsSync(`${dir}/none`), true, 'disabled: unrestricted');
       const plain = await run('plain', undefined);
       assert.deepEqual(plain.result, { processId: 'plain', sandboxType: 'none' });
       assert.equal((await run('bad', { permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' })).error?.code, -32602);

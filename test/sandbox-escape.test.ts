@@ -85,7 +85,7 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
       });
     });
     const started = await env.exec.start({ processId, argv: ['/bin/sh', '-c', script], cwd: ws, env: { ...SH_ENV, HOME: ws }, tty, sandbox });
-    assert.equal(started.sandboxType, 'bwrap');
+    assert.equal(started.sandboxType, 'linuxSeccomp');
     return { processId, out: () => out, done };
   }
 

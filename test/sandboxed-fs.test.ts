@@ -242,7 +242,7 @@ describe("the operator's ceiling", () => {
       assert.equal((await env.fs.readFile(path.join(tmp.dir, 'outside.txt'))).toString(), 'OUTSIDE', 'reads outside are within :workspace');
       const { client: c } = await RawClient.ready(url);
       const started = await c.request('process/start', { processId: 'p', argv: ['sh', '-c', `echo x > ${tmp.dir}/proc-escape.txt; echo y > ${ws}/proc-inside.txt`], cwd: ws, env: SH_ENV, tty: false });
-      assert.equal(started.result.sandboxType, 'bwrap', 'the ceiling sandboxes a process that asked for nothing');
+      assert.equal(started.result.sandboxType, 'linuxSeccomp', 'the ceiling sandboxes a process that asked for nothing');
       await c.untilClosed('p');
       assert.equal(existsSync(path.join(tmp.dir, 'proc-escape.txt')), false);
       assert.equal(existsSync(path.join(ws, 'proc-inside.txt')), true);
@@ -303,7 +303,7 @@ describe("Codex's client-side sandbox wrapper", () => {
         `echo inside > ${ws}/in.txt; echo outside > ${tmp.dir}/out.txt; echo "[$CODEX_SANDBOX_NETWORK_DISABLED]"`,
         '/home/someone/.codex/tmp/arg0/codex-arg0AbC123/codex-linux-sandbox',
       );
-      assert.equal(wrapped.result?.sandboxType, 'bwrap', JSON.stringify(wrapped));
+      assert.equal(wrapped.result?.sandboxType, 'linuxSeccomp', JSON.stringify(wrapped));
       const notes = await c.untilClosed('codex1');
       const out = Buffer.concat(notes.filter((n) => n.method === 'process/output').map((n) => Buffer.from(n.params.chunk, 'base64'))).toString();
       assert.match(out, /Read-only file system/);
@@ -311,7 +311,7 @@ describe("Codex's client-side sandbox wrapper", () => {
       assert.equal(readFileSync(path.join(ws, 'in.txt'), 'utf8'), 'inside\n');
       assert.equal(existsSync(path.join(tmp.dir, 'out.txt')), false);
       const legacy = await start('codex2', ['--sandbox-policy-cwd', ws, '--sandbox-policy', JSON.stringify({ type: 'read-only' })], `echo x > ${ws}/legacy.txt`, 'codex-linux-sandbox');
-      assert.equal(legacy.result?.sandboxType, 'bwrap');
+      assert.equal(legacy.result?.sandboxType, 'linuxSeccomp');
       await c.untilClosed('codex2');
       assert.equal(existsSync(path.join(ws, 'legacy.txt')), false, 'the legacy read-only policy is enforced');
       c.close();

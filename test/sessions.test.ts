@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
@@ -43,7 +43,7 @@ describe('sessions: detach, resume, expiry', () => {
       const { client: a, sessionId } = await RawClient.ready(url);
       const b = await RawClient.open(url);
       assert.deepEqual((await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).error, {
-        code: -32600,
+        code: -32010,
         message: `session ${sessionId} is already attached to another connection`,
       });
       a.close();
@@ -73,6 +73,62 @@ describe('sessions: detach, resume, expiry', () => {
       await eventually(() => pids.every((p) => !isAlive(p)), 5000, 'processes to be killed after the grace period');
       const b = await RawClient.open(url);
       assert.deepEqual((await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).error, { code: -32600, message: `unknown session id ${sessionId}` });
+      b.close();
+    } finally {
+      await server.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it('resumes as the 0.171 CLI does: read after the last seq, then notifications continue; watches and open files survive', async () => {
+    const { server, url } = await startServer();
+    const tmp = await tempDir('cordon-resume-');
+    try {
+      const go = path.join(tmp.dir, 'go');
+      const wroteTwo = path.join(tmp.dir, 'wrote-two');
+      const script = `echo one; while [ ! -e ${go} ]; do sleep 0.02; done; echo two; : > ${wroteTwo}; while [ ! -e ${go}2 ]; do sleep 0.02; done; echo three; exit 5`;
+      writeFileSync(path.join(tmp.dir, 'data.txt'), 'HANDLE-DATA');
+      mkdirSync(path.join(tmp.dir, 'watched'));
+      const { client: a, sessionId } = await RawClient.ready(url);
+      const processId = '18279-ddde6b16-d7bd-45c0-9fbd-2bf6659110d8';
+      assert.ok((await a.request('process/start', { processId, argv: ['/bin/sh', '-c', script], cwd: tmp.dir, env: SH_ENV, tty: false })).result);
+      const first = await a.next((m) => m.method === 'process/output');
+      assert.equal(first.params.seq, 1);
+      const { watchId } = (await a.request('fs/watch', { path: path.join(tmp.dir, 'watched'), recursive: false })).result;
+      const { handle } = (await a.request('fs/open', { path: path.join(tmp.dir, 'data.txt'), mode: 'read' })).result;
+      a.ws.terminate();
+      await a.closed;
+      // Output produced while no connection is attached is retained for the resume.
+      writeFileSync(go, '');
+      writeFileSync(path.join(tmp.dir, 'watched', 'while-away.txt'), 'x');
+      await eventually(() => existsSync(wroteTwo), 10_000, 'the process to print while detached');
+      const b = await RawClient.open(url);
+      const init = await b.request('initialize', { clientName: 'codex-environment', resumeSessionId: sessionId });
+      assert.equal(init.result.sessionId, sessionId);
+      b.send({ method: 'initialized', params: {} });
+      const away = await b.next((m) => m.method === 'fs/changed' && m.params.path === path.join(tmp.dir, 'watched', 'while-away.txt'));
+      assert.equal(away.params.watchId, watchId, 'a change made while detached is delivered after the resume');
+      assert.ok(b.received.indexOf(init) < b.received.indexOf(away), 'after the initialize answer');
+      const caughtUp = await b.request('process/read', { processId, afterSeq: 1, maxBytes: null, waitMs: 0 });
+      assert.deepEqual(caughtUp.result.chunks.map((c: { seq: number; chunk: string }) => [c.seq, Buffer.from(c.chunk, 'base64').toString()]), [[2, 'two\n']]);
+      assert.equal(caughtUp.result.nextSeq, 3);
+      assert.equal(caughtUp.result.exited, false);
+      writeFileSync(`${go}2`, '');
+      const notes = await b.untilClosed(processId);
+      assert.deepEqual(
+        notes.map((m) => [m.method, m.params.seq]),
+        [['process/output', 3], ['process/exited', 4], ['process/closed', 5]],
+      );
+      assert.equal(Buffer.from(notes[0]!.params.chunk, 'base64').toString(), 'three\n');
+      assert.equal(notes[1]!.params.exitCode, 5);
+      // The watch registered on the first connection reports to the second.
+      writeFileSync(path.join(tmp.dir, 'watched', 'new.txt'), 'x');
+      const change = await b.next((m) => m.method === 'fs/changed' && m.params.watchId === watchId && m.params.path.endsWith('new.txt'));
+      assert.equal(change.params.path, path.join(tmp.dir, 'watched', 'new.txt'));
+      // The file opened on the first connection still reads.
+      const block = await b.request('fs/readBlock', { handle, offset: 0, length: 64 });
+      assert.equal(Buffer.from(block.result.dataBase64, 'base64').toString(), 'HANDLE-DATA');
+      assert.deepEqual((await b.request('fs/close', { handle })).result, {});
       b.close();
     } finally {
       await server.close();

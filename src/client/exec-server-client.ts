@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { EnvPolicy, FsChange, ProcessEvent, Stream } from '../environment/types.js';
-import { encodeRequest, type RequestId, type WireReadResult, type WriteStatus } from '../protocol/index.js';
+import type { EnvPolicy, FsChange, ProcessEvent, SandboxType, Stream } from '../environment/types.js';
+import { encodeRequest, ErrorCode, type RequestId, type WireEnvironmentInfo, type WireReadResult, type WriteStatus } from '../protocol/index.js';
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
@@ -38,8 +38,11 @@ export interface StartProcessParams {
   envPolicy?: EnvPolicy | null;
   rows?: number;
   cols?: number;
-  /** A wire `sandbox` object (PROTOCOL.md §10 shapes); Cordon enforces it with bubblewrap. */
+  /** A wire `sandbox` object (PROTOCOL.md §10, PROTOCOL-0171 §3.1.2 shapes); Cordon enforces it with bubblewrap. */
   sandbox?: Record<string, unknown> | null;
+  /** 0.155+ call labels; threadId must be a UUID. */
+  metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
+  enforceManagedNetwork?: boolean;
 }
 
 export interface ReadOptions {
@@ -55,6 +58,8 @@ export interface DecodedReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
+  /** False when the server does not say (0.122–0.141 servers). */
+  sandboxDenied: boolean;
   /** Cordon servers: output seqs this read skipped because the server no longer retained them. */
   droppedOutput?: { fromSeq: number; toSeq: number };
 }
@@ -80,6 +85,19 @@ export interface ReconnectingInfo {
   windowMs: number;
 }
 
+const SANDBOX_TYPES: readonly string[] = ['none', 'macosSeatbelt', 'linuxSeccomp', 'windowsRestrictedToken', 'windowsMxc'];
+
+/**
+ * A `sandboxType` from any server: the 0.147+ enum, absent (older servers: `none`), or `bwrap`
+ * (Cordon before it spoke the 0.147 enum: a Linux seccomp sandbox in the enum's terms).
+ */
+export function normalizeSandboxType(value: unknown): SandboxType {
+  if (value === undefined || value === null) return 'none';
+  if (value === 'bwrap') return 'linuxSeccomp';
+  if (typeof value === 'string' && SANDBOX_TYPES.includes(value)) return value as SandboxType;
+  throw new Error(`unknown sandboxType ${JSON.stringify(value)} from the exec-server`);
+}
+
 interface Pending {
   resolve(value: unknown): void;
   reject(err: Error): void;
@@ -99,6 +117,7 @@ interface Tracked {
 const decodeRead = (r: WireReadResult): DecodedReadResult => ({
   ...r,
   chunks: r.chunks.map((c) => ({ seq: c.seq, stream: c.stream, data: Buffer.from(c.chunk, 'base64') })),
+  sandboxDenied: r.sandboxDenied === true,
 });
 
 /**
@@ -122,6 +141,8 @@ export class ExecServerClient {
   private readingPaused = false;
   private readonly queues = new Set<{ processId: string; queue: EventQueue<ClientProcessEvent> }>();
   sessionId = '';
+  /** `initialize`'s `environmentInfo` (0.150+ servers, Cordon); undefined when the server sent none. */
+  serverInfo: WireEnvironmentInfo | undefined;
   /** The `fs/*` methods. */
   readonly fs: FsClient;
 
@@ -174,12 +195,13 @@ export class ExecServerClient {
     this.ws = ws;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const initialize = this.send<{ sessionId: string }>('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null });
+      const initialize = this.send<{ sessionId: string; environmentInfo?: WireEnvironmentInfo }>('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null });
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new DisconnectedError(`exec-server did not answer initialize within ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
       });
       const result = await Promise.race([initialize, timeout]);
       this.sessionId = result.sessionId;
+      this.serverInfo = result.environmentInfo ?? this.serverInfo;
       ws.send('{"method":"initialized","params":{}}');
       if (this.readingPaused) ws.rawSocket.pause();
     } catch (err) {
@@ -201,8 +223,8 @@ export class ExecServerClient {
     if (!pending) return;
     this.pending.delete(id);
     if (msg.error) {
-      const e = msg.error as { code: number; message: string };
-      pending.reject(new RpcError(e.code, e.message));
+      const e = msg.error as { code: number; message: string; data?: unknown };
+      pending.reject(new RpcError(e.code, e.message, e.data));
     } else pending.resolve(msg.result);
   }
 
@@ -212,7 +234,7 @@ export class ExecServerClient {
     let event: ProcessEvent;
     if (method === 'process/output') {
       event = { type: 'output', processId, seq, stream: p.stream as Stream, data: fieldData(p, 'chunk') };
-    } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number };
+    } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number, sandboxDenied: p.sandboxDenied === true };
     else if (method === 'process/closed') event = { type: 'closed', processId, seq };
     else if (method === 'fs/changed') {
       this.emitter.emit('fsChange', { watchId: p.watchId, path: p.path, kind: p.kind } as FsChange);
@@ -303,7 +325,8 @@ export class ExecServerClient {
         const ws = this.ws;
         this.ws = undefined;
         ws?.terminate();
-        if (err instanceof RpcError) break; // the server is there but the session is not
+        // The server is there but the session is not; except -32010: it has not noticed the old connection drop yet.
+        if (err instanceof RpcError && err.code !== ErrorCode.SessionAttached) break;
         const wait = Math.min(delay, deadline - Date.now());
         if (wait > 0 && attempt < attempts) await new Promise((r) => setTimeout(r, wait));
         delay = Math.min(delay * 2, 5000);
@@ -341,10 +364,10 @@ export class ExecServerClient {
               if (r.chunks.length > 0) continue;
               // With no chunk returned, nextSeq is the highest seq allocated + 1, events included.
               if (r.closed) {
-                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1 }, true);
+                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied }, true);
                 this.deliver(t, { type: 'closed', processId, seq: r.nextSeq - 1 }, true);
               } else if (r.exited) {
-                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1 }, true);
+                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied }, true);
               }
               break;
             }
@@ -457,10 +480,11 @@ export class ExecServerClient {
     return queue;
   }
 
-  async startProcess(params: StartProcessParams): Promise<{ processId: string; sandboxType?: 'none' | 'bwrap' }> {
+  async startProcess(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType }> {
     this.track(params.processId);
     try {
-      return await this.request('process/start', { env: {}, tty: false, ...params });
+      const r = await this.request<{ processId: string; sandboxType?: unknown }>('process/start', { env: {}, tty: false, ...params });
+      return { processId: r.processId, sandboxType: normalizeSandboxType(r.sandboxType) };
     } catch (err) {
       const t = this.tracked.get(params.processId);
       if (t && t.lastSeq === 0 && err instanceof RpcError && !/already exists/.test(err.message)) this.tracked.delete(params.processId);
@@ -469,10 +493,10 @@ export class ExecServerClient {
   }
 
   /** Starts a process and returns its event stream, subscribed before the start request is sent. */
-  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: 'none' | 'bwrap'; events: AsyncIterable<ClientProcessEvent> }> {
+  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType; events: AsyncIterable<ClientProcessEvent> }> {
     const events = this.events(params.processId);
     const started = await this.startProcess(params);
-    return { processId: params.processId, sandboxType: started.sandboxType ?? 'none', events };
+    return { processId: params.processId, sandboxType: started.sandboxType, events };
   }
 
   async read(processId: string, options: ReadOptions = {}): Promise<DecodedReadResult> {
@@ -503,8 +527,13 @@ export class ExecServerClient {
     await this.request('process/resize', { processId, rows, cols });
   }
 
-  environmentInfo(): Promise<{ shell: { name: string; path: string } }> {
+  /** `environment/info`: `{shell}` from 0.140–0.149 servers, the whole `environmentInfo` from newer ones and Cordon. */
+  environmentInfo(): Promise<Partial<WireEnvironmentInfo> & { shell: { name: string; path: string } }> {
     return this.request('environment/info', {});
+  }
+
+  environmentStatus(): Promise<{ status: string }> {
+    return this.request('environment/status', {});
   }
 
   /**

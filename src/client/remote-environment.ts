@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type {
   DirectoryEntry,
   Environment,
@@ -16,11 +17,30 @@ import type {
   WriteRequest,
   WriteStatus,
 } from '../environment/types.js';
+import type { WireEnvironmentInfo } from '../protocol/initialize.js';
 import { sandboxToWire } from '../sandbox/profile.js';
 import { ExecServerClient, type ClientOptions } from './exec-server-client.js';
 import type { FsRequestOptions } from './fs-client.js';
 
 const wireOptions = (o?: FsCallOptions): FsRequestOptions => (o?.sandbox ? { sandbox: sandboxToWire(o.sandbox) } : {});
+
+const plainPath = (p: string): string => (p.startsWith('file:') ? fileURLToPath(p) : p);
+const plainOrNull = (p: string | null | undefined): string | null | undefined => (p ? plainPath(p) : p);
+
+/** An `environment/info` answer (any generation) as an EnvironmentInfo; absent keys stay absent. */
+export function environmentInfoFromWire(w: Partial<WireEnvironmentInfo> & { shell: EnvironmentInfo['shell'] }): EnvironmentInfo {
+  const info: EnvironmentInfo = { shell: w.shell };
+  if (w.executorVersion !== undefined) info.executorVersion = w.executorVersion;
+  if (w.providerId !== undefined) info.providerId = w.providerId;
+  if (w.cwd !== undefined) info.cwd = plainOrNull(w.cwd);
+  if (w.userHomeDir !== undefined) info.userHomeDir = plainOrNull(w.userHomeDir);
+  if (w.platformOs !== undefined) info.platformOs = w.platformOs;
+  if (w.prependPathDirs) info.prependPathDirs = w.prependPathDirs.map(plainPath);
+  if (w.temporaryDirectories) info.temporaryDirectories = w.temporaryDirectories.map(plainPath);
+  if (w.tempDir !== undefined) info.tempDir = plainOrNull(w.tempDir);
+  if (w.capabilities) info.capabilities = w.capabilities;
+  return info;
+}
 
 /** An Environment whose processes run on a Cordon server; indistinguishable from a local one. */
 export class RemoteEnvironment implements Environment, OutputFlowControl {
@@ -42,8 +62,9 @@ export class RemoteEnvironment implements Environment, OutputFlowControl {
           ...(r.rows ? { rows: r.rows } : {}),
           ...(r.cols ? { cols: r.cols } : {}),
           ...(r.sandbox ? { sandbox: sandboxToWire(r.sandbox) } : {}),
+          ...(r.enforceManagedNetwork ? { enforceManagedNetwork: true } : {}),
         });
-        return { processId: started.processId, sandboxType: started.sandboxType ?? 'none' };
+        return { processId: started.processId, sandboxType: started.sandboxType };
       },
       read: (processId: string, r: ReadRequest = {}): Promise<ReadResult> =>
         client.read(processId, { afterSeq: r.afterSeq ?? null, maxBytes: r.maxBytes ?? null, waitMs: r.waitMs ?? null }),
@@ -94,8 +115,9 @@ export class RemoteEnvironment implements Environment, OutputFlowControl {
     this.client.resumeReading();
   }
 
-  info(): Promise<EnvironmentInfo> {
-    return this.client.environmentInfo();
+  /** The server's own description, with its URIs turned back into plain paths. */
+  async info(): Promise<EnvironmentInfo> {
+    return environmentInfoFromWire(await this.client.environmentInfo());
   }
 
   close(): Promise<void> {

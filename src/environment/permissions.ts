@@ -30,5 +30,7 @@ export interface PermissionProfile {
 export interface SandboxRequest {
   profile: PermissionProfile;
   cwd: string | null;
+  /** What `project_roots` stands for (0.147+ `workspaceRoots`, e.g. with `--add-dir`); absent: [cwd]. */
+  workspaceRoots?: string[] | null;
 }
 

@@ -1,5 +1,6 @@
 import type { FsChangeKind, WireDirEntry, WireMetadata } from '../protocol/fs.js';
 import type { EnvPolicy, Stream, WriteStatus } from '../protocol/process.js';
+import type { Capabilities } from '../protocol/capabilities.js';
 import type { SandboxRequest } from './permissions.js';
 
 export type { EnvPolicy, Stream, WriteStatus };
@@ -18,9 +19,16 @@ export interface StartProcessRequest {
   cols?: number | null;
   /** Run under this sandbox (SANDBOX.md); an environment that cannot enforce it must refuse. */
   sandbox?: SandboxRequest | null;
+  /** The process must run behind a managed network proxy; an environment that cannot must refuse. */
+  enforceManagedNetwork?: boolean;
 }
 
-export type SandboxType = 'none' | 'bwrap';
+/**
+ * The 0.147+ wire enum (`ProcessSandboxType`). A local environment answers `linuxSeccomp` whenever
+ * the request carried a sandbox or Cordon sandboxed the process (bubblewrap + seccomp), else `none`;
+ * the other values come from other executors.
+ */
+export type SandboxType = 'none' | 'macosSeatbelt' | 'linuxSeccomp' | 'windowsRestrictedToken' | 'windowsMxc';
 
 export interface StartProcessResult {
   processId: string;
@@ -48,6 +56,8 @@ export interface ReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
+  /** Exited, sandboxed, and its failure looks like a sandbox denial (PROTOCOL-0171 §3.4). */
+  sandboxDenied: boolean;
   /**
    * Output seqs this read skipped because the process produced more than is retained (present only
    * then). A reader that resumes after a long absence learns here what it missed.
@@ -64,7 +74,7 @@ export interface WriteRequest {
 
 export type ProcessEvent =
   | { type: 'output'; processId: string; seq: number; stream: Stream; data: Buffer }
-  | { type: 'exited'; processId: string; seq: number; exitCode: number }
+  | { type: 'exited'; processId: string; seq: number; exitCode: number; sandboxDenied: boolean }
   | { type: 'closed'; processId: string; seq: number };
 
 export type ProcessEventListener = (event: ProcessEvent) => void;
@@ -83,8 +93,22 @@ export interface ExecBackend {
   subscribe(listener: ProcessEventListener): () => void;
 }
 
+/** What an environment says about itself; paths are plain absolute paths (the wire makes them URIs). */
 export interface EnvironmentInfo {
   shell: { name: string; path: string };
+  /** Version of the executor software (for Cordon, its package version). */
+  executorVersion?: string;
+  /** A stable id of the executor (same machine and account, same id across restarts). */
+  providerId?: string;
+  /** The executor's working directory; null when it no longer exists. */
+  cwd?: string | null;
+  userHomeDir?: string | null;
+  platformOs?: string;
+  prependPathDirs?: string[];
+  temporaryDirectories?: string[];
+  tempDir?: string | null;
+  /** Capability flags the executor advertises (absent = none). */
+  capabilities?: Capabilities;
 }
 
 /** Lets a transport slow the producers down when its peer reads slowly. */

@@ -1,6 +1,5 @@
-import { access, constants } from 'node:fs/promises';
-import path from 'node:path';
 import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
+import { describeLocalEnvironment } from './environment-info.js';
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { LocalFileSystem } from './file-system.js';
 import { PtyHost } from './pty-host.js';
@@ -15,19 +14,6 @@ export const defaultFsWorkerPool = (sandbox: LinuxSandbox, env: Readonly<Record<
 /** A sandbox runtime for an environment that was not handed a shared one. */
 export const defaultLinuxSandbox = (env: Readonly<Record<string, string | undefined>>): LinuxSandbox =>
   new LinuxSandbox({ searchPath: env.PATH, tmpdir: env.TMPDIR, maxGlobMatches: 8192 });
-
-async function detectShell(env: Readonly<Record<string, string | undefined>>): Promise<EnvironmentInfo['shell']> {
-  for (const candidate of [env.SHELL, '/bin/bash', '/bin/sh']) {
-    if (!candidate || !path.isAbsolute(candidate)) continue;
-    try {
-      await access(candidate, constants.X_OK);
-      return { name: path.basename(candidate), path: candidate };
-    } catch {
-      // try the next one
-    }
-  }
-  return { name: 'sh', path: '/bin/sh' };
-}
 
 /** Runs things on this machine. One per session: processIds are per session. */
 export class LocalEnvironment implements Environment, OutputFlowControl {
@@ -56,7 +42,12 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   }
 
   info(): Promise<EnvironmentInfo> {
-    return detectShell(this.options.serverEnv).then((shell) => ({ shell }));
+    return Promise.resolve(this.infoNow());
+  }
+
+  /** The same, at once (no waiting: a few local syscalls). */
+  infoNow(): EnvironmentInfo {
+    return describeLocalEnvironment(this.options.serverEnv);
   }
 
   pauseOutput(): void {

@@ -2,6 +2,7 @@ import type { OutputChunk, ProcessEvent, ReadRequest, ReadResult, Stream, WriteS
 import type { ChildHandle, ChildListener } from './child.js';
 import { killGroup } from './child.js';
 import { OutputLog } from './output-log.js';
+import { SandboxDenialScanner } from './sandbox-denial.js';
 
 const MAX_REMEMBERED_WRITE_IDS = 4096;
 /** setTimeout's largest delay; longer long-polls are clamped to it. */
@@ -21,6 +22,9 @@ export class ManagedProcess {
   exited = false;
   exitCode: number | null = null;
   closed = false;
+  sandboxDenied = false;
+  /** Set for a process that runs with a sandbox: its output is scanned for denials. */
+  private denialScanner: SandboxDenialScanner | undefined;
 
   constructor(
     readonly processId: string,
@@ -31,6 +35,11 @@ export class ManagedProcess {
     this.log = new OutputLog(retainBytes);
   }
 
+  /** Marks the process as sandboxed (before it starts): its exit then says whether a denial is likely. */
+  watchForSandboxDenial(): void {
+    this.denialScanner ??= new SandboxDenialScanner();
+  }
+
   get running(): boolean {
     return !this.exited;
   }
@@ -38,6 +47,7 @@ export class ManagedProcess {
   output(stream: Stream, data: Buffer): void {
     const chunk: OutputChunk = { seq: ++this.seq, stream, data };
     this.log.push(chunk);
+    this.denialScanner?.push(data);
     this.emit({ type: 'output', processId: this.processId, ...chunk });
     this.wake();
   }
@@ -45,7 +55,8 @@ export class ManagedProcess {
   markExited(exitCode: number): void {
     this.exited = true;
     this.exitCode = exitCode;
-    this.emit({ type: 'exited', processId: this.processId, seq: ++this.seq, exitCode });
+    this.sandboxDenied = this.denialScanner?.denied(exitCode) ?? false;
+    this.emit({ type: 'exited', processId: this.processId, seq: ++this.seq, exitCode, sandboxDenied: this.sandboxDenied });
     this.wake();
   }
 
@@ -104,6 +115,7 @@ export class ManagedProcess {
       exitCode: this.exitCode,
       closed: this.closed,
       failure: null,
+      sandboxDenied: this.sandboxDenied,
     };
   }
 

@@ -12,9 +12,9 @@ import type {
   WriteStatus,
   StartProcessResult,
 } from '../environment/types.js';
-import { internalError, invalidRequest, processMessages, spawnErrorFromOs } from '../protocol/index.js';
+import { ErrorCode, internalError, invalidRequest, processMessages, RpcError, spawnErrorFromOs, withKind } from '../protocol/index.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
-import { SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
+import { SandboxPreparationError, SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
 import type { ChildSpec } from './child.js';
@@ -25,6 +25,9 @@ import type { PtyHost } from './pty-host.js';
 import { checkExecFormat, checkWorkingDirectory, resolveExecutable } from './resolve-executable.js';
 
 const BASH = '/bin/bash';
+
+export const MANAGED_NETWORK_UNSUPPORTED =
+  'enforceManagedNetwork is not supported by this executor (no managed network proxy): Cordon will not run the process with its network unenforced';
 
 /** The processes of one session, keyed by the client's processId. */
 export class ProcessTable implements ExecBackend, OutputFlowControl {
@@ -53,6 +56,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     if (this.processes.size >= this.options.maxProcesses) {
       throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
     }
+    if (request.enforceManagedNetwork) throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
     let sandboxed: SandboxedCommand | undefined;
     const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
     // Reserve the id before any await so a concurrent duplicate start is refused.
@@ -86,19 +90,23 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.args = commandArgv.slice(1);
       }
       if (sandbox && sandboxNeeded) {
-        if (!this.options.sandbox) throw internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed');
+        if (!this.options.sandbox) throw withKind(internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed'), 'sandboxUnavailable');
         sandboxed = await this.options.sandbox.wrap({
           profile: sandbox.profile,
           policyCwd: sandbox.cwd ?? cwd,
           commandCwd: cwd,
           command: commandArgv,
           tty: request.tty,
+          workspaceRoots: sandbox.workspaceRoots ?? undefined,
         });
         spec.file = sandboxed.file;
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
         spec.env = { ...env, ...sandboxed.env };
       }
+      // As the reference: a request that carried a sandbox counts as sandboxed even when its profile
+      // needed no enforcement; so does one Cordon sandboxed on its own (the operator's ceiling).
+      if (request.sandbox || sandboxed) proc.watchForSandboxDenial();
       const listener = proc.listener();
       const cleanup = sandboxed?.cleanup;
       // `closed` also means the sandbox's mount targets are gone from the host.
@@ -110,10 +118,11 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     } catch (err) {
       this.processes.delete(processId);
       void sandboxed?.cleanup();
-      if (err instanceof SandboxUnavailableError) throw internalError(err.message);
+      if (err instanceof SandboxPreparationError) throw withKind(internalError(err.message), 'sandboxPreparation');
+      if (err instanceof SandboxUnavailableError) throw withKind(internalError(err.message), 'sandboxUnavailable');
       throw spawnErrorFromOs(err);
     }
-    return { processId, sandboxType: sandboxed ? 'bwrap' : 'none' };
+    return { processId, sandboxType: request.sandbox || sandboxed ? 'linuxSeccomp' : 'none' };
   }
 
   private scheduleExpiry(proc: ManagedProcess): void {
@@ -133,7 +142,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
 
   async read(processId: string, request?: ReadRequest): Promise<ReadResult> {
     const proc = this.get(processId);
-    if (!proc.child) return { chunks: [], nextSeq: 1, exited: false, exitCode: null, closed: false, failure: null };
+    if (!proc.child) return { chunks: [], nextSeq: 1, exited: false, exitCode: null, closed: false, failure: null, sandboxDenied: false };
     return proc.read(request);
   }
 

@@ -43,8 +43,9 @@ export function encodeResult(id: RequestId, result: unknown): string {
   return `{"id":${JSON.stringify(id)},"result":${JSON.stringify(result)}}`;
 }
 
-export function encodeError(id: RequestId, code: number, message: string): string {
-  return `{"error":{"code":${code},"message":${JSON.stringify(message)}},"id":${JSON.stringify(id)}}`;
+export function encodeError(id: RequestId, code: number, message: string, data?: unknown): string {
+  const dataPart = data === undefined ? '' : `"data":${JSON.stringify(data)},`;
+  return `{"error":{"code":${code},${dataPart}"message":${JSON.stringify(message)}},"id":${JSON.stringify(id)}}`;
 }
 
 export function encodeNotification(method: string, params: unknown): string {

@@ -44,6 +44,7 @@ export const fsMessages = {
   tooManyHandles: (n: number) => `too many open file handles in this session (limit ${n})`,
   handleMode: (h: string, mode: string) => `file handle ${h} was not opened for ${mode}`,
   blockTooLarge: (n: number) => `length must be at most ${n} bytes`,
+  notAFile: (p: string) => `path \`${p}\` is not a file`,
   unknownWatch: (id: string) => `unknown watch id ${id}`,
   tooManyWatches: (n: number) => `too many watches in this session (limit ${n})`,
   sandboxUnavailable:

@@ -10,3 +10,5 @@ export { parseParams } from './validate.js';
 export * from './fs.js';
 export * from './sandbox.js';
 export * from './large-request.js';
+export * from './capabilities.js';
+export * from './uuid.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Capabilities } from './capabilities.js';
 import { struct } from './validate.js';
 
 export const InitializeParams = struct('InitializeParams', {
@@ -7,8 +8,27 @@ export const InitializeParams = struct('InitializeParams', {
 });
 export type InitializeParams = z.infer<typeof InitializeParams>;
 
+/**
+ * `environmentInfo` as 0.150+ clients read it (PROTOCOL-0171 §1.1), key order as the reference
+ * sends it. Paths are `file://` URIs for every client: only 0.150+ clients read this object, and
+ * they parse URIs. `cwd` is null when the server's working directory no longer exists.
+ */
+export interface WireEnvironmentInfo {
+  shell: { name: string; path: string };
+  executorVersion: string;
+  providerId: string;
+  cwd: string | null;
+  userHomeDir: string | null;
+  platformOs: string;
+  prependPathDirs: string[];
+  temporaryDirectories: string[];
+  tempDir: string | null;
+  capabilities: Capabilities;
+}
+
 export interface InitializeResult {
   sessionId: string;
+  environmentInfo: WireEnvironmentInfo;
 }
 
 export const messages = {

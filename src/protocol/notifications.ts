@@ -8,8 +8,9 @@ export function encodeOutputFrame(processId: string, seq: number, stream: Stream
   return frameWithBase64(`{"method":"process/output","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"stream":"${stream}","chunk":"`, data, '"}}');
 }
 
-export function encodeExited(processId: string, seq: number, exitCode: number): string {
-  return `{"method":"process/exited","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"exitCode":${exitCode}}}`;
+/** `sandboxDenied` (0.143+) is sent to every client: older ones ignore it, as they ignore unknown fields. */
+export function encodeExited(processId: string, seq: number, exitCode: number, sandboxDenied: boolean): string {
+  return `{"method":"process/exited","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"exitCode":${exitCode},"sandboxDenied":${sandboxDenied}}}`;
 }
 
 export function encodeClosed(processId: string, seq: number): string {

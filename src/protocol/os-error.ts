@@ -73,9 +73,14 @@ export function fsErrorFromOs(err: unknown): RpcError {
   return new RpcError(ErrorCode.Internal, message);
 }
 
-/** Process start failures are always -32603 with the OS text. */
+/**
+ * Process start failures are -32603 with the OS text and (0.171) `data.kind`: `spawnNotFound` for a
+ * missing program or cwd, `spawnPermissionDenied` for one that cannot be executed (a directory, no
+ * x bit), `spawnFailed` otherwise. An RpcError passes through as it is.
+ */
 export function spawnErrorFromOs(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
-  if (!isSystemError(err)) return new RpcError(ErrorCode.Internal, err instanceof Error ? err.message : String(err));
-  return new RpcError(ErrorCode.Internal, osErrorMessage(err));
+  if (!isSystemError(err)) return new RpcError(ErrorCode.Internal, err instanceof Error ? err.message : String(err), { kind: 'spawnFailed' });
+  const kind = err.code === 'ENOENT' ? 'spawnNotFound' : err.code === 'EACCES' || err.code === 'EPERM' ? 'spawnPermissionDenied' : 'spawnFailed';
+  return new RpcError(ErrorCode.Internal, osErrorMessage(err), { kind });
 }

@@ -1,10 +1,12 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { invalidParams } from './errors.js';
 
 /**
- * Every path field takes a plain absolute path or a `file://` URI (PROTOCOL.md §1); results always
- * carry plain paths. Anything else is `-32602 path is not absolute: <path>`.
+ * Every path field takes a plain absolute path or a `file://` URI (PROTOCOL.md §1). Results carry
+ * paths in the form the request used (see `pathForm`): URIs for 0.142+ clients, which send URIs
+ * and parse them back, plain paths for 0.122–0.141 clients. Anything else is
+ * `-32602 path is not absolute: <path>`.
  */
 export function parseAbsolutePath(value: string): string {
   if (value.startsWith('file:')) {
@@ -20,3 +22,14 @@ export function parseAbsolutePath(value: string): string {
   if (value.includes('\0')) throw invalidParams(`path contains a NUL byte: ${JSON.stringify(value)}`);
   return value;
 }
+
+/** An absolute path as a `file://` URI. */
+export const pathToUri = (p: string): string => pathToFileURL(p).href;
+
+export type PathForm = 'uri' | 'plain';
+
+/** How a request spelled a path: the form its result's paths are given back in. */
+export const pathForm = (value: string): PathForm => (value.startsWith('file:') ? 'uri' : 'plain');
+
+/** A result path in the given form. */
+export const formatPath = (p: string, form: PathForm): string => (form === 'uri' ? pathToUri(p) : p);

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { struct, u64 } from './validate.js';
+import { invalidParams } from './errors.js';
+import { uuidProblem } from './uuid.js';
+import { parseParams, struct, u64 } from './validate.js';
 
 const processId = () => z.string();
 
@@ -25,6 +27,14 @@ export const StartParams = struct('ExecParams', {
   rows: z.number().int().min(1).max(65535).nullish(),
   cols: z.number().int().min(1).max(65535).nullish(),
   sandbox: z.unknown().optional(),
+  /** 0.155+: `{threadId: UUID, toolCallId}`, checked by parseExecMetadata (kept out of the fast parser). */
+  metadata: z.unknown().optional(),
+  /** 0.142+: the process must run behind a managed network proxy; refused where that is not supported. */
+  enforceManagedNetwork: z.boolean().nullish(),
+  /** 0.143+/0.147+/0.150+: accepted, understood elsewhere (network proxy, shell snapshots) or ignored. */
+  managedNetwork: z.unknown().optional(),
+  networkProxy: z.unknown().optional(),
+  shellSnapshot: z.unknown().optional(),
 });
 export type StartParams = z.infer<typeof StartParams>;
 
@@ -68,8 +78,27 @@ export interface WireReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
+  /** 0.142+: the process ran sandboxed and its failure looks like a sandbox denial (PROTOCOL-0171 §3.4). */
+  sandboxDenied: boolean;
   /** Cordon extension (docs/protocol-extensions.md): output seqs skipped because they were not retained. */
   droppedOutput?: { fromSeq: number; toSeq: number };
+}
+
+export const ExecMetadata = struct('ExecMetadata', {
+  threadId: z.string().nullish(),
+  toolCallId: z.string().nullish(),
+});
+export type ExecMetadata = z.infer<typeof ExecMetadata>;
+
+/** Validates `process/start.metadata` as the reference does (threadId must be a UUID); null/absent gives null. */
+export function parseExecMetadata(value: unknown): ExecMetadata | null {
+  if (value === undefined || value === null) return null;
+  const m = parseParams(ExecMetadata, value, 'ExecMetadata');
+  if (m.threadId != null) {
+    const problem = uuidProblem(m.threadId);
+    if (problem) throw invalidParams(problem);
+  }
+  return m;
 }
 
 export type WriteStatus = 'accepted' | 'stdinClosed' | 'unknownProcess' | 'starting';

@@ -58,9 +58,17 @@ function serdeMessage(issue: z.ZodIssueOptionalMessage, input: unknown): string 
       return `invalid length for \`${String(last)}\``;
     case 'not_finite':
       return 'invalid number';
+    case 'invalid_union_discriminator':
+      return `unknown variant \`${String(valueAt(input, issue.path))}\`, expected one of ${issue.options.map((o) => `\`${String(o)}\``).join(', ')}`;
     default:
       return issue.message ?? 'invalid params';
   }
+}
+
+/** The first issue of a failed parse of `input`, worded like serde. */
+export function serdeErrorMessage(error: z.ZodError, input: unknown): string {
+  const issue = error.issues[0];
+  return issue ? serdeMessage(issue, input) : 'invalid params';
 }
 
 /** A struct-shaped schema whose own type errors read like serde's (`expected struct Name`). */

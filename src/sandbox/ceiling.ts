@@ -21,6 +21,9 @@ export function applyCeiling(ceiling: PermissionCeiling | undefined, requested: 
   if (!ceiling) return requested ?? null;
   const request = requested ?? { profile: UNRESTRICTED, cwd: null };
   const requestCwd = request.cwd ?? callCwd;
-  const profile = intersectProfiles(ceiling.profile, { cwd: ceiling.cwd, workspaceRoots: ceiling.workspaceRoots }, request.profile, { cwd: requestCwd });
-  return { profile, cwd: requestCwd };
+  // The request's project_roots stand for its workspaceRoots (e.g. `--add-dir` dirs); each root still
+  // gets at most what the ceiling gives that path, so a root outside the ceiling stays read-only.
+  const requestRoots = request.workspaceRoots?.length ? request.workspaceRoots : undefined;
+  const profile = intersectProfiles(ceiling.profile, { cwd: ceiling.cwd, workspaceRoots: ceiling.workspaceRoots }, request.profile, { cwd: requestCwd, workspaceRoots: requestRoots });
+  return { profile, cwd: requestCwd, ...(requestRoots ? { workspaceRoots: requestRoots } : {}) };
 }

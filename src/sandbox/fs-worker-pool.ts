@@ -151,7 +151,7 @@ export class FsWorkerPool {
   }
 
   private keyOf(request: SandboxRequest): string {
-    return JSON.stringify([request.profile, request.cwd]);
+    return JSON.stringify([request.profile, request.cwd, request.workspaceRoots ?? null]);
   }
 
   /** The worker for this sandbox, started if needed. */
@@ -187,7 +187,14 @@ export class FsWorkerPool {
     }
     let command: SandboxedCommand;
     try {
-      command = await this.options.sandbox.wrap({ profile, policyCwd: request.cwd ?? '/', commandCwd: request.cwd ?? '/', command: argv, tty: false });
+      command = await this.options.sandbox.wrap({
+        profile,
+        policyCwd: request.cwd ?? '/',
+        commandCwd: request.cwd ?? '/',
+        command: argv,
+        tty: false,
+        workspaceRoots: request.workspaceRoots ?? undefined,
+      });
     } catch (err) {
       if (err instanceof SandboxUnavailableError) throw internalError(err.message);
       throw err;

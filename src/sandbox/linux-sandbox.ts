@@ -9,6 +9,8 @@ import { deriveViews, resolvePolicy } from './resolve.js';
 import { buildSeccompFilter, seccompSupported } from './seccomp.js';
 
 export class SandboxUnavailableError extends Error {}
+/** The sandbox exists on this host but could not be prepared for this request (e.g. too many deny-glob matches). */
+export class SandboxPreparationError extends SandboxUnavailableError {}
 
 /** GNU env, whose --default-signal restores signals bwrap was started with ignored (tty processes). */
 const ENV_BINARY = '/usr/bin/env';
@@ -127,7 +129,7 @@ export class LinuxSandbox {
         const matches = await expandGlobs(views.unreadableGlobs, { maxDepth: resolved.globScanMaxDepth, maxMatches: this.options.maxGlobMatches });
         views.unreadableRoots.push(...matches);
       } catch (err) {
-        if (err instanceof GlobExpansionError) throw new SandboxUnavailableError(`refusing to start: ${err.message}`);
+        if (err instanceof GlobExpansionError) throw new SandboxPreparationError(`refusing to start: ${err.message}`);
         throw err;
       }
     }

@@ -59,7 +59,7 @@ export function workspaceWriteEntries(writableRoots: string[], excludeTmpdirEnvV
   if (!excludeSlashTmp) entries.push({ path: special('slash_tmp'), access: 'write' });
   if (!excludeTmpdirEnvVar) entries.push({ path: special('tmpdir'), access: 'write' });
   for (const r of writableRoots) entries.push({ path: { type: 'path', path: r }, access: 'write' });
-  for (const name of ['.git', '.agents', '.codex']) entries.push({ path: special('project_roots', name), access: 'read' });
+  for (const name of ['.git', '.agents', '.codex', '.aws']) entries.push({ path: special('project_roots', name), access: 'read' });
   return entries;
 }
 
@@ -87,10 +87,19 @@ export function profileFromLegacyPolicy(p: WireSandboxPolicy): PermissionProfile
   }
 }
 
+/**
+ * The request a wire sandbox stands for. `cwd` and `workspaceRoots` come from the object itself or,
+ * failing that, from its `policyContext` (fs calls of 0.171 clients); without roots, `project_roots`
+ * is the cwd, as for 0.142–0.146 clients. `userHomeDir` is accepted but not needed here: no
+ * entry kind Cordon resolves refers to the home directory.
+ */
 export function sandboxFromWire(w: WireSandbox): SandboxRequest {
-  const cwd = w.cwd === null ? null : parseAbsolutePath(w.cwd);
+  const rawCwd = w.cwd ?? w.policyContext?.cwd ?? null;
+  const cwd = rawCwd === null ? null : parseAbsolutePath(rawCwd);
+  const rawRoots = w.workspaceRoots ?? w.policyContext?.workspaceRoots ?? null;
+  if (w.userHomeDir !== null) parseAbsolutePath(w.userHomeDir);
   const profile = w.shape === 'permissions' ? profileFromWire(w.permissions) : profileFromLegacyPolicy(w.sandboxPolicy);
-  return { profile, cwd };
+  return { profile, cwd, ...(rawRoots?.length ? { workspaceRoots: rawRoots.map(parseAbsolutePath) } : {}) };
 }
 
 /** Whether running under this profile needs no sandbox at all: files unrestricted and network enabled. */
@@ -143,5 +152,5 @@ export function sandboxToWire(s: SandboxRequest): Record<string, unknown> {
           : { type: 'unrestricted' },
     };
   }
-  return { permissions, ...(s.cwd ? { cwd: s.cwd } : {}), windowsSandboxLevel: 'disabled' };
+  return { permissions, ...(s.cwd ? { cwd: s.cwd } : {}), ...(s.workspaceRoots?.length ? { workspaceRoots: s.workspaceRoots } : {}), windowsSandboxLevel: 'disabled' };
 }

@@ -21,7 +21,8 @@ export interface ResolvedEntry {
 /** A deny glob relative to every workspace root (SANDBOX.md §2.1). */
 export const PROJECT_ROOTS_GLOB = 'codex-project-roots://';
 
-export const PROTECTED_METADATA_NAMES = ['.git', '.agents', '.codex', '.cordon'] as const;
+/** Kept read-only under every writable root (0.171 adds `.aws` to the `.git`/`.agents`/`.codex` carve-outs). */
+export const PROTECTED_METADATA_NAMES = ['.git', '.agents', '.codex', '.aws', '.cordon'] as const;
 
 export const PLATFORM_DEFAULT_READ_ROOTS = ['/bin', '/sbin', '/usr', '/etc', '/lib', '/lib64', '/nix/store', '/run/current-system/sw'];
 

@@ -22,8 +22,11 @@ import {
   parseMessage,
   parseParams,
   RpcError,
+  type InitializeResult,
   type RequestId,
 } from '../protocol/index.js';
+import { CORDON_CAPABILITIES } from './capabilities.js';
+import { wireEnvironmentInfo } from './environment-info.js';
 import { methodTable } from './method-table.js';
 import type { HandlerContext } from './process-handlers.js';
 import type { Session, SessionSink } from './session.js';
@@ -124,7 +127,10 @@ export class Connection implements SessionSink {
   private handleRequest(id: RequestId, method: string, params: unknown, decodedData?: Buffer): void {
     let holdId: string | undefined;
     try {
-      if (method === 'initialize') return this.sendResult(id, this.initialize(params));
+      if (method === 'initialize') {
+        this.sendResult(id, this.initialize(params));
+        return this.session?.deliverHeld();
+      }
       const handler = methodTable.get(method);
       if (!handler) throw methodNotFound(method);
       if (this.state === 'new') throw invalidRequest(messages.mustInitialize(methodFamily(method)));
@@ -151,18 +157,22 @@ export class Connection implements SessionSink {
   }
 
   private sendFailure(id: RequestId, method: string, err: unknown): void {
-    if (err instanceof RpcError) return this.sendError(id, err.code, err.message);
+    if (err instanceof RpcError) return this.sendError(id, err.code, err.message, err.data);
     this.logger.error({ err, method }, 'request failed');
     this.sendError(id, ErrorCode.Internal, err instanceof Error ? err.message : String(err));
   }
 
-  private initialize(params: unknown): { sessionId: string } {
+  /**
+   * Opens or resumes the session. The result carries `environmentInfo` (0.150+ clients read their
+   * capabilities from it; older ones ignore the key, as serde does with unknown fields).
+   */
+  private initialize(params: unknown): InitializeResult {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
     this.context = { environment: this.session.environment, signal: this.aborter.signal };
     this.state = 'initializing';
-    return { sessionId: this.session.id };
+    return { sessionId: this.session.id, environmentInfo: wireEnvironmentInfo(this.session.environment.infoNow(), CORDON_CAPABILITIES) };
   }
 
   private release(processId: string): void {
@@ -194,7 +204,7 @@ export class Connection implements SessionSink {
   deliver(event: ProcessEvent): void {
     let text: OutgoingMessage;
     if (event.type === 'output') text = encodeOutputFrame(event.processId, event.seq, event.stream, event.data);
-    else if (event.type === 'exited') text = encodeExited(event.processId, event.seq, event.exitCode);
+    else if (event.type === 'exited') text = encodeExited(event.processId, event.seq, event.exitCode, event.sandboxDenied);
     else text = encodeClosed(event.processId, event.seq);
     const queue = this.held.get(event.processId);
     if (queue) return void queue.push(text);
@@ -211,8 +221,8 @@ export class Connection implements SessionSink {
     this.uncork();
   }
 
-  private sendError(id: RequestId, code: number, message: string): void {
-    this.send(encodeError(id, code, message));
+  private sendError(id: RequestId, code: number, message: string, data?: unknown): void {
+    this.send(encodeError(id, code, message, data));
     this.uncork();
   }
 

@@ -23,6 +23,10 @@ import {
   Base64Stream,
   type WireDirEntry,
   type WireMetadata,
+  formatPath,
+  osErrorMessage,
+  pathForm,
+  RpcError,
 } from '../protocol/index.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 import type { HandlerContext } from './process-handlers.js';
@@ -46,9 +50,23 @@ function decode(data: string, message: (detail: string) => string): Buffer {
   }
 }
 
+const IS_A_DIRECTORY = osErrorMessage({ code: 'EISDIR' });
+
+/**
+ * A directory is `-32603 Is a directory (os error 21)` for a plain path (0.122–0.141, as the 0.141
+ * reference) and ``-32600 path `X` is not a file`` for a URI (0.142+, as the newer reference): the
+ * request's path form tells the generations apart, and each gets the answer its own server gave.
+ */
 export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Result | Base64Stream> {
   const p = parseParams(PathParams, raw, 'FsPathParams');
-  const data = await ctx.environment.fs.readFileStream(parseAbsolutePath(p.path), callOptions(p));
+  const file = parseAbsolutePath(p.path);
+  let data: Buffer | AsyncIterable<Buffer>;
+  try {
+    data = await ctx.environment.fs.readFileStream(file, callOptions(p));
+  } catch (err) {
+    if (pathForm(p.path) === 'uri' && err instanceof RpcError && err.message === IS_A_DIRECTORY) throw invalidRequest(fsMessages.notAFile(file));
+    throw err;
+  }
   return Buffer.isBuffer(data) ? new Base64Result('{"dataBase64":"', data, '"}') : new Base64Stream('{"dataBase64":"', data, '"}');
 }
 
@@ -102,9 +120,10 @@ export async function handleCopy(ctx: HandlerContext, raw: unknown): Promise<Emp
   return EMPTY;
 }
 
+/** The result is a URI when the request's path was one (0.142+ clients), else a plain path. */
 export async function handleCanonicalize(ctx: HandlerContext, raw: unknown): Promise<{ path: string }> {
   const p = parseParams(PathParams, raw, 'FsPathParams');
-  return { path: await ctx.environment.fs.canonicalize(parseAbsolutePath(p.path), callOptions(p)) };
+  return { path: formatPath(await ctx.environment.fs.canonicalize(parseAbsolutePath(p.path), callOptions(p)), pathForm(p.path)) };
 }
 
 export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<Empty> {

@@ -1,5 +1,6 @@
 import {
   handleEnvironmentInfo,
+  handleEnvironmentStatus,
   handleRead,
   handleResize,
   handleSignal,
@@ -22,6 +23,7 @@ export const methodTable: ReadonlyMap<string, Handler> = new Map<string, Handler
   ['process/signal', handleSignal],
   ['process/resize', handleResize],
   ['environment/info', handleEnvironmentInfo],
+  ['environment/status', handleEnvironmentStatus],
   ['fs/readFile', fs.handleReadFile],
   ['fs/writeFile', fs.handleWriteFile],
   ['fs/createDirectory', fs.handleCreateDirectory],

@@ -12,8 +12,12 @@ import {
   StartParams,
   TerminateParams,
   WriteParams,
+  parseExecMetadata,
+  type WireEnvironmentInfo,
   type WireReadResult,
 } from '../protocol/index.js';
+import { CORDON_CAPABILITIES } from './capabilities.js';
+import { wireEnvironmentInfo } from './environment-info.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 
@@ -36,12 +40,15 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
     exitCode: result.exitCode,
     closed: result.closed,
     failure: result.failure,
+    sandboxDenied: result.sandboxDenied,
     ...(result.droppedOutput ? { droppedOutput: result.droppedOutput } : {}),
   };
 }
 
 export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
   const p = parseParams(StartParams, raw, 'ExecParams');
+  // Validated as the reference does; its ids only label the call, nothing here depends on them.
+  parseExecMetadata(p.metadata);
   const cwd = parseAbsolutePath(p.cwd);
   const wire = parseWireSandbox(p.sandbox);
   let argv = p.argv;
@@ -69,6 +76,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     rows: p.rows ?? null,
     cols: p.cols ?? null,
     sandbox,
+    enforceManagedNetwork: p.enforceManagedNetwork ?? false,
   });
 }
 
@@ -118,6 +126,14 @@ export async function handleResize(ctx: HandlerContext, raw: unknown): Promise<R
   return {};
 }
 
-export async function handleEnvironmentInfo(ctx: HandlerContext): Promise<unknown> {
-  return ctx.environment.info();
+/** The same object as `initialize`'s `environmentInfo` (0.140–0.149 clients ask for it here). */
+export async function handleEnvironmentInfo(ctx: HandlerContext): Promise<WireEnvironmentInfo> {
+  return wireEnvironmentInfo(await ctx.environment.info(), CORDON_CAPABILITIES);
+}
+
+const READY = { status: 'ready' } as const;
+
+/** A session that answers is ready: there is nothing for it to wait for. */
+export function handleEnvironmentStatus(): typeof READY {
+  return READY;
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { invalidRequest, messages } from '../protocol/index.js';
+import { ErrorCode, invalidRequest, messages, RpcError } from '../protocol/index.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
 import { Session, type SessionSink } from './session.js';
 
@@ -33,7 +33,9 @@ export class SessionRegistry {
   resume(id: string, sink: SessionSink): Session {
     const session = this.sessions.get(id);
     if (!session) throw invalidRequest(messages.unknownSession(id));
-    if (session.sink) throw invalidRequest(messages.sessionAttached(id));
+    // Only resuming clients see this, and only 0.171+ CLIs resume: they get the 0.171 code, which
+    // tells a client that reconnected before the server noticed the old connection drop to retry.
+    if (session.sink) throw new RpcError(ErrorCode.SessionAttached, messages.sessionAttached(id));
     clearTimeout(session.expiry);
     session.expiry = undefined;
     session.sink = sink;

@@ -357,5 +357,26 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       }
       assert.equal(pathToFileURL(root).protocol, 'file:');
     });
+
+    it('resolves project_roots against the 0.171 workspaceRoots (or policyContext) of an fs call', async () => {
+      const sandbox = (wire: unknown): FsCallOptions => ({ sandbox: sandboxFromWire(parseWireSandbox(wire)!) });
+      const ws = p('roots-ws');
+      const extra = p('roots-extra');
+      const other = p('roots-other');
+      for (const d of [ws, extra, other]) await mkdir(d, { recursive: true });
+      const permissions = {
+        type: 'managed',
+        network: 'restricted',
+        file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'special', value: { kind: 'project_roots' } }, access: 'write' }] },
+      };
+      const direct = sandbox({ permissions, cwd: pathToFileURL(ws).href, workspaceRoots: [ws, extra].map((d) => pathToFileURL(d).href), windowsSandboxLevel: 'disabled' });
+      const viaContext = sandbox({ permissions, policyContext: { cwd: pathToFileURL(ws).href, workspaceRoots: [pathToFileURL(ws).href, pathToFileURL(extra).href] }, windowsSandboxLevel: 'disabled' });
+      for (const [name, options] of [['direct', direct], ['context', viaContext]] as const) {
+        await env.fs.writeFile(path.join(extra, `${name}.txt`), Buffer.from(name), options);
+        assert.equal(readFileSync(path.join(extra, `${name}.txt`), 'utf8'), name, 'an extra workspace root is writable');
+        await rejectsWith(env.fs.writeFile(path.join(other, `${name}.txt`), Buffer.from('x'), options), -32603, 'Read-only file system (os error 30)');
+        assert.equal(existsSync(path.join(other, `${name}.txt`)), false);
+      }
+    });
   });
 }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import type { SandboxRequest } from '../../src/environment/permissions.js';
 import type { EnvPolicy, Environment, ProcessEvent, StartProcessRequest } from '../../src/environment/types.js';
 import { RpcError } from '../../src/protocol/errors.js';
 import { eventually, isAlive, SH_ENV, sleep, tempDir } from '../helpers.js';
@@ -153,7 +155,7 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
     it('a silent running process reads as nextSeq 1', async () => {
       const r = await sh('sleep 5');
       const res = await env.exec.read(r.processId, {});
-      assert.deepEqual(res, { chunks: [], nextSeq: 1, exited: false, exitCode: null, closed: false, failure: null });
+      assert.deepEqual(res, { chunks: [], nextSeq: 1, exited: false, exitCode: null, closed: false, failure: null, sandboxDenied: false });
       await env.exec.terminate(r.processId);
       await r.done;
     });
@@ -376,6 +378,90 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
       const info = await env.info();
       assert.ok(info.shell.path.startsWith('/'));
       assert.ok(info.shell.name.length > 0);
+      assert.equal(info.platformOs, 'linux');
+      assert.match(info.providerId ?? '', /^sha256:[0-9a-f]{64}$/);
+      assert.equal(typeof info.executorVersion, 'string');
+      assert.equal(info.cwd, process.cwd(), 'plain paths on both sides of the seam');
+      assert.ok(info.tempDir?.startsWith('/'));
+      assert.deepEqual(info.prependPathDirs, []);
+    });
+
+    it('tells spawn failures apart with data.kind', async () => {
+      const start = (argv: string[], cwd = tmp.dir) => env.exec.start({ processId: id('kind'), argv, cwd, env: SH_ENV, tty: false });
+      const kindOf = async (p: Promise<unknown>): Promise<unknown> => {
+        const err = await p.then(() => undefined, (e: unknown) => e);
+        assert.ok(err instanceof RpcError, String(err));
+        return (err.data as { kind?: unknown } | undefined)?.kind;
+      };
+      assert.equal(await kindOf(start(['definitely-not-a-command'])), 'spawnNotFound');
+      assert.equal(await kindOf(start(['true'], path.join(tmp.dir, 'no-such-cwd'))), 'spawnNotFound');
+      await mkdir(path.join(tmp.dir, 'kind-dir'), { recursive: true });
+      assert.equal(await kindOf(start([path.join(tmp.dir, 'kind-dir')])), 'spawnPermissionDenied');
+      const bogus = path.join(tmp.dir, 'kind-bogus');
+      await writeFile(bogus, Buffer.from([0, 1, 2, 3]));
+      await chmod(bogus, 0o755);
+      assert.equal(await kindOf(start([bogus])), 'spawnFailed');
+    });
+
+    it('refuses enforceManagedNetwork without a managed proxy, and runs nothing', async () => {
+      const marker = path.join(tmp.dir, 'managed-network-ran');
+      await rejectsWith(sh(`touch ${marker}`, { enforceManagedNetwork: true }), -32602, /enforceManagedNetwork is not supported/);
+      assert.equal(existsSync(marker), false);
+    });
+
+    describe('sandboxed starts (bubblewrap)', { skip: !existsSync('/usr/bin/bwrap') ? 'bubblewrap is not installed' : false }, () => {
+      const roots = (cwd: string, workspaceRoots?: string[]): SandboxRequest => ({
+        profile: {
+          enforcement: 'managed',
+          network: 'restricted',
+          fileSystem: {
+            kind: 'restricted',
+            entries: [
+              { path: { type: 'special', kind: 'root' }, access: 'read' },
+              { path: { type: 'special', kind: 'project_roots' }, access: 'write' },
+            ],
+          },
+        },
+        cwd,
+        ...(workspaceRoots ? { workspaceRoots } : {}),
+      });
+
+      it('reports linuxSeccomp and sandboxDenied for a refused write, none and false for its allowed twin', async () => {
+        const ws = path.join(tmp.dir, 'sbx-ws');
+        await mkdir(ws, { recursive: true });
+        const outsideFile = path.join(tmp.dir, 'sbx-outside');
+        const processId = id('sbx');
+        const r = watch(processId);
+        const started = await env.exec.start({ processId, argv: ['/bin/sh', '-c', `touch ${outsideFile}`], cwd: ws, env: SH_ENV, tty: false, sandbox: roots(ws) });
+        assert.equal(started.sandboxType, 'linuxSeccomp');
+        await r.done;
+        assert.equal(existsSync(outsideFile), false);
+        const exited = r.events.find((e) => e.type === 'exited');
+        assert.ok(exited?.type === 'exited' && exited.exitCode !== 0 && exited.sandboxDenied === true, JSON.stringify(exited));
+        assert.equal((await env.exec.read(processId)).sandboxDenied, true);
+        const twin = await run({ argv: ['/bin/sh', '-c', `touch ${path.join(ws, 'inside')}`], cwd: ws, sandbox: roots(ws) });
+        await twin.done;
+        assert.equal(existsSync(path.join(ws, 'inside')), true);
+        const twinExit = twin.events.find((e) => e.type === 'exited');
+        assert.ok(twinExit?.type === 'exited' && twinExit.sandboxDenied === false);
+        const plain = await sh('echo permission denied; exit 1');
+        await plain.done;
+        const plainExit = plain.events.find((e) => e.type === 'exited');
+        assert.ok(plainExit?.type === 'exited' && plainExit.sandboxDenied === false, 'unsandboxed: never a denial');
+        assert.equal((await env.exec.read(plain.processId)).sandboxDenied, false);
+      });
+
+      it('makes every workspace root writable (--add-dir), and only those', async () => {
+        const ws = path.join(tmp.dir, 'roots-ws');
+        const extra = path.join(tmp.dir, 'roots-extra');
+        const other = path.join(tmp.dir, 'roots-other');
+        for (const d of [ws, extra, other]) await mkdir(d, { recursive: true });
+        const r = await run({ argv: ['/bin/sh', '-c', `touch ${ws}/a ${extra}/b ${other}/c; true`], cwd: ws, sandbox: roots(ws, [ws, extra]) });
+        await r.done;
+        assert.equal(existsSync(path.join(ws, 'a')), true);
+        assert.equal(existsSync(path.join(extra, 'b')), true);
+        assert.equal(existsSync(path.join(other, 'c')), false);
+      });
     });
   });
 }

@@ -87,7 +87,7 @@ describe('derived views (SANDBOX.md §2.4)', () => {
       const root = v.writableRoots.find((w) => w.root === `${dir}/repo`);
       assert.ok(root);
       assert.deepEqual(root.readOnlySubpaths.sort(), [`${dir}/repo/.git`, `${dir}/repo/docs`].sort());
-      assert.deepEqual(root.protectedMissingNames, ['.agents', '.codex', '.cordon']);
+      assert.deepEqual(root.protectedMissingNames, ['.agents', '.codex', '.aws', '.cordon']);
       const sub = deriveViews(resolvePolicy(restricted([special('root', 'read'), special('project_roots', 'write')]), { cwd: `${dir}/repo/sub` }));
       assert.ok(!sub.writableRoots[0]?.protectedMissingNames.includes('.git'), 'a missing .git under a parent repository is not masked');
       writeFileSync(`${dir}/repo/sub/.git`, `gitdir: ../.git\n`);
