@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,8 +28,8 @@ function cordon(args: string[], input?: string): Promise<{ code: number | null; 
   });
 }
 
-function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -218,181 +218,3 @@ describe('server over the library', () => {
     await b.server.close();
   });
 });
-
-/** Runs a bash script with `$CORDON` set to the CLI; killed (and failing) after `timeoutMs`. */
-function bash(script: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', script], {
-      cwd: ROOT,
-      env: { ...process.env, CORDON: `${process.execPath} --import tsx ${CLI}`, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`timed out: ${script}\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-describe('cli: a good Unix citizen', () => {
-  it('exec: every byte reaches a slow pipe reader, and the exit code is the command\'s', async () => {
-    const r = await bash('$CORDON exec -- seq 1 200000 | (sleep 1; wc -l); echo "status ${PIPESTATUS[0]}"');
-    assert.equal(r.stdout, '200000\nstatus 0\n');
-    assert.equal(r.stderr, '');
-  });
-
-  it('exec: a reader that goes away (| head) ends the command quietly with 141', async () => {
-    const r = await bash('$CORDON exec -- yes | head -2; echo "status ${PIPESTATUS[0]}"');
-    assert.equal(r.stdout, 'y\ny\nstatus 141\n');
-    assert.equal(r.stderr, '');
-  });
-
-  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
-    it(`exec (in-process): ${signal} ends the command's process group too`, async () => {
-      const tmp = await tempDir();
-      let pid = 0;
-      try {
-        const pidFile = path.join(tmp.dir, 'pid');
-        // A grandchild too: the command's whole process group must go.
-        const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { cwd: ROOT, stdio: 'ignore' });
-        const exited = new Promise<number | null>((resolve) => exec.once('exit', (code) => resolve(code)));
-        await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 20_000, 'pid file');
-        pid = Number(readFileSync(pidFile, 'utf8'));
-        assert.ok(isAlive(pid));
-        exec.kill(signal);
-        assert.equal(await exited, signal === 'SIGTERM' ? 143 : 129);
-        await eventually(() => !isAlive(pid), 10_000, 'the command died with cordon');
-      } finally {
-        if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
-        await tmp.cleanup();
-      }
-    });
-  }
-
-  it('exec --tty: the end of stdin reaches the command', async () => {
-    const r = await bash('printf "one\\ntwo" | $CORDON exec --tty -- cat; echo "status $?"');
-    assert.match(r.stdout, /status 0\n$/);
-    assert.match(r.stdout, /two/);
-  });
-
-  it('clear errors: a missing --cwd, extra or missing arguments, an unknown --log-level, a missing --workspace', async () => {
-    const r = await bash(
-      [
-        '$CORDON exec --cwd /no/such/dir -- true; echo "cwd $?"',
-        '$CORDON fs cat; echo "cat $?"',
-        '$CORDON fs put a b c; echo "put $?"',
-        '$CORDON serve --log-level loud; echo "level $?"',
-        '$CORDON serve --listen ws://127.0.0.1:0 --workspace /no/such/workspace; echo "workspace $?"',
-      ].join('\n'),
-    );
-    assert.equal(r.stdout, 'cwd 125\ncat 2\nput 2\nlevel 2\nworkspace 2\n');
-    assert.match(r.stderr, /cordon exec: --cwd \/no\/such\/dir: No such file or directory/);
-    assert.match(r.stderr, /cordon fs cat: missing arguments\nusage: cordon fs cat FILE\.\.\./);
-    assert.match(r.stderr, /cordon fs put: too many arguments\nusage: cordon fs put LOCAL REMOTE/);
-    assert.match(r.stderr, /argument 'loud' is invalid\. Allowed choices are fatal, error, warn, info, debug, trace, silent/);
-    assert.match(r.stderr, /cordon serve: workspace \/no\/such\/workspace: no such directory/);
-    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
-  });
-
-  it('through a server: CORDON_URL and CORDON_TOKEN, slow readers, 401 hints, fs get into a directory, fs cat | head', async () => {
-    const tmp = await tempDir();
-    // The server takes its token from CORDON_TOKEN too.
-    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':workspace', '--workspace', tmp.dir], { CORDON_TOKEN: 'env-token' });
-    try {
-      await writeFile(path.join(tmp.dir, 'big.txt'), Array.from({ length: 300_000 }, (_, i) => `${i + 1}\n`).join(''));
-      await (await import('node:fs/promises')).mkdir(path.join(tmp.dir, 'into'));
-      const env = { CORDON_URL: url, CORDON_TOKEN: 'env-token', D: tmp.dir };
-      const r = await bash(
-        [
-          '$CORDON exec -- seq 1 1000000 | tail -1; echo "exec ${PIPESTATUS[0]}"',
-          '$CORDON fs cat "$D/big.txt" | (sleep 1; wc -l); echo "cat ${PIPESTATUS[0]}"',
-          '$CORDON fs cat "$D/big.txt" | head -c 2; echo " head ${PIPESTATUS[0]}"',
-          '$CORDON fs get "$D/big.txt" "$D/into"; echo "get $?"',
-          'CORDON_TOKEN= $CORDON exec -- true; echo "none $?"',
-          'CORDON_TOKEN=wrong $CORDON fs ls "$D"; echo "wrong $?"',
-        ].join('\n'),
-        env,
-        120_000,
-      );
-      assert.equal(r.stdout, '1000000\nexec 0\n300000\ncat 0\n1\n head 141\nget 0\nnone 125\nwrong 1\n');
-      assert.deepEqual(readFileSync(path.join(tmp.dir, 'into', 'big.txt')), readFileSync(path.join(tmp.dir, 'big.txt')));
-      assert.match(r.stderr, /HTTP 401.*none was given \(give it with --token-file FILE or CORDON_TOKEN\)/);
-      assert.match(r.stderr, /HTTP 401.*rejected the bearer token \(the token in CORDON_TOKEN is wrong\)/);
-      assert.equal(r.stderr.split('\n').filter(Boolean).length, 2, `only the two 401 messages: ${r.stderr}`);
-    } finally {
-      child.kill('SIGKILL');
-      await tmp.cleanup();
-    }
-  });
-
-  it('fs put: an interrupted upload leaves nothing under the final name, nor a temp file', async () => {
-    const tmp = await tempDir();
-    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':workspace', '--workspace', tmp.dir]);
-    try {
-      // The source is a FIFO the test feeds: the upload is mid-way for as long as the test wants.
-      const fifo = path.join(tmp.dir, 'source');
-      const remote = path.join(tmp.dir, 'remote', 'upload.bin');
-      await (await import('node:fs/promises')).mkdir(path.dirname(remote));
-      await bash(`mkfifo ${fifo}`);
-      const put = spawn(process.execPath, ['--import', 'tsx', CLI, 'fs', 'put', '--url', url, fifo, remote], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      put.stderr.on('data', (d) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => put.once('exit', (code) => resolve(code)));
-      const { open } = await import('node:fs/promises');
-      const writer = await open(fifo, 'w');
-      await writer.write(randomBytes(256 * 1024));
-      await eventually(() => readdirSync(path.dirname(remote)).length > 0, 20_000, 'the upload started');
-      put.kill('SIGINT');
-      assert.equal(await exited, 130);
-      await writer.close();
-      assert.deepEqual(readdirSync(path.dirname(remote)), [], 'no partial file, no temp file');
-      assert.equal(stderr, '');
-      // Uninterrupted, it lands under its name, with its mode; and comes back with it.
-      const whole = path.join(tmp.dir, 'whole.bin');
-      await writeFile(whole, randomBytes(1000), { mode: 0o750 });
-      const ok = await bash(`$CORDON fs put --url ${url} ${whole} ${remote} && stat -c %a ${remote} && chmod 604 ${remote} && $CORDON fs get --url ${url} ${remote} ${tmp.dir}/back.bin`);
-      assert.equal(ok.code, 0, ok.stderr);
-      assert.equal(ok.stdout, '750\n', 'put keeps the mode');
-      assert.deepEqual(readFileSync(remote), readFileSync(whole));
-      assert.deepEqual(readdirSync(path.dirname(remote)), ['upload.bin']);
-      assert.deepEqual(readFileSync(path.join(tmp.dir, 'back.bin')), readFileSync(whole));
-      assert.equal(statSync(path.join(tmp.dir, 'back.bin')).mode & 0o777, 0o604, 'get keeps the mode');
-    } finally {
-      child.kill('SIGKILL');
-      await tmp.cleanup();
-    }
-  });
-
-  it('exec --url: a server that goes away is reported at once, then exits 255 after the stated reconnect window', async () => {
-    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':danger-full-access']);
-    try {
-      // cat ends by itself when the dead server's end of its stdin closes.
-      const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--url', url, '--reconnect-window-ms', '1000', '--', 'sh', '-c', 'echo started; exec cat'], {
-        cwd: ROOT,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      exec.stdout.on('data', (d) => (stdout += d));
-      exec.stderr.on('data', (d) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => exec.once('exit', (code) => resolve(code)));
-      await eventually(() => stdout === 'started\n', 20_000, 'the command started');
-      child.kill('SIGKILL');
-      await eventually(() => /reconnecting/.test(stderr), 10_000, 'the drop is reported before the window ends');
-      assert.equal(await exited, 255);
-      assert.match(stderr, /^cordon exec: lost the connection to ws:\/\/127\.0\.0\.1:\d+; reconnecting \(up to 10 attempts within 1 s\)\n/);
-      assert.match(stderr, /cordon exec: exec-server connection lost and not recovered: \d+ attempt\(s\) in [\d.]+ s failed \(last: .*ECONNREFUSED.*\); giving up \(exit 255\)\n$/);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
-});
-

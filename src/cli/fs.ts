@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Environment, FileSystem } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import { connectRemote, type ConnectionFlags } from './connect.js';
-import { EXIT_BROKEN_PIPE } from './stdio.js';
+import { EXIT_BROKEN_PIPE, flushStdio } from './stdio.js';
 
 export type FsCommandOptions = ConnectionFlags;
 
@@ -187,6 +187,7 @@ export async function runFs(verb: string, paths: string[], opts: FsCommandOption
     return EXIT_USAGE;
   }
   let env: Environment | undefined;
+  let reraise: StopSignal | undefined;
   const out = stdoutWriter();
   const signals = watchSignals();
   try {
@@ -236,12 +237,21 @@ export async function runFs(verb: string, paths: string[], opts: FsCommandOption
     return 0;
   } catch (err) {
     if (err instanceof BrokenPipe) return EXIT_BROKEN_PIPE;
-    if (err instanceof Interrupted) return 128 + SIGNAL_NUMBERS[err.signal];
+    if (err instanceof Interrupted) {
+      reraise = err.signal;
+      return 128 + SIGNAL_NUMBERS[err.signal];
+    }
     complain(err instanceof Error ? err.message : String(err));
     return EXIT_FAILED;
   } finally {
     signals.detach();
     out.detach();
     await env?.close();
+    if (reraise) {
+      // Cleaned up: now die of the signal, as an interrupted command does (the shell shows 128+n).
+      // Exiting normally could wait forever on a read blocked in the thread pool (a FIFO's).
+      await flushStdio();
+      process.kill(process.pid, reraise);
+    }
   }
 }
