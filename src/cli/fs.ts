@@ -106,7 +106,7 @@ async function put(fs: FileSystem, local: string, remote: string, signals: Retur
   );
   const partial = partialName(target);
   // The copy keeps the source's permission bits.
-  const { handle } = await fs.openFile(partial, 'write', { permissions: source.mode & 0o777 });
+  const { handle } = await fs.openWithMode(partial, 'write', { permissions: source.mode & 0o777 });
   let complete = false;
   const input = createReadStream(local, { highWaterMark: BLOCK });
   try {
@@ -144,7 +144,7 @@ async function get(fs: FileSystem, remote: string, local: string, signals: Retur
   const meta = await fs.getMetadata(source);
   if (meta.isDirectory) throw new Error(`${source} is a directory`);
   const bar = progress(`get ${path.basename(source)}`, meta.size);
-  const { handle, permissions } = await fs.openFile(source, 'read', {});
+  const { handle, permissions } = await fs.openWithMode(source, 'read', {});
   const partial = partialName(target);
   let complete = false;
   try {
