@@ -3,9 +3,12 @@ import path from 'node:path';
 import type { OutputGapEvent, ReconnectingInfo } from '../client/exec-server-client.js';
 import type { RemoteEnvironment } from '../client/remote-environment.js';
 import type { SandboxRequest } from '../environment/permissions.js';
-import type { Environment, OutputFlowControl, ProcessEvent } from '../environment/types.js';
+import type { Environment, OutputFlowControl, ProcessEvent, ProcessNetwork } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { connectRemote } from './connect.js';
+import { terminalExecPolicyPrompt } from './exec-policy-prompt.js';
+import { operatorNetworkFromFlags, type NetworkFlags } from './serve.js';
 import { EXIT_BROKEN_PIPE, flushed, StdioSink, type Writable } from './stdio.js';
 
 /** Cordon itself failed before the command could run (bad flags, no server, missing --cwd). */
@@ -20,7 +23,7 @@ const STOP_WAIT_MS = 5_000;
 const SIGNAL_NUMBERS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 type StopSignal = keyof typeof SIGNAL_NUMBERS;
 
-export interface ExecOptions {
+export interface ExecOptions extends NetworkFlags {
   /** The command name used in error messages. */
   label?: string;
   sandbox?: SandboxRequest;
@@ -30,6 +33,8 @@ export interface ExecOptions {
   tty?: boolean;
   cwd: string;
   env: string[];
+  /** Run the command through a managed proxy with this policy; misses are asked on the terminal. */
+  network?: OperatorNetworkPolicy;
 }
 
 function parseEnvPairs(pairs: string[]): Record<string, string> {
@@ -57,11 +62,14 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   let remote: RemoteEnvironment | undefined;
   let overrides: Record<string, string>;
   const cwd = path.resolve(opts.cwd);
+  let networkPolicy: OperatorNetworkPolicy | undefined;
   try {
     overrides = parseEnvPairs(opts.env);
+    networkPolicy = opts.network ?? (await operatorNetworkFromFlags(opts, undefined));
     if (opts.url) {
       remote = await connectRemote({ url: opts.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }, 'cordon-exec', {
         reconnectWindowMs: opts.reconnectWindowMs ?? DEFAULT_RECONNECT_WINDOW_MS,
+        requestHandlers: { 'execPolicy/request': terminalExecPolicyPrompt() },
       });
       environment = remote;
     } else {
@@ -148,6 +156,39 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
     await environment.close();
   };
 
+  let network: ProcessNetwork | undefined;
+  let denial: string | undefined;
+  let inputPaused = false;
+  if (networkPolicy) {
+    if (opts.url) {
+      process.stderr.write(`${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet (the server's own network policy applies there) there\n`);
+      await environment.close();
+      return 125;
+    }
+    // Loaded only when asked for: the CLI starts faster without the proxy's modules.
+    const [{ NetworkApprovals, deferredDenialMessage }, { ManagedProxy }, { terminalApprovalHandler }] = await Promise.all([
+      import('../client/network-approvals.js'),
+      import('../network/managed-proxy.js'),
+      import('./network-prompt.js'),
+    ]);
+    const approvals = new NetworkApprovals(
+      terminalApprovalHandler({ pauseInput: () => ((inputPaused = true), process.stdin.pause()), resumeInput: () => ((inputPaused = false), process.stdin.resume()) }),
+    );
+    const proxy = new ManagedProxy({
+      policy: { mode: networkPolicy.mode, domains: networkPolicy.domains, allowLocalBinding: networkPolicy.allowLocalBinding, trustedRanges: networkPolicy.trustedRanges },
+      enableSocks5: true,
+      decider: async (r) => {
+        const answer = await approvals.decide({ ...r, processId });
+        if (answer.type === 'deny' && !denial) {
+          // Deferred denial: the command is already running; stop it and say why.
+          denial = deferredDenialMessage(r);
+          void environment.exec.terminate(processId).catch(() => undefined);
+        }
+        return answer;
+      },
+    });
+    network = { enableSocks5: true, allowLocalBinding: networkPolicy.allowLocalBinding, enforce: true, accept: (e, st) => proxy.accept(e, st), listen: () => proxy.listen(), close: () => proxy.close() };
+  }
   try {
     await environment.exec.start({
       processId,
@@ -160,6 +201,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       rows: tty ? process.stdout.rows ?? 24 : null,
       cols: tty ? process.stdout.columns ?? 80 : null,
       sandbox: opts.sandbox ?? null,
+      network: network ?? null,
     });
   } catch (err) {
     complain(`${command[0] ?? ''}: ${message(err)}`);
@@ -167,12 +209,17 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
     return leaveWith ?? (/Permission denied|os error 13/.test(message(err)) ? 126 : 127);
   }
   if (leaveWith !== undefined) void environment.exec.terminate(processId).catch(() => undefined);
-  forwardInput(environment, processId, tty);
+  forwardInput(environment, processId, tty, () => inputPaused);
   const code = await finished;
   await cleanup();
   // The reader may have gone away during the last writes, after the command ended.
   const delivered = await flushed(process.stdout as unknown as Writable);
-  return sink.brokenPipe || !delivered ? EXIT_BROKEN_PIPE : code;
+  if (sink.brokenPipe || !delivered) return EXIT_BROKEN_PIPE;
+  if (denial) {
+    complain(denial);
+    return code === 0 ? 1 : code;
+  }
+  return code;
 }
 
 /**
@@ -181,7 +228,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
  * pty the end is ^D, which a terminal honours at the start of a line: after a partial last line, a
  * first ^D hands that line over and the second one is the end.
  */
-function forwardInput(environment: Environment, processId: string, tty: boolean): void {
+function forwardInput(environment: Environment, processId: string, tty: boolean, held: () => boolean): void {
   const stdin = process.stdin;
   let lastByte: number | undefined;
   let done = false;
@@ -200,7 +247,7 @@ function forwardInput(environment: Environment, processId: string, tty: boolean)
     lastByte = data[data.length - 1];
     stdin.pause();
     void send(data).then(() => {
-      if (!done) stdin.resume();
+      if (!done && !held()) stdin.resume(); // held: a network approval prompt is reading the terminal
     });
   });
   stdin.on('end', () => {

@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { closeInheritedDescriptors } from '../local/inherited-fds.js';
 import { runExec } from './exec.js';
 import { runFs } from './fs.js';
+import { runPolicyCheck } from './policy.js';
 import { runDoctorCommand, runSandbox } from './sandbox.js';
 import { LOG_LEVELS, runServe } from './serve.js';
 import { flushStdio } from './stdio.js';
@@ -39,7 +40,8 @@ const program = new Command()
   .exitOverride((err: CommanderError) => {
     void exit(err.exitCode === 1 ? 2 : err.exitCode);
     throw err;
-  });
+  })
+  .enablePositionalOptions();
 
 program
   .command('serve')
@@ -55,6 +57,12 @@ program
   .option('--permissions <profile>', 'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config')
   .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+  .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[])
+  .option('--network-allow <pattern>', 'let processes reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never let processes reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .action(async (opts) => exit(await runServe(opts)));
 
 program
@@ -66,6 +74,11 @@ program
   .option('--tty', 'run the command on a pseudo-terminal')
   .option('--cwd <dir>', 'working directory of the command', process.cwd())
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+  .option('--network-allow <pattern>', 'reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')
   .action(async (command: string[], opts) => exit(await runExec(command, opts)));
 
@@ -76,6 +89,11 @@ program
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
   .option('--cwd <dir>', 'working directory and workspace root', process.cwd())
   .option('--allow-network', 'let the command use the network')
+  .option('--network-allow <pattern>', 'reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .option('--tty', 'run the command on a pseudo-terminal')
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')
@@ -89,6 +107,19 @@ program
   .addOption(urlOption('ws:// URL of a Cordon server (default: this machine)'))
   .addOption(tokenOption())
   .action(async (verb: string, paths: string[], opts) => exit(await runFs(verb, paths, opts)));
+
+program
+  .command('policy')
+  .description('exec policy (.rules files)')
+  .enablePositionalOptions()
+  .command('check')
+  .description('judge a command against .rules files and print the decision as JSON (as `codex execpolicy check` does)')
+  .option('-r, --rules <path>', 'a .rules file to evaluate (repeatable)', collect, [] as string[])
+  .option('--pretty', 'pretty-print the JSON output')
+  .option('--resolve-host-executables', 'let absolute program paths match rules for their basename, gated by host_executable()')
+  .argument('[command...]', 'the command tokens to check (options after the first token belong to the command)')
+  .passThroughOptions()
+  .action(async (command: string[], opts) => exit(await runPolicyCheck(command, opts)));
 
 program
   .command('doctor')

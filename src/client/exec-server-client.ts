@@ -6,6 +6,15 @@ import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
 import { ClientWebSocket } from './client-websocket.js';
 import { fieldData } from './frame-decoder.js';
+import { deferredDenialMessage, NetworkApprovals, type ApprovalHandler, type NetworkApprovalsOptions } from './network-approvals.js';
+
+export interface NetworkDenial {
+  processId: string;
+  host: string;
+  protocol: string;
+  port: number;
+  message: string;
+}
 
 export interface ClientOptions {
   url: string;
@@ -25,7 +34,15 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Largest message accepted from the server. */
   maxMessageBytes?: number;
+  /**
+   * Answers to requests the server sends (by method name), e.g. `execPolicy/request`. A handler
+   * for `execPolicy/request` declares `capabilities.execPolicyPrompt` at initialize.
+   */
+  requestHandlers?: Record<string, ServerRequestHandler>;
 }
+
+/** Answers one server-to-client request; a throw becomes a JSON-RPC error response. */
+export type ServerRequestHandler = (params: unknown) => unknown;
 
 export interface StartProcessParams {
   processId: string;
@@ -42,7 +59,9 @@ export interface StartProcessParams {
   sandbox?: Record<string, unknown> | null;
   /** 0.155+ call labels; threadId must be a UUID. */
   metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
-  enforceManagedNetwork?: boolean;
+  /** Launch a managed network proxy for the process (docs/network.md). */
+  networkProxy?: Record<string, unknown> | null;
+  enforceManagedNetwork?: boolean | null;
 }
 
 export interface WireEnvironmentConfigLayer {
@@ -165,6 +184,7 @@ export class ExecServerClient {
   private failure: DisconnectedError | undefined;
   private readingPaused = false;
   private readonly queues = new Set<{ processId: string; queue: EventQueue<ClientProcessEvent> }>();
+  private readonly requestHandlers = new Map<string, ServerRequestHandler>();
   sessionId = '';
   /** `initialize`'s `environmentInfo` (0.150+ servers, Cordon); undefined when the server sent none. */
   serverInfo: WireEnvironmentInfo | undefined;
@@ -173,6 +193,7 @@ export class ExecServerClient {
 
   private constructor(private readonly options: Required<Omit<ClientOptions, 'token'>> & { token?: string }) {
     this.emitter.setMaxListeners(0);
+    for (const [method, handler] of Object.entries(options.requestHandlers)) this.requestHandlers.set(method, handler);
     this.fs = new FsClient(
       (method, params) => this.request(method, params),
       (listener) => {
@@ -191,6 +212,7 @@ export class ExecServerClient {
       reconnectWindowMs: 30_000,
       connectTimeoutMs: 10_000,
       maxMessageBytes: 1024 * 1024 * 1024,
+      requestHandlers: {},
       ...options,
     });
     await client.open(undefined, options.connectTimeoutMs ?? 10_000);
@@ -220,7 +242,8 @@ export class ExecServerClient {
     this.ws = ws;
     let timer: NodeJS.Timeout | undefined;
     try {
-      const initialize = this.send<{ sessionId: string; environmentInfo?: WireEnvironmentInfo }>('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null });
+      const capabilities = 'execPolicy/request' in this.options.requestHandlers ? { capabilities: { execPolicyPrompt: true } } : {};
+      const initialize = this.send<{ sessionId: string; environmentInfo?: WireEnvironmentInfo }>('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null, ...capabilities });
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new DisconnectedError(`exec-server did not answer initialize within ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
       });
@@ -242,6 +265,7 @@ export class ExecServerClient {
   }
 
   private onMessage(msg: Record<string, unknown>): void {
+    if (typeof msg.method === 'string' && msg.id !== undefined && msg.id !== null) return void this.onServerRequest(msg.id as RequestId, msg.method, msg.params);
     if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
     const id = msg.id as RequestId;
     const pending = this.pending.get(id);
@@ -251,6 +275,63 @@ export class ExecServerClient {
       const e = msg.error as { code: number; message: string; data?: unknown };
       pending.reject(new RpcError(e.code, e.message, e.data));
     } else pending.resolve(msg.result);
+  }
+
+  private async onServerRequest(id: RequestId, method: string, params: unknown): Promise<void> {
+    const ws = this.ws;
+    const handler = this.requestHandlers.get(method);
+    this.emitter.emit('serverRequest', method, params);
+    let reply: string;
+    try {
+      if (!handler) throw new RpcError(-32601, `method not found: ${method}`);
+      reply = `{"id":${JSON.stringify(id)},"result":${JSON.stringify((await handler(params)) ?? null)}}`;
+    } catch (err) {
+      const code = err instanceof RpcError ? err.code : -32603;
+      reply = `{"id":${JSON.stringify(id)},"error":{"code":${code},"message":${JSON.stringify(err instanceof Error ? err.message : String(err))}}}`;
+    }
+    if (ws?.isOpen) ws.send(reply);
+  }
+
+  /** Answers requests the server sends (`network/policyRequest`). Returns an unregister. */
+  handleServerRequests(method: string, handler: ServerRequestHandler): () => void {
+    this.requestHandlers.set(method, handler);
+    return () => {
+      if (this.requestHandlers.get(method) === handler) this.requestHandlers.delete(method);
+    };
+  }
+
+  /**
+   * Decides the server's `network/policyRequest`s with an approval handler (prompt once per
+   * destination, session cache, deadline). A denial for a process that is running terminates it
+   * (deferred denial) and is reported through `onNetworkDenial`.
+   */
+  useNetworkApprovals(handler: ApprovalHandler, options: NetworkApprovalsOptions & { terminateOnDenial?: boolean } = {}): NetworkApprovals {
+    const approvals = new NetworkApprovals(handler, options);
+    this.handleServerRequests('network/policyRequest', async (raw) => {
+      const p = raw as { processId?: unknown; request?: { protocol?: unknown; host?: unknown; port?: unknown } } | null;
+      const r = p?.request;
+      if (typeof p?.processId !== 'string' || typeof r?.host !== 'string' || !r.host || typeof r.protocol !== 'string' || typeof r.port !== 'number') {
+        return { decision: { type: 'deny', reason: 'not_allowed' } };
+      }
+      const request = { processId: p.processId, host: r.host, protocol: r.protocol, port: r.port };
+      const answer = await approvals.decide(request);
+      if (answer.type === 'deny' && options.terminateOnDenial !== false) {
+        const t = this.tracked.get(request.processId);
+        if (t && !t.exited) {
+          const denial: NetworkDenial = { ...request, message: deferredDenialMessage(request) };
+          this.emitter.emit('networkDenial', denial);
+          void this.terminate(request.processId).catch(() => undefined);
+        }
+      }
+      return { decision: answer };
+    });
+    return approvals;
+  }
+
+  /** Processes terminated because a destination was denied (deferred denial). */
+  onNetworkDenial(listener: (denial: NetworkDenial) => void): () => void {
+    this.emitter.on('networkDenial', listener);
+    return () => this.emitter.off('networkDenial', listener);
   }
 
   private onNotification(method: string, p: Record<string, unknown>): void {
@@ -463,6 +544,7 @@ export class ExecServerClient {
    */
   on(event: 'disconnected', listener: (err: DisconnectedError) => void): this;
   on(event: 'reconnecting', listener: (info: ReconnectingInfo) => void): this;
+  on(event: 'serverRequest', listener: (method: string, params: unknown) => void): this;
   on(event: 'reconnected', listener: (sessionId: string) => void): this;
   on(event: 'gap', listener: (gap: OutputGapEvent) => void): this;
   on(event: string, listener: (...args: never[]) => void): this {

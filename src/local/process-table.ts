@@ -15,6 +15,7 @@ import type {
 import { ErrorCode, internalError, invalidRequest, processMessages, RpcError, spawnErrorFromOs, withKind } from '../protocol/index.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
 import { SandboxPreparationError, SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
+import { proxyEnv } from '../sandbox/proxy-env.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
 import type { ChildSpec } from './child.js';
@@ -27,7 +28,7 @@ import { checkExecFormat, checkWorkingDirectory, resolveExecutable } from './res
 const BASH = '/bin/bash';
 
 export const MANAGED_NETWORK_UNSUPPORTED =
-  'enforceManagedNetwork is not supported by this executor (no managed network proxy): Cordon will not run the process with its network unenforced';
+  'enforceManagedNetwork needs a managed network proxy for the process (send `networkProxy`): Cordon will not run the process with its network unenforced';
 
 /** The processes of one session, keyed by the client's processId. */
 export class ProcessTable implements ExecBackend, OutputFlowControl {
@@ -56,7 +57,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     if (this.processes.size >= this.options.maxProcesses) {
       throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
     }
-    if (request.enforceManagedNetwork) throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
+    if (request.enforceManagedNetwork && !request.network) throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
     let sandboxed: SandboxedCommand | undefined;
     const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
     // Reserve the id before any await so a concurrent duplicate start is refused.
@@ -79,8 +80,19 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
       };
-      const sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
-      const sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      let sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
+      let sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      const network = request.network ?? undefined;
+      if (network && !sandboxNeeded) {
+        if (network.enforce) {
+          // Enforcing the proxy needs a network namespace: a sandbox that restricts nothing else.
+          sandbox = { profile: { enforcement: 'managed', network: 'enabled', fileSystem: { kind: 'unrestricted' } }, cwd: sandbox?.cwd ?? cwd };
+          sandboxNeeded = true;
+        } else {
+          const ports = await network.listen();
+          spec.env = { ...spec.env, ...proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: network.allowLocalBinding }) };
+        }
+      }
       let commandArgv = [file, ...spec.args];
       if (request.arg0 != null && request.arg0 !== command && (request.tty || sandboxNeeded)) {
         // node-pty and bubblewrap 0.8 cannot set argv[0]; bash's `exec -a` can, keeping the pid.
@@ -97,6 +109,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
           commandCwd: cwd,
           command: commandArgv,
           tty: request.tty,
+          network,
+          processId,
           workspaceRoots: sandbox.workspaceRoots ?? undefined,
         });
         spec.file = sandboxed.file;
@@ -108,7 +122,13 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       // needed no enforcement; so does one Cordon sandboxed on its own (the operator's ceiling).
       if (request.sandbox || sandboxed) proc.watchForSandboxDenial();
       const listener = proc.listener();
-      const cleanup = sandboxed?.cleanup;
+      const sandboxCleanup = sandboxed?.cleanup;
+      const cleanup = network
+        ? async () => {
+            network.close();
+            await sandboxCleanup?.();
+          }
+        : sandboxCleanup;
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
       if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
@@ -118,6 +138,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     } catch (err) {
       this.processes.delete(processId);
       void sandboxed?.cleanup();
+      request.network?.close();
       if (err instanceof SandboxPreparationError) throw withKind(internalError(err.message), 'sandboxPreparation');
       if (err instanceof SandboxUnavailableError) throw withKind(internalError(err.message), 'sandboxUnavailable');
       throw spawnErrorFromOs(err);

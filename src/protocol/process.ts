@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { invalidParams } from './errors.js';
+import { ManagedNetworkFacts, NetworkProxyLaunch } from './network.js';
 import { uuidProblem } from './uuid.js';
 import { parseParams, struct, u64 } from './validate.js';
 
@@ -29,11 +30,12 @@ export const StartParams = struct('ExecParams', {
   sandbox: z.unknown().optional(),
   /** 0.155+: `{threadId: UUID, toolCallId}`, checked by parseExecMetadata (kept out of the fast parser). */
   metadata: z.unknown().optional(),
-  /** 0.142+: the process must run behind a managed network proxy; refused where that is not supported. */
+  /** 0.142+: the process must run behind a managed network proxy (docs/network.md). */
   enforceManagedNetwork: z.boolean().nullish(),
-  /** 0.143+/0.147+/0.150+: accepted, understood elsewhere (network proxy, shell snapshots) or ignored. */
-  managedNetwork: z.unknown().optional(),
-  networkProxy: z.unknown().optional(),
+  /** Launch a managed network proxy for this process (docs/network.md). */
+  networkProxy: NetworkProxyLaunch.nullish(),
+  managedNetwork: ManagedNetworkFacts.nullish(),
+  /** 0.150+: accepted and ignored. */
   shellSnapshot: z.unknown().optional(),
 });
 export type StartParams = z.infer<typeof StartParams>;

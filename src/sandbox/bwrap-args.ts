@@ -50,6 +50,8 @@ export interface BwrapOptions {
   seccompFd: number | undefined;
   /** Host path of an empty, mode-000 file bound over denied files. */
   denyFile: string;
+  /** Host files bound read-only at their own paths after the filesystem view (the network bridge's node). */
+  extraReadOnly?: string[];
 }
 
 export interface BwrapPlan {
@@ -140,6 +142,11 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
     mask(facts.canonical(d), false);
   }
   for (const d of ancestorDenies) args.push('--remount-ro', facts.canonical(d));
+
+  for (const f of options.extraReadOnly ?? []) {
+    const real = facts.canonical(f);
+    args.push('--ro-bind', real, real);
+  }
 
   args.push('--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try');
   if (options.restrictNetwork) args.push('--unshare-net');

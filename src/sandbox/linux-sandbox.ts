@@ -3,6 +3,10 @@ import { accessSync, chmodSync, constants, lstatSync, mkdtempSync, rmdirSync, rm
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PermissionProfile } from '../environment/permissions.js';
+import type { ProcessNetwork, ProxyEndpointName } from '../environment/types.js';
+import { BRIDGE_SOURCE } from './net-bridge-script.js';
+import { BridgeChannel } from './net-bridge.js';
+import { proxyEnv } from './proxy-env.js';
 import { buildBwrapArgs } from './bwrap-args.js';
 import { expandGlobs, GlobExpansionError } from './glob.js';
 import { deriveViews, resolvePolicy } from './resolve.js';
@@ -35,7 +39,14 @@ export interface SandboxLaunch {
   command: string[];
   tty: boolean;
   workspaceRoots?: string[];
+  /** Route the command's network through this proxy (its only way out of its network namespace). */
+  network?: ProcessNetwork | null;
+  /** For log lines and stream labels. */
+  processId?: string;
 }
+
+/** bash's /dev/tcp connects the bridge channel before bubblewrap starts; fd 4 is then handed down. */
+const BASH = '/bin/bash';
 
 interface HostSupport {
   bwrap: string;
@@ -86,18 +97,19 @@ export class LinuxSandbox {
 
   constructor(private readonly options: LinuxSandboxOptions) {}
 
-  private files(): { dir: string; denyFile: string; filter: (restrictNetwork: boolean) => string } {
+  private files(): { dir: string; denyFile: string; filter: (restrictNetwork: boolean, proxied?: boolean) => string } {
     if (!this.privateDir) {
       const dir = mkdtempSync(path.join(tmpdir(), 'cordon-sandbox-'));
       const denyFile = path.join(dir, 'denied');
       writeFileSync(denyFile, '');
       chmodSync(denyFile, 0o000);
       for (const restrict of [true, false]) writeFileSync(path.join(dir, `seccomp-${restrict ? 'net-restricted' : 'net-enabled'}.bpf`), buildSeccompFilter({ restrictNetwork: restrict }));
+      writeFileSync(path.join(dir, 'seccomp-net-proxied.bpf'), buildSeccompFilter({ restrictNetwork: true, proxied: true }));
       this.privateDir = dir;
       process.once('exit', this.removeOnExit); // also when the process ends without dispose()
     }
     const dir = this.privateDir;
-    return { dir, denyFile: path.join(dir, 'denied'), filter: (r) => path.join(dir, `seccomp-${r ? 'net-restricted' : 'net-enabled'}.bpf`) };
+    return { dir, denyFile: path.join(dir, 'denied'), filter: (r, p) => path.join(dir, `seccomp-${p ? 'net-proxied' : r ? 'net-restricted' : 'net-enabled'}.bpf`) };
   }
 
   /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
@@ -134,20 +146,41 @@ export class LinuxSandbox {
       }
     }
     views.unreadableRoots.push(dir);
-    const restrictNetwork = launch.profile.network !== 'enabled';
-    const plan = buildBwrapArgs(views, {
-      // On a terminal, ^C signals the whole foreground process group, bwrap included, and bwrap dying
-      // takes the sandbox down. So bwrap is started with INT/QUIT/TSTP ignored (below), and the
-      // command gets them back to default through env(1) inside.
-      command: launch.tty ? [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command] : launch.command,
-      cwd: launch.commandCwd,
-      restrictNetwork,
-      mountProc: support.mountProc,
-      newSession: !launch.tty,
-      disableUserns: support.disableUserns,
-      seccompFd: 3,
-      denyFile,
-    });
+    const network = launch.network ?? undefined;
+    const restrictNetwork = launch.profile.network !== 'enabled' || network !== undefined;
+    // On a terminal, ^C signals the whole foreground process group, bwrap included, and bwrap dying
+    // takes the sandbox down. So bwrap is started with INT/QUIT/TSTP ignored (below), and the
+    // command gets them back to default through env(1) inside.
+    let command = launch.tty ? [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command] : launch.command;
+    let channel: BridgeChannel | undefined;
+    if (network) {
+      const endpoints: ProxyEndpointName[] = network.enableSocks5 ? ['http', 'socks5'] : ['http'];
+      channel = new BridgeChannel((index, stream) => {
+        const endpoint = endpoints[index];
+        if (endpoint) network.accept(endpoint, stream);
+        else stream.destroy();
+      }, `sandbox:${launch.processId ?? '?'}`);
+      await channel.open();
+      const env = proxyEnv({ httpPort: '{http}', socksPort: network.enableSocks5 ? '{socks5}' : undefined, allowLocalBinding: network.allowLocalBinding });
+      command = [process.execPath, '-e', BRIDGE_SOURCE, '--', JSON.stringify({ endpoints, env }), ...command];
+    }
+    let plan: ReturnType<typeof buildBwrapArgs>;
+    try {
+      plan = buildBwrapArgs(views, {
+        command,
+        cwd: launch.commandCwd,
+        restrictNetwork,
+        extraReadOnly: network ? [process.execPath] : [],
+        mountProc: support.mountProc,
+        newSession: !launch.tty,
+        disableUserns: support.disableUserns,
+        seccompFd: 3,
+        denyFile,
+      });
+    } catch (err) {
+      channel?.close();
+      throw err;
+    }
     // The count and the removal below are synchronous, so no other start can slip in between a
     // last user's release and the removal of a target it is about to mount (bwrap then failed with
     // "Can't remount readonly ... No such file or directory").
@@ -157,11 +190,21 @@ export class LinuxSandbox {
       else this.targets.set(t, { users: 1, preexisting: lstatSync(t, { throwIfNoEntry: false }) !== undefined });
     }
     // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
+    // Proxied, it first connects fd 4 to the bridge channel and proves itself with the token.
+    const trap = launch.tty ? "trap '' INT QUIT TSTP; " : '';
+    const wrapper = channel
+      ? {
+          file: BASH,
+          script: `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0"`,
+          env: { CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
+        }
+      : { file: '/bin/sh', script: `${trap}exec "$@" 3<"$0"`, env: {} as Record<string, string> };
     return {
-      file: '/bin/sh',
-      args: ['-c', `${launch.tty ? "trap '' INT QUIT TSTP; " : ''}exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args],
-      env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
+      file: wrapper.file,
+      args: ['-c', wrapper.script, filter(restrictNetwork, channel !== undefined), support.bwrap, ...plan.args],
+      env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}), ...wrapper.env },
       cleanup: async () => {
+        channel?.close();
         for (const t of [...plan.syntheticTargets].reverse()) {
           const entry = this.targets.get(t);
           if (!entry || --entry.users > 0) continue;

@@ -6,6 +6,13 @@
 export interface SeccompOptions {
   /** Restricted network: sockets other than AF_UNIX, connect, bind, listen, accept... are refused. */
   restrictNetwork: boolean;
+  /**
+   * Proxied network (the process's only way out is the proxy bridge inside its network namespace):
+   * sockets only of families AF_INET/AF_INET6 and types stream/datagram (no AF_UNIX, netlink,
+   * packet or raw sockets: no host Unix socket can be reached); socketpair only AF_UNIX.
+   * Connect/bind/listen are allowed, as the namespace holds nothing but its own loopback.
+   */
+  proxied?: boolean;
   arch?: NodeJS.Architecture;
 }
 
@@ -30,6 +37,12 @@ const EPERM = 1;
 const ENOSYS = 38;
 
 const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_TYPE_MASK = 0xf;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const BPF_ALU_AND_K = 0x54;
 const CLONE_NEWUSER = 0x10000000;
 
 /** offsetof(struct seccomp_data, ...) */
@@ -99,12 +112,18 @@ export function buildSeccompFilter(options: SeccompOptions): Buffer {
   emit(BPF_JEQ_K, table.audit, 0, 'kill');
   emit(BPF_LD_W_ABS, OFF_NR);
   if (table.x32Bit !== undefined) emit(BPF_JGE_K, table.x32Bit, 'eperm', 0);
-  const denied = [...ALWAYS_DENIED, ...(options.restrictNetwork ? NETWORK_DENIED : [])];
+  const proxied = options.proxied === true;
+  const restrict = options.restrictNetwork && !proxied;
+  const denied = [...ALWAYS_DENIED, ...(restrict ? NETWORK_DENIED : [])];
   for (const name of denied) emit(BPF_JEQ_K, nr(name), 'eperm', 0);
   emit(BPF_JEQ_K, nr('clone3'), 'enosys', 0); // clone3's flags are behind a pointer; libc falls back to clone
   emit(BPF_JEQ_K, nr('unshare'), 'check_newuser_arg0', 0);
   emit(BPF_JEQ_K, nr('clone'), 'check_newuser_arg0', 0);
-  if (options.restrictNetwork) {
+  if (proxied) {
+    emit(BPF_JEQ_K, nr('socket'), 'check_inet_arg0', 0);
+    emit(BPF_JEQ_K, nr('socketpair'), 'check_unix_arg0', 0);
+  }
+  if (restrict) {
     emit(BPF_JEQ_K, nr('socket'), 'check_unix_arg0', 0);
     emit(BPF_JEQ_K, nr('socketpair'), 'check_unix_arg0', 0);
     emit(BPF_JEQ_K, nr('sendto'), 'check_sendto_addr', 0);
@@ -113,7 +132,18 @@ export function buildSeccompFilter(options: SeccompOptions): Buffer {
 
   emit(BPF_LD_W_ABS, arg(0), 0, 0, 'check_newuser_arg0');
   emit(BPF_JSET_K, CLONE_NEWUSER, 'eperm', 'allow');
-  if (options.restrictNetwork) {
+  if (proxied) {
+    emit(BPF_LD_W_ABS, arg(0), 0, 0, 'check_unix_arg0');
+    emit(BPF_JEQ_K, AF_UNIX, 'allow', 'eperm');
+    emit(BPF_LD_W_ABS, arg(0), 0, 0, 'check_inet_arg0');
+    emit(BPF_JEQ_K, AF_INET, 'check_type_arg1', 0);
+    emit(BPF_JEQ_K, AF_INET6, 'check_type_arg1', 'eperm');
+    emit(BPF_LD_W_ABS, arg(1), 0, 0, 'check_type_arg1');
+    emit(BPF_ALU_AND_K, SOCK_TYPE_MASK);
+    emit(BPF_JEQ_K, SOCK_STREAM, 'allow', 0);
+    emit(BPF_JEQ_K, SOCK_DGRAM, 'allow', 'eperm');
+  }
+  if (restrict) {
     emit(BPF_LD_W_ABS, arg(0), 0, 0, 'check_unix_arg0');
     emit(BPF_JEQ_K, AF_UNIX, 'allow', 'eperm');
     // sendto on a connected socket (what send() is) passes a NULL address; a destination is refused.
@@ -165,6 +195,9 @@ export function evaluateSeccomp(filter: Buffer, data: { arch: number; nr: number
     const k = filter.readUInt32LE(pc * 8 + 4);
     if (code === BPF_LD_W_ABS) {
       acc = word(k);
+      pc++;
+    } else if (code === BPF_ALU_AND_K) {
+      acc = (acc & k) >>> 0;
       pc++;
     } else if (code === BPF_RET_K) return k;
     else {

@@ -25,7 +25,10 @@ import {
   type InitializeResult,
   type RequestId,
 } from '../protocol/index.js';
+import type { ExecPolicyAnswer, ExecPolicyEnforcer, ExecPolicyQuestion } from '../execpolicy/index.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import { CORDON_CAPABILITIES } from './capabilities.js';
+import { ClientRequests } from './client-requests.js';
 import { wireEnvironmentInfo } from './environment-info.js';
 import { methodTable } from './method-table.js';
 import type { HandlerContext } from './process-handlers.js';
@@ -54,7 +57,16 @@ function dropped(message: OutgoingMessage): void {
 export interface ConnectionLimits {
   sendHighWaterBytes: number;
   sendLowWaterBytes: number;
+  execPolicy?: ExecPolicyEnforcer;
+  execPolicyPromptTimeoutMs?: number;
+  networkResolve?: Resolve;
+  networkTrustedRanges?: string[];
+  network?: OperatorNetworkPolicy;
+  environment?: { ceiling?: { profile: { network: string } } };
 }
+
+/** The server-to-client request a `prompt` verdict sends (docs/protocol-extensions.md). */
+export const EXEC_POLICY_REQUEST = 'execPolicy/request';
 
 /**
  * The JSON-RPC state machine of one connection: the initialize gate, concurrent dispatch, event
@@ -73,6 +85,11 @@ export class Connection implements SessionSink {
   /** Messages waiting for a streamed message to finish; undefined when none is being sent. */
   private outbox: Queued[] | undefined;
   private corked = false;
+  /** Requests this server sends the client (integer ids from 1). */
+  readonly clientRequests = new ClientRequests((text) => {
+    this.send(text);
+    this.uncork();
+  });
 
   constructor(
     private readonly transport: ServerTransport,
@@ -106,7 +123,8 @@ export class Connection implements SessionSink {
           `failed to parse ${this.transport.kind} JSON-RPC message from exec-server ${this.transport.kind} ${this.transport.peer}: ${msg.reason}`,
         );
       case 'response':
-        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): this server sends no requests`);
+        if (this.clientRequests.handleResponse(msg.id, msg.result, msg.error)) return;
+        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): no request of this server with that id is pending`);
       case 'notification':
         return this.handleNotification(msg.method);
       case 'request':
@@ -170,9 +188,22 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
-    this.context = { environment: this.session.environment, signal: this.aborter.signal };
+    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [], ...(this.limits.network ? { operatorNetwork: this.limits.network } : {}), ...(this.limits.environment?.ceiling ? { ceilingNetwork: this.limits.environment.ceiling.profile.network } : {}) };
+    if (this.limits.execPolicy) {
+      this.context.execPolicy = this.limits.execPolicy;
+      if (p.capabilities?.execPolicyPrompt === true) this.context.askExecPolicy = (q) => this.askExecPolicy(q);
+    }
     this.state = 'initializing';
     return { sessionId: this.session.id, environmentInfo: wireEnvironmentInfo(this.session.environment.infoNow(), CORDON_CAPABILITIES) };
+  }
+
+  private async askExecPolicy(q: ExecPolicyQuestion): Promise<ExecPolicyAnswer> {
+    const params = { ...(q.processId !== undefined ? { processId: q.processId } : {}), argv: q.argv, commands: q.commands, evaluation: q.evaluation, reason: q.reason };
+    const result = await this.clientRequests.request(EXEC_POLICY_REQUEST, params, this.limits.execPolicyPromptTimeoutMs ?? 120_000);
+    // Fail closed: only `{decision: {type: "allow"}}` allows.
+    const decision = (result as { decision?: { type?: unknown; reason?: unknown } } | null)?.decision;
+    const reason = typeof decision?.reason === 'string' ? decision.reason : undefined;
+    return { allow: decision?.type === 'allow', ...(reason !== undefined ? { reason } : {}) };
   }
 
   private release(processId: string): void {
@@ -210,6 +241,11 @@ export class Connection implements SessionSink {
     if (queue) return void queue.push(text);
     this.corkForTurn();
     this.send(text);
+  }
+
+  /** A server-to-client request (SessionSink). */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    return this.clientRequests.request(method, params, timeoutMs);
   }
 
   deliverFsChange(change: FsChange): void {
@@ -337,6 +373,7 @@ export class Connection implements SessionSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.aborter.abort();
+    this.clientRequests.close();
     this.held.clear();
     for (const { message } of this.outbox?.splice(0) ?? []) dropped(message);
     if (this.session) this.registry.detach(this.session, this);

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
+import type { ExecPolicyEnforcer } from '../execpolicy/index.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 
 export interface ServerOptions {
   /** How long a detached session (its processes, their output) waits to be resumed. */
@@ -17,6 +19,20 @@ export interface ServerOptions {
   token: string | undefined;
   environment: Partial<LocalEnvironmentOptions>;
   logger: Logger;
+  /** Command rules checked before every `process/start` (docs/exec-policy.md); none: no rules. */
+  execPolicy?: ExecPolicyEnforcer;
+  /** How long a `prompt` verdict waits for the client's `execPolicy/request` answer before denying. */
+  execPolicyPromptTimeoutMs: number;
+  /** Name resolution of managed network proxies (default: the system's); tests inject their own. */
+  networkResolve?: Resolve;
+  /** Private ranges (an intranet) managed proxies may reach; loopback, link-local and metadata never. */
+  networkTrustedRanges?: string[];
+  /**
+   * The operator's network policy: with it, every process whose network is enabled goes through a
+   * managed proxy (one the client did not ask for gets this policy), and it limits the policy a
+   * client sends. Without it, a client's `networkProxy` alone decides.
+   */
+  network?: OperatorNetworkPolicy;
 }
 
 export const defaultServerOptions = (): ServerOptions => ({
@@ -27,5 +43,6 @@ export const defaultServerOptions = (): ServerOptions => ({
   sendLowWaterBytes: 1024 * 1024,
   token: undefined,
   environment: {},
+  execPolicyPromptTimeoutMs: 120_000,
   logger: pino({ enabled: false }),
 });

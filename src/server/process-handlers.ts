@@ -1,4 +1,5 @@
 import type { Environment, ReadResult } from '../environment/types.js';
+import { ExecPolicyRefusal, type ExecPolicyAsk, type ExecPolicyEnforcer } from '../execpolicy/index.js';
 import {
   Base64Error,
   parseWireSandbox,
@@ -12,6 +13,7 @@ import {
   StartParams,
   TerminateParams,
   WriteParams,
+  RpcError,
   parseExecMetadata,
   type WireEnvironmentInfo,
   type WireReadResult,
@@ -20,6 +22,10 @@ import { CORDON_CAPABILITIES } from './capabilities.js';
 import { wireEnvironmentInfo } from './environment-info.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
+import type { Logger } from 'pino';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
+import { launchProcessNetwork } from './network-launch.js';
+import type { Session } from './session.js';
 
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
@@ -30,7 +36,23 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
+  /** The operator's command rules, checked before anything is spawned. */
+  execPolicy?: ExecPolicyEnforcer;
+  /** Asks the client about a `prompt` verdict; absent when the client did not offer to answer. */
+  askExecPolicy?: ExecPolicyAsk;
+  /** The session asking: server-to-client requests and notifications (the network decider). */
+  session?: Session;
+  logger?: Logger;
+  /** Name resolution for managed network proxies (injectable for tests). */
+  resolve?: Resolve;
+  trustedRanges?: string[];
+  operatorNetwork?: OperatorNetworkPolicy;
+  /** The server ceiling's network (`restricted`: no process has any network). */
+  ceilingNetwork?: string;
 }
+
+/** The JSON-RPC error code of a start refused by the exec policy (docs/protocol-extensions.md). */
+export const EXEC_POLICY_REFUSED = -32600;
 
 export function toWireReadResult(result: ReadResult): WireReadResult {
   return {
@@ -64,6 +86,15 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     sandbox = unwrapped.sandbox.cwd ? unwrapped.sandbox : { ...unwrapped.sandbox, cwd: commandCwd };
     arg0 = null;
   }
+  if (ctx.execPolicy) {
+    try {
+      await ctx.execPolicy.enforce(argv, ctx.askExecPolicy, p.processId);
+    } catch (err) {
+      if (err instanceof ExecPolicyRefusal) throw new RpcError(EXEC_POLICY_REFUSED, err.message);
+      throw err;
+    }
+  }
+  const network = await launchProcessNetwork(p, p.processId, sandbox?.profile.network, ctx);
   return ctx.environment.exec.start({
     processId: p.processId,
     argv,
@@ -76,6 +107,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     rows: p.rows ?? null,
     cols: p.cols ?? null,
     sandbox,
+    network,
     enforceManagedNetwork: p.enforceManagedNetwork ?? false,
   });
 }
