@@ -176,7 +176,8 @@ describe('the fs worker pool', () => {
     const env = new LocalEnvironment({ sandbox, fsWorkers: pool });
     const tmp = await tempDir('cordon-pool-');
     try {
-      const req = (extra: FsEntry[] = []): FsCallOptions => ({ sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write'), ...extra] } }, cwd: tmp.dir } });
+      // The deny entry keeps these reads in a worker (a policy that permits every read is answered in the server).
+      const req = (extra: FsEntry[] = []): FsCallOptions => ({ sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write'), exact(path.join(tmp.dir, 'never'), 'deny'), ...extra] } }, cwd: tmp.dir } });
       writeFileSync(path.join(tmp.dir, 'f'), 'x');
       await env.fs.getMetadata(path.join(tmp.dir, 'f'), req());
       const first = pool.list()[0];

@@ -1,6 +1,6 @@
-import { openForReading, SMALL_WRITE_BYTES, writeSmallFile } from './file-io.js';
+import { openForReading, readOpened, SMALL_WRITE_BYTES, writeSmallFile } from './file-io.js';
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { SandboxRequest } from '../environment/permissions.js';
 import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener } from '../environment/types.js';
@@ -9,6 +9,8 @@ import type { FsWorker, FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';
 import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
 import { grantsFullFileAccess } from '../sandbox/profile.js';
+import { permitsEveryRead } from '../sandbox/read-policy.js';
+import { DirectReads, holdsCapabilities } from './direct-read.js';
 import { FileHandles } from './file-handles.js';
 import { copyPath } from './fs-copy.js';
 import { FsWatches } from './fs-watches.js';
@@ -71,6 +73,35 @@ export function getMetadataSync(p: string): FileMetadata {
   }
 }
 
+type EntryKind = { isDirectory: boolean; isFile: boolean } | 'missing' | undefined;
+
+async function statKind(p: string): Promise<EntryKind> {
+  try {
+    const t = await stat(p);
+    return { isDirectory: t.isDirectory(), isFile: t.isFile() };
+  } catch {
+    return 'missing';
+  }
+}
+
+/**
+ * The entries of a directory, symlinks described by their targets (`kindOf`; broken links are left
+ * out). Undefined when `kindOf` cannot tell for some link (the caller then asks the worker).
+ */
+async function listDirectory(dir: string, kindOf: (p: string) => EntryKind | Promise<EntryKind>): Promise<DirectoryEntry[] | undefined> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  let unknown = false;
+  const out = await Promise.all(
+    entries.map(async (e): Promise<DirectoryEntry | undefined> => {
+      if (!e.isSymbolicLink()) return { fileName: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
+      const kind = await kindOf(path.join(dir, e.name));
+      if (kind === undefined) unknown = true;
+      return kind === undefined || kind === 'missing' ? undefined : { fileName: e.name, ...kind };
+    }),
+  );
+  return unknown ? undefined : out.filter((e): e is DirectoryEntry => e !== undefined);
+}
+
 function fsCallSync<T>(op: () => T): T {
   try {
     return op();
@@ -103,6 +134,8 @@ export class LocalFileSystem implements FileSystem {
   private readonly offPool: (() => void) | undefined;
   private readonly maxOpenFiles: number;
   private readonly maxWatches: number;
+  /** Reads answered here when the call's policy permits every read (see direct-read.ts). */
+  private readonly direct: DirectReads;
 
   constructor(
     limits: LocalFileSystemLimits,
@@ -117,6 +150,12 @@ export class LocalFileSystem implements FileSystem {
     });
     this.maxOpenFiles = limits.maxOpenFiles;
     this.maxWatches = limits.maxWatches;
+    this.direct = new DirectReads(() => pool?.hiddenPaths() ?? [], holdsCapabilities());
+  }
+
+  /** Whether a read of `p` under `sandbox` may be tried here rather than in its worker. */
+  private readsDirectly(sandbox: SandboxRequest, p: string): boolean {
+    return permitsEveryRead(sandbox.profile.fileSystem) && this.direct.candidate(p);
   }
 
   private emitChange(c: FsChange): void {
@@ -151,7 +190,13 @@ export class LocalFileSystem implements FileSystem {
   }
 
   async readFileStream(p: string, options?: FsCallOptions): Promise<Buffer | AsyncIterable<Buffer>> {
-    const opened = this.restriction(options) ? undefined : await fsCall(() => openForReading(p));
+    const sandbox = this.restriction(options);
+    let opened: ReturnType<typeof openForReading>;
+    if (!sandbox) opened = fsCallSync(() => openForReading(p));
+    else if (this.readsDirectly(sandbox, p)) {
+      const fd = fsCallSync(() => this.direct.openForReading(p));
+      opened = fd && fsCallSync(() => readOpened(fd.fd, fd.info));
+    }
     if (!opened) return this.readFile(p, options);
     return 'whole' in opened ? opened.whole : opened.chunks;
   }
@@ -177,10 +222,20 @@ export class LocalFileSystem implements FileSystem {
   }
 
   getMetadataNow(p: string, options?: FsCallOptions): FileMetadata | undefined {
-    return this.restriction(options) ? undefined : getMetadataSync(p);
+    const sandbox = this.restriction(options);
+    if (!sandbox) return getMetadataSync(p);
+    if (!this.readsDirectly(sandbox, p)) return undefined;
+    const m = fsCallSync(() => this.direct.metadata(p));
+    return m && toMetadata(m.link, m.target);
   }
 
   getMetadata(p: string, options?: FsCallOptions): Promise<FileMetadata> {
+    try {
+      const now = this.getMetadataNow(p, options);
+      if (now) return Promise.resolve(now);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.run(
       options,
       { op: 'getMetadata', path: p },
@@ -191,25 +246,24 @@ export class LocalFileSystem implements FileSystem {
     );
   }
 
-  readDirectory(p: string, options?: FsCallOptions): Promise<DirectoryEntry[]> {
+  async readDirectory(p: string, options?: FsCallOptions): Promise<DirectoryEntry[]> {
+    const sandbox = this.restriction(options);
+    if (sandbox && this.readsDirectly(sandbox, p)) {
+      const fd = fsCallSync(() => this.direct.openDirectory(p));
+      if (fd !== undefined) {
+        try {
+          // Listed through the verified descriptor, so nothing swapped in at `p` meanwhile is read.
+          const listed = await fsCall(() => listDirectory(`/proc/self/fd/${fd}`, (link) => this.direct.linkTarget(link)));
+          if (listed) return listed;
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
     return this.run(
       options,
       { op: 'readDirectory', path: p },
-      async () => {
-        const entries = await readdir(p, { withFileTypes: true });
-        const out = await Promise.all(
-          entries.map(async (e): Promise<DirectoryEntry | undefined> => {
-            if (!e.isSymbolicLink()) return { fileName: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
-            try {
-              const t = await stat(path.join(p, e.name));
-              return { fileName: e.name, isDirectory: t.isDirectory(), isFile: t.isFile() };
-            } catch {
-              return undefined; // broken links are left out
-            }
-          }),
-        );
-        return out.filter((e): e is DirectoryEntry => e !== undefined);
-      },
+      async () => (await listDirectory(p, statKind)) as DirectoryEntry[],
       (r) => r as DirectoryEntry[],
     );
   }

@@ -145,6 +145,11 @@ export class FsWorkerPool {
     return [...this.workers.values()];
   }
 
+  /** Host paths every sandbox hides (the sandbox runtime's private directory). */
+  hiddenPaths(): readonly string[] {
+    return this.options.sandbox.hiddenPaths();
+  }
+
   onChange(listener: (change: FsChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -100,6 +100,11 @@ export class LinuxSandbox {
     return { dir, denyFile: path.join(dir, 'denied'), filter: (r) => path.join(dir, `seccomp-${r ? 'net-restricted' : 'net-enabled'}.bpf`) };
   }
 
+  /** Host paths hidden inside every sandbox of this runtime: its private directory, once made. */
+  hiddenPaths(): readonly string[] {
+    return this.privateDir ? [this.privateDir] : [];
+  }
+
   /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
   probe(): Promise<HostSupport> {
     this.support ??= (async () => {
