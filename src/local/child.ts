@@ -33,6 +33,8 @@ export interface ChildSpec {
   rows: number;
   cols: number;
   maxChunkBytes: number;
+  /** A file opened read-only for the child as its fd 3 (a sandbox's seccomp program), on pipes only. */
+  fd3?: string;
 }
 
 /** Sends `signal` to the child's whole process group (the child leads it). */

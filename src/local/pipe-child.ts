@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
@@ -15,14 +16,21 @@ const MAX_DRAIN_TURNS = 64;
  * grandchild writes it; `closed` follows EOF on both pipes.
  */
 export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
-  const child = spawn(spec.file, spec.args, {
-    argv0: spec.argv0,
-    cwd: spec.cwd,
-    env: spec.env,
-    detached: true,
-    stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-    windowsHide: true,
-  });
+  // Opened for each start: the reader consumes the description's offset.
+  const fd3 = spec.fd3 === undefined ? undefined : openSync(spec.fd3, 'r');
+  let child;
+  try {
+    child = spawn(spec.file, spec.args, {
+      argv0: spec.argv0,
+      cwd: spec.cwd,
+      env: spec.env,
+      detached: true,
+      stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(fd3 === undefined ? [] : [fd3])],
+      windowsHide: true,
+    });
+  } finally {
+    if (fd3 !== undefined) closeSync(fd3);
+  }
 
   return new Promise<ChildHandle>((resolve, reject) => {
     let started = false;

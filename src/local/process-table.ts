@@ -102,6 +102,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.file = sandboxed.file;
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
+        if (sandboxed.fd3 !== undefined) spec.fd3 = sandboxed.fd3;
         spec.env = { ...env, ...sandboxed.env };
       }
       // As the reference: a request that carried a sandbox counts as sandboxed even when its profile

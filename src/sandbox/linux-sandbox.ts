@@ -21,6 +21,8 @@ export const DOCTOR_HINT = 'run `cordon doctor` for the cause and the fix';
 export interface SandboxedCommand {
   file: string;
   args: string[];
+  /** A file to open read-only as the command's fd 3 (the seccomp program), when `file` is bwrap itself. */
+  fd3?: string;
   /** Variables added to the command's environment. */
   env: Record<string, string>;
   /** Removes what bwrap created on the host; call once the process is gone. */
@@ -161,10 +163,13 @@ export class LinuxSandbox {
       if (entry) entry.users++;
       else this.targets.set(t, { users: 1, preexisting: lstatSync(t, { throwIfNoEntry: false }) !== undefined });
     }
-    // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
+    // On pipes the spawner opens the seccomp program as bwrap's fd 3. A terminal's spawner cannot
+    // pass descriptors, so there a shell opens it, ignores the job-control signals, and replaces
+    // itself with bwrap (same pid).
     return {
-      file: '/bin/sh',
-      args: ['-c', `${launch.tty ? "trap '' INT QUIT TSTP; " : ''}exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args],
+      ...(launch.tty
+        ? { file: '/bin/sh', args: ['-c', `trap '' INT QUIT TSTP; exec "$@" 3<"$0"`, filter(restrictNetwork), support.bwrap, ...plan.args] }
+        : { file: support.bwrap, args: plan.args, fd3: filter(restrictNetwork) }),
       env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) },
       cleanup: async () => {
         for (const t of [...plan.syntheticTargets].reverse()) {
