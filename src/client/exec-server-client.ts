@@ -38,6 +38,31 @@ export interface StartProcessParams {
   enforceManagedNetwork?: boolean;
 }
 
+export interface WireEnvironmentConfigLayer {
+  source: string;
+  baseDir: string;
+  toml: string;
+}
+
+export interface WireEnvironmentConfig {
+  userHomeDir: string;
+  codexHomeDir: string;
+  hostname: string;
+  config: { layers: WireEnvironmentConfigLayer[]; cloudInsertionIndex: number };
+  requirements: { layers: WireEnvironmentConfigLayer[]; cloudInsertionIndex: number };
+}
+
+export interface HttpRequestWireParams {
+  method: string;
+  url: string;
+  requestId: string;
+  headers: { name: string; value: string; valueEnvVar?: string | null }[];
+  bodyBase64?: string | null;
+  timeoutMs?: number | null;
+  redirectPolicy?: 'follow' | 'stop';
+  streamResponse?: boolean;
+}
+
 export interface ReadOptions {
   afterSeq?: number | null;
   maxBytes?: number | null;
@@ -384,6 +409,28 @@ export class ExecServerClient {
   /** `environment/info`: `{shell}` from 0.140–0.149 servers, the whole `environmentInfo` from newer ones and Cordon. */
   environmentInfo(): Promise<Partial<WireEnvironmentInfo> & { shell: { name: string; path: string } }> {
     return this.request('environment/info', {});
+  }
+
+  /** Every notification named `method` that is not a process or fs/changed event (e.g. `fs/missingChanged`). */
+  onServerNotification(method: string, listener: (params: Record<string, unknown>) => void): () => void {
+    const filtered = (m: string, p: Record<string, unknown>): void => {
+      if (m === method) listener(p);
+    };
+    this.emitter.on('notification', filtered);
+    return () => this.emitter.off('notification', filtered);
+  }
+
+  /** environmentConfig/read: the server machine's own Codex config (directories as `file://` URIs). */
+  readEnvironmentConfig(params: { cwd: string; configPaths: string[][]; requirementsPaths: string[][] }): Promise<WireEnvironmentConfig> {
+    return this.request('environmentConfig/read', params);
+  }
+
+  /**
+   * http/request, made from the server's machine. With `streamResponse` the body arrives as
+   * `http/request/bodyDelta` notifications (see onServerNotification); subscribe before sending.
+   */
+  httpRequest(params: HttpRequestWireParams): Promise<{ status: number; headers: { name: string; value: string }[]; bodyBase64: string }> {
+    return this.request('http/request', params);
   }
 
   environmentStatus(): Promise<{ status: string }> {

@@ -1,4 +1,4 @@
-import type { DirectoryEntry, FileMetadata, FsChange } from '../environment/types.js';
+import type { DirectoryEntry, FileMetadata, FsChange, OpenFileMode, WalkOptions, WalkResult } from '../environment/types.js';
 import type { WireDirEntry, WireMetadata } from '../protocol/fs.js';
 import { EventQueue } from './event-queue.js';
 import { fieldData } from './frame-decoder.js';
@@ -160,5 +160,33 @@ export class FsClient {
 
   async unwatch(watchId: string): Promise<void> {
     await this.request('fs/unwatch', { watchId });
+  }
+
+  /** fs/walk; paths come back in the form they were given (a `file://` URI gets URIs). */
+  walk(path: string, options: WalkOptions, requestOptions?: FsRequestOptions): Promise<WalkResult> {
+    return this.request<WalkResult>('fs/walk', withSandbox({ path, options }, requestOptions));
+  }
+
+  /** fs/watchMissing: whether the server watches; it then sends `fs/missingChanged {watchId}` once. */
+  async watchMissing(watchId: number, missing: string[], present: string | null = null): Promise<boolean> {
+    return (await this.request<{ watching: boolean }>('fs/watchMissing', { watchId, missing, present })).watching;
+  }
+
+  /** fs/open with a client-chosen `handleId` (0.142+ form). */
+  async openFile(handleId: string, path: string, mode: OpenFileMode = 'read', options?: FsRequestOptions): Promise<void> {
+    await this.request('fs/open', { handleId, path, mode, sandbox: options?.sandbox ?? null });
+  }
+
+  async readFileBlock(handleId: string, offset: number, len: number): Promise<{ data: Buffer; eof: boolean }> {
+    const r = await this.request<Record<string, unknown>>('fs/readBlock', { handleId, offset, len });
+    return { data: fieldData(r, 'chunk'), eof: r.eof === true };
+  }
+
+  async writeFileBlock(handleId: string, offset: number, data: Uint8Array): Promise<void> {
+    await this.request('fs/writeBlock', { handleId, offset, chunk: Buffer.from(data).toString('base64') });
+  }
+
+  async closeFile(handleId: string): Promise<void> {
+    await this.request('fs/close', { handleId });
   }
 }

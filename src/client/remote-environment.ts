@@ -7,7 +7,13 @@ import type {
   FsCallOptions,
   FsChangeListener,
   EnvironmentInfo,
+  EnvironmentConfig,
+  EnvironmentConfigRequest,
   ExecBackend,
+  HttpBackend,
+  HttpBodyDelta,
+  HttpRequest,
+  HttpResponse,
   ProcessEventListener,
   ProcessSignal,
   ReadRequest,
@@ -45,6 +51,7 @@ export function environmentInfoFromWire(w: Partial<WireEnvironmentInfo> & { shel
 export class RemoteEnvironment implements Environment {
   readonly exec: ExecBackend;
   readonly fs: FileSystem;
+  readonly http: HttpBackend;
 
   constructor(readonly client: ExecServerClient) {
     this.exec = {
@@ -97,6 +104,51 @@ export class RemoteEnvironment implements Environment {
       watch: async (p, a, o) => (await client.request<{ watchId: string }>('fs/watch', { path: p, recursive: a?.recursive ?? false, ...wireOptions(o) })).watchId,
       unwatch: (id) => f.unwatch(id),
       subscribeChanges: (listener: FsChangeListener) => client.onFsChange(listener),
+      walk: (p, options, o) => f.walk(p, options, wireOptions(o)),
+      watchMissing: (id, missing, present) => f.watchMissing(id, missing, present),
+      subscribeMissingChanged: (listener) => client.onServerNotification('fs/missingChanged', (p) => listener(p.watchId as number)),
+      openFile: (id, p, mode, o) => f.openFile(id, p, mode, wireOptions(o)),
+      readFileBlock: (id, off, len) => f.readFileBlock(id, off, len),
+      writeFileBlock: (id, off, d) => f.writeFileBlock(id, off, d),
+      closeFile: (id) => f.closeFile(id),
+    };
+    this.http = {
+      request: async (r: HttpRequest): Promise<HttpResponse> => {
+        const res = await client.httpRequest({
+          method: r.method,
+          url: r.url,
+          requestId: r.requestId,
+          headers: r.headers,
+          ...(r.body ? { bodyBase64: Buffer.from(r.body).toString('base64') } : {}),
+          timeoutMs: r.timeoutMs ?? null,
+          redirectPolicy: r.redirectPolicy ?? 'follow',
+          streamResponse: r.streamResponse ?? false,
+        });
+        return { status: res.status, headers: res.headers, body: Buffer.from(res.bodyBase64, 'base64') };
+      },
+      subscribeBodyDeltas: (listener: (d: HttpBodyDelta) => void) =>
+        client.onServerNotification('http/request/bodyDelta', (p) =>
+          listener({
+            requestId: p.requestId as string,
+            seq: p.seq as number,
+            data: Buffer.from((p.deltaBase64 as string | undefined) ?? '', 'base64'),
+            done: p.done === true,
+            error: (p.error as string | null | undefined) ?? null,
+          }),
+        ),
+    };
+  }
+
+  async readConfig(request: EnvironmentConfigRequest): Promise<EnvironmentConfig> {
+    const r = await this.client.readEnvironmentConfig(request);
+    const plain = (u: string): string => (u.startsWith('file:') ? fileURLToPath(u) : u);
+    const layers = (ls: { source: string; baseDir: string; toml: string }[]) => ls.map((l) => ({ source: l.source, baseDir: plain(l.baseDir), toml: l.toml }));
+    return {
+      userHomeDir: plain(r.userHomeDir),
+      codexHomeDir: plain(r.codexHomeDir),
+      hostname: r.hostname,
+      config: { layers: layers(r.config.layers), cloudInsertionIndex: r.config.cloudInsertionIndex },
+      requirements: { layers: layers(r.requirements.layers), cloudInsertionIndex: r.requirements.cloudInsertionIndex },
     };
   }
 

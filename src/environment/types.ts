@@ -1,4 +1,5 @@
 import type { FsChangeKind, WireDirEntry, WireMetadata } from '../protocol/fs.js';
+import type { OpenFileMode } from '../protocol/methods-0171.js';
 import type { EnvPolicy, Stream, WriteStatus } from '../protocol/process.js';
 import type { Capabilities } from '../protocol/capabilities.js';
 import type { SandboxRequest } from './permissions.js';
@@ -166,12 +167,114 @@ export interface FileSystem {
   unwatch(watchId: string): Promise<void>;
   /** Changes seen by every watch of this environment. */
   subscribeChanges(listener: FsChangeListener): () => void;
+  /** Breadth-first listing of a tree, bounded by `options` (fs/walk). */
+  walk(path: string, options: WalkOptions, callOptions?: FsCallOptions): Promise<WalkResult>;
+  /**
+   * The environment's one missing-path watch (fs/watchMissing): fires once, through
+   * subscribeMissingChanged, when a `missing` path or one of its missing ancestors appears or
+   * `present` changes. Answers whether it is watching; a watchId not above the last one is refused.
+   */
+  watchMissing(watchId: number, missing: string[], present: string | null): Promise<boolean>;
+  subscribeMissingChanged(listener: (watchId: number) => void): () => void;
+  /** Client-named file handles (fs/open with `handleId`); `replace` creates or truncates at once. */
+  openFile(handleId: string, path: string, mode: OpenFileMode, options?: FsCallOptions): Promise<void>;
+  readFileBlock(handleId: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }>;
+  writeFileBlock(handleId: string, offset: number, data: Uint8Array): Promise<void>;
+  /** Closing an unknown handle is not an error. */
+  closeFile(handleId: string): Promise<void>;
+}
+
+export type { OpenFileMode };
+
+export interface WalkOptions {
+  maxDepth: number;
+  maxDirectories: number;
+  maxEntries: number;
+  followDirectorySymlinks: boolean;
+  pruneHiddenDirectories: boolean;
+}
+
+export interface WalkEntry {
+  path: string;
+  kind: 'file' | 'directory';
+}
+
+export interface WalkResult {
+  entries: WalkEntry[];
+  /** Directories below the root that could not be read. */
+  errors: { path: string; message: string }[];
+  truncated: boolean;
+}
+
+export interface EnvironmentConfigRequest {
+  /** Absolute directory the project layers are looked up from (it need not exist). */
+  cwd: string;
+  configPaths: string[][];
+  requirementsPaths: string[][];
+}
+
+export interface EnvironmentConfigLayer {
+  source: string;
+  /** Absolute directory. */
+  baseDir: string;
+  toml: string;
+}
+
+export interface EnvironmentConfig {
+  userHomeDir: string;
+  codexHomeDir: string;
+  hostname: string;
+  config: { layers: EnvironmentConfigLayer[]; cloudInsertionIndex: number };
+  requirements: { layers: EnvironmentConfigLayer[]; cloudInsertionIndex: number };
+}
+
+export interface HttpHeader {
+  name: string;
+  value: string;
+  /** The executor's environment variable whose value is appended to `value`. */
+  valueEnvVar?: string | null;
+}
+
+export interface HttpRequest {
+  method: string;
+  url: string;
+  requestId: string;
+  headers: HttpHeader[];
+  body?: Uint8Array | null;
+  timeoutMs?: number | null;
+  redirectPolicy?: 'follow' | 'stop';
+  /** Answer with an empty body and deliver it as body deltas instead. */
+  streamResponse?: boolean;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: { name: string; value: string }[];
+  body: Buffer;
+}
+
+/** One piece of a streamed response body; the last has `done: true`, no data, and `error` if it failed. */
+export interface HttpBodyDelta {
+  requestId: string;
+  seq: number;
+  data: Buffer;
+  done: boolean;
+  error: string | null;
+}
+
+/** Outbound HTTP made by the environment's machine (http/request). */
+export interface HttpBackend {
+  request(request: HttpRequest): Promise<HttpResponse>;
+  subscribeBodyDeltas(listener: (delta: HttpBodyDelta) => void): () => void;
 }
 
 export interface Environment {
   readonly exec: ExecBackend;
   readonly fs: FileSystem;
+  readonly http: HttpBackend;
   info(): Promise<EnvironmentInfo>;
+  /** The environment machine's own Codex configuration, the selected keys only (environmentConfig/read). */
+  readConfig(request: EnvironmentConfigRequest): Promise<EnvironmentConfig>;
   /** Kills every process (whole process groups) and releases resources. */
   close(): Promise<void>;
 }

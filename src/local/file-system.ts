@@ -3,8 +3,12 @@ import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { closeSync, constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { SandboxRequest } from '../environment/permissions.js';
-import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener } from '../environment/types.js';
-import { fsErrorFromOs, fsMessages, internalError, invalidRequest } from '../protocol/index.js';
+import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener, WalkOptions, WalkResult } from '../environment/types.js';
+import { fsErrorFromOs, fsMessages, internalError, invalidRequest, methodMessages, notFound, type OpenFileMode } from '../protocol/index.js';
+import { checkBlockLength, ClientFileHandles, MAX_CLIENT_FILE_HANDLES } from './client-file-handles.js';
+import { walkTree } from './fs-walk.js';
+import { MissingWatch } from './missing-watch.js';
+import { randomUUID } from 'node:crypto';
 import type { FsWorker, FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';
 import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
@@ -136,6 +140,10 @@ export class LocalFileSystem implements FileSystem {
   private readonly maxWatches: number;
   /** Reads answered here when the call's policy permits every read (see direct-read.ts). */
   private readonly direct: DirectReads;
+  /** Client-named handles (fs/open with handleId): here, or in a sandboxed worker under its own key. */
+  private readonly clientHandles = new ClientFileHandles();
+  private readonly workerFiles = new Map<string, { worker: FsWorker; key: string; mode: OpenFileMode }>();
+  private readonly missingWatch = new MissingWatch();
 
   constructor(
     limits: LocalFileSystemLimits,
@@ -359,16 +367,76 @@ export class LocalFileSystem implements FileSystem {
     return () => this.listeners.delete(listener);
   }
 
+  walk(p: string, options: WalkOptions, callOptions?: FsCallOptions): Promise<WalkResult> {
+    return this.run(callOptions, { op: 'walk', path: p, options }, () => walkTree(p, options), (r) => r as WalkResult);
+  }
+
+  watchMissing(watchId: number, missing: string[], present: string | null): Promise<boolean> {
+    return this.missingWatch.watch(watchId, missing, present);
+  }
+
+  subscribeMissingChanged(listener: (watchId: number) => void): () => void {
+    return this.missingWatch.subscribe(listener);
+  }
+
+  async openFile(handleId: string, p: string, mode: OpenFileMode, options?: FsCallOptions): Promise<void> {
+    const sandbox = this.restriction(options);
+    if (this.workerFiles.has(handleId)) throw invalidRequest(methodMessages.handleExists(handleId));
+    if (!sandbox) {
+      if (this.clientHandles.size + this.workerFiles.size >= MAX_CLIENT_FILE_HANDLES) throw invalidRequest(methodMessages.tooManyFileHandles(MAX_CLIENT_FILE_HANDLES));
+      return this.clientHandles.open(handleId, p, mode);
+    }
+    if (this.clientHandles.has(handleId)) throw invalidRequest(methodMessages.handleExists(handleId));
+    if (this.clientHandles.size + this.workerFiles.size >= MAX_CLIENT_FILE_HANDLES) throw invalidRequest(methodMessages.tooManyFileHandles(MAX_CLIENT_FILE_HANDLES));
+    // Workers are shared between sessions: the handle goes by a key of its own there.
+    const key = randomUUID();
+    const { worker } = await this.viaWorker(sandbox, { op: 'openFile', handleId: key, path: p, mode });
+    if (this.workerFiles.has(handleId) || this.clientHandles.has(handleId)) {
+      await worker.call({ op: 'closeFile', handleId: key }).catch(() => undefined);
+      throw invalidRequest(methodMessages.handleExists(handleId));
+    }
+    this.workerFiles.set(handleId, { worker, key, mode });
+    this.pool?.pin(worker);
+  }
+
+  async readFileBlock(handleId: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
+    const remote = this.workerFiles.get(handleId);
+    if (!remote) return this.clientHandles.readBlock(handleId, offset, length);
+    checkBlockLength('read', length);
+    if (remote.mode !== 'read') throw internalError(methodMessages.badFileDescriptor);
+    const r = (await remote.worker.call({ op: 'readFileBlock', handleId: remote.key, offset, length })) as { data: string; eof: boolean };
+    return { data: Buffer.from(r.data, 'base64'), eof: r.eof };
+  }
+
+  async writeFileBlock(handleId: string, offset: number, data: Uint8Array): Promise<void> {
+    const remote = this.workerFiles.get(handleId);
+    if (!remote) return this.clientHandles.writeBlock(handleId, offset, data);
+    checkBlockLength('write', data.byteLength);
+    if (remote.mode !== 'replace') throw internalError(methodMessages.badFileDescriptor);
+    await remote.worker.call({ op: 'writeFileBlock', handleId: remote.key, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+  }
+
+  async closeFile(handleId: string): Promise<void> {
+    const remote = this.workerFiles.get(handleId);
+    if (!remote) return this.clientHandles.close(handleId);
+    this.workerFiles.delete(handleId);
+    this.pool?.unpin(remote.worker);
+    await remote.worker.call({ op: 'closeFile', handleId: remote.key }).catch(() => undefined);
+  }
+
   /** Closes every open file and watch, here and in sandboxed workers. */
   async dispose(): Promise<void> {
     this.watches.closeAll();
+    this.missingWatch.close();
     this.offPool?.();
     const remote = [
       ...[...this.remoteHandles].map(([handle, w]) => w.call({ op: 'close', handle }).finally(() => this.pool?.unpin(w))),
       ...[...this.remoteWatches].map(([watchId, w]) => w.call({ op: 'unwatch', watchId }).finally(() => this.pool?.unpin(w))),
+      ...[...this.workerFiles.values()].map(({ worker, key }) => worker.call({ op: 'closeFile', handleId: key }).finally(() => this.pool?.unpin(worker))),
     ];
+    this.workerFiles.clear();
     this.remoteHandles.clear();
     this.remoteWatches.clear();
-    await Promise.allSettled([this.handles.closeAll(), ...remote]);
+    await Promise.allSettled([this.handles.closeAll(), this.clientHandles.closeAll(), ...remote]);
   }
 }

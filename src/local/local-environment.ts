@@ -1,4 +1,8 @@
-import type { Environment, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
+import path from 'node:path';
+import { homedir, hostname } from 'node:os';
+import type { Environment, EnvironmentConfig, EnvironmentConfigRequest, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
+import { readEnvironmentConfig } from './environment-config.js';
+import { HttpRequests } from './http-requests.js';
 import { describeLocalEnvironment } from './environment-info.js';
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { LocalFileSystem } from './file-system.js';
@@ -20,6 +24,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   readonly options: LocalEnvironmentOptions;
   readonly exec: ProcessTable;
   readonly fs: LocalFileSystem;
+  readonly http: HttpRequests;
   private readonly ownSandbox: LinuxSandbox | undefined;
   private readonly ownFsWorkers: FsWorkerPool | undefined;
   private readonly ownPtyHost: PtyHost | undefined;
@@ -39,6 +44,14 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
       watchCoalesceMs: this.options.watchCoalesceMs,
       maxPendingWatchPaths: this.options.maxPendingWatchPaths,
     }, this.options.fsWorkers, this.options.ceiling);
+    this.http = new HttpRequests(this.options.serverEnv, this.options.http);
+  }
+
+  readConfig(request: EnvironmentConfigRequest): Promise<EnvironmentConfig> {
+    const env = this.options.serverEnv;
+    const home = env.HOME || homedir();
+    const codexHome = this.options.codexHome ?? (env.CODEX_HOME ? path.resolve(env.CODEX_HOME) : path.join(home, '.codex'));
+    return readEnvironmentConfig(request, { codexHome, userHome: home, hostname: hostname(), requirementsFile: this.options.requirementsFile });
   }
 
   info(): Promise<EnvironmentInfo> {
@@ -52,13 +65,16 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
 
   pauseOutput(): void {
     this.exec.pauseOutput();
+    this.http.pause();
   }
 
   resumeOutput(): void {
     this.exec.resumeOutput();
+    this.http.resume();
   }
 
   async close(): Promise<void> {
+    this.http.closeAll();
     await Promise.all([this.exec.close(), this.fs.dispose()]);
     await Promise.all([this.ownFsWorkers?.dispose(), this.ownPtyHost?.dispose()]);
     this.ownSandbox?.dispose();

@@ -2,6 +2,7 @@ import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
 import type { PtyHost } from './pty-host.js';
+import { defaultHttpLimits, type HttpLimits } from './http-requests.js';
 
 /** The named bounds of a local environment (ARCHITECTURE.md: every bound is named and configurable). */
 export interface LocalEnvironmentOptions {
@@ -33,6 +34,12 @@ export interface LocalEnvironmentOptions {
   ptyHost: PtyHost | undefined;
   /** The environment `envPolicy.inherit` draws from. Defaults to this process's environment. */
   serverEnv: Readonly<Record<string, string | undefined>>;
+  /** The Codex home environmentConfig/read reads; undefined: `$CODEX_HOME` of serverEnv, else `~/.codex`. */
+  codexHome: string | undefined;
+  /** The managed requirements file environmentConfig/read reads. */
+  requirementsFile: string;
+  /** Bounds of http/request. */
+  http: HttpLimits;
 }
 
 export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
@@ -50,4 +57,7 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   ptyHost: undefined,
   ceiling: undefined,
   serverEnv: process.env,
+  codexHome: undefined,
+  requirementsFile: '/etc/codex/requirements.toml',
+  http: defaultHttpLimits(),
 });

@@ -10,5 +10,6 @@ export { parseParams } from './validate.js';
 export * from './fs.js';
 export * from './sandbox.js';
 export * from './large-request.js';
+export * from './methods-0171.js';
 export * from './capabilities.js';
 export * from './uuid.js';

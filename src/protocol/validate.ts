@@ -47,8 +47,13 @@ function serdeMessage(issue: z.ZodIssueOptionalMessage, input: unknown): string 
       return `invalid type: ${describeUnexpected(value)}, expected ${EXPECTED[issue.expected] ?? issue.expected}`;
     }
     case 'invalid_enum_value':
+      // serde words two variants as "`a` or `b`" and more as "one of `a`, `b`, `c`".
       return `unknown variant \`${String(issue.received)}\`, expected ${
-        issue.options.length === 1 ? `\`${String(issue.options[0])}\`` : `one of ${issue.options.map((o) => `\`${String(o)}\``).join(', ')}`
+        issue.options.length === 1
+          ? `\`${String(issue.options[0])}\``
+          : issue.options.length === 2
+            ? `\`${String(issue.options[0])}\` or \`${String(issue.options[1])}\``
+            : `one of ${issue.options.map((o) => `\`${String(o)}\``).join(', ')}`
       }`;
     case 'too_small':
       if (issue.type === 'number') return 'invalid number';

@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { ClientFileHandles } from '../local/client-file-handles.js';
 import { getMetadataSync, LocalFileSystem } from '../local/file-system.js';
 import { ErrorCode, RpcError } from '../protocol/errors.js';
 import type { FsWorkerMessage, FsWorkerRequest } from './fs-worker-protocol.js';
@@ -9,6 +10,8 @@ import type { FsWorkerMessage, FsWorkerRequest } from './fs-worker-protocol.js';
  * watch events leave on stdout, one JSON object per line.
  */
 const fs = new LocalFileSystem({ maxOpenFiles: 256, maxBlockBytes: 16 * 1024 * 1024, maxWatches: 256, watchCoalesceMs: 50, maxPendingWatchPaths: 10_000 });
+/** Client-named handles of every session this worker serves (each session bounds its own). */
+const files = new ClientFileHandles(4096);
 const send = (m: FsWorkerMessage): void => void process.stdout.write(`${JSON.stringify(m)}\n`);
 fs.subscribeChanges((c) => send({ event: 'change', watchId: c.watchId, path: c.path, kind: c.kind }));
 
@@ -46,6 +49,18 @@ async function perform(r: FsWorkerRequest): Promise<unknown> {
       return fs.watch(r.path, { recursive: r.recursive });
     case 'unwatch':
       return fs.unwatch(r.watchId);
+    case 'walk':
+      return fs.walk(r.path, r.options);
+    case 'openFile':
+      return files.open(r.handleId, r.path, r.mode);
+    case 'readFileBlock': {
+      const { data, eof } = await files.readBlock(r.handleId, r.offset, r.length);
+      return { data: data.toString('base64'), eof };
+    }
+    case 'writeFileBlock':
+      return files.writeBlock(r.handleId, r.offset, Buffer.from(r.data, 'base64'));
+    case 'closeFile':
+      return files.close(r.handleId);
   }
 }
 

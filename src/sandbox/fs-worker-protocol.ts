@@ -1,3 +1,6 @@
+import type { WalkOptions } from '../environment/types.js';
+import type { OpenFileMode } from '../protocol/methods-0171.js';
+
 /** The line protocol between the server and a sandboxed fs worker: one JSON object per line. */
 
 export type FsWorkerOp =
@@ -15,7 +18,12 @@ export type FsWorkerOp =
   | { op: 'writeBlock'; handle: string; offset: number; data: string }
   | { op: 'close'; handle: string }
   | { op: 'watch'; path: string; recursive: boolean }
-  | { op: 'unwatch'; watchId: string };
+  | { op: 'unwatch'; watchId: string }
+  | { op: 'walk'; path: string; options: WalkOptions }
+  | { op: 'openFile'; handleId: string; path: string; mode: OpenFileMode }
+  | { op: 'readFileBlock'; handleId: string; offset: number; length: number }
+  | { op: 'writeFileBlock'; handleId: string; offset: number; data: string }
+  | { op: 'closeFile'; handleId: string };
 
 export type FsWorkerRequest = FsWorkerOp & { id: number };
 

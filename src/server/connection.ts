@@ -216,6 +216,11 @@ export class Connection implements SessionSink {
     this.send(encodeNotification('fs/changed', { watchId: change.watchId, path: change.path, kind: change.kind }));
   }
 
+  deliverNotification(method: string, params: unknown): void {
+    this.corkForTurn();
+    this.send(encodeNotification(method, params));
+  }
+
   private sendResult(id: RequestId, result: unknown): void {
     this.send(encodeResultFrame(id, result));
     this.uncork();

@@ -23,6 +23,14 @@ import {
   Base64Stream,
   type WireDirEntry,
   type WireMetadata,
+  OpenFileParams,
+  ReadFileBlockParams,
+  WriteFileBlockParams,
+  CloseFileParams,
+  WalkParams,
+  WatchMissingParams,
+  parseOpenFileMode,
+  invalidParams,
   formatPath,
   osErrorMessage,
   pathForm,
@@ -132,27 +140,83 @@ export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<E
   return EMPTY;
 }
 
-export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string }> {
+/**
+ * fs/open and friends come in two forms: the client-named one of 0.142+ clients (`handleId`) and
+ * Cordon's older form (`handle`, chosen by the server), still served for the clients written for it.
+ * A request without `handle` is read as the client-named form, so its errors are worded like the
+ * reference's; fs/open without `handleId` and with mode `read` or `write` is the older form.
+ */
+const olderForm = (raw: unknown, key: string): boolean => raw !== null && typeof raw === 'object' && !Array.isArray(raw) && key in raw;
+
+export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string } | { handleId: string }> {
+  const mode = olderForm(raw, 'mode') ? (raw as { mode: unknown }).mode : undefined;
+  if (!olderForm(raw, 'handleId') && (mode === 'read' || mode === 'write')) return handleOlderOpen(ctx, raw);
+  const p = parseParams(OpenFileParams, raw, 'FsOpenParams');
+  await ctx.environment.fs.openFile(p.handleId, parseAbsolutePath(p.path), parseOpenFileMode(p.mode), callOptions(p));
+  return { handleId: p.handleId };
+}
+
+async function handleOlderOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string }> {
   const p = parseParams(OpenParams, raw, 'FsOpenParams');
   return { handle: await ctx.environment.fs.open(parseAbsolutePath(p.path), p.mode, callOptions(p)) };
 }
 
 export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
+  if (!olderForm(raw, 'handle')) {
+    const p = parseParams(ReadFileBlockParams, raw, 'FsReadBlockParams');
+    const { data, eof } = await ctx.environment.fs.readFileBlock(p.handleId, p.offset, p.len);
+    return new Base64Result('{"chunk":"', data, `","eof":${eof}}`);
+  }
   const p = parseParams(ReadBlockParams, raw, 'FsReadBlockParams');
   const { data, eof } = await ctx.environment.fs.readBlock(p.handle, p.offset, p.length);
   return new Base64Result('{"dataBase64":"', data, `","eof":${eof}}`);
 }
 
 export async function handleWriteBlock(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  if (!olderForm(raw, 'handle')) {
+    const p = parseParams(WriteFileBlockParams, raw, 'FsWriteBlockParams');
+    let data: Buffer;
+    try {
+      data = decodeBase64Strict(p.chunk);
+    } catch (err) {
+      if (err instanceof Base64Error) throw invalidParams(err.message);
+      throw err;
+    }
+    await ctx.environment.fs.writeFileBlock(p.handleId, p.offset, data);
+    return EMPTY;
+  }
   const p = parseParams(WriteBlockParams, raw, 'FsWriteBlockParams');
   await ctx.environment.fs.writeBlock(p.handle, p.offset, decode(p.dataBase64, fsMessages.writeBlockBase64));
   return EMPTY;
 }
 
 export async function handleClose(ctx: HandlerContext, raw: unknown): Promise<Empty> {
+  if (!olderForm(raw, 'handle')) {
+    const p = parseParams(CloseFileParams, raw, 'FsCloseParams');
+    await ctx.environment.fs.closeFile(p.handleId);
+    return EMPTY;
+  }
   const p = parseParams(HandleParams, raw, 'FsHandleParams');
   await ctx.environment.fs.close(p.handle);
   return EMPTY;
+}
+
+export async function handleWalk(ctx: HandlerContext, raw: unknown): Promise<unknown> {
+  const p = parseParams(WalkParams, raw, 'FsWalkParams');
+  const result = await ctx.environment.fs.walk(parseAbsolutePath(p.path), p.options, callOptions(p));
+  const form = pathForm(p.path);
+  return {
+    entries: result.entries.map((e) => ({ path: formatPath(e.path, form), kind: e.kind })),
+    errors: result.errors.map((e) => ({ path: formatPath(e.path, form), message: e.message })),
+    truncated: result.truncated,
+  };
+}
+
+export async function handleWatchMissing(ctx: HandlerContext, raw: unknown): Promise<{ watching: boolean }> {
+  const p = parseParams(WatchMissingParams, raw, 'FsWatchMissingParams');
+  const missing = p.missing.map(parseAbsolutePath);
+  const present = p.present ? parseAbsolutePath(p.present) : null;
+  return { watching: await ctx.environment.fs.watchMissing(p.watchId, missing, present) };
 }
 
 export async function handleWatch(ctx: HandlerContext, raw: unknown): Promise<{ watchId: string }> {

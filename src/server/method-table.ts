@@ -10,6 +10,7 @@ import {
   type HandlerContext,
 } from './process-handlers.js';
 import * as fs from './fs-handlers.js';
+import { handleEnvironmentConfigRead, handleHttpRequest } from './config-http-handlers.js';
 
 /** A handler answers with a value, or a promise of one when it has to wait. */
 export type Handler = (ctx: HandlerContext, params: unknown) => unknown;
@@ -39,4 +40,8 @@ export const methodTable: ReadonlyMap<string, Handler> = new Map<string, Handler
   ['fs/close', fs.handleClose],
   ['fs/watch', fs.handleWatch],
   ['fs/unwatch', fs.handleUnwatch],
+  ['fs/walk', fs.handleWalk],
+  ['fs/watchMissing', fs.handleWatchMissing],
+  ['environmentConfig/read', handleEnvironmentConfigRead],
+  ['http/request', handleHttpRequest],
 ]);

@@ -2,13 +2,18 @@ import { randomUUID } from 'node:crypto';
 import type { FsChange, ProcessEvent } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
+import { wireBodyDelta } from './config-http-handlers.js';
 
 /** Where a session's process events go while a connection is attached. */
 export interface SessionSink {
   deliver(event: ProcessEvent): void;
   deliverFsChange(change: FsChange): void;
+  /** Any other notification of the session (fs/missingChanged, http/request/bodyDelta). */
+  deliverNotification(method: string, params: unknown): void;
 }
 
+/** Streamed HTTP bodies are held upstream while detached, so only a few notifications can pile up. */
+const MAX_MISSED_NOTIFICATIONS = 256;
 /** File changes kept for a detached session; more are dropped (the oldest first). */
 const MAX_HELD_FS_CHANGES = 1024;
 
@@ -16,7 +21,9 @@ const MAX_HELD_FS_CHANGES = 1024;
 export class Session {
   readonly id = randomUUID();
   readonly environment: LocalEnvironment;
-  sink: SessionSink | null = null;
+  private attached: SessionSink | null = null;
+  /** Notifications that came while no connection was attached, delivered on the next attach (bounded). */
+  private readonly missed: { method: string; params: unknown }[] = [];
   expiry: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[];
   /**
@@ -26,11 +33,31 @@ export class Session {
    */
   private heldFsChanges: FsChange[] = [];
 
+  /** Where notifications go; null while no connection is attached (then HTTP bodies wait upstream). */
+  get sink(): SessionSink | null {
+    return this.attached;
+  }
+
+  set sink(sink: SessionSink | null) {
+    this.attached = sink;
+    this.environment.http.hold(sink === null);
+  }
+
+  /** A notification that must not be lost to a dropped connection: kept until a connection attaches. */
+  private notify(method: string, params: unknown): void {
+    if (this.attached) this.attached.deliverNotification(method, params);
+    else if (this.missed.length < MAX_MISSED_NOTIFICATIONS) this.missed.push({ method, params });
+  }
+
   constructor(environmentOptions: Partial<LocalEnvironmentOptions>) {
     this.environment = new LocalEnvironment(environmentOptions);
+    this.environment.http.hold(true);
     this.unsubscribe = [
       this.environment.exec.subscribe((event) => this.sink?.deliver(event)),
       this.environment.fs.subscribeChanges((change) => this.fsChanged(change)),
+      // A session's watch and its HTTP streams notify whichever connection is attached (resume included).
+      this.environment.fs.subscribeMissingChanged((watchId) => this.notify('fs/missingChanged', { watchId })),
+      this.environment.http.subscribeBodyDeltas((delta) => this.notify('http/request/bodyDelta', wireBodyDelta(delta))),
     ];
   }
 
@@ -47,11 +74,12 @@ export class Session {
     const held = this.heldFsChanges;
     this.heldFsChanges = [];
     for (const change of held) sink.deliverFsChange(change);
+    for (const m of this.missed.splice(0)) sink.deliverNotification(m.method, m.params);
   }
 
   async close(): Promise<void> {
     clearTimeout(this.expiry);
-    this.sink = null;
+    this.attached = null;
     for (const off of this.unsubscribe) off();
     await this.environment.close();
   }
