@@ -140,6 +140,7 @@ export class LocalFileSystem implements FileSystem {
   private readonly maxWatches: number;
   /** Reads answered here when the call's policy permits every read (see direct-read.ts). */
   private readonly direct: DirectReads;
+  private readonly restrictions = new Map<string, SandboxRequest | null>();
   /** Client-named handles (fs/open with handleId): here, or in a sandboxed worker under its own key. */
   private readonly clientHandles = new ClientFileHandles();
   private readonly workerFiles = new Map<string, { worker: FsWorker; key: string; mode: OpenFileMode }>();
@@ -172,8 +173,20 @@ export class LocalFileSystem implements FileSystem {
 
   /** The sandbox a call must run in, or undefined when it may run directly. */
   private restriction(options: FsCallOptions | undefined): SandboxRequest | undefined {
-    const sandbox = applyCeiling(this.ceiling, options?.sandbox, options?.sandbox?.cwd ?? this.ceiling?.cwd ?? '/');
-    return sandbox && !grantsFullFileAccess(sandbox.profile.fileSystem) ? sandbox : undefined;
+    const requested = options?.sandbox;
+    if (!this.ceiling && !requested) return undefined;
+    const callCwd = requested?.cwd ?? this.ceiling?.cwd ?? '/';
+    // Intersecting with the ceiling resolves both policies (tens of microseconds); the result
+    // depends only on the request and the cwd, so it is kept per distinct pair (a few per session).
+    const key = `${callCwd}\0${requested ? JSON.stringify(requested) : ''}`;
+    let known = this.restrictions.get(key);
+    if (known === undefined) {
+      const sandbox = applyCeiling(this.ceiling, requested, callCwd);
+      known = sandbox && !grantsFullFileAccess(sandbox.profile.fileSystem) ? sandbox : null;
+      if (this.restrictions.size >= 64) this.restrictions.clear();
+      this.restrictions.set(key, known);
+    }
+    return known ?? undefined;
   }
 
   private async viaWorker(sandbox: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
