@@ -4,6 +4,7 @@ import { RemoteEnvironment } from '../client/remote-environment.js';
 import type { SandboxRequest } from '../environment/permissions.js';
 import type { Environment, ProcessEvent } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
+import { terminalExecPolicyPrompt } from './exec-policy-prompt.js';
 import { readToken } from './serve.js';
 
 export interface ExecOptions {
@@ -35,7 +36,12 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
     overrides = parseEnvPairs(opts.env);
     if (opts.url) {
       const token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
-      environment = await RemoteEnvironment.connect({ url: opts.url, clientName: 'cordon-exec', ...(token ? { token } : {}) });
+      environment = await RemoteEnvironment.connect({
+        url: opts.url,
+        clientName: 'cordon-exec',
+        requestHandlers: { 'execPolicy/request': terminalExecPolicyPrompt() },
+        ...(token ? { token } : {}),
+      });
     } else {
       environment = new LocalEnvironment();
     }

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { closeInheritedDescriptors } from '../local/inherited-fds.js';
 import { runExec } from './exec.js';
 import { runFs } from './fs.js';
+import { runPolicyCheck } from './policy.js';
 import { runDoctorCommand, runSandbox } from './sandbox.js';
 import { runServe } from './serve.js';
 
@@ -20,7 +21,8 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 const program = new Command()
   .name('cordon')
   .description('An execution server for coding agents (Codex exec-server compatible)')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .enablePositionalOptions();
 
 program
   .command('serve')
@@ -36,6 +38,7 @@ program
   .option('--permissions <profile>', 'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config')
   .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+  .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[])
   .action(async (opts) => process.exit(await runServe(opts)));
 
 program
@@ -69,6 +72,19 @@ program
   .option('--url <url>', 'ws:// URL of a Cordon server (default: this machine)')
   .option('--token-file <file>', 'file holding the bearer token for --url')
   .action(async (verb: string, paths: string[], opts) => process.exit(await runFs(verb, paths, opts)));
+
+program
+  .command('policy')
+  .description('exec policy (.rules files)')
+  .enablePositionalOptions()
+  .command('check')
+  .description('judge a command against .rules files and print the decision as JSON (as `codex execpolicy check` does)')
+  .option('-r, --rules <path>', 'a .rules file to evaluate (repeatable)', collect, [] as string[])
+  .option('--pretty', 'pretty-print the JSON output')
+  .option('--resolve-host-executables', 'let absolute program paths match rules for their basename, gated by host_executable()')
+  .argument('[command...]', 'the command tokens to check (options after the first token belong to the command)')
+  .passThroughOptions()
+  .action(async (command: string[], opts) => process.exit(await runPolicyCheck(command, opts)));
 
 program
   .command('doctor')

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import { parse as parseToml } from 'smol-toml';
+import { ExecPolicyEnforcer, loadPolicyFiles, PolicyLoadError } from '../execpolicy/index.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
@@ -18,6 +20,20 @@ export interface ServeOptions {
   permissions?: string;
   workspace: string[];
   config?: string;
+  rules?: string[];
+}
+
+/** `rules = ["a.rules", ...]` of cordon.toml (relative to the file), then every `--rules`. */
+export async function rulesFiles(opts: { config?: string; rules?: string[] }): Promise<string[]> {
+  const files: string[] = [];
+  if (opts.config) {
+    const doc = parseToml(await readFile(opts.config, 'utf8')) as Record<string, unknown>;
+    if (doc.rules !== undefined) {
+      if (!Array.isArray(doc.rules) || !doc.rules.every((r) => typeof r === 'string')) throw new Error(`${opts.config}: \`rules\` must be a list of .rules file paths`);
+      files.push(...(doc.rules as string[]).map((r) => path.resolve(path.dirname(opts.config as string), r)));
+    }
+  }
+  return [...files, ...(opts.rules ?? [])];
 }
 
 /**
@@ -68,13 +84,21 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   let where: ReturnType<typeof parseListen>;
   let token: string | undefined;
   let ceiling: PermissionCeiling | undefined;
+  let execPolicy: ExecPolicyEnforcer | undefined;
   try {
     where = parseListen(opts.listen);
     token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
     const fromFlags = await ceilingFromFlags(opts);
     ceiling = fromFlags.ceiling;
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
+    const rules = await rulesFiles(opts);
+    if (rules.length > 0) execPolicy = await ExecPolicyEnforcer.create(await loadPolicyFiles(rules));
   } catch (err) {
+    if (err instanceof PolicyLoadError) {
+      // The text `codex execpolicy check` prints for the same file.
+      process.stderr.write(err.report);
+      return 1;
+    }
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
@@ -82,6 +106,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     token,
     sessionGraceMs: opts.sessionGraceMs,
     logger,
+    ...(execPolicy ? { execPolicy } : {}),
     environment: { retainBytesPerProcess: opts.retainBytes, retainExitedMs: opts.retainExitedMs, maxProcesses: opts.maxProcesses, ceiling },
   });
   if (ceiling) {

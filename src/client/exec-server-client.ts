@@ -18,7 +18,15 @@ export interface ClientOptions {
   reconnectDelayMs?: number;
   /** Largest message accepted from the server. */
   maxMessageBytes?: number;
+  /**
+   * Answers to requests the server sends (by method name), e.g. `execPolicy/request`. A handler
+   * for `execPolicy/request` declares `capabilities.execPolicyPrompt` at initialize.
+   */
+  requestHandlers?: Record<string, ServerRequestHandler>;
 }
+
+/** Answers one server-to-client request; a throw becomes a JSON-RPC error response. */
+export type ServerRequestHandler = (params: unknown) => unknown;
 
 export interface StartProcessParams {
   processId: string;
@@ -152,6 +160,7 @@ export class ExecServerClient {
       reconnectAttempts: 10,
       reconnectDelayMs: 100,
       maxMessageBytes: 1024 * 1024 * 1024,
+      requestHandlers: {},
       ...options,
     });
     await client.open(undefined);
@@ -168,7 +177,8 @@ export class ExecServerClient {
       onClose: (code, reason) => this.onClose(ws, code, reason),
     });
     this.ws = ws;
-    const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null })) as {
+    const capabilities = 'execPolicy/request' in this.options.requestHandlers ? { capabilities: { execPolicyPrompt: true } } : {};
+    const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null, ...capabilities })) as {
       sessionId: string;
       environmentInfo?: WireEnvironmentInfo;
     };
@@ -178,6 +188,7 @@ export class ExecServerClient {
   }
 
   private onMessage(msg: Record<string, unknown>): void {
+    if (typeof msg.method === 'string' && msg.id !== undefined && msg.id !== null) return void this.answerServerRequest(msg.id as RequestId, msg.method, msg.params);
     if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
     const id = msg.id as RequestId;
     const pending = this.pending.get(id);
@@ -187,6 +198,20 @@ export class ExecServerClient {
       const e = msg.error as { code: number; message: string; data?: unknown };
       pending.reject(new RpcError(e.code, e.message, e.data));
     } else pending.resolve(msg.result);
+  }
+
+  private async answerServerRequest(id: RequestId, method: string, params: unknown): Promise<void> {
+    const handler = this.options.requestHandlers[method];
+    let reply: string;
+    if (!handler) reply = JSON.stringify({ id, error: { code: -32601, message: `unknown method ${method}` } });
+    else {
+      try {
+        reply = JSON.stringify({ id, result: (await handler(params)) ?? null });
+      } catch (err) {
+        reply = JSON.stringify({ id, error: { code: -32603, message: err instanceof Error ? err.message : String(err) } });
+      }
+    }
+    this.ws?.send(reply);
   }
 
   private onNotification(method: string, p: Record<string, unknown>): void {

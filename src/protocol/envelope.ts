@@ -5,7 +5,7 @@ export type RequestId = string | number;
 export type IncomingMessage =
   | { kind: 'request'; id: RequestId; method: string; params: unknown }
   | { kind: 'notification'; method: string; params: unknown }
-  | { kind: 'response'; id: RequestId | null }
+  | { kind: 'response'; id: RequestId | null; result?: unknown; error?: unknown }
   | { kind: 'invalid'; reason: string };
 
 const NO_VARIANT = 'data did not match any variant of untagged enum JSONRPCMessage';
@@ -24,7 +24,7 @@ export function classifyMessage(value: unknown): IncomingMessage {
     }
     return { kind: 'notification', method: msg.method, params: msg.params };
   }
-  if ('result' in msg || 'error' in msg) return { kind: 'response', id: isId(msg.id) ? msg.id : null };
+  if ('result' in msg || 'error' in msg) return { kind: 'response', id: isId(msg.id) ? msg.id : null, result: msg.result, error: msg.error };
   return { kind: 'invalid', reason: NO_VARIANT };
 }
 

@@ -5,6 +5,8 @@ import { struct } from './validate.js';
 export const InitializeParams = struct('InitializeParams', {
   clientName: z.string(),
   resumeSessionId: z.string().nullish(),
+  /** Cordon extension: server-to-client requests this client answers (docs/protocol-extensions.md). */
+  capabilities: z.object({ execPolicyPrompt: z.boolean().optional() }).passthrough().nullish(),
 });
 export type InitializeParams = z.infer<typeof InitializeParams>;
 

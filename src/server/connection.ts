@@ -25,7 +25,9 @@ import {
   type InitializeResult,
   type RequestId,
 } from '../protocol/index.js';
+import type { ExecPolicyAnswer, ExecPolicyEnforcer, ExecPolicyQuestion } from '../execpolicy/index.js';
 import { CORDON_CAPABILITIES } from './capabilities.js';
+import { ClientRequests } from './client-requests.js';
 import { wireEnvironmentInfo } from './environment-info.js';
 import { methodTable } from './method-table.js';
 import type { HandlerContext } from './process-handlers.js';
@@ -54,7 +56,12 @@ function dropped(message: OutgoingMessage): void {
 export interface ConnectionLimits {
   sendHighWaterBytes: number;
   sendLowWaterBytes: number;
+  execPolicy?: ExecPolicyEnforcer;
+  execPolicyPromptTimeoutMs?: number;
 }
+
+/** The server-to-client request a `prompt` verdict sends (docs/protocol-extensions.md). */
+export const EXEC_POLICY_REQUEST = 'execPolicy/request';
 
 /**
  * The JSON-RPC state machine of one connection: the initialize gate, concurrent dispatch, event
@@ -73,6 +80,11 @@ export class Connection implements SessionSink {
   /** Messages waiting for a streamed message to finish; undefined when none is being sent. */
   private outbox: Queued[] | undefined;
   private corked = false;
+  /** Requests this server sends the client (integer ids from 1). */
+  readonly clientRequests = new ClientRequests((text) => {
+    this.send(text);
+    this.uncork();
+  });
 
   constructor(
     private readonly transport: ServerTransport,
@@ -106,7 +118,8 @@ export class Connection implements SessionSink {
           `failed to parse ${this.transport.kind} JSON-RPC message from exec-server ${this.transport.kind} ${this.transport.peer}: ${msg.reason}`,
         );
       case 'response':
-        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): this server sends no requests`);
+        if (this.clientRequests.handleResponse(msg.id, msg.result, msg.error)) return;
+        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): no request of this server with that id is pending`);
       case 'notification':
         return this.handleNotification(msg.method);
       case 'request':
@@ -171,8 +184,21 @@ export class Connection implements SessionSink {
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
     this.context = { environment: this.session.environment, signal: this.aborter.signal };
+    if (this.limits.execPolicy) {
+      this.context.execPolicy = this.limits.execPolicy;
+      if (p.capabilities?.execPolicyPrompt === true) this.context.askExecPolicy = (q) => this.askExecPolicy(q);
+    }
     this.state = 'initializing';
     return { sessionId: this.session.id, environmentInfo: wireEnvironmentInfo(this.session.environment.infoNow(), CORDON_CAPABILITIES) };
+  }
+
+  private async askExecPolicy(q: ExecPolicyQuestion): Promise<ExecPolicyAnswer> {
+    const params = { ...(q.processId !== undefined ? { processId: q.processId } : {}), argv: q.argv, commands: q.commands, evaluation: q.evaluation, reason: q.reason };
+    const result = await this.clientRequests.request(EXEC_POLICY_REQUEST, params, this.limits.execPolicyPromptTimeoutMs ?? 120_000);
+    // Fail closed: only `{decision: {type: "allow"}}` allows.
+    const decision = (result as { decision?: { type?: unknown; reason?: unknown } } | null)?.decision;
+    const reason = typeof decision?.reason === 'string' ? decision.reason : undefined;
+    return { allow: decision?.type === 'allow', ...(reason !== undefined ? { reason } : {}) };
   }
 
   private release(processId: string): void {
@@ -337,6 +363,7 @@ export class Connection implements SessionSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.aborter.abort();
+    this.clientRequests.close();
     this.held.clear();
     for (const { message } of this.outbox?.splice(0) ?? []) dropped(message);
     if (this.session) this.registry.detach(this.session, this);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import pino from 'pino';
+import type { ExecPolicyEnforcer } from '../execpolicy/index.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
 
 export interface ServerOptions {
@@ -17,6 +18,10 @@ export interface ServerOptions {
   token: string | undefined;
   environment: Partial<LocalEnvironmentOptions>;
   logger: Logger;
+  /** Command rules checked before every `process/start` (docs/exec-policy.md); none: no rules. */
+  execPolicy?: ExecPolicyEnforcer;
+  /** How long a `prompt` verdict waits for the client's `execPolicy/request` answer before denying. */
+  execPolicyPromptTimeoutMs: number;
 }
 
 export const defaultServerOptions = (): ServerOptions => ({
@@ -27,5 +32,6 @@ export const defaultServerOptions = (): ServerOptions => ({
   sendLowWaterBytes: 1024 * 1024,
   token: undefined,
   environment: {},
+  execPolicyPromptTimeoutMs: 120_000,
   logger: pino({ enabled: false }),
 });

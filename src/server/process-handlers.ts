@@ -1,4 +1,5 @@
 import type { Environment, ReadResult } from '../environment/types.js';
+import { ExecPolicyRefusal, type ExecPolicyAsk, type ExecPolicyEnforcer } from '../execpolicy/index.js';
 import {
   Base64Error,
   parseWireSandbox,
@@ -12,6 +13,7 @@ import {
   StartParams,
   TerminateParams,
   WriteParams,
+  RpcError,
   parseExecMetadata,
   type WireEnvironmentInfo,
   type WireReadResult,
@@ -30,7 +32,14 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
+  /** The operator's command rules, checked before anything is spawned. */
+  execPolicy?: ExecPolicyEnforcer;
+  /** Asks the client about a `prompt` verdict; absent when the client did not offer to answer. */
+  askExecPolicy?: ExecPolicyAsk;
 }
+
+/** The JSON-RPC error code of a start refused by the exec policy (docs/protocol-extensions.md). */
+export const EXEC_POLICY_REFUSED = -32600;
 
 export function toWireReadResult(result: ReadResult): WireReadResult {
   return {
@@ -62,6 +71,14 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     commandCwd = unwrapped.cwd ?? cwd;
     sandbox = unwrapped.sandbox.cwd ? unwrapped.sandbox : { ...unwrapped.sandbox, cwd: commandCwd };
     arg0 = null;
+  }
+  if (ctx.execPolicy) {
+    try {
+      await ctx.execPolicy.enforce(argv, ctx.askExecPolicy, p.processId);
+    } catch (err) {
+      if (err instanceof ExecPolicyRefusal) throw new RpcError(EXEC_POLICY_REFUSED, err.message);
+      throw err;
+    }
   }
   return ctx.environment.exec.start({
     processId: p.processId,
