@@ -43,6 +43,31 @@ async function echoServer(): Promise<{ url: string; close: () => Promise<void> }
 }
 
 const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
+  // One entry per flag advertised true, e.g.:
+  // fsWatchMissing: async ({ client, dir }) => { ...fs/watchMissing, then create the path, expect fs/missingChanged... },
+  networkProxyLaunch: async ({ client, dir }) => {
+    // The proxy is launched, the child is pointed at it, its decisions are reported, and nothing
+    // goes around it (no host outside this machine is contacted: the name is denied before any lookup).
+    const started = await client.request('process/start', {
+      processId: 'cap-net',
+      argv: ['/bin/sh', '-c', `curl -sS -o /dev/null -w '%{http_code}' http://denied.example/; echo; curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:1/ 2>/dev/null; echo "direct=$?"`],
+      cwd: dir,
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
+      tty: false,
+      sandbox: { permissions: { type: 'managed', network: 'enabled', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] } }, cwd: dir, windowsSandboxLevel: 'disabled' },
+      enforceManagedNetwork: true,
+      managedNetwork: null,
+      networkProxy: { proxy: { enabled: true, enableSocks5: true, mode: 'full', domains: { 'denied.example': 'deny' }, allowLocalBinding: false } },
+    });
+    assert.equal(started.error, undefined, JSON.stringify(started.error));
+    const events = await client.untilClosed('cap-net', 60_000);
+    const out = events.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+    assert.match(out, /^403\n/);
+    assert.match(out, /direct=7/);
+    const decision = client.received.find((m) => m.method === 'network/policyDecision');
+    assert.equal(decision?.params.reason, 'denied');
+    assert.equal(decision?.params.processId, 'cap-net');
+  },
   fsWatchMissing: async ({ client, dir }) => {
     const target = path.join(dir, 'watch-missing', '.git');
     mkdirSync(path.dirname(target));

@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { RemoteEnvironment } from '../client/remote-environment.js';
 import type { SandboxRequest } from '../environment/permissions.js';
-import type { Environment, ProcessEvent } from '../environment/types.js';
+import type { Environment, ProcessEvent, ProcessNetwork } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import { terminalExecPolicyPrompt } from './exec-policy-prompt.js';
-import { readToken } from './serve.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
+import { operatorNetworkFromFlags, readToken, type NetworkFlags } from './serve.js';
 
-export interface ExecOptions {
+export interface ExecOptions extends NetworkFlags {
   /** The command name used in error messages. */
   label?: string;
   sandbox?: SandboxRequest;
@@ -16,6 +17,8 @@ export interface ExecOptions {
   tty?: boolean;
   cwd: string;
   env: string[];
+  /** Run the command through a managed proxy with this policy; misses are asked on the terminal. */
+  network?: OperatorNetworkPolicy;
 }
 
 function parseEnvPairs(pairs: string[]): Record<string, string> {
@@ -32,8 +35,10 @@ function parseEnvPairs(pairs: string[]): Record<string, string> {
 export async function runExec(command: string[], opts: ExecOptions): Promise<number> {
   let environment: Environment;
   let overrides: Record<string, string>;
+  let networkPolicy: OperatorNetworkPolicy | undefined;
   try {
     overrides = parseEnvPairs(opts.env);
+    networkPolicy = opts.network ?? (await operatorNetworkFromFlags(opts, undefined));
     if (opts.url) {
       const token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
       environment = await RemoteEnvironment.connect({
@@ -60,6 +65,40 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       else resolve();
     });
   });
+  let network: ProcessNetwork | undefined;
+  let denial: string | undefined;
+  let inputPaused = false;
+  if (networkPolicy) {
+    if (opts.url) {
+      process.stderr.write(`${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet (the server's own network policy applies there) there\n`);
+      await environment.close();
+      return 125;
+    }
+    // Loaded only when asked for: the CLI starts faster without the proxy's modules.
+    const [{ NetworkApprovals, deferredDenialMessage }, { ManagedProxy }, { terminalApprovalHandler }] = await Promise.all([
+      import('../client/network-approvals.js'),
+      import('../network/managed-proxy.js'),
+      import('./network-prompt.js'),
+    ]);
+    const approvals = new NetworkApprovals(
+      terminalApprovalHandler({ pauseInput: () => ((inputPaused = true), process.stdin.pause()), resumeInput: () => ((inputPaused = false), process.stdin.resume()) }),
+    );
+    const proxy = new ManagedProxy({
+      policy: { mode: networkPolicy.mode, domains: networkPolicy.domains, allowLocalBinding: networkPolicy.allowLocalBinding, trustedRanges: networkPolicy.trustedRanges },
+      enableSocks5: true,
+      decider: async (r) => {
+        const answer = await approvals.decide({ ...r, processId });
+        if (answer.type === 'deny' && !denial) {
+          // Deferred denial: the command is already running; stop it and say why.
+          denial = deferredDenialMessage(r);
+          void environment.exec.terminate(processId).catch(() => undefined);
+        }
+        return answer;
+      },
+    });
+    network = { enableSocks5: true, allowLocalBinding: networkPolicy.allowLocalBinding, enforce: true, accept: (e, st) => proxy.accept(e, st), listen: () => proxy.listen(), close: () => proxy.close() };
+  }
+  void inputPaused;
   try {
     await environment.exec.start({
       processId,
@@ -72,6 +111,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       rows: tty ? process.stdout.rows ?? 24 : null,
       cols: tty ? process.stdout.columns ?? 80 : null,
       sandbox: opts.sandbox ?? null,
+      network: network ?? null,
     });
   } catch (err) {
     process.stderr.write(`${opts.label ?? 'cordon exec'}: ${command[0] ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -83,6 +123,10 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   process.stdin.pause();
   if (process.stdin.isTTY && tty) process.stdin.setRawMode(false);
   await environment.close();
+  if (denial) {
+    process.stderr.write(`${opts.label ?? 'cordon exec'}: ${denial}\n`);
+    return exitCode === 0 ? 1 : exitCode;
+  }
   return exitCode;
 }
 

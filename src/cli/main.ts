@@ -39,6 +39,11 @@ program
   .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
   .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[])
+  .option('--network-allow <pattern>', 'let processes reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never let processes reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .action(async (opts) => process.exit(await runServe(opts)));
 
 program
@@ -49,6 +54,11 @@ program
   .option('--tty', 'run the command on a pseudo-terminal')
   .option('--cwd <dir>', 'working directory of the command', process.cwd())
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+  .option('--network-allow <pattern>', 'reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')
   .action(async (command: string[], opts) => process.exit(await runExec(command, opts)));
 
@@ -59,6 +69,11 @@ program
   .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
   .option('--cwd <dir>', 'working directory and workspace root', process.cwd())
   .option('--allow-network', 'let the command use the network')
+  .option('--network-allow <pattern>', 'reach this host pattern through the managed proxy (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
+  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
   .option('--tty', 'run the command on a pseudo-terminal')
   .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
   .argument('<command...>', 'the command and its arguments (after --)')

@@ -1,14 +1,24 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import { defaultLinuxSandbox } from '../local/local-environment.js';
 import { parse as parseToml } from 'smol-toml';
 import { ExecPolicyEnforcer, loadPolicyFiles, PolicyLoadError } from '../execpolicy/index.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
 
-export interface ServeOptions {
+export interface NetworkFlags {
+  networkAllow?: string[];
+  networkDeny?: string[];
+  networkMode?: string;
+  networkAllowLocalBinding?: boolean;
+  networkTrustedRange?: string[];
+}
+
+export interface ServeOptions extends NetworkFlags {
   listen: string;
   tokenFile?: string;
   insecureNoAuth?: boolean;
@@ -37,27 +47,56 @@ export async function rulesFiles(opts: { config?: string; rules?: string[] }): P
 }
 
 /**
+ * The operator's network policy from cordon.toml's `[permissions.NAME.network]` and the
+ * `--network-*` flags (flags add to the file), or undefined when neither says anything.
+ */
+export async function operatorNetworkFromFlags(opts: NetworkFlags, fromConfig: OperatorNetworkPolicy | undefined): Promise<OperatorNetworkPolicy | undefined> {
+  const flagged = (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 || opts.networkMode !== undefined || opts.networkAllowLocalBinding === true;
+  if (!flagged && !fromConfig) return undefined;
+  const mode = opts.networkMode ?? fromConfig?.mode ?? 'full';
+  if (mode !== 'full' && mode !== 'limited') throw new Error(`--network-mode must be full or limited, not ${mode}`);
+  const domains: Record<string, 'allow' | 'deny'> = { ...(fromConfig?.domains ?? {}) };
+  for (const d of opts.networkAllow ?? []) domains[d] = 'allow';
+  for (const d of opts.networkDeny ?? []) domains[d] = 'deny';
+  const policy: OperatorNetworkPolicy = {
+    mode,
+    domains,
+    allowLocalBinding: opts.networkAllowLocalBinding === true || fromConfig?.allowLocalBinding === true,
+    trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
+  };
+  // Every pattern and range is checked now, so a typo stops the server instead of a request.
+  const { NetworkPolicy } = await import('../network/policy.js');
+  new NetworkPolicy({ ...policy, trustedRanges: policy.trustedRanges });
+  return policy;
+}
+
+/**
  * The operator's ceiling from `--permissions/--workspace/--config`. Without flags: `:workspace`
  * rooted at the directory the server was started in, network restricted. `:danger-full-access`
  * removes the ceiling (undefined).
  */
-export async function ceilingFromFlags(opts: { permissions?: string; workspace: string[]; config?: string }, cwd = process.cwd()): Promise<{ ceiling: PermissionCeiling | undefined; warnings: string[] }> {
+export async function ceilingFromFlags(
+  opts: { permissions?: string; workspace: string[]; config?: string },
+  cwd = process.cwd(),
+): Promise<{ ceiling: PermissionCeiling | undefined; warnings: string[]; network?: OperatorNetworkPolicy }> {
   let name = opts.permissions;
   let profile;
   let extraRoots: string[] = [];
   let warnings: string[] = [];
+  let network: OperatorNetworkPolicy | undefined;
   if (opts.config) {
     const compiled = compilePermissions(await readFile(opts.config, 'utf8'), name);
     ({ name, profile, warnings } = compiled);
     extraRoots = compiled.workspaceRoots;
+    network = compiled.network;
   } else {
     name ??= ':workspace';
     if (!isBuiltinProfileName(name)) throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
     profile = builtinProfile(name);
   }
-  if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings };
+  if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings, ...(network ? { network } : {}) };
   const roots = [...(opts.workspace.length ? opts.workspace.map((w) => path.resolve(cwd, w)) : [cwd]), ...extraRoots];
-  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings };
+  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings, ...(network ? { network } : {}) };
 }
 
 export async function readToken(file: string): Promise<string> {
@@ -85,11 +124,16 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   let token: string | undefined;
   let ceiling: PermissionCeiling | undefined;
   let execPolicy: ExecPolicyEnforcer | undefined;
+  let network: OperatorNetworkPolicy | undefined;
   try {
     where = parseListen(opts.listen);
     token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
     const fromFlags = await ceilingFromFlags(opts);
     ceiling = fromFlags.ceiling;
+    network = await operatorNetworkFromFlags(opts, fromFlags.network);
+    // A network policy means the network, through the proxy: the ceiling's network is enabled, and
+    // every process with the network enabled is routed through a proxy with this policy.
+    if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
     const rules = await rulesFiles(opts);
     if (rules.length > 0) execPolicy = await ExecPolicyEnforcer.create(await loadPolicyFiles(rules));
@@ -102,16 +146,33 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
+  if (ceiling) {
+    // A ceiling is enforced by the sandbox: without one every request would be refused, so refuse
+    // to start instead, saying why and what to do.
+    const sandbox = defaultLinuxSandbox(process.env);
+    try {
+      await sandbox.probe();
+    } catch (err) {
+      process.stderr.write(
+        `cordon serve: cannot enforce the permissions ceiling ${ceiling.name}: ${err instanceof Error ? err.message : String(err)}.\n` +
+          'cordon serve: not starting. To run without any sandbox (clients may then read and write anything this user can), pass --permissions :danger-full-access explicitly.\n',
+      );
+      return 1;
+    } finally {
+      sandbox.dispose();
+    }
+  }
   const server = new CordonServer({
     token,
     sessionGraceMs: opts.sessionGraceMs,
     logger,
     ...(execPolicy ? { execPolicy } : {}),
+    ...(network ? { network } : {}),
     environment: { retainBytesPerProcess: opts.retainBytes, retainExitedMs: opts.retainExitedMs, maxProcesses: opts.maxProcesses, ceiling },
   });
   if (ceiling) {
     process.stderr.write(
-      `cordon serve: permissions ceiling ${ceiling.name}: workspace ${ceiling.workspaceRoots.join(', ')}; network ${ceiling.profile.network}. Clients get at most this (--permissions to change it).\n`,
+      `cordon serve: permissions ceiling ${ceiling.name}: workspace ${ceiling.workspaceRoots.join(', ')}; network ${network ? `through the managed proxy (${network.mode}; ${Object.keys(network.domains).length} domain rules)` : ceiling.profile.network}. Clients get at most this (--permissions to change it).\n`,
     );
   } else {
     process.stderr.write('cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n');

@@ -6,6 +6,15 @@ import { EventQueue } from './event-queue.js';
 import { FsClient } from './fs-client.js';
 import { ClientWebSocket } from './client-websocket.js';
 import { fieldData } from './frame-decoder.js';
+import { deferredDenialMessage, NetworkApprovals, type ApprovalHandler, type NetworkApprovalsOptions } from './network-approvals.js';
+
+export interface NetworkDenial {
+  processId: string;
+  host: string;
+  protocol: string;
+  port: number;
+  message: string;
+}
 
 export interface ClientOptions {
   url: string;
@@ -43,7 +52,9 @@ export interface StartProcessParams {
   sandbox?: Record<string, unknown> | null;
   /** 0.155+ call labels; threadId must be a UUID. */
   metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
-  enforceManagedNetwork?: boolean;
+  /** Launch a managed network proxy for the process (docs/network.md). */
+  networkProxy?: Record<string, unknown> | null;
+  enforceManagedNetwork?: boolean | null;
 }
 
 export interface WireEnvironmentConfigLayer {
@@ -134,6 +145,7 @@ export class ExecServerClient {
   private readonly pending = new Map<RequestId, Pending>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly emitter = new EventEmitter();
+  private readonly requestHandlers = new Map<string, ServerRequestHandler>();
   private closedByUser = false;
   private reconnecting: Promise<void> | undefined;
   sessionId = '';
@@ -144,6 +156,7 @@ export class ExecServerClient {
 
   private constructor(private readonly options: Required<Omit<ClientOptions, 'token'>> & { token?: string }) {
     this.emitter.setMaxListeners(0);
+    for (const [method, handler] of Object.entries(options.requestHandlers)) this.requestHandlers.set(method, handler);
     this.fs = new FsClient(
       (method, params) => this.request(method, params),
       (listener) => {
@@ -188,7 +201,7 @@ export class ExecServerClient {
   }
 
   private onMessage(msg: Record<string, unknown>): void {
-    if (typeof msg.method === 'string' && msg.id !== undefined && msg.id !== null) return void this.answerServerRequest(msg.id as RequestId, msg.method, msg.params);
+    if (typeof msg.method === 'string' && msg.id !== undefined && msg.id !== null) return void this.onServerRequest(msg.id as RequestId, msg.method, msg.params);
     if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
     const id = msg.id as RequestId;
     const pending = this.pending.get(id);
@@ -200,18 +213,61 @@ export class ExecServerClient {
     } else pending.resolve(msg.result);
   }
 
-  private async answerServerRequest(id: RequestId, method: string, params: unknown): Promise<void> {
-    const handler = this.options.requestHandlers[method];
+  private async onServerRequest(id: RequestId, method: string, params: unknown): Promise<void> {
+    const ws = this.ws;
+    const handler = this.requestHandlers.get(method);
+    this.emitter.emit('serverRequest', method, params);
     let reply: string;
-    if (!handler) reply = JSON.stringify({ id, error: { code: -32601, message: `unknown method ${method}` } });
-    else {
-      try {
-        reply = JSON.stringify({ id, result: (await handler(params)) ?? null });
-      } catch (err) {
-        reply = JSON.stringify({ id, error: { code: -32603, message: err instanceof Error ? err.message : String(err) } });
-      }
+    try {
+      if (!handler) throw new RpcError(-32601, `method not found: ${method}`);
+      reply = `{"id":${JSON.stringify(id)},"result":${JSON.stringify((await handler(params)) ?? null)}}`;
+    } catch (err) {
+      const code = err instanceof RpcError ? err.code : -32603;
+      reply = `{"id":${JSON.stringify(id)},"error":{"code":${code},"message":${JSON.stringify(err instanceof Error ? err.message : String(err))}}}`;
     }
-    this.ws?.send(reply);
+    if (ws?.isOpen) ws.send(reply);
+  }
+
+  /** Answers requests the server sends (`network/policyRequest`). Returns an unregister. */
+  handleServerRequests(method: string, handler: ServerRequestHandler): () => void {
+    this.requestHandlers.set(method, handler);
+    return () => {
+      if (this.requestHandlers.get(method) === handler) this.requestHandlers.delete(method);
+    };
+  }
+
+  /**
+   * Decides the server's `network/policyRequest`s with an approval handler (prompt once per
+   * destination, session cache, deadline). A denial for a process that is running terminates it
+   * (deferred denial) and is reported through `onNetworkDenial`.
+   */
+  useNetworkApprovals(handler: ApprovalHandler, options: NetworkApprovalsOptions & { terminateOnDenial?: boolean } = {}): NetworkApprovals {
+    const approvals = new NetworkApprovals(handler, options);
+    this.handleServerRequests('network/policyRequest', async (raw) => {
+      const p = raw as { processId?: unknown; request?: { protocol?: unknown; host?: unknown; port?: unknown } } | null;
+      const r = p?.request;
+      if (typeof p?.processId !== 'string' || typeof r?.host !== 'string' || !r.host || typeof r.protocol !== 'string' || typeof r.port !== 'number') {
+        return { decision: { type: 'deny', reason: 'not_allowed' } };
+      }
+      const request = { processId: p.processId, host: r.host, protocol: r.protocol, port: r.port };
+      const answer = await approvals.decide(request);
+      if (answer.type === 'deny' && options.terminateOnDenial !== false) {
+        const t = this.tracked.get(request.processId);
+        if (t && !t.exited) {
+          const denial: NetworkDenial = { ...request, message: deferredDenialMessage(request) };
+          this.emitter.emit('networkDenial', denial);
+          void this.terminate(request.processId).catch(() => undefined);
+        }
+      }
+      return { decision: answer };
+    });
+    return approvals;
+  }
+
+  /** Processes terminated because a destination was denied (deferred denial). */
+  onNetworkDenial(listener: (denial: NetworkDenial) => void): () => void {
+    this.emitter.on('networkDenial', listener);
+    return () => this.emitter.off('networkDenial', listener);
   }
 
   private onNotification(method: string, p: Record<string, unknown>): void {
@@ -364,6 +420,7 @@ export class ExecServerClient {
   }
 
   on(event: 'disconnected', listener: (err: DisconnectedError) => void): this;
+  on(event: 'serverRequest', listener: (method: string, params: unknown) => void): this;
   on(event: 'reconnected', listener: (sessionId: string) => void): this;
   on(event: string, listener: (...args: never[]) => void): this {
     this.emitter.on(event, listener as (...args: unknown[]) => void);

@@ -1,6 +1,7 @@
 import type { FsChangeKind, WireDirEntry, WireMetadata } from '../protocol/fs.js';
 import type { OpenFileMode } from '../protocol/methods-0171.js';
 import type { EnvPolicy, Stream, WriteStatus } from '../protocol/process.js';
+import type { Duplex } from 'node:stream';
 import type { Capabilities } from '../protocol/capabilities.js';
 import type { SandboxRequest } from './permissions.js';
 
@@ -22,6 +23,27 @@ export interface StartProcessRequest {
   sandbox?: SandboxRequest | null;
   /** The process must run behind a managed network proxy; an environment that cannot must refuse. */
   enforceManagedNetwork?: boolean;
+  /** A managed network proxy for this process (docs/network.md); closed with the process. */
+  network?: ProcessNetwork | null;
+}
+
+export type ProxyEndpointName = 'http' | 'socks5';
+
+/** The process's proxy as the environment sees it: where its connections go, and how it is reached. */
+export interface ProcessNetwork {
+  enableSocks5: boolean;
+  allowLocalBinding: boolean;
+  /**
+   * Enforced: the process runs in its own network namespace whose only way out is the proxy, even
+   * when its sandbox would otherwise need none. Not enforced (and not sandboxed): the proxy listens
+   * on host loopback ports and only the proxy variables point there.
+   */
+  enforce: boolean;
+  /** Serves one connection the process opened to an endpoint. */
+  accept(endpoint: ProxyEndpointName, stream: Duplex): void;
+  /** Opens loopback listeners for an unenforced process. */
+  listen(): Promise<{ http: number; socks5?: number }>;
+  close(): void;
 }
 
 /**

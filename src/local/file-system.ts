@@ -1,4 +1,4 @@
-import { openForReading, readOpened, SMALL_WRITE_BYTES, writeSmallFile } from './file-io.js';
+import { openForReading, readOpened, readUnsized, SMALL_WRITE_BYTES, UnsizedReadError, writeSmallFile, writeUnsized, type UnsizedReadLimits } from './file-io.js';
 import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { closeSync, constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -25,7 +25,14 @@ export interface LocalFileSystemLimits {
   maxWatches: number;
   watchCoalesceMs: number;
   maxPendingWatchPaths: number;
+  /** fs/readFile of a file of unknown size (device, FIFO, /proc): most bytes read (default 48 MiB, 64 MiB as base64). */
+  maxUnsizedReadBytes?: number;
+  /** ...and how long it may wait for its end of data (default 10 s). */
+  unsizedReadTimeoutMs?: number;
 }
+
+export const DEFAULT_MAX_UNSIZED_READ_BYTES = 48 * 1024 * 1024;
+export const DEFAULT_UNSIZED_READ_TIMEOUT_MS = 10_000;
 
 /**
  * mkdir -p with the real errno: Node's recursive mkdir reports ENOENT for EROFS/EACCES on a parent.
@@ -141,6 +148,10 @@ export class LocalFileSystem implements FileSystem {
   /** Reads answered here when the call's policy permits every read (see direct-read.ts). */
   private readonly direct: DirectReads;
   private readonly restrictions = new Map<string, SandboxRequest | null>();
+  private readonly unsized: UnsizedReadLimits;
+  /** Remote opens and watches in flight, counted against the limits before their answer arrives. */
+  private pendingRemoteHandles = 0;
+  private pendingRemoteWatches = 0;
   /** Client-named handles (fs/open with handleId): here, or in a sandboxed worker under its own key. */
   private readonly clientHandles = new ClientFileHandles();
   private readonly workerFiles = new Map<string, { worker: FsWorker; key: string; mode: OpenFileMode }>();
@@ -160,6 +171,7 @@ export class LocalFileSystem implements FileSystem {
     this.maxOpenFiles = limits.maxOpenFiles;
     this.maxWatches = limits.maxWatches;
     this.direct = new DirectReads(() => pool?.hiddenPaths() ?? [], holdsCapabilities());
+    this.unsized = { maxBytes: limits.maxUnsizedReadBytes ?? DEFAULT_MAX_UNSIZED_READ_BYTES, timeoutMs: limits.unsizedReadTimeoutMs ?? DEFAULT_UNSIZED_READ_TIMEOUT_MS };
   }
 
   /** Whether a read of `p` under `sandbox` may be tried here rather than in its worker. */
@@ -207,7 +219,24 @@ export class LocalFileSystem implements FileSystem {
   }
 
   readFile(p: string, options?: FsCallOptions): Promise<Buffer> {
-    return this.run(options, { op: 'readFile', path: p }, () => readFile(p), (r) => Buffer.from(r as string, 'base64'));
+    return this.run(options, { op: 'readFile', path: p }, () => this.readAnyFile(p), (r) => Buffer.from(r as string, 'base64'));
+  }
+
+  /** A whole file: a regular one as it is, anything else (device, FIFO, /proc) within the unsized-read bounds. */
+  private async readAnyFile(p: string): Promise<Buffer> {
+    const opened = await openForReading(p);
+    if (opened && 'whole' in opened) return opened.whole;
+    if (opened) {
+      const parts: Buffer[] = [];
+      for await (const chunk of opened.chunks) parts.push(Buffer.from(chunk));
+      return Buffer.concat(parts);
+    }
+    try {
+      return await readUnsized(p, this.unsized);
+    } catch (err) {
+      if (!(err instanceof UnsizedReadError)) throw err;
+      throw invalidRequest(err.reason === 'tooLong' ? fsMessages.unsizedTooLong(p, this.unsized.maxBytes) : fsMessages.unsizedTimedOut(p, this.unsized.timeoutMs));
+    }
   }
 
   async readFileStream(p: string, options?: FsCallOptions): Promise<Buffer | AsyncIterable<Buffer>> {
@@ -229,6 +258,13 @@ export class LocalFileSystem implements FileSystem {
       return;
     }
     if (data.byteLength <= SMALL_WRITE_BYTES && fsCallSync(() => writeSmallFile(p, data))) return;
+    try {
+      // A FIFO or device: never a thread-pool thread parked waiting for a reader or for room.
+      if (await writeUnsized(p, data, this.unsized.timeoutMs)) return;
+    } catch (err) {
+      if (err instanceof UnsizedReadError) throw invalidRequest(fsMessages.unsizedWriteTimedOut(p, this.unsized.timeoutMs));
+      throw fsErrorFromOs(err);
+    }
     return fsCall(() => writeFile(p, data));
   }
 
@@ -327,8 +363,15 @@ export class LocalFileSystem implements FileSystem {
   async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
     const sandbox = this.restriction(options);
     if (!sandbox) return fsCall(() => this.handles.open(p, mode));
-    if (this.remoteHandles.size >= this.maxOpenFiles) throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
-    const { result, worker } = await this.viaWorker(sandbox, { op: 'open', path: p, mode });
+    if (this.remoteHandles.size + this.pendingRemoteHandles >= this.maxOpenFiles) throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
+    this.pendingRemoteHandles++;
+    let opened: { result: unknown; worker: FsWorker };
+    try {
+      opened = await this.viaWorker(sandbox, { op: 'open', path: p, mode });
+    } finally {
+      this.pendingRemoteHandles--;
+    }
+    const { result, worker } = opened;
     const handle = result as string;
     this.remoteHandles.set(handle, worker);
     this.pool?.pin(worker);
@@ -359,8 +402,15 @@ export class LocalFileSystem implements FileSystem {
   async watch(p: string, args: { recursive?: boolean } = {}, options?: FsCallOptions): Promise<string> {
     const sandbox = this.restriction(options);
     if (!sandbox) return fsCall(() => this.watches.watch(p, args.recursive ?? false));
-    if (this.remoteWatches.size >= this.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.maxWatches));
-    const { result, worker } = await this.viaWorker(sandbox, { op: 'watch', path: p, recursive: args.recursive ?? false });
+    if (this.remoteWatches.size + this.pendingRemoteWatches >= this.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.maxWatches));
+    this.pendingRemoteWatches++;
+    let watched: { result: unknown; worker: FsWorker };
+    try {
+      watched = await this.viaWorker(sandbox, { op: 'watch', path: p, recursive: args.recursive ?? false });
+    } finally {
+      this.pendingRemoteWatches--;
+    }
+    const { result, worker } = watched;
     const watchId = result as string;
     this.remoteWatches.set(watchId, worker);
     this.pool?.pin(worker);

@@ -15,9 +15,10 @@ import type {
 import { ErrorCode, internalError, invalidRequest, processMessages, RpcError, spawnErrorFromOs, withKind } from '../protocol/index.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
 import { SandboxPreparationError, SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
+import { proxyEnv } from '../sandbox/proxy-env.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
-import type { ChildSpec } from './child.js';
+import type { ChildHandle, ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
 import { spawnPipeChild } from './pipe-child.js';
@@ -27,13 +28,15 @@ import { checkExecFormat, checkWorkingDirectory, resolveExecutable } from './res
 const BASH = '/bin/bash';
 
 export const MANAGED_NETWORK_UNSUPPORTED =
-  'enforceManagedNetwork is not supported by this executor (no managed network proxy): Cordon will not run the process with its network unenforced';
+  'enforceManagedNetwork needs a managed network proxy for the process (send `networkProxy`): Cordon will not run the process with its network unenforced';
 
 /** The processes of one session, keyed by the client's processId. */
 export class ProcessTable implements ExecBackend, OutputFlowControl {
   private readonly processes = new Map<string, ManagedProcess>();
   private readonly listeners = new Set<ProcessEventListener>();
   private readonly expiryTimers = new Set<NodeJS.Timeout>();
+  /** Every child not yet gone, including exited ones whose descendants live on: all end with the session. */
+  private readonly live = new Set<ChildHandle>();
   private paused = false;
   private closing = false;
 
@@ -56,7 +59,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     if (this.processes.size >= this.options.maxProcesses) {
       throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
     }
-    if (request.enforceManagedNetwork) throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
+    if (request.enforceManagedNetwork && !request.network) throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
     let sandboxed: SandboxedCommand | undefined;
     const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
     // Reserve the id before any await so a concurrent duplicate start is refused.
@@ -78,9 +81,21 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         rows: request.rows ?? 24,
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
+        keeper: this.options.containChildren,
       };
-      const sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
-      const sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      let sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
+      let sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
+      const network = request.network ?? undefined;
+      if (network && !sandboxNeeded) {
+        if (network.enforce) {
+          // Enforcing the proxy needs a network namespace: a sandbox that restricts nothing else.
+          sandbox = { profile: { enforcement: 'managed', network: 'enabled', fileSystem: { kind: 'unrestricted' } }, cwd: sandbox?.cwd ?? cwd };
+          sandboxNeeded = true;
+        } else {
+          const ports = await network.listen();
+          spec.env = { ...spec.env, ...proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: network.allowLocalBinding }) };
+        }
+      }
       let commandArgv = [file, ...spec.args];
       if (request.arg0 != null && request.arg0 !== command && (request.tty || sandboxNeeded)) {
         // node-pty and bubblewrap 0.8 cannot set argv[0]; bash's `exec -a` can, keeping the pid.
@@ -97,28 +112,40 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
           commandCwd: cwd,
           command: commandArgv,
           tty: request.tty,
+          network,
+          processId,
           workspaceRoots: sandbox.workspaceRoots ?? undefined,
         });
         spec.file = sandboxed.file;
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
-        if (sandboxed.fd3 !== undefined) spec.fd3 = sandboxed.fd3;
         spec.env = { ...env, ...sandboxed.env };
+        spec.keeper = false; // bubblewrap's PID namespace dies with it, and it with the server
       }
       // As the reference: a request that carried a sandbox counts as sandboxed even when its profile
       // needed no enforcement; so does one Cordon sandboxed on its own (the operator's ceiling).
       if (request.sandbox || sandboxed) proc.watchForSandboxDenial();
       const listener = proc.listener();
-      const cleanup = sandboxed?.cleanup;
+      const sandboxCleanup = sandboxed?.cleanup;
+      const cleanup = network
+        ? async () => {
+            network.close();
+            await sandboxCleanup?.();
+          }
+        : sandboxCleanup;
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
       if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
-      proc.child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      const child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      proc.child = child;
+      this.live.add(child);
+      void child.gone.then(() => this.live.delete(child));
       if (this.paused) proc.child.pause();
       if (this.closing) proc.terminate();
     } catch (err) {
       this.processes.delete(processId);
       void sandboxed?.cleanup();
+      request.network?.close();
       if (err instanceof SandboxPreparationError) throw withKind(internalError(err.message), 'sandboxPreparation');
       if (err instanceof SandboxUnavailableError) throw withKind(internalError(err.message), 'sandboxUnavailable');
       throw spawnErrorFromOs(err);
@@ -201,6 +228,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       p.terminate();
       pending.push(p.read({ waitMs: 2000 }).then(() => undefined));
     }
+    // Exited processes may have left descendants (a daemon, a background job): they go too.
+    for (const child of this.live) child.terminate();
     await Promise.all(pending);
     for (const t of this.expiryTimers) clearTimeout(t);
     this.expiryTimers.clear();

@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './envelope.js';
 export * from './initialize.js';
 export * from './process.js';
+export * from './network.js';
 export * from './paths.js';
 export * from './base64.js';
 export * from './os-error.js';

@@ -16,6 +16,8 @@ export interface CompiledProfile {
   profile: PermissionProfile;
   /** Extra workspace roots from `[permissions.NAME.workspace_roots]`. */
   workspaceRoots: string[];
+  /** `[permissions.NAME.network]` keys for the managed proxy, when any is set (docs/network.md). */
+  network?: { mode: 'full' | 'limited'; domains: Record<string, 'allow' | 'deny'>; allowLocalBinding: boolean; trustedRanges: string[] };
   warnings: string[];
 }
 
@@ -190,7 +192,24 @@ export function compilePermissions(configText: string, name?: string, options: {
         .filter(([, enabled]) => enabled === true)
         .map(([p]) => expandHome(p, home))
     : [];
+  const netTable = isTable(merged.network) ? merged.network : {};
+  let proxyPolicy: CompiledProfile['network'];
+  if (['domains', 'mode', 'allow_local_binding', 'trusted_ranges'].some((k) => netTable[k] !== undefined)) {
+    const mode = netTable.mode ?? 'full';
+    if (mode !== 'full' && mode !== 'limited') throw new PermissionsConfigError(`network.mode must be "full" or "limited", not ${JSON.stringify(mode)}`);
+    const domains: Record<string, 'allow' | 'deny'> = {};
+    if (netTable.domains !== undefined && !isTable(netTable.domains)) throw new PermissionsConfigError('network.domains must be a table of pattern = "allow" | "deny"');
+    for (const [pattern, decision] of Object.entries((netTable.domains as Table | undefined) ?? {})) {
+      if (decision !== 'allow' && decision !== 'deny') throw new PermissionsConfigError(`network.domains.${JSON.stringify(pattern)} must be "allow" or "deny"`);
+      domains[pattern] = decision;
+    }
+    const trusted = netTable.trusted_ranges ?? [];
+    if (!Array.isArray(trusted) || trusted.some((t) => typeof t !== 'string')) throw new PermissionsConfigError('network.trusted_ranges must be a list of CIDR strings');
+    if (netTable.allow_local_binding !== undefined && typeof netTable.allow_local_binding !== 'boolean') throw new PermissionsConfigError('network.allow_local_binding must be a boolean');
+    proxyPolicy = { mode, domains, allowLocalBinding: netTable.allow_local_binding === true, trustedRanges: trusted as string[] };
+  }
   return {
+    ...(proxyPolicy ? { network: proxyPolicy } : {}),
     name: selected,
     profile: { enforcement: 'managed', network, fileSystem: { kind: 'restricted', entries, ...(depth ? { globScanMaxDepth: depth } : {}) } },
     workspaceRoots: roots,

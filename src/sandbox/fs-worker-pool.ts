@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { closeSync, openSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -206,17 +206,11 @@ export class FsWorkerPool {
     }
     this.makeRoom();
     const env = this.options.serverEnv;
-    const fd3 = command.fd3 === undefined ? undefined : openSync(command.fd3, 'r');
-    let child: ChildProcessWithoutNullStreams;
-    try {
-      child = spawn(command.file, command.args, {
-        cwd: '/',
-        env: { PATH: env.PATH ?? '/usr/bin:/bin', ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}), ...command.env },
-        stdio: ['pipe', 'pipe', 'pipe', ...(fd3 === undefined ? [] : [fd3])],
-      }) as ChildProcessWithoutNullStreams;
-    } finally {
-      if (fd3 !== undefined) closeSync(fd3);
-    }
+    const child = spawn(command.file, command.args, {
+      cwd: '/',
+      env: { PATH: env.PATH ?? '/usr/bin:/bin', ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}), ...command.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    }) as ChildProcessWithoutNullStreams;
     const worker = new FsWorker(key, child, command, (c) => {
       for (const l of this.listeners) l(c);
     }, (w) => {

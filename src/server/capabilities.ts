@@ -8,7 +8,8 @@ import { orderedCapabilities, type Capabilities } from '../protocol/capabilities
  * one-line change next to its test case.
  */
 export const CORDON_CAPABILITIES: Capabilities = orderedCapabilities({
-  networkProxyLaunch: false,
+  // process/start `networkProxy`: a per-process proxy, enforced through the sandbox bridge (docs/network.md).
+  networkProxyLaunch: true,
   networkProxyReviewDomains: false,
   networkProxyTransparentTcp: false,
   credentialMasking: false,

@@ -1,4 +1,4 @@
-import { encodeRequest } from '../protocol/index.js';
+import { encodeRequest, type RequestId } from '../protocol/index.js';
 
 /** A request the client answered with a JSON-RPC error. */
 export class ClientRequestError extends Error {
@@ -18,17 +18,22 @@ interface Pending {
 
 /**
  * Server-to-client JSON-RPC requests on one connection: integer ids from 1, each answered by the
- * client's response with that id, or failed by a timeout or by the connection going away.
+ * client's response with that id, or failed by a timeout or by the connection going away. Used for
+ * `execPolicy/request` and `network/policyRequest`.
  */
 export class ClientRequests {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closed = false;
 
-  constructor(private readonly send: (text: string) => void) {}
+  constructor(
+    private readonly send: (text: string) => void,
+    private readonly maxPending = 256,
+  ) {}
 
   request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('the client disconnected'));
+    if (this.pending.size >= this.maxPending) return Promise.reject(new Error(`too many requests pending at the client (limit ${this.maxPending})`));
     const id = this.nextId++;
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -41,7 +46,7 @@ export class ClientRequests {
   }
 
   /** A response from the client; false when it answers no request of ours. */
-  handleResponse(id: unknown, result: unknown, error: unknown): boolean {
+  handleResponse(id: RequestId | null, result: unknown, error: unknown): boolean {
     if (typeof id !== 'number') return false;
     const p = this.pending.get(id);
     if (!p) return false;

@@ -26,6 +26,7 @@ import {
   type RequestId,
 } from '../protocol/index.js';
 import type { ExecPolicyAnswer, ExecPolicyEnforcer, ExecPolicyQuestion } from '../execpolicy/index.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import { CORDON_CAPABILITIES } from './capabilities.js';
 import { ClientRequests } from './client-requests.js';
 import { wireEnvironmentInfo } from './environment-info.js';
@@ -58,6 +59,10 @@ export interface ConnectionLimits {
   sendLowWaterBytes: number;
   execPolicy?: ExecPolicyEnforcer;
   execPolicyPromptTimeoutMs?: number;
+  networkResolve?: Resolve;
+  networkTrustedRanges?: string[];
+  network?: OperatorNetworkPolicy;
+  environment?: { ceiling?: { profile: { network: string } } };
 }
 
 /** The server-to-client request a `prompt` verdict sends (docs/protocol-extensions.md). */
@@ -102,7 +107,7 @@ export class Connection implements SessionSink {
     if (this.state === 'closed') return;
     if (data.length >= LARGE_MESSAGE_BYTES) {
       const large = parseLargeWriteFile(data);
-      if (large) return this.handleRequest(large.request.id, large.request.method, large.request.params, large.data);
+      if (large) return this.handleRequest(large.request.id, large.request.method, large.request.params, 'data' in large ? { decodedData: large.data } : { base64Problem: large.base64Problem });
     }
     this.handleText(data.toString('utf8'));
   }
@@ -137,7 +142,7 @@ export class Connection implements SessionSink {
   }
 
   /** Answers a request; synchronously when its handler answers with a value (no promise per request). */
-  private handleRequest(id: RequestId, method: string, params: unknown, decodedData?: Buffer): void {
+  private handleRequest(id: RequestId, method: string, params: unknown, large?: Pick<HandlerContext, 'decodedData' | 'base64Problem'>): void {
     let holdId: string | undefined;
     try {
       if (method === 'initialize') {
@@ -151,7 +156,7 @@ export class Connection implements SessionSink {
       holdId = method === 'process/start' ? startProcessId(params) : undefined;
       if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
       const context = this.context as HandlerContext;
-      const answer = handler(decodedData ? { ...context, decodedData } : context, params);
+      const answer = handler(large ? { ...context, ...large } : context, params);
       if (answer instanceof Promise) return void this.answerLater(id, method, answer, holdId);
       this.sendResult(id, answer);
     } catch (err) {
@@ -183,7 +188,7 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
-    this.context = { environment: this.session.environment, signal: this.aborter.signal };
+    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [], ...(this.limits.network ? { operatorNetwork: this.limits.network } : {}), ...(this.limits.environment?.ceiling ? { ceilingNetwork: this.limits.environment.ceiling.profile.network } : {}) };
     if (this.limits.execPolicy) {
       this.context.execPolicy = this.limits.execPolicy;
       if (p.capabilities?.execPolicyPrompt === true) this.context.askExecPolicy = (q) => this.askExecPolicy(q);
@@ -236,6 +241,11 @@ export class Connection implements SessionSink {
     if (queue) return void queue.push(text);
     this.corkForTurn();
     this.send(text);
+  }
+
+  /** A server-to-client request (SessionSink). */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    return this.clientRequests.request(method, params, timeoutMs);
   }
 
   deliverFsChange(change: FsChange): void {

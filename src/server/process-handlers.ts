@@ -11,6 +11,7 @@ import {
   ResizeParams,
   SignalParams,
   StartParams,
+  checkStartBounds,
   TerminateParams,
   WriteParams,
   RpcError,
@@ -22,6 +23,10 @@ import { CORDON_CAPABILITIES } from './capabilities.js';
 import { wireEnvironmentInfo } from './environment-info.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
+import type { Logger } from 'pino';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
+import { launchProcessNetwork } from './network-launch.js';
+import type { Session } from './session.js';
 
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
@@ -32,10 +37,21 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
+  /** fs/writeFile taken apart from bytes whose dataBase64 is not valid: the problem, worded. */
+  base64Problem?: string;
   /** The operator's command rules, checked before anything is spawned. */
   execPolicy?: ExecPolicyEnforcer;
   /** Asks the client about a `prompt` verdict; absent when the client did not offer to answer. */
   askExecPolicy?: ExecPolicyAsk;
+  /** The session asking: server-to-client requests and notifications (the network decider). */
+  session?: Session;
+  logger?: Logger;
+  /** Name resolution for managed network proxies (injectable for tests). */
+  resolve?: Resolve;
+  trustedRanges?: string[];
+  operatorNetwork?: OperatorNetworkPolicy;
+  /** The server ceiling's network (`restricted`: no process has any network). */
+  ceilingNetwork?: string;
 }
 
 /** The JSON-RPC error code of a start refused by the exec policy (docs/protocol-extensions.md). */
@@ -54,6 +70,7 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
 }
 
 export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
+  checkStartBounds(raw);
   const p = parseParams(StartParams, raw, 'ExecParams');
   // Validated as the reference does; its ids only label the call, nothing here depends on them.
   parseExecMetadata(p.metadata);
@@ -80,6 +97,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
       throw err;
     }
   }
+  const network = await launchProcessNetwork(p, p.processId, sandbox?.profile.network, ctx);
   return ctx.environment.exec.start({
     processId: p.processId,
     argv,
@@ -92,6 +110,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     rows: p.rows ?? null,
     cols: p.cols ?? null,
     sandbox,
+    network,
     enforceManagedNetwork: p.enforceManagedNetwork ?? false,
   });
 }

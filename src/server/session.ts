@@ -10,6 +10,8 @@ export interface SessionSink {
   deliverFsChange(change: FsChange): void;
   /** Any other notification of the session (fs/missingChanged, http/request/bodyDelta). */
   deliverNotification(method: string, params: unknown): void;
+  /** A server-to-client request (network/policyRequest). */
+  request?(method: string, params: unknown, timeoutMs: number): Promise<unknown>;
 }
 
 /** Streamed HTTP bodies are held upstream while detached, so only a few notifications can pile up. */
@@ -59,6 +61,18 @@ export class Session {
       this.environment.fs.subscribeMissingChanged((watchId) => this.notify('fs/missingChanged', { watchId })),
       this.environment.http.subscribeBodyDeltas((delta) => this.notify('http/request/bodyDelta', wireBodyDelta(delta))),
     ];
+  }
+
+  /** A notification to the attached client; dropped while detached (network/policyDecision). */
+  notifyIfAttached(method: string, params: unknown): void {
+    this.sink?.deliverNotification(method, params);
+  }
+
+  /** A request to the attached client; rejects at once while detached. */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    const sink = this.sink;
+    if (!sink?.request) return Promise.reject(new Error('no client attached'));
+    return sink.request(method, params, timeoutMs);
   }
 
   private fsChanged(change: FsChange): void {
