@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -85,10 +87,10 @@ export class RawClient {
     });
   }
 
-  async request(method: string, params?: unknown): Promise<Json> {
+  async request(method: string, params?: unknown, timeoutMs?: number): Promise<Json> {
     const id = this.nextId++;
     this.send(params === undefined ? { id, method } : { id, method, params });
-    return this.next((m) => m.id === id && !('method' in m));
+    return this.next((m) => m.id === id && !('method' in m), timeoutMs);
   }
 
   /** Resolves once `process/closed` arrives for processId; returns that process's notifications. */
@@ -132,6 +134,31 @@ export async function remoteFixture(options: Partial<ServerOptions> = {}): Promi
     cleanup: async () => {
       await env.close();
       await server.close();
+    },
+  };
+}
+
+const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.ts');
+
+/** A server in a child process (the test survives the server stalling or being killed). */
+export async function startServerProcess(options: Json = {}): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_PROCESS, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d) => {
+      out += d;
+      const m = /ws:\/\/\S+/.exec(out);
+      if (m) resolve(m[0]);
+    });
+    void exited.then((code) => reject(new Error(`server process exited early with ${code}`)));
+  });
+  return {
+    child,
+    url,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
     },
   };
 }

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import { defaultLinuxSandbox } from '../local/local-environment.js';
 import { parse as parseToml } from 'smol-toml';
 import { ExecPolicyEnforcer, loadPolicyFiles, PolicyLoadError } from '../execpolicy/index.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
@@ -153,6 +154,22 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     }
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
+  }
+  if (ceiling) {
+    // A ceiling is enforced by the sandbox: without one every request would be refused, so refuse
+    // to start instead, saying why and what to do.
+    const sandbox = defaultLinuxSandbox(process.env);
+    try {
+      await sandbox.probe();
+    } catch (err) {
+      process.stderr.write(
+        `cordon serve: cannot enforce the permissions ceiling ${ceiling.name}: ${err instanceof Error ? err.message : String(err)}.\n` +
+          'cordon serve: not starting. To run without any sandbox (clients may then read and write anything this user can), pass --permissions :danger-full-access explicitly.\n',
+      );
+      return 1;
+    } finally {
+      sandbox.dispose();
+    }
   }
   const server = new CordonServer({
     token,

@@ -19,6 +19,10 @@ export interface ChildHandle {
   endStdin(): void;
   resize(rows: number, cols: number): void;
   interrupt(): void;
+  /** Kills the child and everything it started (also after it exited, while descendants live on). */
+  terminate(): void;
+  /** Settles once nothing of the child is left to terminate. */
+  readonly gone: Promise<void>;
   pause(): void;
   resume(): void;
 }
@@ -33,6 +37,18 @@ export interface ChildSpec {
   rows: number;
   cols: number;
   maxChunkBytes: number;
+  /** Run it under the keeper (keeper.ts); not needed in a sandbox, whose PID namespace dies with the server. */
+  keeper?: boolean;
+}
+
+/** Sends `signal` to one process; false when it is gone. */
+export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Sends `signal` to the child's whole process group (the child leads it). */

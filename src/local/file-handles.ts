@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { fsMessages, invalidParams, invalidRequest } from '../protocol/index.js';
 
@@ -10,6 +11,8 @@ interface OpenFile {
 /** The open files of one session, for chunked reads and writes; bounded in number. */
 export class FileHandles {
   private readonly files = new Map<string, OpenFile>();
+  /** Opens in flight: they hold a slot before their await, so concurrent opens cannot pass the limit. */
+  private opening = 0;
 
   constructor(
     private readonly maxHandles: number,
@@ -17,8 +20,16 @@ export class FileHandles {
   ) {}
 
   async open(path: string, mode: 'read' | 'write', permissions?: number | null): Promise<{ handle: string; permissions: number }> {
-    if (this.files.size >= this.maxHandles) throw invalidRequest(fsMessages.tooManyHandles(this.maxHandles));
-    const handle = await open(path, mode === 'read' ? 'r' : 'w');
+    if (this.files.size + this.opening >= this.maxHandles) throw invalidRequest(fsMessages.tooManyHandles(this.maxHandles));
+    this.opening++;
+    let handle: FileHandle;
+    try {
+      // Non-blocking, so opening a FIFO never parks a thread-pool thread waiting for its other end
+      // (for reading it opens at once; for writing without a reader it fails with ENXIO).
+      handle = await open(path, (mode === 'read' ? constants.O_RDONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC) | constants.O_NONBLOCK, 0o666);
+    } finally {
+      this.opening--;
+    }
     let bits: number;
     try {
       if (mode === 'write' && permissions !== undefined && permissions !== null) await handle.chmod(permissions & 0o777);

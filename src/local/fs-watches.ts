@@ -42,6 +42,8 @@ const exists = (p: string): Promise<boolean> =>
 export class FsWatches {
   private readonly watches = new Map<string, Watch>();
   private readonly listeners = new Set<FsChangeListener>();
+  /** Watches being set up: they hold a slot before their awaits, so concurrent calls cannot pass the limit. */
+  private starting = 0;
 
   constructor(private readonly limits: FsWatchLimits) {}
 
@@ -51,9 +53,15 @@ export class FsWatches {
   }
 
   async watch(root: string, recursive: boolean): Promise<string> {
-    if (this.watches.size >= this.limits.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.limits.maxWatches));
-    const info = await stat(root);
-    await access(root, constants.R_OK); // a watch must not reveal what the caller may not read
+    if (this.watches.size + this.starting >= this.limits.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.limits.maxWatches));
+    this.starting++;
+    let info;
+    try {
+      info = await stat(root);
+      await access(root, constants.R_OK); // a watch must not reveal what the caller may not read
+    } finally {
+      this.starting--;
+    }
     const id = randomUUID();
     const watcher = watch(root, { recursive: recursive && info.isDirectory(), persistent: false });
     const w: Watch = { id, root, rootIsDirectory: info.isDirectory(), watcher, pending: new Map(), timer: undefined };

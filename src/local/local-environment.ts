@@ -43,6 +43,8 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
       maxWatches: this.options.maxWatches,
       watchCoalesceMs: this.options.watchCoalesceMs,
       maxPendingWatchPaths: this.options.maxPendingWatchPaths,
+      maxUnsizedReadBytes: this.options.maxUnsizedReadBytes,
+      unsizedReadTimeoutMs: this.options.unsizedReadTimeoutMs,
     }, this.options.fsWorkers, this.options.ceiling);
     this.http = new HttpRequests(this.options.serverEnv, this.options.http);
   }

@@ -1,6 +1,5 @@
 import type { OutputChunk, ProcessEvent, ReadRequest, ReadResult, Stream, WriteStatus } from '../environment/types.js';
 import type { ChildHandle, ChildListener } from './child.js';
-import { killGroup } from './child.js';
 import { OutputLog } from './output-log.js';
 import { SandboxDenialScanner } from './sandbox-denial.js';
 
@@ -148,7 +147,7 @@ export class ManagedProcess {
   /** Kills the whole process group. Returns whether the process was still running. */
   terminate(): boolean {
     const wasRunning = this.running;
-    if (this.child && !this.closed) killGroup(this.child.pid, 'SIGKILL');
+    this.child?.terminate();
     return wasRunning;
   }
 }

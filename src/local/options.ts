@@ -24,6 +24,16 @@ export interface LocalEnvironmentOptions {
   watchCoalesceMs: number;
   /** Distinct changed paths one watch holds between reports; more are dropped. */
   maxPendingWatchPaths: number;
+  /** fs/readFile of a file of unknown size (a device, a FIFO, a /proc file): most bytes read; more is refused. */
+  maxUnsizedReadBytes: number;
+  /** ...and how long such a read may wait for its end of data before it is refused (also how long fs/writeFile to a FIFO or device may wait for a reader and for room). */
+  unsizedReadTimeoutMs: number;
+  /**
+   * Run each unsandboxed pipe child under the keeper (local/keeper.ts), so that nothing it starts,
+   * setsid children included, outlives its session or the server (even after kill -9). Costs a
+   * short-lived perl process per start; without perl it is skipped.
+   */
+  containChildren: boolean;
   /** Runs sandboxed processes; shared by the sessions of a server. None: sandboxed starts are refused. */
   sandbox: LinuxSandbox | undefined;
   /** The most access any call may get; each call runs with its sandbox intersected with this. */
@@ -52,6 +62,9 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   maxWatches: 64,
   watchCoalesceMs: 50,
   maxPendingWatchPaths: 10_000,
+  containChildren: true,
+  maxUnsizedReadBytes: 48 * 1024 * 1024,
+  unsizedReadTimeoutMs: 10_000,
   sandbox: undefined,
   fsWorkers: undefined,
   ptyHost: undefined,

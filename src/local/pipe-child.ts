@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { killGroup, signalProcess, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { keeperCommand, keeperEnv, waitStatusExitCode } from './keeper.js';
 
 /** Event-loop turns to wait after exit for output still in the pipes, while it keeps coming. */
 const MAX_DRAIN_TURNS = 64;
+/** After the keeper reports the command's exit, how long output pipes get to reach end of file. */
+const KEEPER_EXIT_GRACE_MS = 15;
 
 /**
  * Spawns a child on pipes, leading its own session and process group. Resolves once the child is
@@ -15,14 +19,29 @@ const MAX_DRAIN_TURNS = 64;
  * grandchild writes it; `closed` follows EOF on both pipes.
  */
 export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
-  const child = spawn(spec.file, spec.args, {
-    argv0: spec.argv0,
-    cwd: spec.cwd,
-    env: spec.env,
-    detached: true,
-    stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-    windowsHide: true,
-  });
+  const keeper = spec.keeper ? keeperCommand(spec.file, [spec.argv0, ...spec.args]) : undefined;
+  const child = keeper
+    ? spawn(keeper.file, keeper.args, {
+        cwd: spec.cwd,
+        env: keeperEnv(spec.env),
+        detached: true,
+        stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
+        windowsHide: true,
+      })
+    : spawn(spec.file, spec.args, {
+        argv0: spec.argv0,
+        cwd: spec.cwd,
+        env: spec.env,
+        detached: true,
+        stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+        windowsHide: true,
+      });
+  /** The command's pid under the keeper (its process group); the spawned pid otherwise. */
+  let commandPid: number | undefined;
+  let keeperAlive = true;
+  let terminated = false;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void gone.then(() => (keeperAlive = false));
 
   return new Promise<ChildHandle>((resolve, reject) => {
     let started = false;
@@ -94,8 +113,9 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
     child.once('error', (err) => {
       if (!started) reject(err);
     });
-    child.once('exit', (code, signal) => {
-      exitCode = code ?? signalExitCode(signal, constants.signals as unknown as Record<string, number>);
+    const onCommandExit = (code: number): void => {
+      if (exitCode !== null) return;
+      exitCode = code;
       if (openStreams === 0) return reportExited();
       let turns = 0;
       let seen = dataCounter;
@@ -107,7 +127,36 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
         seen = dataCounter;
         setImmediate(check);
       };
-      setImmediate(check);
+      // The keeper's report comes through a pipe of its own, which may be read before the last
+      // output of the command is (seen under load: 1 run in 50): give the output pipes a few
+      // milliseconds to reach end of file (they do at once when no descendant holds them) before
+      // the quiet-turn rule applies.
+      if (keeper) setTimeout(check, KEEPER_EXIT_GRACE_MS);
+      else setImmediate(check);
+    };
+    const statusPipe = keeper ? (child.stdio[3] as Readable) : undefined;
+    if (statusPipe) {
+      let lines = '';
+      statusPipe.setEncoding('latin1');
+      statusPipe.on('data', (text: string) => {
+        lines += text;
+        for (let nl = lines.indexOf('\n'); nl !== -1; nl = lines.indexOf('\n')) {
+          const [word, value] = lines.slice(0, nl).split(' ');
+          lines = lines.slice(nl + 1);
+          if (word === 'pid') commandPid = Number(value);
+          else if (word === 'exit') onCommandExit(waitStatusExitCode(Number(value)));
+        }
+      });
+      statusPipe.on('error', () => undefined);
+    }
+    child.once('exit', (code, signal) => {
+      let own = code ?? signalExitCode(signal, constants.signals as unknown as Record<string, number>);
+      // A keeper told to terminate before its handler was in place died of the SIGTERM itself.
+      if (terminated && signal === 'SIGTERM') own = 128 + constants.signals.SIGKILL;
+      // The keeper reports the command's status before it exits; its own status counts only if it
+      // died first (killed from outside).
+      if (statusPipe && !statusPipe.readableEnded) statusPipe.once('end', () => onCommandExit(own)).resume();
+      else onCommandExit(own);
     });
     child.once('spawn', () => {
       started = true;
@@ -124,7 +173,19 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
           }),
         endStdin: () => child.stdin?.end(),
         resize: () => undefined,
-        interrupt: () => void killGroup(pid, 'SIGINT'),
+        interrupt: () => {
+          // The keeper forwards SIGINT to the command's process group.
+          if (keeper && keeperAlive) signalProcess(pid, 'SIGINT');
+          else if (!keeper) killGroup(pid, 'SIGINT');
+        },
+        terminate: () => {
+          terminated = true;
+          if (commandPid !== undefined) killGroup(commandPid, 'SIGKILL');
+          // The keeper then kills every descendant left, wherever it moved to.
+          if (keeper && keeperAlive) signalProcess(pid, 'SIGTERM');
+          else if (!keeper) killGroup(pid, 'SIGKILL');
+        },
+        gone,
         pause: () => {
           paused = true;
           child.stdout?.pause();

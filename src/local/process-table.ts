@@ -18,7 +18,7 @@ import { SandboxPreparationError, SandboxUnavailableError, type SandboxedCommand
 import { proxyEnv } from '../sandbox/proxy-env.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
-import type { ChildSpec } from './child.js';
+import type { ChildHandle, ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
 import { spawnPipeChild } from './pipe-child.js';
@@ -35,6 +35,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
   private readonly processes = new Map<string, ManagedProcess>();
   private readonly listeners = new Set<ProcessEventListener>();
   private readonly expiryTimers = new Set<NodeJS.Timeout>();
+  /** Every child not yet gone, including exited ones whose descendants live on: all end with the session. */
+  private readonly live = new Set<ChildHandle>();
   private paused = false;
   private closing = false;
 
@@ -79,6 +81,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         rows: request.rows ?? 24,
         cols: request.cols ?? 80,
         maxChunkBytes: this.options.maxChunkBytes,
+        keeper: this.options.containChildren,
       };
       let sandbox = applyCeiling(this.options.ceiling, request.sandbox, cwd);
       let sandboxNeeded = !!sandbox && !profileNeedsNoSandbox(sandbox.profile);
@@ -117,6 +120,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
         spec.env = { ...env, ...sandboxed.env };
+        spec.keeper = false; // bubblewrap's PID namespace dies with it, and it with the server
       }
       // As the reference: a request that carried a sandbox counts as sandboxed even when its profile
       // needed no enforcement; so does one Cordon sandboxed on its own (the operator's ceiling).
@@ -132,7 +136,10 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
       if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
-      proc.child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      const child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      proc.child = child;
+      this.live.add(child);
+      void child.gone.then(() => this.live.delete(child));
       if (this.paused) proc.child.pause();
       if (this.closing) proc.terminate();
     } catch (err) {
@@ -221,6 +228,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       p.terminate();
       pending.push(p.read({ waitMs: 2000 }).then(() => undefined));
     }
+    // Exited processes may have left descendants (a daemon, a background job): they go too.
+    for (const child of this.live) child.terminate();
     await Promise.all(pending);
     for (const t of this.expiryTimers) clearTimeout(t);
     this.expiryTimers.clear();

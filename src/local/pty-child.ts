@@ -1,7 +1,8 @@
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import pty from '@lydell/node-pty';
-import { killGroup, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { killGroup, signalProcess, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { keeperCommand, keeperEnv } from './keeper.js';
 
 /** The parts of node-pty's UnixTerminal this module relies on beyond its typed interface. */
 interface UnixTerminalInternals {
@@ -23,12 +24,13 @@ interface UnixTerminalInternals {
  * `exited` and `closed` come together, after the last byte.
  */
 export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
-  const term = pty.spawn(spec.file, spec.args, {
+  const keeper = spec.keeper ? keeperCommand(spec.file, [spec.file, ...spec.args], true) : undefined;
+  const term = pty.spawn(keeper?.file ?? spec.file, keeper?.args ?? spec.args, {
     name: spec.env.TERM ?? 'xterm-256color',
     cols: spec.cols,
     rows: spec.rows,
     cwd: spec.cwd,
-    env: spec.env,
+    env: keeper ? keeperEnv(spec.env) : spec.env,
     encoding: null,
   });
   const internals = term as unknown as UnixTerminalInternals;
@@ -128,13 +130,20 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
     seenBytes = 0;
     flush();
   };
+  let markGone = (): void => undefined;
+  const gone = new Promise<void>((resolve) => (markGone = resolve));
   term.onExit(({ exitCode, signal }) => {
     flush();
     exited = true;
+    markGone();
     releaseSlave();
-    listener.exited(signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode);
+    // A keeper told to terminate before its handler was in place died of the SIGTERM itself: that
+    // is still a terminate, reported as the SIGKILL it stands for.
+    const code = signal ? signalExitCode(signal, constants.signals as unknown as Record<string, number>) : exitCode;
+    listener.exited(terminated && code === 128 + constants.signals.SIGTERM ? 128 + constants.signals.SIGKILL : code);
     listener.closed();
   });
+  let terminated = false;
   const pid = term.pid;
   return {
     pid,
@@ -154,6 +163,14 @@ export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): P
       if (!exited) term.write('\x03');
       else killGroup(pid, 'SIGINT');
     },
+    terminate: () => {
+      if (exited) return;
+      terminated = true;
+      // The keeper kills the command and all it started, wherever it moved to.
+      if (keeper) signalProcess(pid, 'SIGTERM');
+      else killGroup(pid, 'SIGKILL');
+    },
+    gone,
     pause: () => {
       paused = true;
       if (!exited) term.pause();

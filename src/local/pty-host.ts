@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { killGroup, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { killGroup, signalProcess, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { keeperAvailable } from './keeper.js';
 import type { FromPtyThread, ToPtyThread } from './pty-host-messages.js';
 
 /** How long dispose() waits for killed terminal children to be reported. */
@@ -9,6 +10,12 @@ interface HostedChild {
   listener: ChildListener;
   pid: number;
   exited: boolean;
+  closed: boolean;
+  /** Runs under the keeper, which kills all the child started on SIGTERM. */
+  keeper: boolean;
+  terminated?: boolean;
+  gone: Promise<void>;
+  markGone(): void;
   spawning?: { resolve(handle: ChildHandle): void; reject(err: Error): void };
 }
 
@@ -40,7 +47,9 @@ export class PtyHost {
     const worker = this.ensureWorker();
     const id = this.nextId++;
     return new Promise<ChildHandle>((resolve, reject) => {
-      this.children.set(id, { listener, pid: 0, exited: false, spawning: { resolve, reject } });
+      let markGone = (): void => undefined;
+      const gone = new Promise<void>((done) => (markGone = done));
+      this.children.set(id, { listener, pid: 0, exited: false, closed: false, keeper: !!spec.keeper && keeperAvailable(), gone, markGone, spawning: { resolve, reject } });
       if (this.children.size === 1) worker.ref();
       this.send({ type: 'spawn', id, spec });
     });
@@ -116,10 +125,14 @@ export class PtyHost {
       }
       case 'exited':
         child.exited = true;
-        child.listener.exited(message.exitCode);
+        // A keeper told to terminate before its handler was in place died of the SIGTERM itself:
+        // still a terminate, reported as the SIGKILL it stands for.
+        child.listener.exited(child.terminated && child.keeper && message.exitCode === 143 ? 137 : message.exitCode);
         break;
       case 'closed':
         this.forget(message.id);
+        child.closed = true;
+        child.markGone();
         child.listener.closed();
         break;
     }
@@ -145,6 +158,8 @@ export class PtyHost {
       }
       if (child.pid > 0) killGroup(child.pid, 'SIGKILL');
       if (!child.exited) child.listener.exited(-1);
+      child.closed = true;
+      child.markGone();
       child.listener.closed();
     }
   }
@@ -165,6 +180,13 @@ export class PtyHost {
         if (child.exited) killGroup(child.pid, 'SIGINT');
         else this.send({ type: 'interrupt', id });
       },
+      terminate: () => {
+        if (child.closed) return;
+        child.terminated = true;
+        if (child.keeper) signalProcess(child.pid, 'SIGTERM');
+        else killGroup(child.pid, 'SIGKILL');
+      },
+      gone: child.gone,
       pause: () => this.send({ type: 'pause', id }),
       resume: () => this.send({ type: 'resume', id }),
     };

@@ -1,4 +1,4 @@
-import { accessSync, closeSync, constants, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 const DEFAULT_SEARCH_PATH = '/bin:/usr/bin';
@@ -17,7 +17,9 @@ function sysError(code: string, errno: number, syscall: string, file: string): N
 // several per process start.
 function checkExecutable(file: string): void {
   const info = statSync(file);
-  if (info.isDirectory()) throw sysError('EACCES', 13, 'execve', file);
+  // execve refuses anything but a regular file with EACCES; checking it here also keeps the
+  // format check below from opening a FIFO or a device, whose open or read could block the server.
+  if (!info.isFile()) throw sysError('EACCES', 13, 'execve', file);
   accessSync(file, constants.X_OK);
 }
 
@@ -27,8 +29,10 @@ function checkExecutable(file: string): void {
  * is refused up front, as execve would.
  */
 export async function checkExecFormat(file: string): Promise<void> {
-  const fd = openSync(file, 'r');
+  // Non-blocking, and refused unless regular: the file may have been swapped for a FIFO since it was checked.
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    if (!fstatSync(fd).isFile()) throw sysError('EACCES', 13, 'execve', file);
     const buffer = Buffer.alloc(4);
     const bytesRead = readSync(fd, buffer, 0, 4, 0);
     const head = buffer.subarray(0, bytesRead);

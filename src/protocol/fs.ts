@@ -47,6 +47,10 @@ export const fsMessages = {
   notAFile: (p: string) => `path \`${p}\` is not a file`,
   unknownWatch: (id: string) => `unknown watch id ${id}`,
   tooManyWatches: (n: number) => `too many watches in this session (limit ${n})`,
+  unsizedTooLong: (p: string, n: number) =>
+    `fs/readFile of ${p}: not a regular file (a device, FIFO or /proc-like file) and it gave more than ${n} bytes; read it with fs/open and fs/readBlock`,
+  unsizedWriteTimedOut: (p: string, ms: number) => `fs/writeFile of ${p}: not a regular file and nothing took the data within ${ms} ms (a FIFO without a reader)`,
+  unsizedTimedOut: (p: string, ms: number) => `fs/readFile of ${p}: not a regular file and no end of data within ${ms} ms (a FIFO or device that keeps waiting)`,
   sandboxUnavailable:
     'sandboxed file operations are not available on this server yet: the request carries a sandbox that restricts file access, and Cordon will not run it unsandboxed',
 } as const;

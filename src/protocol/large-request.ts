@@ -1,4 +1,4 @@
-import { decodeBase64BytesStrict } from './base64.js';
+import { base64Problem, decodeBase64BytesStrict } from './base64.js';
 import { classifyMessage, type IncomingMessage } from './envelope.js';
 
 /** Messages from this size on are looked at for a base64 field before being made one string. */
@@ -12,11 +12,14 @@ const FIELD_WITHIN = 64 * 1024;
  * A large `fs/writeFile` request taken apart without turning its megabytes of base64 into a
  * string, parsing that string as JSON, decoding it and re-encoding it to check it: the rest of the
  * message is parsed with the field emptied, and the field's bytes are decoded strictly in place.
- * Undefined whenever anything is unusual (another method, an escape in the field, base64 that is
- * not strict, the field anywhere but `params`, a second one): the caller then takes the usual path,
- * which answers such messages exactly as it always did.
+ * Invalid base64 comes back as its problem, worded as the usual path would. Undefined whenever
+ * anything else is unusual (another method, an escape in the field, the field anywhere but
+ * `params`, a second one): the caller then takes the usual path, which answers such messages
+ * exactly as it always did.
  */
-export function parseLargeWriteFile(message: Buffer): { request: Extract<IncomingMessage, { kind: 'request' }>; data: Buffer } | undefined {
+export function parseLargeWriteFile(
+  message: Buffer,
+): { request: Extract<IncomingMessage, { kind: 'request' }>; data: Buffer } | { request: Extract<IncomingMessage, { kind: 'request' }>; base64Problem: string } | undefined {
   const at = message.subarray(0, FIELD_WITHIN).indexOf(FIELD);
   if (at === -1) return undefined;
   const start = at + FIELD.length;
@@ -37,5 +40,9 @@ export function parseLargeWriteFile(message: Buffer): { request: Extract<Incomin
   const params = request.params as { dataBase64?: unknown } | null;
   if (typeof params !== 'object' || params === null || Array.isArray(params) || params.dataBase64 !== '') return undefined;
   const data = decodeBase64BytesStrict(field);
-  return data ? { request, data } : undefined;
+  if (data) return { request, data };
+  // Invalid base64 is worded here from the bytes, in one pass: the usual path would make the
+  // megabytes one string, parse them again and search them character by character.
+  const problem = base64Problem(field);
+  return problem === undefined ? undefined : { request, base64Problem: problem };
 }

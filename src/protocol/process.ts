@@ -40,6 +40,76 @@ export const StartParams = struct('ExecParams', {
 });
 export type StartParams = z.infer<typeof StartParams>;
 
+/**
+ * Bounds on one process/start, checked before anything else looks at its params: exec(2) refuses an
+ * argv and environment above ARG_MAX anyway (2 MiB with the usual 8 MiB stack), and without a
+ * bound a request of a million variables froze the server for seconds while it was validated and
+ * built. Env patterns are matched against every variable, so they are bounded too.
+ */
+export const START_LIMITS = {
+  /** argv entries plus env entries (params.env and envPolicy.set together). */
+  maxEntries: 32 * 1024,
+  /** Bytes of argv, env names and values (UTF-8) together. */
+  maxBytes: 4 * 1024 * 1024,
+  /** envPolicy.exclude plus envPolicy.includeOnly patterns. */
+  maxEnvPatterns: 1024,
+} as const;
+
+/** Refuses (-32602) a process/start above START_LIMITS, in work bounded by the limits themselves. */
+export function checkStartBounds(raw: unknown): void {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return;
+  const params = raw as { argv?: unknown; env?: unknown; envPolicy?: unknown };
+  let entries = 0;
+  let bytes = 0;
+  const tooMany = (): never => {
+    throw invalidParams(`process/start is too large: more than ${START_LIMITS.maxEntries} argv and env entries`);
+  };
+  const tooBig = (): never => {
+    throw invalidParams(`process/start is too large: argv and env take more than ${START_LIMITS.maxBytes} bytes`);
+  };
+  const add = (s: unknown): void => {
+    // UTF-16 units: never more than the string's UTF-8 bytes, which are counted exactly below if need be.
+    if (typeof s === 'string') bytes += s.length;
+    if (bytes > START_LIMITS.maxBytes) tooBig();
+  };
+  const countRecord = (record: unknown): void => {
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) return;
+    for (const key in record) {
+      if (++entries > START_LIMITS.maxEntries) tooMany();
+      add(key);
+      add((record as Record<string, unknown>)[key]);
+    }
+  };
+  if (Array.isArray(params.argv)) {
+    if (params.argv.length > START_LIMITS.maxEntries) tooMany();
+    entries += params.argv.length;
+    for (const a of params.argv) add(a);
+  }
+  countRecord(params.env);
+  const policy = params.envPolicy as { set?: unknown; exclude?: unknown; includeOnly?: unknown } | null | undefined;
+  if (policy !== null && typeof policy === 'object') {
+    countRecord(policy.set);
+    const patterns = (Array.isArray(policy.exclude) ? policy.exclude.length : 0) + (Array.isArray(policy.includeOnly) ? policy.includeOnly.length : 0);
+    if (patterns > START_LIMITS.maxEnvPatterns) throw invalidParams(`process/start is too large: more than ${START_LIMITS.maxEnvPatterns} envPolicy exclude and includeOnly patterns`);
+  }
+  if (bytes > START_LIMITS.maxBytes / 3) {
+    // Near the bound: count UTF-8 bytes exactly (at most maxBytes characters to look at).
+    let exact = 0;
+    const utf8 = (s: unknown): void => {
+      if (typeof s === 'string') exact += Buffer.byteLength(s);
+    };
+    if (Array.isArray(params.argv)) for (const a of params.argv) utf8(a);
+    for (const record of [params.env, policy?.set]) {
+      if (record === null || typeof record !== 'object' || Array.isArray(record)) continue;
+      for (const key in record) {
+        utf8(key);
+        utf8((record as Record<string, unknown>)[key]);
+      }
+    }
+    if (exact > START_LIMITS.maxBytes) tooBig();
+  }
+}
+
 export const ReadParams = struct('ReadParams', {
   processId: processId(),
   afterSeq: u64().nullish(),

@@ -48,8 +48,8 @@ export interface BwrapOptions {
   disableUserns: boolean;
   /** File descriptor of the seccomp program, as the child will see it. */
   seccompFd: number | undefined;
-  /** Host path of an empty, mode-000 file bound over denied files. */
-  denyFile: string;
+  /** File descriptor (as bwrap sees it) of /dev/null: bwrap copies its (empty) data into a mode-000 file bound over denied files, so no such file exists on the host. */
+  denyFd: number;
   /** Host files bound read-only at their own paths after the filesystem view (the network bridge's node). */
   extraReadOnly?: string[];
 }
@@ -92,6 +92,7 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
   const writableReal = writable.map((w) => facts.canonical(w.root));
   const denies = [...new Set(views.unreadableRoots)].sort(byDepth);
 
+  const denyMask = (p: string): void => void args.push('--perms', '000', '--ro-bind-data', String(options.denyFd), p);
   const mask = (p: string, insideWritable: boolean): void => {
     const kind = facts.kind(p);
     if (kind === 'dir') {
@@ -99,10 +100,10 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
       args.push('--perms', holdsWritable ? '111' : '000', '--tmpfs', p);
       if (!holdsWritable) args.push('--remount-ro', p);
     } else if (kind === 'file' || kind === 'other') {
-      args.push('--ro-bind', options.denyFile, p);
+      denyMask(p);
     } else if (insideWritable) {
       // Keep a denied name from being created and then read: an unreadable empty file holds its place.
-      args.push('--ro-bind', options.denyFile, p);
+      denyMask(p);
       synthetic.push(p);
     }
   };
@@ -125,7 +126,7 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
     for (const name of w.protectedMissingNames) {
       const p = path.join(real, name);
       const kind = facts.kind(p);
-      if (kind === 'file') args.push('--ro-bind', options.denyFile, p);
+      if (kind === 'file') denyMask(p);
       else args.push('--perms', '555', '--tmpfs', p, '--remount-ro', p);
       if (kind === 'missing') synthetic.push(p);
     }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { accessSync, chmodSync, constants, lstatSync, mkdtempSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PermissionProfile } from '../environment/permissions.js';
@@ -84,10 +84,62 @@ export function findBwrap(searchPath: string | undefined): string | undefined {
   return undefined;
 }
 
+const PRIVATE_DIR_PREFIX = 'cordon-sandbox-';
+const JOURNAL = 'mount-targets';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes a mount target bwrap created: only an empty directory or an empty file, never anything with content. */
+function removeTarget(t: string): void {
+  try {
+    const info = lstatSync(t);
+    if (info.isDirectory()) rmdirSync(t);
+    else if (info.isFile() && info.size === 0) unlinkSync(t);
+  } catch {
+    // gone already, or not empty: leave it
+  }
+}
+
+/**
+ * Cleans up after servers that ended without doing so themselves (kill -9, a crash, a power cut):
+ * the private directories of this user's servers that are no longer running, and the mount targets
+ * their journals list (removed only while still empty).
+ */
+export function sweepStalePrivateDirs(parent: string = tmpdir()): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^cordon-sandbox-(\d+)-/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    const dir = path.join(parent, name);
+    try {
+      if (lstatSync(dir).uid !== process.getuid?.()) continue;
+      const journal = readFileSync(path.join(dir, JOURNAL), 'utf8');
+      for (const t of journal.split('\n').filter(Boolean).reverse()) removeTarget(t);
+    } catch {
+      // no journal: nothing was mounted
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * Runs commands under bubblewrap + seccomp (SANDBOX.md §4). One per server: it probes the host
- * once, and owns a private directory holding the seccomp programs and the mode-000 file bound over
- * denied files; that directory is itself denied inside every sandbox.
+ * once, and owns a private directory (`$TMPDIR/cordon-sandbox-<pid>-*`, mode 0700) holding the
+ * seccomp programs and a journal of the mount targets bwrap had to create on the host; that
+ * directory is itself denied inside every sandbox. It is removed when the server ends, and by the
+ * next server to start when this one could not (kill -9), together with the targets it lists.
  */
 export class LinuxSandbox {
   private support: Promise<HostSupport> | undefined;
@@ -97,19 +149,33 @@ export class LinuxSandbox {
 
   constructor(private readonly options: LinuxSandboxOptions) {}
 
-  private files(): { dir: string; denyFile: string; filter: (restrictNetwork: boolean, proxied?: boolean) => string } {
+  private files(): { dir: string; filter: (restrictNetwork: boolean, proxied?: boolean) => string } {
     if (!this.privateDir) {
-      const dir = mkdtempSync(path.join(tmpdir(), 'cordon-sandbox-'));
-      const denyFile = path.join(dir, 'denied');
-      writeFileSync(denyFile, '');
-      chmodSync(denyFile, 0o000);
+      sweepStalePrivateDirs(tmpdir());
+      const dir = mkdtempSync(path.join(tmpdir(), `${PRIVATE_DIR_PREFIX}${process.pid}-`));
       for (const restrict of [true, false]) writeFileSync(path.join(dir, `seccomp-${restrict ? 'net-restricted' : 'net-enabled'}.bpf`), buildSeccompFilter({ restrictNetwork: restrict }));
       writeFileSync(path.join(dir, 'seccomp-net-proxied.bpf'), buildSeccompFilter({ restrictNetwork: true, proxied: true }));
       this.privateDir = dir;
       process.once('exit', this.removeOnExit); // also when the process ends without dispose()
     }
     const dir = this.privateDir;
-    return { dir, denyFile: path.join(dir, 'denied'), filter: (r, p) => path.join(dir, `seccomp-${p ? 'net-proxied' : r ? 'net-restricted' : 'net-enabled'}.bpf`) };
+    return { dir, filter: (r, p) => path.join(dir, `seccomp-${p ? 'net-proxied' : r ? 'net-restricted' : 'net-enabled'}.bpf`) };
+  }
+
+  /** Writes the journal of the targets this server created and has not removed yet (a few lines, synchronously). */
+  private writeJournal(): void {
+    if (!this.privateDir) return;
+    const created = [...this.targets].filter(([, e]) => !e.preexisting).map(([t]) => t);
+    try {
+      writeFileSync(path.join(this.privateDir, JOURNAL), created.length ? `${created.join('\n')}\n` : '');
+    } catch {
+      // the directory is gone (shutting down)
+    }
+  }
+
+  /** Host paths hidden inside every sandbox of this runtime: its private directory, once made. */
+  hiddenPaths(): readonly string[] {
+    return this.privateDir ? [this.privateDir] : [];
   }
 
   /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
@@ -133,9 +199,9 @@ export class LinuxSandbox {
 
   async wrap(launch: SandboxLaunch): Promise<SandboxedCommand> {
     const support = await this.probe();
-    const { dir, denyFile, filter } = this.files();
+    const { dir, filter } = this.files();
     const resolved = resolvePolicy(launch.profile.fileSystem, { cwd: launch.policyCwd, workspaceRoots: launch.workspaceRoots, tmpdir: this.options.tmpdir });
-    const views = deriveViews(resolved);
+    const views = deriveViews(resolved, { protectMissingIn: [launch.policyCwd, ...(launch.workspaceRoots ?? [])] });
     if (views.unreadableGlobs.length > 0) {
       try {
         const matches = await expandGlobs(views.unreadableGlobs, { maxDepth: resolved.globScanMaxDepth, maxMatches: this.options.maxGlobMatches });
@@ -148,10 +214,14 @@ export class LinuxSandbox {
     views.unreadableRoots.push(dir);
     const network = launch.network ?? undefined;
     const restrictNetwork = launch.profile.network !== 'enabled' || network !== undefined;
-    // On a terminal, ^C signals the whole foreground process group, bwrap included, and bwrap dying
-    // takes the sandbox down. So bwrap is started with INT/QUIT/TSTP ignored (below), and the
-    // command gets them back to default through env(1) inside.
-    let command = launch.tty ? [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command] : launch.command;
+    // process/signal and ^C signal the whole process group, bwrap included, and bwrap dying takes
+    // the sandbox down at once (SIGKILL through --die-with-parent) before the command's own
+    // handler has run. So bwrap is started with INT/QUIT/TSTP ignored (below), and the command
+    // gets them back to default through env(1) inside; the sandbox's init ignores them anyway
+    // (the kernel's rule for a PID namespace's init). The command stays in bwrap's process group
+    // (no --new-session): a pipe child has no controlling terminal to abuse (the server starts
+    // it in a session of its own), and TIOCSTI/TIOCLINUX are refused by the seccomp filter.
+    let command = [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command];
     let channel: BridgeChannel | undefined;
     if (network) {
       const endpoints: ProxyEndpointName[] = network.enableSocks5 ? ['http', 'socks5'] : ['http'];
@@ -172,10 +242,11 @@ export class LinuxSandbox {
         restrictNetwork,
         extraReadOnly: network ? [process.execPath] : [],
         mountProc: support.mountProc,
-        newSession: !launch.tty,
+        newSession: false,
         disableUserns: support.disableUserns,
         seccompFd: 3,
-        denyFile,
+        // fd 4 carries the network bridge's channel when proxied, so the deny data moves to fd 5 then.
+        denyFd: network ? 5 : 4,
       });
     } catch (err) {
       channel?.close();
@@ -184,45 +255,61 @@ export class LinuxSandbox {
     // The count and the removal below are synchronous, so no other start can slip in between a
     // last user's release and the removal of a target it is about to mount (bwrap then failed with
     // "Can't remount readonly ... No such file or directory").
+    let journalChanged = false;
     for (const t of plan.syntheticTargets) {
       const entry = this.targets.get(t);
       if (entry) entry.users++;
-      else this.targets.set(t, { users: 1, preexisting: lstatSync(t, { throwIfNoEntry: false }) !== undefined });
+      else {
+        const preexisting = lstatSync(t, { throwIfNoEntry: false }) !== undefined;
+        this.targets.set(t, { users: 1, preexisting });
+        journalChanged ||= !preexisting;
+      }
     }
-    // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
-    // Proxied, it first connects fd 4 to the bridge channel and proves itself with the token.
-    const trap = launch.tty ? "trap '' INT QUIT TSTP; " : '';
-    const wrapper = channel
+    // Journaled before bwrap creates them: after a kill -9 the next server removes them.
+    if (journalChanged) this.writeJournal();
+    // A shell opens the seccomp program as bwrap's fd 3 and /dev/null (the data of every deny mask)
+    // as fd 4, ignores the job-control signals (Node's spawn cannot start a child with a signal
+    // ignored), and replaces itself with bwrap (same pid). Proxied, it first connects fd 4 to the
+    // bridge channel and proves itself with the token, and /dev/null goes to fd 5.
+    const trap = "trap '' INT QUIT TSTP; ";
+    const env = { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) };
+    const seccomp = filter(restrictNetwork, channel !== undefined);
+    const launchSpec = channel
       ? {
           file: BASH,
-          script: `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0"`,
-          env: { CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
+          args: [
+            '-c',
+            `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0" 5</dev/null`,
+            seccomp,
+            support.bwrap,
+            ...plan.args,
+          ],
+          env: { ...env, CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
         }
-      : { file: '/bin/sh', script: `${trap}exec "$@" 3<"$0"`, env: {} as Record<string, string> };
+      : { file: '/bin/sh', args: ['-c', `${trap}exec "$@" 3<"$0" 4</dev/null`, seccomp, support.bwrap, ...plan.args], env };
     return {
-      file: wrapper.file,
-      args: ['-c', wrapper.script, filter(restrictNetwork, channel !== undefined), support.bwrap, ...plan.args],
-      env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}), ...wrapper.env },
+      ...launchSpec,
       cleanup: async () => {
         channel?.close();
+        let removed = false;
         for (const t of [...plan.syntheticTargets].reverse()) {
           const entry = this.targets.get(t);
           if (!entry || --entry.users > 0) continue;
           this.targets.delete(t);
           if (entry.preexisting) continue;
-          try {
-            const info = lstatSync(t);
-            if (info.isDirectory()) rmdirSync(t);
-            else if (info.size === 0) unlinkSync(t);
-          } catch {
-            // gone already, or not empty: leave it
-          }
+          removeTarget(t);
+          removed = true;
         }
+        if (removed) this.writeJournal();
       },
     };
   }
 
   private readonly removeOnExit = (): void => {
+    // Sandboxes still running (an exit without dispose) hold their targets until their bwrap dies
+    // with this process: removing a target now would unmount its mask while the command still
+    // runs. The journal stays for the next server to sweep.
+    if ([...this.targets.values()].some((e) => !e.preexisting)) return;
     if (this.privateDir) rmSync(this.privateDir, { recursive: true, force: true });
     this.privateDir = undefined;
   };

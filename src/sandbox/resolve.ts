@@ -144,8 +144,17 @@ function insideGitRepository(dir: string): boolean {
   }
 }
 
+export interface DeriveOptions {
+  /**
+   * The writable roots under which missing protected metadata names are masked (a mask needs an
+   * empty mount target on the host for as long as the sandbox lives): the project roots. Elsewhere
+   * (/tmp, $TMPDIR, other writable roots) a missing name is left unmasked. Default: every root.
+   */
+  protectMissingIn?: readonly string[];
+}
+
 /** The derived views of SANDBOX.md §2.4 that drive bubblewrap. */
-export function deriveViews(policy: ResolvedPolicy): SandboxViews {
+export function deriveViews(policy: ResolvedPolicy, options: DeriveOptions = {}): SandboxViews {
   if (policy.kind !== 'restricted') {
     return { fullRead: true, fullWrite: true, readableRoots: ['/'], writableRoots: [{ root: '/', readOnlySubpaths: [], protectedMissingNames: [] }], unreadableRoots: [], unreadableGlobs: [] };
   }
@@ -188,6 +197,8 @@ export function deriveViews(policy: ResolvedPolicy): SandboxViews {
             const pointer = gitdirPointer(p);
             if (pointer && existsSync(pointer)) readOnly.push(pointer);
           }
+        } else if (options.protectMissingIn && !options.protectMissingIn.some((r) => path.resolve(r) === root)) {
+          // Not a project root: no mount target in /tmp or other shared directories.
         } else if (!(name === '.git' && insideGitRepository(root))) {
           // A missing .git under a parent repository stays unmasked, or git would stop finding that repository.
           protectedMissing.push(name);

@@ -43,6 +43,9 @@ const SOCK_TYPE_MASK = 0xf;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
 const BPF_ALU_AND_K = 0x54;
+/** Terminal ioctls that push input into a terminal (TIOCSTI) or drive the console (TIOCLINUX, whose selection paste does the same). */
+const TIOCSTI = 0x5412;
+const TIOCLINUX = 0x541c;
 const CLONE_NEWUSER = 0x10000000;
 
 /** offsetof(struct seccomp_data, ...) */
@@ -66,7 +69,7 @@ const ARCHES: Partial<Record<NodeJS.Architecture, ArchTable>> = {
       mount_setattr: 442, keyctl: 250, add_key: 248, request_key: 249, bpf: 321, setns: 308, unshare: 272, clone: 56, clone3: 435,
       kexec_load: 246, kexec_file_load: 320, init_module: 175, finit_module: 313, delete_module: 176, perf_event_open: 298, userfaultfd: 323,
       socket: 41, socketpair: 53, connect: 42, accept: 43, accept4: 288, bind: 49, listen: 50, getpeername: 52, getsockname: 51,
-      shutdown: 48, sendto: 44, sendmmsg: 307, recvmmsg: 299, getsockopt: 55, setsockopt: 54,
+      shutdown: 48, sendto: 44, sendmmsg: 307, recvmmsg: 299, getsockopt: 55, setsockopt: 54, ioctl: 16,
     },
   },
   arm64: {
@@ -77,12 +80,12 @@ const ARCHES: Partial<Record<NodeJS.Architecture, ArchTable>> = {
       mount_setattr: 442, keyctl: 219, add_key: 217, request_key: 218, bpf: 280, setns: 268, unshare: 97, clone: 220, clone3: 435,
       kexec_load: 104, kexec_file_load: 294, init_module: 105, finit_module: 273, delete_module: 106, perf_event_open: 241, userfaultfd: 282,
       socket: 198, socketpair: 199, connect: 203, accept: 202, accept4: 242, bind: 200, listen: 201, getpeername: 205, getsockname: 204,
-      shutdown: 210, sendto: 206, sendmmsg: 269, recvmmsg: 243, getsockopt: 209, setsockopt: 208,
+      shutdown: 210, sendto: 206, sendmmsg: 269, recvmmsg: 243, getsockopt: 209, setsockopt: 208, ioctl: 29,
     },
   },
 };
 
-/** Always refused: tracing other processes, io_uring (it bypasses this filter), mounts, keyrings, bpf, namespaces, modules. */
+/** Always refused (besides the ioctls TIOCSTI and TIOCLINUX): tracing other processes, io_uring (it bypasses this filter), mounts, keyrings, bpf, namespaces, modules. */
 const ALWAYS_DENIED = [
   'ptrace', 'process_vm_readv', 'process_vm_writev', 'io_uring_setup', 'io_uring_enter', 'io_uring_register',
   'mount', 'umount2', 'pivot_root', 'move_mount', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr',
@@ -119,6 +122,7 @@ export function buildSeccompFilter(options: SeccompOptions): Buffer {
   emit(BPF_JEQ_K, nr('clone3'), 'enosys', 0); // clone3's flags are behind a pointer; libc falls back to clone
   emit(BPF_JEQ_K, nr('unshare'), 'check_newuser_arg0', 0);
   emit(BPF_JEQ_K, nr('clone'), 'check_newuser_arg0', 0);
+  emit(BPF_JEQ_K, nr('ioctl'), 'check_ioctl_request', 0);
   if (proxied) {
     emit(BPF_JEQ_K, nr('socket'), 'check_inet_arg0', 0);
     emit(BPF_JEQ_K, nr('socketpair'), 'check_unix_arg0', 0);
@@ -132,6 +136,10 @@ export function buildSeccompFilter(options: SeccompOptions): Buffer {
 
   emit(BPF_LD_W_ABS, arg(0), 0, 0, 'check_newuser_arg0');
   emit(BPF_JSET_K, CLONE_NEWUSER, 'eperm', 'allow');
+  // The kernel takes an ioctl's request as a 32-bit int: only the low word counts.
+  emit(BPF_LD_W_ABS, arg(1), 0, 0, 'check_ioctl_request');
+  emit(BPF_JEQ_K, TIOCSTI, 'eperm', 0);
+  emit(BPF_JEQ_K, TIOCLINUX, 'eperm', 'allow');
   if (proxied) {
     emit(BPF_LD_W_ABS, arg(0), 0, 0, 'check_unix_arg0');
     emit(BPF_JEQ_K, AF_UNIX, 'allow', 'eperm');
@@ -208,4 +216,4 @@ export function evaluateSeccomp(filter: Buffer, data: { arch: number; nr: number
   throw new Error('seccomp filter fell off its end');
 }
 
-export const SECCOMP = { RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, EPERM, ENOSYS, ARCHES } as const;
+export const SECCOMP = { RET_ALLOW, RET_ERRNO, RET_KILL_PROCESS, EPERM, ENOSYS, ARCHES, TIOCSTI, TIOCLINUX } as const;

@@ -107,7 +107,7 @@ export class Connection implements SessionSink {
     if (this.state === 'closed') return;
     if (data.length >= LARGE_MESSAGE_BYTES) {
       const large = parseLargeWriteFile(data);
-      if (large) return this.handleRequest(large.request.id, large.request.method, large.request.params, large.data);
+      if (large) return this.handleRequest(large.request.id, large.request.method, large.request.params, 'data' in large ? { decodedData: large.data } : { base64Problem: large.base64Problem });
     }
     this.handleText(data.toString('utf8'));
   }
@@ -142,7 +142,7 @@ export class Connection implements SessionSink {
   }
 
   /** Answers a request; synchronously when its handler answers with a value (no promise per request). */
-  private handleRequest(id: RequestId, method: string, params: unknown, decodedData?: Buffer): void {
+  private handleRequest(id: RequestId, method: string, params: unknown, large?: Pick<HandlerContext, 'decodedData' | 'base64Problem'>): void {
     let holdId: string | undefined;
     try {
       if (method === 'initialize') {
@@ -156,7 +156,7 @@ export class Connection implements SessionSink {
       holdId = method === 'process/start' ? startProcessId(params) : undefined;
       if (holdId !== undefined && !this.held.has(holdId)) this.held.set(holdId, []);
       const context = this.context as HandlerContext;
-      const answer = handler(decodedData ? { ...context, decodedData } : context, params);
+      const answer = handler(large ? { ...context, ...large } : context, params);
       if (answer instanceof Promise) return void this.answerLater(id, method, answer, holdId);
       this.sendResult(id, answer);
     } catch (err) {

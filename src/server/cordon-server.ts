@@ -64,6 +64,7 @@ export class CordonServer {
       token: this.options.token,
       maxFrameBytes: this.options.maxFrameBytes,
       maxMessageBytes: this.options.maxMessageBytes,
+      maxPendingPongs: this.options.maxPendingPongs,
       logger: this.options.logger,
       accept: (transport) => {
         const conn = this.connect(transport);

@@ -82,6 +82,7 @@ export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promis
   const p = parseParams(WriteFileParams, raw, 'FsWriteFileParams');
   const file = parseAbsolutePath(p.path);
   const options = callOptions(p);
+  if (ctx.base64Problem !== undefined) throw invalidRequest(fsMessages.writeFileBase64(ctx.base64Problem));
   await ctx.environment.fs.writeFile(file, ctx.decodedData ?? decode(p.dataBase64, fsMessages.writeFileBase64), options);
   return EMPTY;
 }

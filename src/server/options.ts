@@ -11,6 +11,8 @@ export interface ServerOptions {
   maxFrameBytes: number;
   /** Largest incoming message (all frames of it, or one stdio line). */
   maxMessageBytes: number;
+  /** Pongs queued but unsent on a WebSocket (a burst of pings from a peer that does not read) above which it is closed with 1008. */
+  maxPendingPongs: number;
   /** Unsent bytes on a connection above which the session's child output stops being read. */
   sendHighWaterBytes: number;
   /** ...and below which it is read again. */
@@ -39,6 +41,7 @@ export const defaultServerOptions = (): ServerOptions => ({
   sessionGraceMs: 30_000,
   maxFrameBytes: 16 * 1024 * 1024,
   maxMessageBytes: 64 * 1024 * 1024,
+  maxPendingPongs: 4096,
   sendHighWaterBytes: 8 * 1024 * 1024,
   sendLowWaterBytes: 1024 * 1024,
   token: undefined,

@@ -11,6 +11,7 @@ import {
   ResizeParams,
   SignalParams,
   StartParams,
+  checkStartBounds,
   TerminateParams,
   WriteParams,
   RpcError,
@@ -36,6 +37,8 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
+  /** fs/writeFile taken apart from bytes whose dataBase64 is not valid: the problem, worded. */
+  base64Problem?: string;
   /** The operator's command rules, checked before anything is spawned. */
   execPolicy?: ExecPolicyEnforcer;
   /** Asks the client about a `prompt` verdict; absent when the client did not offer to answer. */
@@ -68,6 +71,7 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
 }
 
 export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
+  checkStartBounds(raw);
   const p = parseParams(StartParams, raw, 'ExecParams');
   // Validated as the reference does; its ids only label the call, nothing here depends on them.
   parseExecMetadata(p.metadata);

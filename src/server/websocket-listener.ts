@@ -13,12 +13,15 @@ export interface WebSocketListenerOptions {
   token: string | undefined;
   maxFrameBytes: number;
   maxMessageBytes: number;
+  /** Pongs queued but not yet flushed above which the connection is closed with 1008. */
+  maxPendingPongs: number;
   logger: Logger;
   /** Called for each accepted socket; returns the handlers of its connection. */
   accept(transport: ServerTransport): { message(data: Buffer): void; close(): void };
 }
 
 const CLOSE_TOO_BIG = 1009;
+const CLOSE_POLICY = 1008;
 /** Below this size a frame's header and payload are joined into one buffer (one write, no writev). */
 const JOIN_BELOW = 16 * 1024;
 
@@ -31,7 +34,9 @@ export class WebSocketListener {
   private readonly sockets = new Set<WebSocket>();
 
   constructor(private readonly options: WebSocketListenerOptions) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+    // Pings are answered here: ws's own answering drops the TCP connection without a close frame once
+    // 60 pongs are unsent (a burst of pings from a peer that reads slowly).
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, autoPong: false });
     this.http.on('upgrade', (req, socket: Socket, head: Buffer) => {
       if (options.token !== undefined && !bearerMatches(req.headers.authorization, options.token)) {
         options.logger.warn({ peer: socket.remoteAddress }, 'refused a WebSocket upgrade without a valid bearer token');
@@ -92,6 +97,18 @@ export class WebSocketListener {
       uncork: () => socket.uncork(),
       close: (code, reason) => ws.close(code, reason),
     };
+    let pendingPongs = 0;
+    const pongFlushed = (): void => void pendingPongs--;
+    ws.on('ping', (data: Buffer) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (pendingPongs >= this.options.maxPendingPongs) {
+        this.options.logger.warn({ peer, pendingPongs }, 'closing a connection flooding pings');
+        closeWithin(ws, CLOSE_POLICY, `too many pings: ${pendingPongs} pongs unsent (limit ${this.options.maxPendingPongs}); read the pongs or ping less`);
+        return;
+      }
+      pendingPongs++;
+      ws.pong(data, false, pongFlushed);
+    });
     const handlers = this.options.accept(transport);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (tooBig()) return;
@@ -131,6 +148,11 @@ export class WebSocketListener {
 }
 
 function closeTooBig(ws: WebSocket, limit: number): void {
-  ws.close(CLOSE_TOO_BIG, `frame larger than ${limit} bytes`);
+  closeWithin(ws, CLOSE_TOO_BIG, `frame larger than ${limit} bytes`);
+}
+
+/** Sends a close frame and drops the connection if the peer has not answered it within a second. */
+function closeWithin(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason);
   setTimeout(() => ws.terminate(), 1000).unref();
 }

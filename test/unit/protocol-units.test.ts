@@ -77,9 +77,25 @@ describe('large fs/writeFile requests', () => {
 
   it('takes the data out as bytes and parses the rest', () => {
     const parsed = parseLargeWriteFile(bytes({ id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: b64, sandbox: null } }));
-    assert.ok(parsed?.data.equals(data));
+    assert.ok(parsed && 'data' in parsed && parsed.data.equals(data));
     assert.deepEqual(parsed?.request, { kind: 'request', id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: '', sandbox: null } });
     assert.equal(decodeBase64BytesStrict(Buffer.alloc(0)), undefined, 'empty data is left to the usual path');
+  });
+
+  it('words invalid base64 from the bytes exactly as the usual path does', () => {
+    const invalid = [`${b64.slice(0, -4)}!!!!`, b64.replace(/\//g, '_'), `${b64.slice(0, -4)}AB=A`, `${b64.slice(0, -4)}AAB=`, `${b64}A`, `${b64.slice(0, -4)}AA=`];
+    for (const field of invalid) {
+      const parsed = parseLargeWriteFile(bytes({ id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: field } }));
+      let expected = '';
+      try {
+        decodeBase64Strict(field);
+      } catch (err) {
+        expected = (err as Error).message;
+      }
+      assert.ok(expected !== '', 'the usual path refuses it');
+      assert.ok(parsed && 'base64Problem' in parsed, field.slice(-8));
+      assert.equal(parsed.base64Problem, expected);
+    }
   });
 
   it('leaves anything unusual to the usual path', () => {
@@ -87,8 +103,6 @@ describe('large fs/writeFile requests', () => {
       { id: 1, method: 'fs/writeBlock', params: { handle: 'h', dataBase64: b64 } },
       { id: 1, method: 'fs/writeFile', params: { path: '/x', extra: { dataBase64: b64 }, dataBase64: '' } },
       { id: 1, method: 'fs/writeFile', params: { path: '/x', other: { dataBase64: 'AAAA' }, dataBase64: b64 } },
-      { id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: `${b64.slice(0, -4)}!!!!` } },
-      { id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: b64.replace(/\//g, '_') } },
       { method: 'fs/writeFile', params: { path: '/x', dataBase64: b64 } },
       { id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: b64, comment: 'dataBase64' } },
       { id: 1, method: 'fs/writeFile', params: { path: '/tmp/"dataBase64":"x', dataBase64: b64 } },

@@ -163,6 +163,20 @@ describe('seccomp filter', () => {
     assert.equal(evaluateSeccomp(f, { arch: arch.audit, nr: 0x40000000 + 1 }), EPERM, 'x32 syscalls are refused');
   });
 
+  it('refuses the ioctls TIOCSTI and TIOCLINUX (by the request\'s low 32 bits, as the kernel reads it); other ioctls pass', () => {
+    for (const restrictNetwork of [false, true]) {
+      const f = buildSeccompFilter({ restrictNetwork, arch: 'x64' });
+      assert.equal(call(f, 'ioctl', [0, SECCOMP.TIOCSTI]), EPERM, 'TIOCSTI');
+      assert.equal(call(f, 'ioctl', [0, SECCOMP.TIOCLINUX]), EPERM, 'TIOCLINUX');
+      assert.equal(call(f, 'ioctl', [0, 2 ** 32 + SECCOMP.TIOCSTI]), EPERM, 'TIOCSTI with high bits set');
+      assert.equal(call(f, 'ioctl', [0, 0x5413]), SECCOMP.RET_ALLOW, 'TIOCGWINSZ');
+      assert.equal(call(f, 'ioctl', [0, 0x5401]), SECCOMP.RET_ALLOW, 'TCGETS');
+    }
+    const arm = SECCOMP.ARCHES.arm64!;
+    const f = buildSeccompFilter({ restrictNetwork: false, arch: 'arm64' });
+    assert.equal(evaluateSeccomp(f, { arch: arm.audit, nr: arm.nr.ioctl as number, args: [0, SECCOMP.TIOCSTI] }), EPERM, 'arm64 TIOCSTI');
+  });
+
   it('with the network restricted, only AF_UNIX sockets and socketpairs, and no connect/bind/listen', () => {
     const f = buildSeccompFilter({ restrictNetwork: true, arch: 'x64' });
     assert.equal(call(f, 'socket', [2]), EPERM);
@@ -183,7 +197,7 @@ describe('bubblewrap argv (pure)', () => {
     kind: (p) => (dirs.includes(p) ? 'dir' : files.includes(p) ? 'file' : 'missing'),
     canonical: (p) => p,
   });
-  const opts = { command: ['cmd', 'arg'], cwd: '/w', restrictNetwork: true, mountProc: true, newSession: true, disableUserns: true, seccompFd: 3, denyFile: '/priv/denied' };
+  const opts = { command: ['cmd', 'arg'], cwd: '/w', restrictNetwork: true, mountProc: true, newSession: true, disableUserns: true, seccompFd: 3, denyFd: 4 };
 
   it('builds the workspace-write view: read-only root, writable workspace, metadata carve-outs, namespaces, caps dropped', () => {
     const views = deriveViews(resolvePolicy(restricted([special('root', 'read'), special('project_roots', 'write'), exact('/w/secret', 'deny')]), { cwd: '/nonexistent-w' }));
@@ -192,7 +206,7 @@ describe('bubblewrap argv (pure)', () => {
     const { args, syntheticTargets } = buildBwrapArgs(views, opts, facts(['/w', '/w/.git', '/w/private'], ['/w/secret']));
     const text = args.join(' ');
     assert.ok(text.startsWith('--die-with-parent --new-session --ro-bind / / --dev /dev --bind /w /w --ro-bind /w/.git /w/.git --perms 555 --tmpfs /w/.codex --remount-ro /w/.codex'), text);
-    assert.ok(text.includes('--ro-bind /priv/denied /w/secret'));
+    assert.ok(text.includes('--perms 000 --ro-bind-data 4 /w/secret'));
     assert.ok(text.includes('--perms 000 --tmpfs /w/private --remount-ro /w/private'));
     assert.ok(text.includes('--unshare-user --unshare-pid --unshare-ipc'));
     assert.ok(text.includes('--unshare-net --disable-userns --proc /proc --cap-drop ALL --seccomp 3 --chdir /w -- cmd arg'));

@@ -104,6 +104,7 @@ describe('WebSocketListener framing', () => {
       port: 0,
       token: undefined,
       maxFrameBytes: 1024 * 1024,
+      maxPendingPongs: 4096,
       maxMessageBytes: 4 * 1024 * 1024,
       logger: pino({ enabled: false }),
       accept: (transport: ServerTransport) => ({
