@@ -5,10 +5,18 @@ import path from 'node:path';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
 import { rssBytes, type RunningServer } from './servers.js';
 
+/**
+ * The servers a figure compares, first against each of the others: `cordon` (no ceiling),
+ * `cordon-default` (`cordon serve` as users run it: its default `:workspace` ceiling), `reference`
+ * (`--reference`, the 0.122–0.141 generation) and `reference-sandboxed` (`--sandboxed-reference`,
+ * the 0.171 generation, which sandboxes on the server as Cordon does).
+ */
+export type Side = 'cordon' | 'cordon-default' | 'reference' | 'reference-sandboxed';
+
 export interface Figure {
   name: string;
-  /** Only Cordon can be measured (the reference has no such feature). */
-  cordonOnly?: boolean;
+  /** Default: cordon against the reference. */
+  sides?: Side[];
   /**
    * Rounds of this figure per requested round. A figure that takes a fraction of a second per
    * sample is far shorter than this machine's slow spells, so a few samples say more about the
@@ -34,8 +42,8 @@ async function withClient<T>(server: RunningServer, fn: (c: ExecServerClient) =>
 }
 
 /** Runs argv and resolves when `closed` arrives, with the decoded output byte count. */
-async function runToClose(client: ExecServerClient, argv: string[], tty = false, sandbox?: Record<string, unknown>): Promise<number> {
-  const { events } = await client.spawn({ processId: pid('p'), argv, cwd: '/tmp', env: ENV, tty, ...(sandbox ? { sandbox } : {}) });
+async function runToClose(client: ExecServerClient, argv: string[], tty = false, sandbox?: Record<string, unknown>, cwd = '/tmp'): Promise<number> {
+  const { events } = await client.spawn({ processId: pid('p'), argv, cwd, env: ENV, tty, ...(sandbox ? { sandbox } : {}) });
   let bytes = 0;
   for await (const e of events) if (e.type === 'output') bytes += e.data.length;
   return bytes;
@@ -61,30 +69,38 @@ function incomplete(server: RunningServer, kind: string, bytes: number): void {
   console.warn(`  note: ${message}`);
 }
 
-/** The :workspace profile as Codex sends it (PROTOCOL.md §10.1), rooted at `dir`. */
-const workspaceSandbox = (dir: string): Record<string, unknown> => ({
-  permissions: {
+const uri = (p: string): string => `file://${p}`;
+
+/**
+ * The sandbox a 0.171 CLI sends with every command (PROTOCOL-0171.md §3.1): root read, the project
+ * roots and both temporary directories writable, .git/.agents/.codex/.aws read-only (skipped when
+ * missing), the workspace roots given. fs calls carry the same profile with a `policyContext`.
+ */
+const sandbox0171 = (dir: string, forFs: boolean): Record<string, unknown> => {
+  const skip = (subpath: string): Record<string, unknown> => ({ path: { type: 'special', value: { kind: 'project_roots', subpath } }, access: 'read', missing_path_behavior: 'skip' });
+  const permissions = {
     type: 'managed',
-    network: 'restricted',
     file_system: {
       type: 'restricted',
       entries: [
         { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
-        { path: { type: 'path', path: dir }, access: 'write' },
+        { path: { type: 'special', value: { kind: 'project_roots' } }, access: 'write' },
         { path: { type: 'special', value: { kind: 'slash_tmp' } }, access: 'write' },
-        { path: { type: 'path', path: `${dir}/.git` }, access: 'read' },
-        { path: { type: 'path', path: `${dir}/.agents` }, access: 'read' },
-        { path: { type: 'path', path: `${dir}/.codex` }, access: 'read' },
+        { path: { type: 'special', value: { kind: 'tmpdir' } }, access: 'write' },
+        ...['.git', '.agents', '.codex', '.aws'].map(skip),
       ],
     },
-  },
-  cwd: dir,
-  windowsSandboxLevel: 'disabled',
-});
+    network: 'restricted',
+  };
+  return forFs
+    ? { permissions, policyContext: { cwd: uri(dir), workspaceRoots: [uri(dir)] }, windowsSandboxLevel: 'disabled', useLegacyLandlock: false }
+    : { permissions, cwd: uri(dir), workspaceRoots: [uri(dir)], windowsSandboxLevel: 'disabled', windowsSandboxProxySettingsMode: 'reconcile', useLegacyLandlock: false };
+};
 
 export function figures(options: { fsDir: string }): Figure[] {
   const bigFile = path.join(options.fsDir, 'fifty-mb.bin');
-  const sandbox = workspaceSandbox(options.fsDir);
+  const sandboxProcess = sandbox0171(options.fsDir, false);
+  const sandboxFs = sandbox0171(options.fsDir, true);
   return [
     {
       name: 'start->closed of `true`, sequential',
@@ -180,21 +196,49 @@ export function figures(options: { fsDir: string }): Figure[] {
         }),
     },
     {
-      name: 'start->closed of `true` under a :workspace sandbox',
+      name: 'default config: 200 sequential fs/getMetadata round trips',
+      sides: ['cordon-default', 'cordon', 'reference'],
       unit: 'ms',
+      roundsFactor: 5,
       higherIsBetter: false,
-      cordonOnly: true,
       measure: (s) =>
         withClient(s, async (c) => {
-          for (let i = 0; i < 3; i++) await runToClose(c, ['true'], false, sandbox);
-          return medianMs(30, () => runToClose(c, ['true'], false, sandbox));
+          for (let i = 0; i < 20; i++) await c.fs.getMetadata('/tmp');
+          const t0 = performance.now();
+          for (let i = 0; i < 200; i++) await c.fs.getMetadata(bigFile);
+          return performance.now() - t0;
         }),
     },
     {
-      name: 'start->closed of `true`, unsandboxed, per start (same run, for the ratio)',
+      name: 'default config: fs/readFile of a 50 MB file',
+      sides: ['cordon-default', 'cordon', 'reference'],
       unit: 'ms',
       higherIsBetter: false,
-      cordonOnly: true,
+      measure: (s) =>
+        withClient(s, async (c) => {
+          const t0 = performance.now();
+          const data = await c.fs.readFile(bigFile);
+          if (data.length !== 50 * 1024 * 1024) throw new Error(`read ${data.length} bytes`);
+          return performance.now() - t0;
+        }),
+    },
+    {
+      name: 'sandboxed (0.171 object): start->closed of `true`, per start',
+      sides: ['cordon', 'reference-sandboxed'],
+      unit: 'ms',
+      higherIsBetter: false,
+      measure: (s) =>
+        withClient(s, async (c) => {
+          const cwd = uri(options.fsDir);
+          for (let i = 0; i < 3; i++) await runToClose(c, ['true'], false, sandboxProcess, cwd);
+          return medianMs(20, () => runToClose(c, ['true'], false, sandboxProcess, cwd));
+        }),
+    },
+    {
+      name: 'unsandboxed start->closed of `true`, per start',
+      sides: ['cordon'],
+      unit: 'ms',
+      higherIsBetter: false,
       measure: (s) =>
         withClient(s, async (c) => {
           for (let i = 0; i < 3; i++) await runToClose(c, ['true']);
@@ -202,14 +246,53 @@ export function figures(options: { fsDir: string }): Figure[] {
         }),
     },
     {
-      name: '200 sequential fs/getMetadata under a :workspace sandbox (warm)',
+      name: 'sandboxed (0.171 object): warm fs/getMetadata, per call',
+      sides: ['cordon', 'reference-sandboxed'],
       unit: 'ms',
       higherIsBetter: false,
       measure: (s) =>
         withClient(s, async (c) => {
-          for (let i = 0; i < 20; i++) await c.fs.getMetadata(bigFile, { sandbox });
+          const file = uri(bigFile);
+          for (let i = 0; i < 5; i++) await c.fs.getMetadata(file, { sandbox: sandboxFs });
+          return medianMs(s.name === 'cordon' ? 200 : 20, () => c.fs.getMetadata(file, { sandbox: sandboxFs }));
+        }),
+    },
+    {
+      name: 'warm fs/getMetadata per call: sandboxed (0.171 object) minus unsandboxed',
+      sides: ['cordon'],
+      unit: 'ms',
+      higherIsBetter: false,
+      measure: (s) =>
+        withClient(s, async (c) => {
+          const file = uri(bigFile);
+          for (let i = 0; i < 20; i++) {
+            await c.fs.getMetadata(file, { sandbox: sandboxFs });
+            await c.fs.getMetadata(file);
+          }
+          const plain: number[] = [];
+          const boxed: number[] = [];
+          for (let i = 0; i < 200; i++) {
+            let t0 = performance.now();
+            await c.fs.getMetadata(file);
+            plain.push(performance.now() - t0);
+            t0 = performance.now();
+            await c.fs.getMetadata(file, { sandbox: sandboxFs });
+            boxed.push(performance.now() - t0);
+          }
+          const med = (xs: number[]): number => xs.sort((a, b) => a - b)[xs.length >> 1] as number;
+          return med(boxed) - med(plain);
+        }),
+    },
+    {
+      name: 'sandboxed (0.171 object): fs/readFile of a 50 MB file',
+      sides: ['cordon', 'reference-sandboxed'],
+      unit: 'ms',
+      higherIsBetter: false,
+      measure: (s) =>
+        withClient(s, async (c) => {
           const t0 = performance.now();
-          for (let i = 0; i < 200; i++) await c.fs.getMetadata(bigFile, { sandbox });
+          const data = await c.fs.readFile(uri(bigFile), { sandbox: sandboxFs });
+          if (data.length !== 50 * 1024 * 1024) throw new Error(`read ${data.length} bytes`);
           return performance.now() - t0;
         }),
     },

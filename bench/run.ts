@@ -2,19 +2,22 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { figures, prepareFsFixtures } from './figures.js';
+import { figures, prepareFsFixtures, type Side } from './figures.js';
 import { installReference, ROOT, startCordon, startReference, type RunningServer } from './servers.js';
 
 /**
- * `npm run bench [-- --reference 0.141.0] [--rounds 3] [--only substring] [--no-reference]`
- * Measures Cordon and the reference server through the same client, interleaved (A B A B ...) so
- * machine noise hits both, and prints each side's median and the median ratio.
+ * `npm run bench [-- --reference 0.141.0] [--sandboxed-reference 0.171.0] [--rounds 3] [--only TEXT] [--no-reference]`
+ * Measures each figure's servers through the same client, interleaved (the order rotates every
+ * round) so machine noise hits all of them, each round on freshly started servers, and prints each
+ * side's median and the median of the per-round ratios of the first side against each other.
+ * `--only` keeps the figures whose name contains TEXT (repeatable, e.g. `--only sandboxed --only default`).
  */
 const { values } = parseArgs({
   options: {
     reference: { type: 'string', default: '0.141.0' },
+    'sandboxed-reference': { type: 'string', default: '0.171.0' },
     rounds: { type: 'string', default: '3' },
-    only: { type: 'string' },
+    only: { type: 'string', multiple: true },
     'no-reference': { type: 'boolean', default: false },
   },
 });
@@ -27,55 +30,66 @@ const median = (xs: number[]): number => {
 
 const rounds = Number(values.rounds);
 const fixtures = prepareFsFixtures();
-const all = figures({ fsDir: fixtures.dir }).filter((f) => !values.only || f.name.includes(values.only));
+const only = values.only ?? [];
 const withReference = !values['no-reference'];
-const referenceBin = withReference ? installReference(values.reference as string) : undefined;
+const all = figures({ fsDir: fixtures.dir })
+  .filter((f) => only.length === 0 || only.some((o) => f.name.includes(o)))
+  .map((f) => ({ ...f, sides: (f.sides ?? ['cordon', 'reference']).filter((s) => withReference || !s.startsWith('reference')) }));
+const versions: Record<string, string> = { reference: values.reference as string, 'reference-sandboxed': values['sandboxed-reference'] as string };
+const binaries = new Map<string, string>();
+for (const side of new Set(all.flatMap((f) => f.sides))) if (side.startsWith('reference')) binaries.set(side, installReference(versions[side] as string));
 
-const results: { name: string; unit: string; higherIsBetter: boolean; cordon: number[]; reference: number[] }[] = [];
+const starters: Record<Side, () => Promise<RunningServer>> = {
+  cordon: () => startCordon(),
+  'cordon-default': () => startCordon(fixtures.dir),
+  reference: () => startReference(binaries.get('reference') as string, 'reference'),
+  'reference-sandboxed': () => startReference(binaries.get('reference-sandboxed') as string, 'reference-sandboxed'),
+};
+const label = (side: Side): string => (side.startsWith('reference') ? `${side.replace('-sandboxed', '')} ${versions[side]}` : side);
+
+const began = performance.now();
+const results: { name: string; unit: string; higherIsBetter: boolean; samples: Partial<Record<Side, number[]>> }[] = [];
 try {
   for (const figure of all) {
-    const row = { name: figure.name, unit: figure.unit, higherIsBetter: figure.higherIsBetter, cordon: [] as number[], reference: [] as number[] };
+    const samples: Partial<Record<Side, number[]>> = {};
     for (let round = 0; round < rounds * (figure.roundsFactor ?? 1); round++) {
-      const sides: [('cordon' | 'reference'), () => Promise<RunningServer>][] = [['cordon', startCordon]];
-      if (referenceBin && !figure.cordonOnly) sides.push(['reference', () => startReference(referenceBin)]);
-      if (round % 2 === 1) sides.reverse();
-      for (const [side, start] of sides) {
-        const server = await start();
+      const order = figure.sides.map((_, i) => figure.sides[(i + round) % figure.sides.length] as Side);
+      for (const side of order) {
+        const server = await starters[side]();
         try {
-          row[side].push(await figure.measure(server));
+          (samples[side] ??= []).push(await figure.measure(server));
         } finally {
           await server.stop();
         }
       }
     }
-    results.push(row);
-    const c = median(row.cordon);
-    const r = row.reference.length ? median(row.reference) : NaN;
-    const ratios = row.reference.map((ref, i) => (figure.higherIsBetter ? (row.cordon[i] as number) / ref : ref / (row.cordon[i] as number)));
-    const better = ratios.length ? median(ratios) : NaN;
-    console.log(
-      `${figure.name.padEnd(66)} cordon ${c.toFixed(2).padStart(9)} ${figure.unit.padEnd(12)} reference ${Number.isNaN(r) ? '     n/a' : r.toFixed(2).padStart(9)}   ${Number.isNaN(better) ? '' : `cordon ${better.toFixed(2)}x ${better >= 1 ? 'better' : 'worse'}`}`,
-    );
+    results.push({ name: figure.name, unit: figure.unit, higherIsBetter: figure.higherIsBetter, samples });
+    const [first, ...others] = figure.sides as [Side, ...Side[]];
+    const mine = samples[first] as number[];
+    const parts = [`${label(first)} ${median(mine).toFixed(3)} ${figure.unit}`];
+    for (const other of others) {
+      const theirs = samples[other] as number[];
+      const ratio = median(theirs.map((t, i) => (figure.higherIsBetter ? (mine[i] as number) / t : t / (mine[i] as number))));
+      parts.push(`${label(other)} ${median(theirs).toFixed(3)} (${ratio.toFixed(2)}x ${ratio >= 1 ? 'better' : 'worse'})`);
+    }
+    console.log(`${figure.name}\n    ${parts.join('  |  ')}`);
   }
 } finally {
   fixtures.cleanup();
 }
 
+const minutes = (performance.now() - began) / 60_000;
 const stamp = new Date().toISOString();
 const out = {
   date: stamp,
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release() },
+  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), loadAverage: os.loadavg() },
   node: process.version,
-  reference: withReference ? values.reference : null,
+  references: withReference ? versions : null,
   rounds,
-  results: results.map((r) => ({
-    ...r,
-    cordonMedian: median(r.cordon),
-    referenceMedian: r.reference.length ? median(r.reference) : null,
-    medianRatio: r.reference.length ? median(r.reference.map((ref, i) => (r.higherIsBetter ? (r.cordon[i] as number) / ref : ref / (r.cordon[i] as number)))) : null,
-  })),
+  minutes,
+  results: results.map((r) => ({ ...r, medians: Object.fromEntries(Object.entries(r.samples).map(([k, v]) => [k, median(v)])) })),
 };
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const file = path.join(ROOT, 'bench', 'results', `${stamp.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-console.log(`\nresults written to ${path.relative(process.cwd(), file)}`);
+console.log(`\n${minutes.toFixed(1)} min; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; results written to ${path.relative(process.cwd(), file)}`);

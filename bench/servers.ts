@@ -37,16 +37,22 @@ function stopper(child: ChildProcess): () => Promise<void> {
     });
 }
 
-/** Starts the built Cordon server (dist/) on a free loopback port. */
-export async function startCordon(): Promise<RunningServer> {
+/**
+ * Starts the built Cordon server (dist/) on a free loopback port: with no ceiling
+ * (`--permissions :danger-full-access`, like the reference), or, given `workspace`, as users run it:
+ * `cordon serve` with its default `:workspace` ceiling, started in that directory.
+ */
+export async function startCordon(workspace?: string): Promise<RunningServer> {
   const main = path.join(ROOT, 'dist', 'cli', 'main.js');
   if (!existsSync(main)) throw new Error('dist/ is missing: run `npm run build` first');
-  // No ceiling, like the reference: sandboxed figures ask for their sandbox explicitly.
-  const child = spawn(process.execPath, [main, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', '--permissions', ':danger-full-access'], {
+  const ceiling = workspace ? [] : ['--permissions', ':danger-full-access'];
+  const child = spawn(process.execPath, [main, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', ...ceiling], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(workspace ? { cwd: workspace } : {}),
   });
-  const url = await waitForUrl(child, 'cordon');
-  return { name: 'cordon', url, pid: child.pid as number, stop: stopper(child) };
+  const name = workspace ? 'cordon-default' : 'cordon';
+  const url = await waitForUrl(child, name);
+  return { name, url, pid: child.pid as number, stop: stopper(child) };
 }
 
 /**
@@ -72,13 +78,13 @@ export function installReference(version: string): string {
   return bin;
 }
 
-export async function startReference(bin: string): Promise<RunningServer> {
+export async function startReference(bin: string, name = 'reference'): Promise<RunningServer> {
   const home = path.join(process.env.CORDON_REFERENCE_DIR ?? path.join(homedir(), '.cache', 'cordon-reference'), 'home');
   mkdirSync(home, { recursive: true });
   const env = { ...process.env, CODEX_HOME: home, PATH: `${path.join(path.dirname(path.dirname(bin)), 'bin')}:${process.env.PATH ?? ''}` };
   const child = spawn(bin, ['exec-server', '--listen', 'ws://127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const url = await waitForUrl(child, 'reference');
-  return { name: 'reference', url, pid: child.pid as number, stop: stopper(child) };
+  const url = await waitForUrl(child, name);
+  return { name, url, pid: child.pid as number, stop: stopper(child) };
 }
 
 /** Resident set size of a process, in bytes. */

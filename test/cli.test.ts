@@ -9,6 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { eventually, isAlive, RawClient, tempDir } from './helpers.js';
 
+// The CLI reads these; a developer's own settings must not point the tests at their server.
+delete process.env.CORDON_URL;
+delete process.env.CORDON_TOKEN;
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
@@ -141,11 +141,13 @@ describe('mount targets shared by sandboxes', () => {
     const tmp = await tempDir('cordon-targets-');
     const profile = { enforcement: 'managed' as const, network: 'restricted' as const, fileSystem: { kind: 'restricted' as const, entries: [special('root', 'read'), special('project_roots', 'write')] } };
     const launch = (script: string) => sandbox.wrap({ profile, policyCwd: tmp.dir, commandCwd: tmp.dir, command: ['/bin/sh', '-c', script], tty: false });
-    const run = (cmd: { file: string; args: string[]; env: Record<string, string> }): Promise<{ code: number | null; err: string }> =>
+    const run = (cmd: { file: string; args: string[]; env: Record<string, string>; fd3?: string }): Promise<{ code: number | null; err: string }> =>
       new Promise((resolve) => {
-        const child = spawn(cmd.file, cmd.args, { env: { ...SH_ENV, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+        const fd3 = cmd.fd3 === undefined ? [] : [openSync(cmd.fd3, 'r')];
+        const child = spawn(cmd.file, cmd.args, { env: { ...SH_ENV, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe', ...fd3] });
+        for (const fd of fd3) closeSync(fd);
         let err = '';
-        child.stderr.on('data', (d) => (err += d));
+        child.stderr?.on('data', (d) => (err += d));
         child.on('close', (code) => resolve({ code, err }));
       });
     try {
@@ -176,7 +178,8 @@ describe('the fs worker pool', () => {
     const env = new LocalEnvironment({ sandbox, fsWorkers: pool });
     const tmp = await tempDir('cordon-pool-');
     try {
-      const req = (extra: FsEntry[] = []): FsCallOptions => ({ sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write'), ...extra] } }, cwd: tmp.dir } });
+      // The deny entry keeps these reads in a worker (a policy that permits every read is answered in the server).
+      const req = (extra: FsEntry[] = []): FsCallOptions => ({ sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write'), exact(path.join(tmp.dir, 'never'), 'deny'), ...extra] } }, cwd: tmp.dir } });
       writeFileSync(path.join(tmp.dir, 'f'), 'x');
       await env.fs.getMetadata(path.join(tmp.dir, 'f'), req());
       const first = pool.list()[0];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
 import { DisconnectedError } from '../src/client/errors.js';
-import type { ProcessEvent } from '../src/environment/types.js';
+import type { ClientProcessEvent } from '../src/client/exec-server-client.js';
 import { eventually, isAlive, RawClient, SH_ENV, sleep, startServer, tempDir } from './helpers.js';
 
 describe('sessions: detach, resume, expiry', () => {
@@ -147,7 +147,7 @@ describe('sessions: detach, resume, expiry', () => {
         cwd: '/tmp',
         env: SH_ENV,
       });
-      const seen: ProcessEvent[] = [];
+      const seen: ClientProcessEvent[] = [];
       let reconnected = 0;
       client.on('reconnected', () => reconnected++);
       for await (const e of events) {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { defaultLinuxSandbox } from '../local/local-environment.js';
@@ -9,6 +9,8 @@ import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface NetworkFlags {
   networkAllow?: string[];
@@ -96,6 +98,13 @@ export async function ceilingFromFlags(
   }
   if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings, ...(network ? { network } : {}) };
   const roots = [...(opts.workspace.length ? opts.workspace.map((w) => path.resolve(cwd, w)) : [cwd]), ...extraRoots];
+  // A root that does not exist would be accepted and then fail every call under it: refuse it now.
+  for (const root of roots) {
+    const s = await stat(root).catch((err: NodeJS.ErrnoException) => err);
+    if (s instanceof Error) throw new Error(`workspace ${root}: ${s.code === 'ENOENT' ? 'no such directory' : s.message}`);
+    if (!s.isDirectory()) throw new Error(`workspace ${root}: not a directory`);
+  }
+  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings };
   return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings, ...(network ? { network } : {}) };
 }
 
@@ -127,7 +136,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   let network: OperatorNetworkPolicy | undefined;
   try {
     where = parseListen(opts.listen);
-    token = opts.tokenFile ? await readToken(opts.tokenFile) : undefined;
+    token = opts.tokenFile ? await readToken(opts.tokenFile) : process.env.CORDON_TOKEN?.trim() || undefined;
     const fromFlags = await ceilingFromFlags(opts);
     ceiling = fromFlags.ceiling;
     network = await operatorNetworkFromFlags(opts, fromFlags.network);

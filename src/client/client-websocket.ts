@@ -36,6 +36,8 @@ const applyMask: Masker = (() => {
 
 export interface ClientWebSocketOptions {
   headers: Record<string, string>;
+  /** Bound on the TCP connect and the upgrade answer (default: none). */
+  timeoutMs?: number;
   /** Largest incoming message; a larger one closes the connection with 1009. */
   maxMessageBytes: number;
   onMessage(message: Record<string, unknown>): void;
@@ -75,7 +77,12 @@ export class ClientWebSocket {
         method: 'GET',
         headers: { ...options.headers, Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': key },
       });
+      if (options.timeoutMs !== undefined) {
+        const ms = options.timeoutMs;
+        request.setTimeout(ms, () => request.destroy(new Error(`exec-server did not accept the connection within ${ms} ms`)));
+      }
       request.once('upgrade', (response, socket, head) => {
+        request.setTimeout(0);
         const expected = createHash('sha1').update(key + ACCEPT_GUID).digest('base64');
         if (response.headers['sec-websocket-accept'] !== expected) {
           socket.destroy();
@@ -85,7 +92,14 @@ export class ClientWebSocket {
       });
       request.once('response', (response) => {
         response.resume();
-        reject(new Error(`exec-server refused the connection: HTTP ${response.statusCode}`));
+        const status = response.statusCode ?? 0;
+        const why =
+          status === 401
+            ? options.headers.authorization
+              ? ': the server rejected the bearer token'
+              : ': the server requires a bearer token and none was given'
+            : '';
+        reject(new Error(`exec-server refused the connection: HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}${why}`));
       });
       request.once('error', reject);
       request.end();

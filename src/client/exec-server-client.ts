@@ -22,9 +22,16 @@ export interface ClientOptions {
   clientName?: string;
   /** Reconnect and resume the session after an unexpected drop (default true). */
   reconnect?: boolean;
-  /** Attempts per drop before giving up (default 10), with a delay doubling from `reconnectDelayMs`. */
+  /**
+   * After a drop: attempts before giving up (default 10), a delay doubling from `reconnectDelayMs`
+   * (default 100, at most 5000) between them, and never longer than `reconnectWindowMs` in all
+   * (default 30 000, the server's default session grace). Then the client is `disconnected`.
+   */
   reconnectAttempts?: number;
   reconnectDelayMs?: number;
+  reconnectWindowMs?: number;
+  /** Bound on opening the connection and on the `initialize` answer, per attempt (default 10 000). */
+  connectTimeoutMs?: number;
   /** Largest message accepted from the server. */
   maxMessageBytes?: number;
   /**
@@ -97,6 +104,29 @@ export interface DecodedReadResult {
   failure: string | null;
   /** False when the server does not say (0.122–0.141 servers). */
   sandboxDenied: boolean;
+  /** Cordon servers: output seqs this read skipped because the server no longer retained them. */
+  droppedOutput?: { fromSeq: number; toSeq: number };
+}
+
+/**
+ * Output the client will never deliver: produced while it was away and no longer retained by the
+ * server (its retention is bounded). `fromSeq`..`toSeq` are the missing output seqs.
+ */
+export interface OutputGapEvent {
+  type: 'gap';
+  processId: string;
+  seq: number;
+  fromSeq: number;
+  toSeq: number;
+}
+
+/** What `events()` yields: the process's events, and any gap in its output. */
+export type ClientProcessEvent = ProcessEvent | OutputGapEvent;
+
+/** Emitted when a drop starts a resume: how hard the client will try. */
+export interface ReconnectingInfo {
+  attempts: number;
+  windowMs: number;
 }
 
 const SANDBOX_TYPES: readonly string[] = ['none', 'macosSeatbelt', 'linuxSeccomp', 'windowsRestrictedToken', 'windowsMxc'];
@@ -145,9 +175,16 @@ export class ExecServerClient {
   private readonly pending = new Map<RequestId, Pending>();
   private readonly tracked = new Map<string, Tracked>();
   private readonly emitter = new EventEmitter();
+  /**
+   * `open`: requests go out. `resuming`: one resume loop owns the connection; requests wait for it.
+   * `closed`: for good (closed by the user, or the session could not be resumed); requests fail.
+   */
+  private state: 'open' | 'resuming' | 'closed' = 'open';
+  private resumed: Promise<void> | undefined;
+  private failure: DisconnectedError | undefined;
+  private readingPaused = false;
+  private readonly queues = new Set<{ processId: string; queue: EventQueue<ClientProcessEvent> }>();
   private readonly requestHandlers = new Map<string, ServerRequestHandler>();
-  private closedByUser = false;
-  private reconnecting: Promise<void> | undefined;
   sessionId = '';
   /** `initialize`'s `environmentInfo` (0.150+ servers, Cordon); undefined when the server sent none. */
   serverInfo: WireEnvironmentInfo | undefined;
@@ -172,32 +209,59 @@ export class ExecServerClient {
       reconnect: true,
       reconnectAttempts: 10,
       reconnectDelayMs: 100,
+      reconnectWindowMs: 30_000,
+      connectTimeoutMs: 10_000,
       maxMessageBytes: 1024 * 1024 * 1024,
       requestHandlers: {},
       ...options,
     });
-    await client.open(undefined);
+    await client.open(undefined, options.connectTimeoutMs ?? 10_000);
     return client;
   }
 
-  private async open(resumeSessionId: string | undefined): Promise<void> {
+  /** True while connected (not resuming, not closed). */
+  get connected(): boolean {
+    return this.state === 'open' && this.ws !== undefined;
+  }
+
+  /**
+   * Opens a connection and initializes it, within `timeoutMs`. On any failure the new socket is
+   * dropped (never left open behind a failed attempt).
+   */
+  private async open(resumeSessionId: string | undefined, timeoutMs: number): Promise<void> {
     const headers: Record<string, string> = {};
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    const deadline = Date.now() + timeoutMs;
     const ws: ClientWebSocket = await ClientWebSocket.connect(this.options.url, {
       headers,
       maxMessageBytes: this.options.maxMessageBytes,
+      timeoutMs,
       onMessage: (message) => this.onMessage(message),
       onClose: (code, reason) => this.onClose(ws, code, reason),
     });
     this.ws = ws;
-    const capabilities = 'execPolicy/request' in this.options.requestHandlers ? { capabilities: { execPolicyPrompt: true } } : {};
-    const result = (await this.request('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null, ...capabilities })) as {
-      sessionId: string;
-      environmentInfo?: WireEnvironmentInfo;
-    };
-    this.sessionId = result.sessionId;
-    this.serverInfo = result.environmentInfo ?? this.serverInfo;
-    ws.send('{"method":"initialized","params":{}}');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const capabilities = 'execPolicy/request' in this.options.requestHandlers ? { capabilities: { execPolicyPrompt: true } } : {};
+      const initialize = this.send<{ sessionId: string; environmentInfo?: WireEnvironmentInfo }>('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null, ...capabilities });
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new DisconnectedError(`exec-server did not answer initialize within ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+      });
+      const result = await Promise.race([initialize, timeout]);
+      this.sessionId = result.sessionId;
+      this.serverInfo = result.environmentInfo ?? this.serverInfo;
+      ws.send('{"method":"initialized","params":{}}');
+      if (this.readingPaused) ws.rawSocket.pause();
+    } catch (err) {
+      if (this.ws === ws) this.ws = undefined;
+      ws.terminate();
+      const dropped = err instanceof Error ? err : new Error(String(err));
+      for (const p of this.pending.values()) p.reject(dropped);
+      this.pending.clear();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private onMessage(msg: Record<string, unknown>): void {
@@ -334,31 +398,62 @@ export class ExecServerClient {
     const err = new DisconnectedError(`exec-server connection closed (code ${code}${reason ? `: ${reason}` : ''})`);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    if (this.closedByUser || !this.options.reconnect || !this.sessionId) {
-      this.emitter.emit('disconnected', err);
-      return;
-    }
-    this.reconnecting = this.resume().finally(() => (this.reconnecting = undefined));
+    // While resuming, the resume loop sees its own requests fail and tries again: one loop only.
+    if (this.state !== 'open') return;
+    if (!this.options.reconnect || !this.sessionId) return this.fail(err);
+    this.state = 'resuming';
+    this.resumed = this.resume();
   }
 
+  /** The one resume loop: reconnects, resumes the session, catches up; or gives up and fails. */
   private async resume(): Promise<void> {
+    const { reconnectAttempts: attempts, reconnectWindowMs: windowMs, connectTimeoutMs } = this.options;
+    this.emitter.emit('reconnecting', { attempts, windowMs } satisfies ReconnectingInfo);
+    const started = Date.now();
+    const deadline = started + windowMs;
     let delay = this.options.reconnectDelayMs;
-    for (let attempt = 1; attempt <= this.options.reconnectAttempts && !this.closedByUser; attempt++) {
+    let last: Error | undefined;
+    let attempt = 0;
+    while (attempt < attempts && this.state === 'resuming' && Date.now() < deadline) {
+      attempt++;
       try {
         for (const t of this.tracked.values()) if (!t.closed) t.held = [];
-        await this.open(this.sessionId);
+        await this.open(this.sessionId, Math.min(connectTimeoutMs, deadline - Date.now()));
+        if (this.state !== 'resuming') return; // closed by the user meanwhile
         await this.catchUp();
+        if (this.state !== 'resuming') return;
+        this.state = 'open';
         this.emitter.emit('reconnected', this.sessionId);
         return;
       } catch (err) {
+        last = err instanceof Error ? err : new Error(String(err));
         for (const t of this.tracked.values()) t.held = undefined;
-        // The server may not have noticed the old connection drop yet (-32010): that passes; other refusals do not.
+        const ws = this.ws;
+        this.ws = undefined;
+        ws?.terminate();
+        // The server is there but the session is not; except -32010: it has not noticed the old connection drop yet.
         if (err instanceof RpcError && err.code !== ErrorCode.SessionAttached) break;
-        await new Promise((r) => setTimeout(r, delay));
+        const wait = Math.min(delay, deadline - Date.now());
+        if (wait > 0 && attempt < attempts) await new Promise((r) => setTimeout(r, wait));
         delay = Math.min(delay * 2, 5000);
       }
     }
-    this.emitter.emit('disconnected', new DisconnectedError('exec-server connection lost and the session could not be resumed'));
+    if (this.state !== 'resuming') return;
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const why = last instanceof RpcError ? `the session could not be resumed: ${last.message}` : `${attempt} attempt(s) in ${seconds} s failed${last ? ` (last: ${last.message})` : ''}`;
+    this.fail(new DisconnectedError(`exec-server connection lost and not recovered: ${why}`));
+  }
+
+  /** The client is done for good: pending requests, waiting requests and event iterators get `err`. */
+  private fail(err: DisconnectedError): void {
+    if (this.state === 'closed' && this.failure) return;
+    this.state = 'closed';
+    this.failure = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    for (const { processId, queue } of this.queues) if (!this.tracked.get(processId)?.closed) queue.fail(err);
+    this.queues.clear();
+    this.emitter.emit('disconnected', err);
   }
 
   /** Reads what each unfinished process produced while we were away, then releases held events. */
@@ -369,7 +464,8 @@ export class ExecServerClient {
         .map(async ([processId, t]) => {
           try {
             for (;;) {
-              const r = await this.read(processId, { afterSeq: t.lastSeq });
+              const r = decodeRead(await this.send<WireReadResult>('process/read', { processId, afterSeq: t.lastSeq, maxBytes: null, waitMs: null }));
+              this.reportGap(processId, t, r);
               for (const c of r.chunks) this.deliver(t, { type: 'output', processId, seq: c.seq, stream: c.stream, data: c.data }, true);
               if (r.chunks.length > 0) continue;
               // With no chunk returned, nextSeq is the highest seq allocated + 1, events included.
@@ -392,11 +488,33 @@ export class ExecServerClient {
     );
   }
 
+  /**
+   * A catch-up read that skips seqs lost output: the server says so (`droppedOutput`), or, from a
+   * server that does not, the first chunk comes after a seq jump (output seqs are consecutive).
+   */
+  private reportGap(processId: string, t: Tracked, r: DecodedReadResult): void {
+    const first = r.chunks[0];
+    let gap = r.droppedOutput;
+    if (!gap && first && first.seq > t.lastSeq + 1) gap = { fromSeq: t.lastSeq + 1, toSeq: first.seq - 1 };
+    if (!gap || gap.toSeq <= t.lastSeq) return;
+    const fromSeq = Math.max(gap.fromSeq, t.lastSeq + 1);
+    const event: OutputGapEvent = { type: 'gap', processId, seq: gap.toSeq, fromSeq, toSeq: gap.toSeq };
+    t.lastSeq = gap.toSeq;
+    t.caughtUpTo = gap.toSeq;
+    this.emitter.emit('gap', event);
+  }
+
   /** Sends a request and resolves with its result; rejects with RpcError or DisconnectedError. */
   async request<T = unknown>(method: string, params: unknown): Promise<T> {
-    if (!this.ws && this.reconnecting && method !== 'initialize') await this.reconnecting;
+    while (this.state === 'resuming') await this.resumed;
+    return this.send<T>(method, params);
+  }
+
+  /** Sends on the current connection, whatever the state (the resume loop's own requests). */
+  private send<T>(method: string, params: unknown): Promise<T> {
+    if (this.state === 'closed' && this.failure) return Promise.reject(this.failure);
     const ws = this.ws;
-    if (!ws || !ws.isOpen) throw new DisconnectedError();
+    if (!ws || !ws.isOpen) return Promise.reject(new DisconnectedError());
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -419,25 +537,53 @@ export class ExecServerClient {
     return () => this.emitter.off('fsChange', listener);
   }
 
+  /**
+   * `disconnected`: once, when the client is done for good (closed, or a drop it could not recover
+   * from within the reconnect bounds). `reconnecting`: a drop started a resume. `reconnected`: the
+   * session was resumed and caught up. `gap`: output lost beyond the server's retention.
+   */
   on(event: 'disconnected', listener: (err: DisconnectedError) => void): this;
+  on(event: 'reconnecting', listener: (info: ReconnectingInfo) => void): this;
   on(event: 'serverRequest', listener: (method: string, params: unknown) => void): this;
   on(event: 'reconnected', listener: (sessionId: string) => void): this;
+  on(event: 'gap', listener: (gap: OutputGapEvent) => void): this;
   on(event: string, listener: (...args: never[]) => void): this {
     this.emitter.on(event, listener as (...args: unknown[]) => void);
     return this;
   }
 
-  /** Events of one process from now on, ending after `closed`. */
-  events(processId: string): AsyncIterable<ProcessEvent> {
-    const queue = new EventQueue<ProcessEvent>();
+  off(event: string, listener: (...args: never[]) => void): this {
+    this.emitter.off(event, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /**
+   * Events of one process from now on, ending after `closed`. Output lost beyond the server's
+   * retention comes as a `gap` event. When the connection is lost for good the iteration throws
+   * the DisconnectedError (within the reconnect window, see ClientOptions).
+   */
+  events(processId: string): AsyncIterable<ClientProcessEvent> {
+    const queue = new EventQueue<ClientProcessEvent>();
+    if (this.state === 'closed' && this.failure) {
+      queue.fail(this.failure);
+      return queue;
+    }
+    const entry = { processId, queue };
+    const onGap = (g: OutputGapEvent): void => {
+      if (g.processId === processId) queue.push(g);
+    };
     const off = this.onEvent((e) => {
       if (e.processId !== processId) return;
       queue.push(e);
       if (e.type === 'closed') {
         off();
+        this.emitter.off('gap', onGap);
+        this.queues.delete(entry);
         queue.end();
       }
     });
+    this.emitter.on('gap', onGap);
+    this.queues.add(entry);
     return queue;
   }
 
@@ -454,7 +600,7 @@ export class ExecServerClient {
   }
 
   /** Starts a process and returns its event stream, subscribed before the start request is sent. */
-  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType; events: AsyncIterable<ProcessEvent> }> {
+  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType; events: AsyncIterable<ClientProcessEvent> }> {
     const events = this.events(params.processId);
     const started = await this.startProcess(params);
     return { processId: params.processId, sandboxType: started.sandboxType, events };
@@ -519,13 +665,29 @@ export class ExecServerClient {
     return this.request('environment/status', {});
   }
 
+  /**
+   * Stops reading from the server (its notifications and answers wait in the socket) until
+   * `resumeReading`; the server then slows the session's processes down. For a consumer whose own
+   * output is full, e.g. a pipe nobody reads yet.
+   */
+  pauseReading(): void {
+    this.readingPaused = true;
+    this.ws?.rawSocket.pause();
+  }
+
+  resumeReading(): void {
+    this.readingPaused = false;
+    this.ws?.rawSocket.resume();
+  }
+
   /** Drops the connection without closing the session (tests, and simulating network loss). */
   dropConnection(): void {
     this.ws?.terminate();
   }
 
   async close(): Promise<void> {
-    this.closedByUser = true;
-    await this.ws?.close(1000);
+    const ws = this.ws;
+    this.fail(new DisconnectedError('exec-server client closed'));
+    await ws?.close(1000);
   }
 }

@@ -66,6 +66,16 @@ export class FsClient {
     return (await this.request<{ handle: string }>('fs/open', withSandbox({ path, mode }, options))).handle;
   }
 
+  /**
+   * `open`, and the file's permission bits (Cordon servers; NaN from one that does not say). With
+   * `permissions`, a file opened for writing gets exactly those bits.
+   */
+  async openWithMode(path: string, mode: 'read' | 'write', args: { permissions?: number | null } = {}, options?: FsRequestOptions): Promise<{ handle: string; permissions: number }> {
+    const params = { path, mode, ...(args.permissions !== undefined && args.permissions !== null ? { permissions: args.permissions } : {}) };
+    const r = await this.request<{ handle: string; permissions?: number }>('fs/open', withSandbox(params, options));
+    return { handle: r.handle, permissions: typeof r.permissions === 'number' ? r.permissions : Number.NaN };
+  }
+
   async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
     const r = await this.request<Record<string, unknown>>('fs/readBlock', { handle, offset, length });
     return { data: fieldData(r, 'dataBase64'), eof: r.eof === true };

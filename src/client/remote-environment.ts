@@ -14,6 +14,7 @@ import type {
   HttpBodyDelta,
   HttpRequest,
   HttpResponse,
+  OutputFlowControl,
   ProcessEventListener,
   ProcessSignal,
   ReadRequest,
@@ -48,7 +49,7 @@ export function environmentInfoFromWire(w: Partial<WireEnvironmentInfo> & { shel
 }
 
 /** An Environment whose processes run on a Cordon server; indistinguishable from a local one. */
-export class RemoteEnvironment implements Environment {
+export class RemoteEnvironment implements Environment, OutputFlowControl {
   readonly exec: ExecBackend;
   readonly fs: FileSystem;
   readonly http: HttpBackend;
@@ -98,6 +99,7 @@ export class RemoteEnvironment implements Environment {
       canonicalize: (p, o) => f.canonicalize(p, wireOptions(o)),
       rename: (s, d, o) => f.rename(s, d, wireOptions(o)),
       open: (p, m, o) => f.open(p, m, wireOptions(o)),
+      openWithMode: (p, m, a, o) => f.openWithMode(p, m, a, wireOptions(o)),
       readBlock: (h, off, len) => f.readBlock(h, off, len),
       writeBlock: (h, off, d) => f.writeBlock(h, off, d),
       close: (h) => f.close(h),
@@ -154,6 +156,15 @@ export class RemoteEnvironment implements Environment {
 
   static async connect(options: ClientOptions): Promise<RemoteEnvironment> {
     return new RemoteEnvironment(await ExecServerClient.connect(options));
+  }
+
+  /** Stops reading from the server until `resumeOutput` (back-pressure reaches the processes). */
+  pauseOutput(): void {
+    this.client.pauseReading();
+  }
+
+  resumeOutput(): void {
+    this.client.resumeReading();
   }
 
   /** The server's own description, with its URIs turned back into plain paths. */

@@ -81,6 +81,11 @@ export interface ReadResult {
   failure: string | null;
   /** Exited, sandboxed, and its failure looks like a sandbox denial (PROTOCOL-0171 §3.4). */
   sandboxDenied: boolean;
+  /**
+   * Output seqs this read skipped because the process produced more than is retained (present only
+   * then). A reader that resumes after a long absence learns here what it missed.
+   */
+  droppedOutput?: { fromSeq: number; toSeq: number };
 }
 
 export interface WriteRequest {
@@ -182,6 +187,11 @@ export interface FileSystem {
   rename(sourcePath: string, destinationPath: string, options?: FsCallOptions): Promise<void>;
   /** Chunked access for files too big for one message. Handles belong to the environment. */
   open(path: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string>;
+  /**
+   * `open`, and the file's permission bits (mode & 0o777). With `permissions`, a file opened for
+   * writing gets exactly those bits (not narrowed by the umask): a copy keeps its source's mode.
+   */
+  openWithMode(path: string, mode: 'read' | 'write', args: { permissions?: number | null }, options?: FsCallOptions): Promise<{ handle: string; permissions: number }>;
   readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }>;
   writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void>;
   close(handle: string): Promise<void>;

@@ -19,7 +19,7 @@ export class FileHandles {
     private readonly maxBlockBytes: number,
   ) {}
 
-  async open(path: string, mode: 'read' | 'write'): Promise<string> {
+  async open(path: string, mode: 'read' | 'write', permissions?: number | null): Promise<{ handle: string; permissions: number }> {
     if (this.files.size + this.opening >= this.maxHandles) throw invalidRequest(fsMessages.tooManyHandles(this.maxHandles));
     this.opening++;
     let handle: FileHandle;
@@ -30,9 +30,17 @@ export class FileHandles {
     } finally {
       this.opening--;
     }
+    let bits: number;
+    try {
+      if (mode === 'write' && permissions !== undefined && permissions !== null) await handle.chmod(permissions & 0o777);
+      bits = (await handle.stat()).mode & 0o777;
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
     const id = randomUUID();
     this.files.set(id, { handle, mode });
-    return id;
+    return { handle: id, permissions: bits };
   }
 
   private get(id: string, mode: 'read' | 'write'): FileHandle {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, read, readSync, statSync, write, writeSync } from 'node:fs';
+import { close, closeSync, constants, fstatSync, openSync, read, readSync, statSync, write, writeSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
@@ -15,19 +15,38 @@ const SMALL_FILE_BYTES = 64 * 1024;
  * The first open is non-blocking, so a FIFO put in place of a file cannot stall the server; like
  * fs.readFile, at most the size the file had when opened is read.
  */
-export async function openForReading(path: string): Promise<{ whole: Buffer } | { chunks: FileChunks } | undefined> {
+export function openForReading(path: string): { whole: Buffer } | { chunks: FileChunks } | undefined {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  let size: number;
+  let info: Stats;
   try {
-    const info = fstatSync(fd);
-    if (!info.isFile() || info.size === 0) return undefined;
-    size = info.size;
-    if (size <= SMALL_FILE_BYTES) return { whole: readWhole(fd, size) };
+    info = fstatSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return readOpened(fd, info);
+}
+
+/**
+ * openForReading for a descriptor already open for reading (and its fstat); takes it over: closed
+ * here unless chunks are returned, which close it at their end.
+ */
+export function readOpened(fd: number, info: Stats): { whole: Buffer } | { chunks: FileChunks } | undefined {
+  const size = info.size;
+  if (!info.isFile() || size === 0 || size > SMALL_FILE_BYTES) {
+    if (info.isFile() && size > SMALL_FILE_BYTES) return { chunks: new FileChunks(fd, size) };
+    closeSync(fd);
+    return undefined;
+  }
+  try {
+    return { whole: readWhole(fd, size) };
   } finally {
     closeSync(fd);
   }
-  return { chunks: new FileChunks(await open(path, 'r'), size) };
 }
+
+const readAt = (fd: number, buffer: Buffer, offset: number, length: number, position: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
 
 function readWhole(fd: number, size: number): Buffer {
   const buffer = Buffer.allocUnsafe(size);
@@ -51,7 +70,7 @@ export class FileChunks implements AsyncIterable<Buffer>, AsyncIterator<Buffer> 
   private closed = false;
 
   constructor(
-    private readonly handle: FileHandle,
+    private readonly fd: number,
     private readonly size: number,
   ) {}
 
@@ -66,7 +85,7 @@ export class FileChunks implements AsyncIterable<Buffer>, AsyncIterator<Buffer> 
     try {
       while (filled < this.buffer.length && this.position + filled < this.size) {
         const want = Math.min(this.buffer.length - filled, this.size - this.position - filled);
-        const { bytesRead } = await this.handle.read(this.buffer, filled, want, this.position + filled);
+        const bytesRead = await readAt(this.fd, this.buffer, filled, want, this.position + filled);
         if (bytesRead === 0) break;
         filled += bytesRead;
       }
@@ -83,7 +102,7 @@ export class FileChunks implements AsyncIterable<Buffer>, AsyncIterator<Buffer> 
   async return(): Promise<IteratorResult<Buffer>> {
     if (!this.closed) {
       this.closed = true;
-      await this.handle.close();
+      await new Promise<void>((resolve) => close(this.fd, () => resolve()));
     }
     return { done: true, value: undefined };
   }

@@ -1,6 +1,6 @@
-import { openForReading, readUnsized, SMALL_WRITE_BYTES, UnsizedReadError, writeSmallFile, writeUnsized, type UnsizedReadLimits } from './file-io.js';
-import { readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { openForReading, readOpened, readUnsized, SMALL_WRITE_BYTES, UnsizedReadError, writeSmallFile, writeUnsized, type UnsizedReadLimits } from './file-io.js';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { SandboxRequest } from '../environment/permissions.js';
 import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener, WalkOptions, WalkResult } from '../environment/types.js';
@@ -13,6 +13,8 @@ import type { FsWorker, FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';
 import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
 import { grantsFullFileAccess } from '../sandbox/profile.js';
+import { permitsEveryRead } from '../sandbox/read-policy.js';
+import { DirectReads, holdsCapabilities } from './direct-read.js';
 import { FileHandles } from './file-handles.js';
 import { copyPath } from './fs-copy.js';
 import { FsWatches } from './fs-watches.js';
@@ -82,6 +84,35 @@ export function getMetadataSync(p: string): FileMetadata {
   }
 }
 
+type EntryKind = { isDirectory: boolean; isFile: boolean } | 'missing' | undefined;
+
+async function statKind(p: string): Promise<EntryKind> {
+  try {
+    const t = await stat(p);
+    return { isDirectory: t.isDirectory(), isFile: t.isFile() };
+  } catch {
+    return 'missing';
+  }
+}
+
+/**
+ * The entries of a directory, symlinks described by their targets (`kindOf`; broken links are left
+ * out). Undefined when `kindOf` cannot tell for some link (the caller then asks the worker).
+ */
+async function listDirectory(dir: string, kindOf: (p: string) => EntryKind | Promise<EntryKind>): Promise<DirectoryEntry[] | undefined> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  let unknown = false;
+  const out = await Promise.all(
+    entries.map(async (e): Promise<DirectoryEntry | undefined> => {
+      if (!e.isSymbolicLink()) return { fileName: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
+      const kind = await kindOf(path.join(dir, e.name));
+      if (kind === undefined) unknown = true;
+      return kind === undefined || kind === 'missing' ? undefined : { fileName: e.name, ...kind };
+    }),
+  );
+  return unknown ? undefined : out.filter((e): e is DirectoryEntry => e !== undefined);
+}
+
 function fsCallSync<T>(op: () => T): T {
   try {
     return op();
@@ -114,6 +145,9 @@ export class LocalFileSystem implements FileSystem {
   private readonly offPool: (() => void) | undefined;
   private readonly maxOpenFiles: number;
   private readonly maxWatches: number;
+  /** Reads answered here when the call's policy permits every read (see direct-read.ts). */
+  private readonly direct: DirectReads;
+  private readonly restrictions = new Map<string, SandboxRequest | null>();
   private readonly unsized: UnsizedReadLimits;
   /** Remote opens and watches in flight, counted against the limits before their answer arrives. */
   private pendingRemoteHandles = 0;
@@ -136,7 +170,13 @@ export class LocalFileSystem implements FileSystem {
     });
     this.maxOpenFiles = limits.maxOpenFiles;
     this.maxWatches = limits.maxWatches;
+    this.direct = new DirectReads(() => pool?.hiddenPaths() ?? [], holdsCapabilities());
     this.unsized = { maxBytes: limits.maxUnsizedReadBytes ?? DEFAULT_MAX_UNSIZED_READ_BYTES, timeoutMs: limits.unsizedReadTimeoutMs ?? DEFAULT_UNSIZED_READ_TIMEOUT_MS };
+  }
+
+  /** Whether a read of `p` under `sandbox` may be tried here rather than in its worker. */
+  private readsDirectly(sandbox: SandboxRequest, p: string): boolean {
+    return permitsEveryRead(sandbox.profile.fileSystem) && this.direct.candidate(p);
   }
 
   private emitChange(c: FsChange): void {
@@ -145,8 +185,20 @@ export class LocalFileSystem implements FileSystem {
 
   /** The sandbox a call must run in, or undefined when it may run directly. */
   private restriction(options: FsCallOptions | undefined): SandboxRequest | undefined {
-    const sandbox = applyCeiling(this.ceiling, options?.sandbox, options?.sandbox?.cwd ?? this.ceiling?.cwd ?? '/');
-    return sandbox && !grantsFullFileAccess(sandbox.profile.fileSystem) ? sandbox : undefined;
+    const requested = options?.sandbox;
+    if (!this.ceiling && !requested) return undefined;
+    const callCwd = requested?.cwd ?? this.ceiling?.cwd ?? '/';
+    // Intersecting with the ceiling resolves both policies (tens of microseconds); the result
+    // depends only on the request and the cwd, so it is kept per distinct pair (a few per session).
+    const key = `${callCwd}\0${requested ? JSON.stringify(requested) : ''}`;
+    let known = this.restrictions.get(key);
+    if (known === undefined) {
+      const sandbox = applyCeiling(this.ceiling, requested, callCwd);
+      known = sandbox && !grantsFullFileAccess(sandbox.profile.fileSystem) ? sandbox : null;
+      if (this.restrictions.size >= 64) this.restrictions.clear();
+      this.restrictions.set(key, known);
+    }
+    return known ?? undefined;
   }
 
   private async viaWorker(sandbox: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
@@ -188,7 +240,13 @@ export class LocalFileSystem implements FileSystem {
   }
 
   async readFileStream(p: string, options?: FsCallOptions): Promise<Buffer | AsyncIterable<Buffer>> {
-    const opened = this.restriction(options) ? undefined : await fsCall(() => openForReading(p));
+    const sandbox = this.restriction(options);
+    let opened: ReturnType<typeof openForReading>;
+    if (!sandbox) opened = fsCallSync(() => openForReading(p));
+    else if (this.readsDirectly(sandbox, p)) {
+      const fd = fsCallSync(() => this.direct.openForReading(p));
+      opened = fd && fsCallSync(() => readOpened(fd.fd, fd.info));
+    }
     if (!opened) return this.readFile(p, options);
     return 'whole' in opened ? opened.whole : opened.chunks;
   }
@@ -221,10 +279,20 @@ export class LocalFileSystem implements FileSystem {
   }
 
   getMetadataNow(p: string, options?: FsCallOptions): FileMetadata | undefined {
-    return this.restriction(options) ? undefined : getMetadataSync(p);
+    const sandbox = this.restriction(options);
+    if (!sandbox) return getMetadataSync(p);
+    if (!this.readsDirectly(sandbox, p)) return undefined;
+    const m = fsCallSync(() => this.direct.metadata(p));
+    return m && toMetadata(m.link, m.target);
   }
 
   getMetadata(p: string, options?: FsCallOptions): Promise<FileMetadata> {
+    try {
+      const now = this.getMetadataNow(p, options);
+      if (now) return Promise.resolve(now);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.run(
       options,
       { op: 'getMetadata', path: p },
@@ -235,25 +303,24 @@ export class LocalFileSystem implements FileSystem {
     );
   }
 
-  readDirectory(p: string, options?: FsCallOptions): Promise<DirectoryEntry[]> {
+  async readDirectory(p: string, options?: FsCallOptions): Promise<DirectoryEntry[]> {
+    const sandbox = this.restriction(options);
+    if (sandbox && this.readsDirectly(sandbox, p)) {
+      const fd = fsCallSync(() => this.direct.openDirectory(p));
+      if (fd !== undefined) {
+        try {
+          // Listed through the verified descriptor, so nothing swapped in at `p` meanwhile is read.
+          const listed = await fsCall(() => listDirectory(`/proc/self/fd/${fd}`, (link) => this.direct.linkTarget(link)));
+          if (listed) return listed;
+        } finally {
+          closeSync(fd);
+        }
+      }
+    }
     return this.run(
       options,
       { op: 'readDirectory', path: p },
-      async () => {
-        const entries = await readdir(p, { withFileTypes: true });
-        const out = await Promise.all(
-          entries.map(async (e): Promise<DirectoryEntry | undefined> => {
-            if (!e.isSymbolicLink()) return { fileName: e.name, isDirectory: e.isDirectory(), isFile: e.isFile() };
-            try {
-              const t = await stat(path.join(p, e.name));
-              return { fileName: e.name, isDirectory: t.isDirectory(), isFile: t.isFile() };
-            } catch {
-              return undefined; // broken links are left out
-            }
-          }),
-        );
-        return out.filter((e): e is DirectoryEntry => e !== undefined);
-      },
+      async () => (await listDirectory(p, statKind)) as DirectoryEntry[],
       (r) => r as DirectoryEntry[],
     );
   }
@@ -294,21 +361,25 @@ export class LocalFileSystem implements FileSystem {
   }
 
   async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
+    return (await this.openWithMode(p, mode, {}, options)).handle;
+  }
+
+  async openWithMode(p: string, mode: 'read' | 'write', args: { permissions?: number | null }, options?: FsCallOptions): Promise<{ handle: string; permissions: number }> {
     const sandbox = this.restriction(options);
-    if (!sandbox) return fsCall(() => this.handles.open(p, mode));
+    if (!sandbox) return fsCall(() => this.handles.open(p, mode, args.permissions));
     if (this.remoteHandles.size + this.pendingRemoteHandles >= this.maxOpenFiles) throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
     this.pendingRemoteHandles++;
-    let opened: { result: unknown; worker: FsWorker };
+    let via: { result: unknown; worker: FsWorker };
     try {
-      opened = await this.viaWorker(sandbox, { op: 'open', path: p, mode });
+      via = await this.viaWorker(sandbox, { op: 'open', path: p, mode, permissions: args.permissions ?? null });
     } finally {
       this.pendingRemoteHandles--;
     }
-    const { result, worker } = opened;
-    const handle = result as string;
-    this.remoteHandles.set(handle, worker);
+    const { result, worker } = via;
+    const opened = result as { handle: string; permissions: number };
+    this.remoteHandles.set(opened.handle, worker);
     this.pool?.pin(worker);
-    return handle;
+    return opened;
   }
 
   async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {

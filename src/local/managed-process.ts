@@ -105,7 +105,9 @@ export class ManagedProcess {
     }
     const chunks = this.log.read(afterSeq, request.maxBytes ?? null);
     const last = chunks[chunks.length - 1];
+    const gap = this.log.gapAfter(afterSeq);
     return {
+      ...(gap ? { droppedOutput: gap } : {}),
       chunks,
       nextSeq: last ? last.seq + 1 : this.seq + 1,
       exited: this.exited,

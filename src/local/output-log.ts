@@ -2,12 +2,15 @@ import type { OutputChunk } from '../environment/types.js';
 
 /**
  * The retained output of one process: chunks in seq order, trimmed from the front to the most recent
- * `retainBytes` (the newest chunk is always kept). A gap in seqs is the only sign of what was dropped.
+ * `retainBytes` (the newest chunk is always kept). What was dropped is remembered as the seq of the
+ * last dropped chunk, so a read that reaches back past it can say which seqs it skips (`gapAfter`).
  */
 export class OutputLog {
   private chunks: OutputChunk[] = [];
   private head = 0;
   private bytes = 0;
+  /** Seq of the newest chunk dropped (0: none). Output seqs are consecutive, so all up to it are gone. */
+  private droppedThrough = 0;
 
   constructor(private readonly retainBytes: number) {}
 
@@ -23,6 +26,7 @@ export class OutputLog {
       this.chunks[this.head] = undefined as unknown as OutputChunk;
       this.head++;
       this.bytes -= dropped.data.length;
+      this.droppedThrough = dropped.seq;
     }
     if (this.head > 1024 && this.head * 2 > this.chunks.length) {
       this.chunks = this.chunks.slice(this.head);
@@ -44,6 +48,11 @@ export class OutputLog {
 
   hasAfter(afterSeq: number): boolean {
     return this.firstAfter(afterSeq) < this.chunks.length;
+  }
+
+  /** The seqs a read after `afterSeq` skips because they are no longer retained, if any. */
+  gapAfter(afterSeq: number): { fromSeq: number; toSeq: number } | undefined {
+    return afterSeq < this.droppedThrough ? { fromSeq: afterSeq + 1, toSeq: this.droppedThrough } : undefined;
   }
 
   /** Chunks after `afterSeq` whose sizes sum to at most `maxBytes`, but always at least one. */

@@ -152,6 +152,8 @@ export interface WireReadResult {
   failure: string | null;
   /** 0.142+: the process ran sandboxed and its failure looks like a sandbox denial (PROTOCOL-0171 §3.4). */
   sandboxDenied: boolean;
+  /** Cordon extension (docs/protocol-extensions.md): output seqs skipped because they were not retained. */
+  droppedOutput?: { fromSeq: number; toSeq: number };
 }
 
 export const ExecMetadata = struct('ExecMetadata', {

@@ -36,7 +36,7 @@ async function perform(r: FsWorkerRequest): Promise<unknown> {
     case 'rename':
       return fs.rename(r.sourcePath, r.destinationPath);
     case 'open':
-      return fs.open(r.path, r.mode);
+      return fs.openWithMode(r.path, r.mode, { permissions: r.permissions });
     case 'readBlock': {
       const { data, eof } = await fs.readBlock(r.handle, r.offset, r.length);
       return { data: data.toString('base64'), eof };

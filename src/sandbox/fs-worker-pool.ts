@@ -145,6 +145,11 @@ export class FsWorkerPool {
     return [...this.workers.values()];
   }
 
+  /** Host paths every sandbox hides (the sandbox runtime's private directory). */
+  hiddenPaths(): readonly string[] {
+    return this.options.sandbox.hiddenPaths();
+  }
+
   onChange(listener: (change: FsChange) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -205,7 +210,7 @@ export class FsWorkerPool {
       cwd: '/',
       env: { PATH: env.PATH ?? '/usr/bin:/bin', ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}), ...command.env },
       stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    }) as ChildProcessWithoutNullStreams;
     const worker = new FsWorker(key, child, command, (c) => {
       for (const l of this.listeners) l(c);
     }, (w) => {

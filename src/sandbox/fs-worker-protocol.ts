@@ -13,7 +13,7 @@ export type FsWorkerOp =
   | { op: 'copy'; sourcePath: string; destinationPath: string; recursive: boolean }
   | { op: 'canonicalize'; path: string }
   | { op: 'rename'; sourcePath: string; destinationPath: string }
-  | { op: 'open'; path: string; mode: 'read' | 'write' }
+  | { op: 'open'; path: string; mode: 'read' | 'write'; permissions: number | null }
   | { op: 'readBlock'; handle: string; offset: number; length: number }
   | { op: 'writeBlock'; handle: string; offset: number; data: string }
   | { op: 'close'; handle: string }

@@ -173,6 +173,11 @@ export class LinuxSandbox {
     }
   }
 
+  /** Host paths hidden inside every sandbox of this runtime: its private directory, once made. */
+  hiddenPaths(): readonly string[] {
+    return this.privateDir ? [this.privateDir] : [];
+  }
+
   /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
   probe(): Promise<HostSupport> {
     this.support ??= (async () => {
@@ -240,7 +245,8 @@ export class LinuxSandbox {
         newSession: false,
         disableUserns: support.disableUserns,
         seccompFd: 3,
-        denyFd: 5,
+        // fd 4 carries the network bridge's channel when proxied, so the deny data moves to fd 5 then.
+        denyFd: network ? 5 : 4,
       });
     } catch (err) {
       channel?.close();
@@ -261,21 +267,28 @@ export class LinuxSandbox {
     }
     // Journaled before bwrap creates them: after a kill -9 the next server removes them.
     if (journalChanged) this.writeJournal();
-    // The shell opens the seccomp program as fd 3 for bwrap and replaces itself with it (same pid).
-    // Proxied, it first connects fd 4 to the bridge channel and proves itself with the token.
+    // A shell opens the seccomp program as bwrap's fd 3 and /dev/null (the data of every deny mask)
+    // as fd 4, ignores the job-control signals (Node's spawn cannot start a child with a signal
+    // ignored), and replaces itself with bwrap (same pid). Proxied, it first connects fd 4 to the
+    // bridge channel and proves itself with the token, and /dev/null goes to fd 5.
     const trap = "trap '' INT QUIT TSTP; ";
-    const wrapper = channel
+    const env = { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) };
+    const seccomp = filter(restrictNetwork, channel !== undefined);
+    const launchSpec = channel
       ? {
           file: BASH,
-          script: `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0" 5</dev/null`,
-          env: { CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
+          args: [
+            '-c',
+            `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0" 5</dev/null`,
+            seccomp,
+            support.bwrap,
+            ...plan.args,
+          ],
+          env: { ...env, CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
         }
-      : { file: '/bin/sh', script: `${trap}exec "$@" 3<"$0" 5</dev/null`, env: {} as Record<string, string> };
+      : { file: '/bin/sh', args: ['-c', `${trap}exec "$@" 3<"$0" 4</dev/null`, seccomp, support.bwrap, ...plan.args], env };
     return {
-      file: wrapper.file,
-      // fd 3: the seccomp program; fd 5: /dev/null, the data of every deny mask; fd 4 (proxied): the bridge channel.
-      args: ['-c', wrapper.script, filter(restrictNetwork, channel !== undefined), support.bwrap, ...plan.args],
-      env: { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}), ...wrapper.env },
+      ...launchSpec,
       cleanup: async () => {
         channel?.close();
         let removed = false;

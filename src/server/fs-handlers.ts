@@ -149,7 +149,7 @@ export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<E
  */
 const olderForm = (raw: unknown, key: string): boolean => raw !== null && typeof raw === 'object' && !Array.isArray(raw) && key in raw;
 
-export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string } | { handleId: string }> {
+export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string; permissions: number } | { handleId: string }> {
   const mode = olderForm(raw, 'mode') ? (raw as { mode: unknown }).mode : undefined;
   if (!olderForm(raw, 'handleId') && (mode === 'read' || mode === 'write')) return handleOlderOpen(ctx, raw);
   const p = parseParams(OpenFileParams, raw, 'FsOpenParams');
@@ -157,9 +157,9 @@ export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ h
   return { handleId: p.handleId };
 }
 
-async function handleOlderOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string }> {
+async function handleOlderOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string; permissions: number }> {
   const p = parseParams(OpenParams, raw, 'FsOpenParams');
-  return { handle: await ctx.environment.fs.open(parseAbsolutePath(p.path), p.mode, callOptions(p)) };
+  return ctx.environment.fs.openWithMode(parseAbsolutePath(p.path), p.mode, { permissions: p.permissions ?? null }, callOptions(p));
 }
 
 export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {

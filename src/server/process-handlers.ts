@@ -66,6 +66,7 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
     closed: result.closed,
     failure: result.failure,
     sandboxDenied: result.sandboxDenied,
+    ...(result.droppedOutput ? { droppedOutput: result.droppedOutput } : {}),
   };
 }
 

@@ -1,0 +1,185 @@
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
+
+const { S_IFMT, S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, O_RDONLY, O_NONBLOCK, O_NOFOLLOW, O_DIRECTORY } = constants;
+/** Linux's O_PATH (the same on x86_64 and aarch64); Node does not export it. */
+const O_PATH = 0o10000000;
+
+/**
+ * Trees a sandbox does not show as the host has them: bubblewrap mounts a fresh /proc (its own PID
+ * namespace) and a minimal /dev, and device nodes are unusable elsewhere (nodev binds). /sys is the
+ * host's inside too, but some of its files check capabilities on read, so it is left to the worker.
+ */
+const SANDBOX_OWN_TREES = ['/proc', '/dev', '/sys'];
+
+const within = (p: string, dir: string): boolean => p === dir || p.startsWith(`${dir}/`);
+
+/** Whether this process holds any effective capability (root, usually): the sandbox drops them all. */
+export function holdsCapabilities(): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? BigInt(`0x${m[1]}`) !== 0n : true;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Reads answered in the server for a sandbox whose policy permits every read, with the sandbox's
+ * answer. The object is opened first and checked through its descriptor, so a symlink swapped in
+ * between cannot redirect the read:
+ *   - the object's own path (the kernel's name for the descriptor) lies outside what the sandbox
+ *     replaces or hides (/proc, /dev, /sys, the server's private sandbox directory), and the path
+ *     still names the same inode, so it is reachable from the root as the sandbox sees it (this
+ *     rules out magic links such as /proc/PID/fd/N and /proc/PID/root, and deleted files);
+ *   - it is not a device node;
+ *   - when the server holds capabilities (root), which the sandbox drops: the object and each
+ *     directory above it are owned by this user and grant it the access by their owner bits.
+ * Anything else returns undefined and the caller asks the sandboxed worker, which is always right.
+ */
+export class DirectReads {
+  private readonly euid: number;
+
+  constructor(
+    /** Paths each sandbox hides (the server's private sandbox directory, once it exists). */
+    private readonly hidden: () => readonly string[],
+    /** The server holds capabilities the sandbox would drop. */
+    readonly privileged: boolean,
+  ) {
+    this.euid = process.geteuid?.() ?? -1;
+  }
+
+  /** Whether a path can be tried here at all (its lexical form is not in a tree the sandbox replaces). */
+  candidate(p: string): boolean {
+    return process.platform === 'linux' && !SANDBOX_OWN_TREES.some((t) => within(p, t)) && !this.hidden().some((h) => within(p, h));
+  }
+
+  /** Errors of a direct attempt stand for the sandbox's only when credentials are the same. */
+  get errorsAreFinal(): boolean {
+    return !this.privileged;
+  }
+
+  /** The checks above for an open descriptor and its fstat; `access` is the permission the operation needs on the object. */
+  verify(fd: number, info: Stats, access: 'none' | 'read' | 'list'): boolean {
+    const type = info.mode & S_IFMT;
+    if (type === S_IFCHR || type === S_IFBLK) return false;
+    let where: string;
+    try {
+      where = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      return false;
+    }
+    if (!where.startsWith('/') || !this.candidate(where)) return false;
+    const again = lstatSync(where, { throwIfNoEntry: false });
+    if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
+    if (!this.privileged) return true;
+    if (access !== 'none' && !this.ownerMay(info, access === 'read' ? 0o400 : 0o500)) return false;
+    for (let dir = path.dirname(where); ; dir = path.dirname(dir)) {
+      const d = lstatSync(dir, { throwIfNoEntry: false });
+      if (!d || !this.ownerMay(d, 0o100)) return false;
+      if (dir === '/') return true;
+    }
+  }
+
+  private ownerMay(info: Stats, bits: number): boolean {
+    return info.uid === this.euid && (info.mode & bits) === bits;
+  }
+
+  /**
+   * lstat and, for a symlink, stat of `p`, verified; undefined: ask the worker. Throws the OS error
+   * when errors are final (the same credentials would meet the same error in the sandbox).
+   */
+  metadata(p: string): { link: Stats; target: Stats } | undefined {
+    const link = this.pathInfo(p, O_PATH | O_NOFOLLOW);
+    if (!link) return undefined;
+    if ((link.mode & S_IFMT) !== S_IFLNK) return { link, target: link };
+    const target = this.pathInfo(p, O_PATH);
+    return target ? { link, target } : undefined;
+  }
+
+  private pathInfo(p: string, flags: number): Stats | undefined {
+    const fd = this.open(p, flags);
+    if (fd === undefined) return undefined;
+    try {
+      const info = fstatSync(fd);
+      return this.verify(fd, info, 'none') ? info : undefined;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Opens `p` for reading, verified: the descriptor and its fstat, or undefined (ask the worker). The caller closes it. */
+  openForReading(p: string): { fd: number; info: Stats } | undefined {
+    const fd = this.open(p, O_RDONLY | O_NONBLOCK);
+    if (fd === undefined) return undefined;
+    try {
+      const info = fstatSync(fd);
+      if (this.verify(fd, info, 'read')) return { fd, info };
+    } catch {
+      // fall through to the worker
+    }
+    closeSync(fd);
+    return undefined;
+  }
+
+  /** Opens a directory for listing, verified (see openForReading). */
+  openDirectory(p: string): number | undefined {
+    const fd = this.open(p, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+    if (fd === undefined) return undefined;
+    try {
+      const info = fstatSync(fd);
+      if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info, 'list')) return fd;
+    } catch {
+      // fall through to the worker
+    }
+    closeSync(fd);
+    return undefined;
+  }
+
+  /** What a directory listing reports for the symlink `p`: its target's kind, 'missing' when broken, undefined: ask the worker. */
+  linkTarget(p: string): { isDirectory: boolean; isFile: boolean } | 'missing' | undefined {
+    let fd: number;
+    try {
+      fd = openSync(p, O_PATH);
+    } catch {
+      return this.errorsAreFinal ? 'missing' : undefined;
+    }
+    try {
+      const info = fstatSync(fd);
+      if (!this.verify(fd, info, 'none')) return undefined;
+      const type = info.mode & S_IFMT;
+      return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private open(p: string, flags: number): number | undefined {
+    try {
+      return openSync(p, flags);
+    } catch (err) {
+      if (this.errorsAreFinal || this.missingForTheSandboxToo(p, err)) throw err;
+      return undefined;
+    }
+  }
+
+  /**
+   * With capabilities, a missing name is missing for the sandbox too when its own directory is one
+   * the sandbox could search (the probes of absent files a client makes all the time).
+   */
+  private missingForTheSandboxToo(p: string, err: unknown): boolean {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || lstatSync(p, { throwIfNoEntry: false })) return false;
+    let fd: number;
+    try {
+      fd = openSync(path.dirname(p), O_PATH | O_DIRECTORY);
+    } catch {
+      return false;
+    }
+    try {
+      const info = fstatSync(fd);
+      return this.verify(fd, info, 'none') && this.ownerMay(info, 0o100);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
