@@ -576,10 +576,7 @@ export async function assertProperty<Ts extends [unknown, ...unknown[]]>(propert
  * but do not fail the suite (node:test `todo`). Empty when every item of #15 is fixed; an entry is
  * removed as soon as its fix lands.
  */
-const CLIENT_FIX = 'fails until the #15 §2 client fixes (branch cli-client) land';
 const KNOWN_FAILING: Readonly<Record<string, string>> = {
-  'forced disconnects at random moments and during resumes lose no byte inside retention': `${CLIENT_FIX}: lines lost when a cut hits a resume`,
-  'when the server is killed for good, an events iterator ends with an error within a bounded time': `${CLIENT_FIX}: the iterator never ends`,
   'a process/start with a million env entries is answered, and does not stall other sessions':
     'refused with a worded error, but parsing the 14 MB message holds the event loop 0.5-5 s depending on load (docs/reliability.md)',
 };
