@@ -54,6 +54,19 @@ export interface BwrapOptions {
   extraReadOnly?: string[];
 }
 
+/** The policy cannot be enforced as asked on this disk (a sandbox preparation failure). */
+export class BwrapPlanError extends Error {}
+
+/** The nearest existing ancestor of a missing path, when it is not a directory. */
+function nonDirectoryAncestor(p: string, facts: FsFacts): string | undefined {
+  for (let dir = path.dirname(p); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const kind = facts.kind(dir);
+    if (kind === 'missing') continue;
+    return kind === 'dir' ? undefined : dir;
+  }
+  return undefined;
+}
+
 export interface BwrapPlan {
   args: string[];
   /** Host paths bwrap creates as mount targets; remove after the run unless they existed before. */
@@ -103,6 +116,10 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
       denyMask(p);
     } else if (insideWritable) {
       // Keep a denied name from being created and then read: an unreadable empty file holds its place.
+      // Below a file nothing can hold the place, and the command could replace the file with a
+      // directory and create the name: refuse rather than run without the deny.
+      const blocker = nonDirectoryAncestor(p, facts);
+      if (blocker) throw new BwrapPlanError(`cannot enforce the deny entry ${p}: ${blocker} is a file in a writable root, so the path could be created`);
       denyMask(p);
       synthetic.push(p);
     }

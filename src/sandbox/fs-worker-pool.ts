@@ -34,6 +34,10 @@ export class FsWorker {
   idleTimer: NodeJS.Timeout | undefined;
   readonly ready: Promise<void>;
 
+  get leavesTrace(): boolean {
+    return this.command.leavesTrace;
+  }
+
   constructor(
     readonly key: string,
     private readonly child: ChildProcessWithoutNullStreams,
@@ -131,6 +135,8 @@ const needsCwd = (p: PermissionProfile): boolean =>
 export class FsWorkerPool {
   private readonly workers = new Map<string, FsWorker>();
   private readonly starting = new Map<string, Promise<FsWorker>>();
+  /** Workers that left the pool and are stopping, by key: until gone their mount targets are on disk. */
+  private readonly stopping = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(change: FsChange) => void>();
   private closed = false;
 
@@ -173,15 +179,26 @@ export class FsWorkerPool {
     return starting;
   }
 
+  /** Stops a worker that left the pool, remembering it until it is gone (see start). */
+  private retire(worker: FsWorker): void {
+    const gone = worker.stop().finally(() => {
+      if (this.stopping.get(worker.key) === gone) this.stopping.delete(worker.key);
+    });
+    this.stopping.set(worker.key, gone);
+  }
+
   private makeRoom(): void {
     if (this.workers.size < this.options.maxWorkers) return;
     const idle = [...this.workers.values()].filter((w) => !w.busy).sort((a, b) => a.lastUsed - b.lastUsed)[0];
     if (!idle) throw internalError(`too many sandboxed file-system profiles in use at once (limit ${this.options.maxWorkers})`);
     this.workers.delete(idle.key);
-    void idle.stop();
+    this.retire(idle);
   }
 
   private async start(key: string, request: SandboxRequest): Promise<FsWorker> {
+    // A worker of the same profile still stopping removes its mount targets when it is gone; the
+    // new one's view of the disk must not be taken while they are still there.
+    await this.stopping.get(key);
     if (needsCwd(request.profile) && !request.cwd) throw internalError('file system sandbox context with dynamic permissions requires cwd');
     const { argv, readRoots } = workerCommand();
     let profile: PermissionProfile = { ...request.profile, network: 'restricted' };
@@ -247,8 +264,10 @@ export class FsWorkerPool {
     worker.idleTimer = setTimeout(() => {
       if (worker.busy) return this.touch(worker);
       if (this.workers.get(worker.key) === worker) this.workers.delete(worker.key);
-      void worker.stop();
-    }, this.options.idleMs);
+      this.retire(worker);
+      // A worker whose sandbox put mount targets in the user's directories stops as soon as it is
+      // idle, so they are gone with it; the others wait for more calls of their profile.
+    }, worker.leavesTrace ? 0 : this.options.idleMs);
     worker.idleTimer.unref();
   }
 

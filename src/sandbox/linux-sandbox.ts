@@ -7,7 +7,7 @@ import type { ProcessNetwork, ProxyEndpointName } from '../environment/types.js'
 import { BRIDGE_SOURCE } from './net-bridge-script.js';
 import { BridgeChannel } from './net-bridge.js';
 import { proxyEnv } from './proxy-env.js';
-import { buildBwrapArgs } from './bwrap-args.js';
+import { BwrapPlanError, buildBwrapArgs } from './bwrap-args.js';
 import { expandGlobs, GlobExpansionError } from './glob.js';
 import { deriveViews, resolvePolicy } from './resolve.js';
 import { buildSeccompFilter, seccompSupported } from './seccomp.js';
@@ -27,6 +27,8 @@ export interface SandboxedCommand {
   args: string[];
   /** Variables added to the command's environment. */
   env: Record<string, string>;
+  /** Whether bwrap created mount targets on the host for it (empty names in a project root, while it lives). */
+  leavesTrace: boolean;
   /** Removes what bwrap created on the host; call once the process is gone. */
   cleanup(): Promise<void>;
 }
@@ -250,6 +252,7 @@ export class LinuxSandbox {
       });
     } catch (err) {
       channel?.close();
+      if (err instanceof BwrapPlanError) throw new SandboxPreparationError(err.message);
       throw err;
     }
     // The count and the removal below are synchronous, so no other start can slip in between a
@@ -287,8 +290,10 @@ export class LinuxSandbox {
           env: { ...env, CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
         }
       : { file: '/bin/sh', args: ['-c', `${trap}exec "$@" 3<"$0" 4</dev/null`, seccomp, support.bwrap, ...plan.args], env };
+    const leavesTrace = plan.syntheticTargets.some((t) => this.targets.get(t)?.preexisting === false);
     return {
       ...launchSpec,
+      leavesTrace,
       cleanup: async () => {
         channel?.close();
         let removed = false;

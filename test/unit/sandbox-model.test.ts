@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { FsEntry, FileSystemPolicy } from '../../src/environment/permissions.js';
-import { buildBwrapArgs, type FsFacts } from '../../src/sandbox/bwrap-args.js';
+import { BwrapPlanError, buildBwrapArgs, type FsFacts } from '../../src/sandbox/bwrap-args.js';
 import { globSearchRoot, globToRegExp } from '../../src/sandbox/glob.js';
 import { deriveViews, resolveAccess, resolvePolicy } from '../../src/sandbox/resolve.js';
 import { buildSeccompFilter, evaluateSeccomp, SECCOMP } from '../../src/sandbox/seccomp.js';
@@ -223,6 +223,14 @@ describe('bubblewrap argv (pure)', () => {
     assert.ok(!text.includes('--unshare-net'));
     assert.ok(!text.includes('--new-session'));
     assert.ok(text.includes('--tmpfs /proc'));
+  });
+
+  it('a deny below a file of a writable root is refused (the file could become a directory); a missing one below a directory is held', () => {
+    const views = deriveViews(resolvePolicy(restricted([special('root', 'read'), exact('/w', 'write'), exact('/w/e/x', 'deny')]), { cwd: '/w' }));
+    views.writableRoots = views.writableRoots.map((w) => ({ ...w, readOnlySubpaths: [], protectedMissingNames: [] }));
+    assert.throws(() => buildBwrapArgs(views, opts, facts(['/w'], ['/w/e'])), (err: unknown) => err instanceof BwrapPlanError && /\/w\/e is a file/.test(err.message));
+    const { syntheticTargets } = buildBwrapArgs(views, opts, facts(['/w', '/w/e']));
+    assert.deepEqual(syntheticTargets, ['/w/e/x']);
   });
 
   it('a denied directory holding a writable root stays traversable and the root is reopened inside it', () => {
