@@ -3,7 +3,7 @@ import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
-import { rssBytes, type RunningServer } from './servers.js';
+import { type RunningServer, rssBytes } from './servers.js';
 
 /**
  * The servers a figure compares, first against each of the others: `cordon` (no ceiling),
@@ -42,7 +42,13 @@ async function withClient<T>(server: RunningServer, fn: (c: ExecServerClient) =>
 }
 
 /** Runs argv and resolves when `closed` arrives, with the decoded output byte count. */
-async function runToClose(client: ExecServerClient, argv: string[], tty = false, sandbox?: Record<string, unknown>, cwd = '/tmp'): Promise<number> {
+async function runToClose(
+  client: ExecServerClient,
+  argv: string[],
+  tty = false,
+  sandbox?: Record<string, unknown>,
+  cwd = '/tmp',
+): Promise<number> {
   const { events } = await client.spawn({ processId: pid('p'), argv, cwd, env: ENV, tty, ...(sandbox ? { sandbox } : {}) });
   let bytes = 0;
   for await (const e of events) if (e.type === 'output') bytes += e.data.length;
@@ -77,7 +83,11 @@ const uri = (p: string): string => `file://${p}`;
  * missing), the workspace roots given. fs calls carry the same profile with a `policyContext`.
  */
 const sandbox0171 = (dir: string, forFs: boolean): Record<string, unknown> => {
-  const skip = (subpath: string): Record<string, unknown> => ({ path: { type: 'special', value: { kind: 'project_roots', subpath } }, access: 'read', missing_path_behavior: 'skip' });
+  const skip = (subpath: string): Record<string, unknown> => ({
+    path: { type: 'special', value: { kind: 'project_roots', subpath } },
+    access: 'read',
+    missing_path_behavior: 'skip',
+  });
   const permissions = {
     type: 'managed',
     file_system: {
@@ -93,8 +103,20 @@ const sandbox0171 = (dir: string, forFs: boolean): Record<string, unknown> => {
     network: 'restricted',
   };
   return forFs
-    ? { permissions, policyContext: { cwd: uri(dir), workspaceRoots: [uri(dir)] }, windowsSandboxLevel: 'disabled', useLegacyLandlock: false }
-    : { permissions, cwd: uri(dir), workspaceRoots: [uri(dir)], windowsSandboxLevel: 'disabled', windowsSandboxProxySettingsMode: 'reconcile', useLegacyLandlock: false };
+    ? {
+        permissions,
+        policyContext: { cwd: uri(dir), workspaceRoots: [uri(dir)] },
+        windowsSandboxLevel: 'disabled',
+        useLegacyLandlock: false,
+      }
+    : {
+        permissions,
+        cwd: uri(dir),
+        workspaceRoots: [uri(dir)],
+        windowsSandboxLevel: 'disabled',
+        windowsSandboxProxySettingsMode: 'reconcile',
+        useLegacyLandlock: false,
+      };
 };
 
 export function figures(options: { fsDir: string }): Figure[] {
@@ -163,7 +185,12 @@ export function figures(options: { fsDir: string }): Figure[] {
             await c.startProcess({ processId, argv: ['sh', '-c', 'sleep 0.05; exec date +%s%N'], cwd: '/tmp', env: ENV });
             const r = await c.read(processId, { afterSeq: 0, waitMs: 5000 });
             const received = performance.timeOrigin + performance.now();
-            const written = Number(Buffer.concat(r.chunks.map((ch) => ch.data)).toString().trim()) / 1e6;
+            const written =
+              Number(
+                Buffer.concat(r.chunks.map((ch) => ch.data))
+                  .toString()
+                  .trim(),
+              ) / 1e6;
             samples.push(received - written);
           }
           samples.sort((a, b) => a - b);

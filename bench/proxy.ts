@@ -72,7 +72,10 @@ const sink = net.createServer((s) => {
 });
 await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
 const target = (sink.address() as net.AddressInfo).port;
-const proxy = new ManagedProxy({ policy: { mode: 'full', domains: { '127.0.0.1': 'allow' }, allowLocalBinding: false }, enableSocks5: false });
+const proxy = new ManagedProxy({
+  policy: { mode: 'full', domains: { '127.0.0.1': 'allow' }, allowLocalBinding: false },
+  enableSocks5: false,
+});
 const ports = await proxy.listen();
 const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: process.env.TMPDIR, maxGlobMatches: 100 });
 
@@ -87,9 +90,24 @@ async function runClient(args: string[], sandboxed: boolean): Promise<Record<str
       profile: { enforcement: 'managed', network: 'enabled', fileSystem: { kind: 'unrestricted' } },
       policyCwd: '/',
       commandCwd: '/',
-      command: ['/bin/sh', '-c', `exec "$0" -e "$1" -- "$2" "$3" "\${HTTP_PROXY##*:}"`, process.execPath, CLIENT, args[0] as string, args[1] as string],
+      command: [
+        '/bin/sh',
+        '-c',
+        `exec "$0" -e "$1" -- "$2" "$3" "\${HTTP_PROXY##*:}"`,
+        process.execPath,
+        CLIENT,
+        args[0] as string,
+        args[1] as string,
+      ],
       tty: false,
-      network: { enableSocks5: false, allowLocalBinding: false, enforce: true, accept: (e, s) => proxy.accept(e, s), listen: () => proxy.listen(), close: () => undefined },
+      network: {
+        enableSocks5: false,
+        allowLocalBinding: false,
+        enforce: true,
+        accept: (e, s) => proxy.accept(e, s),
+        listen: () => proxy.listen(),
+        close: () => undefined,
+      },
     });
     file = wrapped.file;
     argv = wrapped.args;
@@ -110,12 +128,16 @@ try {
   const direct = await runClient(['tput', String(target)], false);
   const viaProxy = await runClient(['tput', String(target), String(ports.http)], false);
   const viaBridge = canSandbox ? await runClient(['tput', String(target)], true) : undefined;
-  rows.push(`CONNECT tunnel throughput (256 MiB, one connection): direct ${direct.mbps?.toFixed(0)} MiB/s; through the proxy ${viaProxy.mbps?.toFixed(0)} MiB/s; from a sandbox (bridge + proxy) ${viaBridge?.mbps?.toFixed(0) ?? 'n/a'} MiB/s`);
+  rows.push(
+    `CONNECT tunnel throughput (256 MiB, one connection): direct ${direct.mbps?.toFixed(0)} MiB/s; through the proxy ${viaProxy.mbps?.toFixed(0)} MiB/s; from a sandbox (bridge + proxy) ${viaBridge?.mbps?.toFixed(0) ?? 'n/a'} MiB/s`,
+  );
   const lDirect = await runClient(['lat', String(target)], false);
   const lProxy = await runClient(['lat', String(target), String(ports.http)], false);
   const lBridge = canSandbox ? await runClient(['lat', String(target)], true) : undefined;
   const f = (r: Record<string, number> | undefined): string => (r ? `${r.medianMs?.toFixed(3)} ms (p90 ${r.p90Ms?.toFixed(3)})` : 'n/a');
-  rows.push(`new connection + one round trip (median of ${CONNECTIONS}): direct ${f(lDirect)}; through the proxy ${f(lProxy)}; from a sandbox ${f(lBridge)}`);
+  rows.push(
+    `new connection + one round trip (median of ${CONNECTIONS}): direct ${f(lDirect)}; through the proxy ${f(lProxy)}; from a sandbox ${f(lBridge)}`,
+  );
 } finally {
   proxy.close();
   sink.close();

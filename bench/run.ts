@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { figures, prepareFsFixtures, type Side } from './figures.js';
-import { installReference, ROOT, startCordon, startReference, type RunningServer } from './servers.js';
+import { installReference, ROOT, type RunningServer, startCordon, startReference } from './servers.js';
 
 /**
  * `npm run bench [-- --reference 0.141.0] [--sandboxed-reference 0.171.0] [--rounds 3] [--only TEXT] [--no-reference]`
@@ -35,9 +35,13 @@ const withReference = !values['no-reference'];
 const all = figures({ fsDir: fixtures.dir })
   .filter((f) => only.length === 0 || only.some((o) => f.name.includes(o)))
   .map((f) => ({ ...f, sides: (f.sides ?? ['cordon', 'reference']).filter((s) => withReference || !s.startsWith('reference')) }));
-const versions: Record<string, string> = { reference: values.reference as string, 'reference-sandboxed': values['sandboxed-reference'] as string };
+const versions: Record<string, string> = {
+  reference: values.reference as string,
+  'reference-sandboxed': values['sandboxed-reference'] as string,
+};
 const binaries = new Map<string, string>();
-for (const side of new Set(all.flatMap((f) => f.sides))) if (side.startsWith('reference')) binaries.set(side, installReference(versions[side] as string));
+for (const side of new Set(all.flatMap((f) => f.sides)))
+  if (side.startsWith('reference')) binaries.set(side, installReference(versions[side] as string));
 
 const starters: Record<Side, () => Promise<RunningServer>> = {
   cordon: () => startCordon(),
@@ -82,7 +86,13 @@ const minutes = (performance.now() - began) / 60_000;
 const stamp = new Date().toISOString();
 const out = {
   date: stamp,
-  machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), loadAverage: os.loadavg() },
+  machine: {
+    cpus: os.cpus().length,
+    model: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    loadAverage: os.loadavg(),
+  },
   node: process.version,
   references: withReference ? versions : null,
   rounds,
@@ -92,4 +102,9 @@ const out = {
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const file = path.join(ROOT, 'bench', 'results', `${stamp.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
-console.log(`\n${minutes.toFixed(1)} min; load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; results written to ${path.relative(process.cwd(), file)}`);
+console.log(
+  `\n${minutes.toFixed(1)} min; load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; results written to ${path.relative(process.cwd(), file)}`,
+);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -64,7 +64,9 @@ export function installReference(version: string): string {
   if (existsSync(script)) return execFileSync('bash', [script, version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   const dir = path.join(process.env.CORDON_REFERENCE_DIR ?? path.join(homedir(), '.cache', 'cordon-reference'), version);
   const find = (): string =>
-    execFileSync('bash', ['-c', `find "${dir}/node_modules" -path '*linux-x64*' -name codex -type f -size +1M 2>/dev/null | head -n 1`], { encoding: 'utf8' }).trim();
+    execFileSync('bash', ['-c', `find "${dir}/node_modules" -path '*linux-x64*' -name codex -type f -size +1M 2>/dev/null | head -n 1`], {
+      encoding: 'utf8',
+    }).trim();
   let bin = existsSync(dir) ? find() : '';
   if (!bin) {
     mkdirSync(dir, { recursive: true });

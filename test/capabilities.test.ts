@@ -3,12 +3,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { CAPABILITY_NAMES, type CapabilityName } from '../src/protocol/capabilities.js';
 import { CORDON_CAPABILITIES } from '../src/server/capabilities.js';
 import type { CordonServer } from '../src/server/index.js';
-import { RawClient, startServer, tempDir, type Json } from './helpers.js';
+import { type Json, RawClient, startServer, tempDir } from './helpers.js';
 
 /**
  * A capability advertised true must hold: a 0.171 client calls what is advertised, and a failing
@@ -27,7 +27,11 @@ type CapabilityCase = (ctx: CaseContext) => Promise<void>;
 
 const uri = (p: string): string => pathToFileURL(p).href;
 const readOnlyRoot = (cwd: string): Json => ({
-  permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] } },
+  permissions: {
+    type: 'managed',
+    network: 'restricted',
+    file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] },
+  },
   cwd: uri(cwd),
   windowsSandboxLevel: 'disabled',
 });
@@ -50,18 +54,35 @@ const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
     // goes around it (no host outside this machine is contacted: the name is denied before any lookup).
     const started = await client.request('process/start', {
       processId: 'cap-net',
-      argv: ['/bin/sh', '-c', `curl -sS -o /dev/null -w '%{http_code}' http://denied.example/; echo; curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:1/ 2>/dev/null; echo "direct=$?"`],
+      argv: [
+        '/bin/sh',
+        '-c',
+        `curl -sS -o /dev/null -w '%{http_code}' http://denied.example/; echo; curl -sS --noproxy '*' --max-time 5 http://127.0.0.1:1/ 2>/dev/null; echo "direct=$?"`,
+      ],
       cwd: dir,
       env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
       tty: false,
-      sandbox: { permissions: { type: 'managed', network: 'enabled', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] } }, cwd: dir, windowsSandboxLevel: 'disabled' },
+      sandbox: {
+        permissions: {
+          type: 'managed',
+          network: 'enabled',
+          file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] },
+        },
+        cwd: dir,
+        windowsSandboxLevel: 'disabled',
+      },
       enforceManagedNetwork: true,
       managedNetwork: null,
-      networkProxy: { proxy: { enabled: true, enableSocks5: true, mode: 'full', domains: { 'denied.example': 'deny' }, allowLocalBinding: false } },
+      networkProxy: {
+        proxy: { enabled: true, enableSocks5: true, mode: 'full', domains: { 'denied.example': 'deny' }, allowLocalBinding: false },
+      },
     });
     assert.equal(started.error, undefined, JSON.stringify(started.error));
     const events = await client.untilClosed('cap-net', 60_000);
-    const out = events.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+    const out = events
+      .filter((m) => m.method === 'process/output')
+      .map((m) => Buffer.from(m.params.chunk, 'base64').toString())
+      .join('');
     assert.match(out, /^403\n/);
     assert.match(out, /direct=7/);
     const decision = client.received.find((m) => m.method === 'network/policyDecision');
@@ -71,7 +92,9 @@ const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
   fsWatchMissing: async ({ client, dir }) => {
     const target = path.join(dir, 'watch-missing', '.git');
     mkdirSync(path.dirname(target));
-    assert.deepEqual((await client.request('fs/watchMissing', { watchId: 1, missing: [uri(target)], present: null })).result, { watching: true });
+    assert.deepEqual((await client.request('fs/watchMissing', { watchId: 1, missing: [uri(target)], present: null })).result, {
+      watching: true,
+    });
     mkdirSync(target);
     assert.deepEqual(await client.next((m) => m.method === 'fs/missingChanged'), { method: 'fs/missingChanged', params: { watchId: 1 } });
   },
@@ -83,9 +106,13 @@ const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
     const saved = process.env.CODEX_HOME;
     process.env.CODEX_HOME = home;
     try {
-      const r = (await client.request('environmentConfig/read', { cwd: uri(dir), configPaths: [['mcp_servers']], requirementsPaths: [] })).result;
+      const r = (await client.request('environmentConfig/read', { cwd: uri(dir), configPaths: [['mcp_servers']], requirementsPaths: [] }))
+        .result;
       assert.equal(r.codexHomeDir, uri(home));
-      assert.deepEqual(r.config.layers.map((l: Json) => l.toml), ['[mcp_servers.caps]\nurl = "http://127.0.0.1:9/mcp"\n']);
+      assert.deepEqual(
+        r.config.layers.map((l: Json) => l.toml),
+        ['[mcp_servers.caps]\nurl = "http://127.0.0.1:9/mcp"\n'],
+      );
     } finally {
       if (saved === undefined) delete process.env.CODEX_HOME;
       else process.env.CODEX_HOME = saved;
@@ -95,18 +122,23 @@ const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
     const upstream = await echoServer();
     process.env.CORDON_CAPS_TOKEN = 'tok';
     try {
-      const r = (await client.request('http/request', {
-        method: 'POST',
-        url: upstream.url,
-        requestId: 'http-1',
-        headers: [{ name: 'authorization', value: 'Bearer ', valueEnvVar: 'CORDON_CAPS_TOKEN' }],
-        bodyBase64: Buffer.from('{}').toString('base64'),
-        redirectPolicy: 'stop',
-        streamResponse: true,
-      })).result;
+      const r = (
+        await client.request('http/request', {
+          method: 'POST',
+          url: upstream.url,
+          requestId: 'http-1',
+          headers: [{ name: 'authorization', value: 'Bearer ', valueEnvVar: 'CORDON_CAPS_TOKEN' }],
+          bodyBase64: Buffer.from('{}').toString('base64'),
+          redirectPolicy: 'stop',
+          streamResponse: true,
+        })
+      ).result;
       assert.equal(r.status, 200);
       await client.next((m) => m.method === 'http/request/bodyDelta' && m.params.done === true);
-      const body = client.received.filter((m) => m.method === 'http/request/bodyDelta').map((m) => Buffer.from(m.params.deltaBase64, 'base64').toString()).join('');
+      const body = client.received
+        .filter((m) => m.method === 'http/request/bodyDelta')
+        .map((m) => Buffer.from(m.params.deltaBase64, 'base64').toString())
+        .join('');
       assert.ok((JSON.parse(body) as string[]).includes('Bearer tok'), body);
     } finally {
       delete process.env.CORDON_CAPS_TOKEN;
@@ -116,8 +148,13 @@ const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
   fileWriteStreaming: async ({ client, dir }) => {
     const file = path.join(dir, 'streamed.txt');
     writeFileSync(file, 'old content');
-    assert.deepEqual((await client.request('fs/open', { handleId: 'w', path: uri(file), sandbox: null, mode: 'replace' })).result, { handleId: 'w' });
-    assert.deepEqual((await client.request('fs/writeBlock', { handleId: 'w', offset: 0, chunk: Buffer.from('new').toString('base64') })).result, {});
+    assert.deepEqual((await client.request('fs/open', { handleId: 'w', path: uri(file), sandbox: null, mode: 'replace' })).result, {
+      handleId: 'w',
+    });
+    assert.deepEqual(
+      (await client.request('fs/writeBlock', { handleId: 'w', offset: 0, chunk: Buffer.from('new').toString('base64') })).result,
+      {},
+    );
     assert.deepEqual((await client.request('fs/close', { handleId: 'w' })).result, {});
     assert.equal(readFileSync(file, 'utf8'), 'new');
   },
@@ -126,10 +163,16 @@ const CASES: Partial<Record<CapabilityName, CapabilityCase>> = {
     writeFileSync(file, 'read in the sandbox');
     const sandbox = readOnlyRoot(dir);
     assert.deepEqual((await client.request('fs/open', { handleId: 'r', path: uri(file), sandbox })).result, { handleId: 'r' });
-    assert.deepEqual((await client.request('fs/readBlock', { handleId: 'r', offset: 0, len: 100 })).result, { chunk: Buffer.from('read in the sandbox').toString('base64'), eof: true });
+    assert.deepEqual((await client.request('fs/readBlock', { handleId: 'r', offset: 0, len: 100 })).result, {
+      chunk: Buffer.from('read in the sandbox').toString('base64'),
+      eof: true,
+    });
     await client.request('fs/close', { handleId: 'r' });
     // The twin: the same sandbox refuses a write, so the open really went through it.
-    assert.deepEqual((await client.request('fs/open', { handleId: 'w', path: uri(file), sandbox, mode: 'replace' })).error, { code: -32603, message: 'Read-only file system (os error 30)' });
+    assert.deepEqual((await client.request('fs/open', { handleId: 'w', path: uri(file), sandbox, mode: 'replace' })).error, {
+      code: -32603,
+      message: 'Read-only file system (os error 30)',
+    });
     assert.equal(readFileSync(file, 'utf8'), 'read in the sandbox');
   },
 };

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,7 +24,10 @@ export function cordon(args: string[], input?: string): Promise<{ code: number |
 
 /** `cordon serve` with `args`; resolves with its URL once it listens. */
 export function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -37,7 +40,11 @@ export function serve(args: string[], env: Record<string, string> = {}): Promise
 }
 
 /** Runs a bash script with `$CORDON` set to the CLI; killed (and failing) after `timeoutMs`. */
-export function bash(script: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function bash(
+  script: string,
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', script], {
       cwd: ROOT,
@@ -58,7 +65,6 @@ export function bash(script: string, env: Record<string, string> = {}, timeoutMs
     });
   });
 }
-
 
 /** Runs the scripts at once (each scenario is independent); stdout and stderr joined in the scripts' order. */
 export async function bashAll(scripts: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {

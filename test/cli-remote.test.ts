@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +13,9 @@ describe('cli: a good Unix citizen, through a server', () => {
   it('through a server: CORDON_URL and CORDON_TOKEN, slow readers, 401 hints, fs get into a directory, fs cat | head', async () => {
     const tmp = await tempDir();
     // The server takes its token from CORDON_TOKEN too.
-    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':workspace', '--workspace', tmp.dir], { CORDON_TOKEN: 'env-token' });
+    const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':workspace', '--workspace', tmp.dir], {
+      CORDON_TOKEN: 'env-token',
+    });
     try {
       await writeFile(path.join(tmp.dir, 'big.txt'), Array.from({ length: 300_000 }, (_, i) => `${i + 1}\n`).join(''));
       await mkdir(path.join(tmp.dir, 'into'));
@@ -49,7 +51,10 @@ describe('cli: a good Unix citizen, through a server', () => {
       const remote = path.join(tmp.dir, 'remote', 'upload.bin');
       await mkdir(path.dirname(remote));
       await bash(`mkfifo ${fifo}`);
-      const put = spawn(process.execPath, ['--import', 'tsx', CLI, 'fs', 'put', '--url', url, fifo, remote], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      const put = spawn(process.execPath, ['--import', 'tsx', CLI, 'fs', 'put', '--url', url, fifo, remote], {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       put.stderr.on('data', (d) => (stderr += d));
       const exited = new Promise<string | null>((resolve) => put.once('exit', (code, signal) => resolve(signal ?? String(code))));
@@ -64,7 +69,9 @@ describe('cli: a good Unix citizen, through a server', () => {
       // Uninterrupted, it lands under its name, with its mode; and comes back with it.
       const whole = path.join(tmp.dir, 'whole.bin');
       await writeFile(whole, randomBytes(1000), { mode: 0o750 });
-      const ok = await bash(`$CORDON fs put --url ${url} ${whole} ${remote} && stat -c %a ${remote} && chmod 604 ${remote} && $CORDON fs get --url ${url} ${remote} ${tmp.dir}/back.bin`);
+      const ok = await bash(
+        `$CORDON fs put --url ${url} ${whole} ${remote} && stat -c %a ${remote} && chmod 604 ${remote} && $CORDON fs get --url ${url} ${remote} ${tmp.dir}/back.bin`,
+      );
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(ok.stdout, '750\n', 'put keeps the mode');
       assert.deepEqual(readFileSync(remote), readFileSync(whole));
@@ -81,10 +88,14 @@ describe('cli: a good Unix citizen, through a server', () => {
     const { child, url } = await serve(['--listen', 'ws://127.0.0.1:0', '--permissions', ':danger-full-access']);
     try {
       // cat ends by itself when the dead server's end of its stdin closes.
-      const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--url', url, '--reconnect-window-ms', '1000', '--', 'sh', '-c', 'echo started; exec cat'], {
-        cwd: ROOT,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const exec = spawn(
+        process.execPath,
+        ['--import', 'tsx', CLI, 'exec', '--url', url, '--reconnect-window-ms', '1000', '--', 'sh', '-c', 'echo started; exec cat'],
+        {
+          cwd: ROOT,
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
       let stdout = '';
       let stderr = '';
       exec.stdout.on('data', (d) => (stdout += d));
@@ -95,7 +106,10 @@ describe('cli: a good Unix citizen, through a server', () => {
       await eventually(() => /reconnecting/.test(stderr), 10_000, 'the drop is reported before the window ends');
       assert.equal(await exited, 255);
       assert.match(stderr, /^cordon exec: lost the connection to ws:\/\/127\.0\.0\.1:\d+; reconnecting \(up to 10 attempts within 1 s\)\n/);
-      assert.match(stderr, /cordon exec: exec-server connection lost and not recovered: \d+ attempt\(s\) in [\d.]+ s failed \(last: .*ECONNREFUSED.*\); giving up \(exit 255\)\n$/);
+      assert.match(
+        stderr,
+        /cordon exec: exec-server connection lost and not recovered: \d+ attempt\(s\) in [\d.]+ s failed \(last: .*ECONNREFUSED.*\); giving up \(exit 255\)\n$/,
+      );
     } finally {
       child.kill('SIGKILL');
     }

@@ -8,7 +8,7 @@ import { eventually, isAlive, tempDir } from './helpers.js';
 
 // Issue 15 §1, in-process: pipes, signals, a pty's end of input, clear errors. Each scenario runs the CLI once.
 describe('cli: a good Unix citizen', () => {
-  it('exec: every byte reaches a slow pipe reader, and the exit code is the command\'s', async () => {
+  it("exec: every byte reaches a slow pipe reader, and the exit code is the command's", async () => {
     const r = await bash('$CORDON exec -- seq 1 200000 | (sleep 1; wc -l); echo "status ${PIPESTATUS[0]}"');
     assert.equal(r.stdout, '200000\nstatus 0\n');
     assert.equal(r.stderr, '');
@@ -27,7 +27,10 @@ describe('cli: a good Unix citizen', () => {
       try {
         const pidFile = path.join(tmp.dir, 'pid');
         // A grandchild too: the command's whole process group must go.
-        const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], { cwd: ROOT, stdio: 'ignore' });
+        const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], {
+          cwd: ROOT,
+          stdio: 'ignore',
+        });
         const exited = new Promise<number | null>((resolve) => exec.once('exit', (code) => resolve(code)));
         await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 20_000, 'pid file');
         pid = Number(readFileSync(pidFile, 'utf8'));

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { eventually, isAlive, RawClient, tempDir } from './helpers.js';
 
 // The CLI reads these; a developer's own settings must not point the tests at their server.
@@ -74,7 +74,11 @@ describe('cli', () => {
       assert.equal(denied.code, 125);
       assert.match(denied.stderr, /401/);
       const pidFile = path.join(tmp.dir, 'pid');
-      const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--url', url, '--token-file', tokenFile, '--', 'sh', '-c', `echo $$ > ${pidFile}; sleep 60`], { cwd: ROOT });
+      const exec = spawn(
+        process.execPath,
+        ['--import', 'tsx', CLI, 'exec', '--url', url, '--token-file', tokenFile, '--', 'sh', '-c', `echo $$ > ${pidFile}; sleep 60`],
+        { cwd: ROOT },
+      );
       await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 10_000, 'pid file');
       const pid = Number(readFileSync(pidFile, 'utf8'));
       assert.ok(isAlive(pid));
@@ -96,7 +100,11 @@ describe('cli', () => {
   });
 
   it('cordon serve --listen stdio speaks newline-delimited JSON-RPC and ends with its input', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent', '--permissions', ':danger-full-access'], { cwd: ROOT });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent', '--permissions', ':danger-full-access'],
+      { cwd: ROOT },
+    );
     const lines: Record<string, any>[] = [];
     let buf = '';
     child.stdout.on('data', (d) => {
@@ -111,7 +119,11 @@ describe('cli', () => {
     send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { clientName: 'stdio-test' } });
     send({ method: 'initialized', params: {} });
     send('not json');
-    send({ id: 2, method: 'process/start', params: { processId: 'p', argv: ['sh', '-c', 'echo via-stdio; exit 2'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' }, tty: false } });
+    send({
+      id: 2,
+      method: 'process/start',
+      params: { processId: 'p', argv: ['sh', '-c', 'echo via-stdio; exit 2'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' }, tty: false },
+    });
     await eventually(() => lines.some((l) => l.method === 'process/closed'), 10_000, 'process/closed');
     assert.ok(lines.find((l) => l.id === 1)?.result.sessionId);
     const parseError = lines.find((l) => l.id === -1);
@@ -173,7 +185,15 @@ describe('cli: sandbox and doctor', () => {
   it('cordon sandbox runs a command under a profile and exits with its code', async () => {
     const tmp = await tempDir();
     try {
-      const ws = await cordon(['sandbox', '--cwd', tmp.dir, '--', 'sh', '-c', `echo inside > ${tmp.dir}/in.txt; echo x > /etc/cordon-cli-escape; exit 4`]);
+      const ws = await cordon([
+        'sandbox',
+        '--cwd',
+        tmp.dir,
+        '--',
+        'sh',
+        '-c',
+        `echo inside > ${tmp.dir}/in.txt; echo x > /etc/cordon-cli-escape; exit 4`,
+      ]);
       assert.equal(ws.code, 4);
       assert.equal(existsSync(path.join(tmp.dir, 'in.txt')), true);
       assert.equal(existsSync('/etc/cordon-cli-escape'), false);
@@ -181,9 +201,22 @@ describe('cli: sandbox and doctor', () => {
       const ro = await cordon(['sandbox', '--permissions', ':read-only', '--cwd', tmp.dir, '--', 'sh', '-c', `echo x > ${tmp.dir}/ro.txt`]);
       assert.notEqual(ro.code, 0);
       assert.equal(existsSync(path.join(tmp.dir, 'ro.txt')), false);
-      await writeFile(path.join(tmp.dir, 'cordon.toml'), `default_permissions = "docs"\n[permissions.docs]\nextends = ":read-only"\n[permissions.docs.filesystem]\n"${tmp.dir}/docs" = "write"\n`);
+      await writeFile(
+        path.join(tmp.dir, 'cordon.toml'),
+        `default_permissions = "docs"\n[permissions.docs]\nextends = ":read-only"\n[permissions.docs.filesystem]\n"${tmp.dir}/docs" = "write"\n`,
+      );
       await (await import('node:fs/promises')).mkdir(path.join(tmp.dir, 'docs'));
-      const custom = await cordon(['sandbox', '--config', path.join(tmp.dir, 'cordon.toml'), '--cwd', tmp.dir, '--', 'sh', '-c', `echo ok > ${tmp.dir}/docs/a && echo no > ${tmp.dir}/b`]);
+      const custom = await cordon([
+        'sandbox',
+        '--config',
+        path.join(tmp.dir, 'cordon.toml'),
+        '--cwd',
+        tmp.dir,
+        '--',
+        'sh',
+        '-c',
+        `echo ok > ${tmp.dir}/docs/a && echo no > ${tmp.dir}/b`,
+      ]);
       assert.notEqual(custom.code, 0);
       assert.equal(existsSync(path.join(tmp.dir, 'docs', 'a')), true);
       assert.equal(existsSync(path.join(tmp.dir, 'b')), false);

@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { ExecServerClient, type ClientProcessEvent } from '../src/client/exec-server-client.js';
+import { fileURLToPath } from 'node:url';
 import { DisconnectedError } from '../src/client/errors.js';
+import { type ClientProcessEvent, ExecServerClient } from '../src/client/exec-server-client.js';
 import { eventually, SH_ENV, startServer, tempDir } from './helpers.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.ts');
@@ -168,9 +168,13 @@ describe('client: the stream across disconnects', () => {
   });
 
   it('ends events iterators with an error when the server is gone for good, within the reconnect window', async () => {
-    const serve = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'silent', '--permissions', ':danger-full-access'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const serve = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'silent', '--permissions', ':danger-full-access'],
+      {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let out = '';
@@ -192,7 +196,10 @@ describe('client: the stream across disconnects', () => {
       assert.equal((await iterator.next()).value?.type, 'output');
       const pending = iterator.next();
       serve.kill('SIGKILL');
-      await assert.rejects(pending, (err: Error) => err instanceof DisconnectedError && /not recovered: \d+ attempt\(s\) in [\d.]+ s failed/.test(err.message));
+      await assert.rejects(
+        pending,
+        (err: Error) => err instanceof DisconnectedError && /not recovered: \d+ attempt\(s\) in [\d.]+ s failed/.test(err.message),
+      );
       assert.deepEqual(reconnecting, { attempts: 10, windowMs: 2000 });
       assert.match((await lost).message, /not recovered/);
       await assert.rejects(client.environmentInfo(), DisconnectedError);

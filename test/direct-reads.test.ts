@@ -1,5 +1,16 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FsEntry } from '../src/environment/permissions.js';
@@ -11,7 +22,10 @@ import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
 import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import { tempDir } from './helpers.js';
 
-const special = (kind: 'root' | 'project_roots' | 'minimal', access: FsEntry['access'], subpath?: string): FsEntry => ({ path: { type: 'special', kind, ...(subpath ? { subpath } : {}) }, access });
+const special = (kind: 'root' | 'project_roots' | 'minimal', access: FsEntry['access'], subpath?: string): FsEntry => ({
+  path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
+  access,
+});
 const exact = (p: string, access: FsEntry['access']): FsEntry => ({ path: { type: 'path', path: p }, access });
 
 async function refused(promise: Promise<unknown>): Promise<RpcError> {
@@ -38,8 +52,15 @@ describe('reads answered without a worker', () => {
   let ws: string;
   let outside: string;
   let goneFd: number;
-  const policy = (entries: FsEntry[]): FsCallOptions => ({ sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries } }, cwd: ws } });
-  const workspace = (): FsCallOptions => policy([special('root', 'read'), special('project_roots', 'write'), ...['.git', '.agents', '.codex', '.aws'].map((n) => special('project_roots', 'read', n))]);
+  const policy = (entries: FsEntry[]): FsCallOptions => ({
+    sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries } }, cwd: ws },
+  });
+  const workspace = (): FsCallOptions =>
+    policy([
+      special('root', 'read'),
+      special('project_roots', 'write'),
+      ...['.git', '.agents', '.codex', '.aws'].map((n) => special('project_roots', 'read', n)),
+    ]);
 
   before(async () => {
     sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
@@ -82,32 +103,45 @@ describe('reads answered without a worker', () => {
     assert.deepEqual(Buffer.concat(chunks), Buffer.alloc(300 * 1024, 7));
     const names = (await env.fs.readDirectory(ws, workspace())).map((e) => e.fileName).sort();
     assert.deepEqual(names, ['app.key', 'big.bin', 'small.txt', 'sub', 'traps']);
-    assert.deepEqual(await env.fs.readDirectory(path.join(ws, 'sub'), workspace()), [{ fileName: 'link', isDirectory: false, isFile: true }]);
+    assert.deepEqual(await env.fs.readDirectory(path.join(ws, 'sub'), workspace()), [
+      { fileName: 'link', isDirectory: false, isFile: true },
+    ]);
     await refused(env.fs.getMetadata(path.join(ws, 'missing'), workspace()));
     await refused(env.fs.getMetadata(path.join(ws, '.agents'), workspace()));
     assert.equal(pool.size, 0, 'no worker was started');
-    for (const name of ['.git', '.agents', '.codex', '.aws']) assert.equal(existsSync(path.join(ws, name)), false, `${name} not created on the host`);
+    for (const name of ['.git', '.agents', '.codex', '.aws'])
+      assert.equal(existsSync(path.join(ws, name)), false, `${name} not created on the host`);
   });
 
-  it('the server\'s own /proc is never read for the client, through a symlink or a magic link', async () => {
+  it("the server's own /proc is never read for the client, through a symlink or a magic link", async () => {
     // A variable of the server's environment that the worker's does not hold (it gets PATH, TMPDIR, CORDON_SANDBOX).
-    const own = readFileSync('/proc/self/environ', 'utf8').split('\0').find((v) => v.includes('=') && !/^(PATH|TMPDIR|CORDON_SANDBOX)=/.test(v));
+    const own = readFileSync('/proc/self/environ', 'utf8')
+      .split('\0')
+      .find((v) => v.includes('=') && !/^(PATH|TMPDIR|CORDON_SANDBOX)=/.test(v));
     assert.ok(own, 'the test process has some variable of its own');
     const data = (await env.fs.readFileStream(path.join(ws, 'traps', 'environ-link'), workspace())).toString();
-    assert.ok(!data.includes(own), 'the server\'s environment leaked');
-    assert.ok(data.includes('CORDON_SANDBOX=bwrap'), 'the link was read in the sandbox, as the worker\'s own /proc/self/environ');
+    assert.ok(!data.includes(own), "the server's environment leaked");
+    assert.ok(data.includes('CORDON_SANDBOX=bwrap'), "the link was read in the sandbox, as the worker's own /proc/self/environ");
     // The twin: the same read under no sandbox at all reads the server's own environment.
     assert.ok((await env.fs.readFileStream(path.join(ws, 'traps', 'environ-link'))).toString().includes(own));
     const viaMagic = await env.fs.readFileStream(path.join(ws, 'traps', 'fd-link'), workspace()).catch((e: unknown) => e);
     assert.ok(viaMagic instanceof RpcError, `the server's open, deleted file was read: ${String(viaMagic)}`);
-    assert.equal((await env.fs.readFileStream(path.join(ws, 'traps', 'fd-link'))).toString(), 'GONE', 'the twin without a sandbox reads it');
+    assert.equal(
+      (await env.fs.readFileStream(path.join(ws, 'traps', 'fd-link'))).toString(),
+      'GONE',
+      'the twin without a sandbox reads it',
+    );
   });
 
   it('a read under a deny entry or a deny glob is refused; its allowed twin works', async () => {
     const denyEntry = policy([special('root', 'read'), special('project_roots', 'write'), exact(path.join(ws, 'app.key'), 'deny')]);
     await refused(env.fs.readFileStream(path.join(ws, 'app.key'), denyEntry));
     assert.equal((await env.fs.readFileStream(path.join(ws, 'small.txt'), denyEntry)).toString(), 'small');
-    const denyGlob = policy([special('root', 'read'), special('project_roots', 'write'), { path: { type: 'glob_pattern', pattern: '**/*.key' }, access: 'deny' }]);
+    const denyGlob = policy([
+      special('root', 'read'),
+      special('project_roots', 'write'),
+      { path: { type: 'glob_pattern', pattern: '**/*.key' }, access: 'deny' },
+    ]);
     await refused(env.fs.readFileStream(path.join(ws, 'app.key'), denyGlob));
     assert.equal((await env.fs.readFileStream(path.join(ws, 'small.txt'), denyGlob)).toString(), 'small');
   });
@@ -133,7 +167,9 @@ describe('reads answered without a worker', () => {
     }
   });
 
-  it('as root, a file the sandbox could not read (another owner, mode 600; mode 000) is refused; the twin owned by root is read', { skip: !holdsCapabilities() && 'needs a server holding capabilities' }, async () => {
+  it('as root, a file the sandbox could not read (another owner, mode 600; mode 000) is refused; the twin owned by root is read', {
+    skip: !holdsCapabilities() && 'needs a server holding capabilities',
+  }, async () => {
     const theirs = path.join(ws, 'theirs.txt');
     const locked = path.join(ws, 'locked.txt');
     writeFileSync(theirs, 'THEIRS');

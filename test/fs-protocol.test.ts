@@ -4,8 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
 import type { CordonServer } from '../src/server/index.js';
 import { eventually, RawClient, startServer, tempDir } from './helpers.js';
@@ -41,7 +41,10 @@ describe('fs over the wire', () => {
     const { client: c } = await RawClient.ready(url);
     const file = path.join(tmp.dir, 'w.txt');
     const err = async (method: string, params: unknown) => (await c.request(method, params)).error;
-    assert.deepEqual(await err('fs/readFile', { path: 'relative/path.txt' }), { code: -32602, message: 'path is not absolute: relative/path.txt' });
+    assert.deepEqual(await err('fs/readFile', { path: 'relative/path.txt' }), {
+      code: -32602,
+      message: 'path is not absolute: relative/path.txt',
+    });
     assert.deepEqual(await err('fs/readFile', { path: '' }), { code: -32602, message: 'path is not absolute: ' });
     assert.deepEqual(await err('fs/readFile', { path: null }), { code: -32602, message: 'invalid type: null, expected a string' });
     assert.deepEqual(await err('fs/readFile', {}), { code: -32602, message: 'missing field `path`' });
@@ -51,25 +54,55 @@ describe('fs over the wire', () => {
       message: 'fs/writeFile requires valid base64 dataBase64: Invalid symbol 33, offset 0.',
     });
     assert.equal(existsSync(file), false);
-    assert.deepEqual(await err('fs/copy', { sourcePath: file, destinationPath: file }), { code: -32602, message: 'missing field `recursive`' });
+    assert.deepEqual(await err('fs/copy', { sourcePath: file, destinationPath: file }), {
+      code: -32602,
+      message: 'missing field `recursive`',
+    });
     const sandboxed = (sandbox: unknown) => err('fs/readFile', { path: '/etc/hostname', sandbox });
     assert.deepEqual(await sandboxed({ permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' }), {
       code: -32602,
       message: 'data did not match any variant of untagged enum PermissionProfileDe',
     });
-    assert.deepEqual(await sandboxed({ permissions: { type: 'disabled' } }), { code: -32602, message: 'missing field `windowsSandboxLevel`' });
+    assert.deepEqual(await sandboxed({ permissions: { type: 'disabled' } }), {
+      code: -32602,
+      message: 'missing field `windowsSandboxLevel`',
+    });
     assert.deepEqual(await sandboxed({ windowsSandboxLevel: 'disabled' }), { code: -32602, message: 'missing field `permissions`' });
     assert.deepEqual(await sandboxed({ permissions: { type: 'disabled' }, windowsSandboxLevel: 'restrictedToken' }), {
       code: -32602,
       message: 'unknown variant `restrictedToken`, expected one of `disabled`, `restricted-token`, `elevated`, `mxc`',
     });
-    const entry = (access: string) => ({ type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access }] } });
+    const entry = (access: string) => ({
+      type: 'managed',
+      network: 'restricted',
+      file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access }] },
+    });
     assert.equal((await sandboxed({ permissions: entry('bogus'), windowsSandboxLevel: 'disabled' }))?.code, -32602);
-    assert.equal((await sandboxed({ permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [], glob_scan_max_depth: 0 } }, windowsSandboxLevel: 'disabled' }))?.code, -32602);
+    assert.equal(
+      (
+        await sandboxed({
+          permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [], glob_scan_max_depth: 0 } },
+          windowsSandboxLevel: 'disabled',
+        })
+      )?.code,
+      -32602,
+    );
     const denied = await sandboxed({ permissions: entry('none'), windowsSandboxLevel: 'disabled' });
     assert.ok(denied && [-32600, -32004].includes(denied.code), `root denied: the read is refused (${JSON.stringify(denied)})`);
-    assert.equal(await sandboxed({ permissions: { file_system: { read: ['/'] } }, windowsSandboxLevel: 'disabled' }), undefined, 'legacy untagged form parses and reads');
-    assert.deepEqual((await c.request('fs/readFile', { path: '/etc/hostname', sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' } })).error, undefined);
+    assert.equal(
+      await sandboxed({ permissions: { file_system: { read: ['/'] } }, windowsSandboxLevel: 'disabled' }),
+      undefined,
+      'legacy untagged form parses and reads',
+    );
+    assert.deepEqual(
+      (
+        await c.request('fs/readFile', {
+          path: '/etc/hostname',
+          sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' },
+        })
+      ).error,
+      undefined,
+    );
     assert.deepEqual((await c.request('fs/readFile', { path: '/etc/hostname', sandbox: null })).error, undefined);
     c.close();
   });
@@ -81,7 +114,11 @@ describe('fs over the wire', () => {
     const uri = (p: string) => new URL(`file://${p.split('/').map(encodeURIComponent).join('/')}`).href;
     const r = await c.request('fs/readFile', { path: uri(path.join(tmp.dir, 'uri', 'a b.txt')) });
     assert.equal(Buffer.from(r.result.dataBase64, 'base64').toString(), 'x');
-    await c.request('fs/copy', { sourcePath: uri(path.join(tmp.dir, 'uri', 'a b.txt')), destinationPath: uri(path.join(tmp.dir, 'uri', 'c.txt')), recursive: false });
+    await c.request('fs/copy', {
+      sourcePath: uri(path.join(tmp.dir, 'uri', 'a b.txt')),
+      destinationPath: uri(path.join(tmp.dir, 'uri', 'c.txt')),
+      recursive: false,
+    });
     assert.ok(existsSync(path.join(tmp.dir, 'uri', 'c.txt')));
     const canon = await c.request('fs/canonicalize', { path: uri(path.join(tmp.dir, 'uri')) });
     assert.equal(canon.result.path, pathToFileURL(realpathSync(path.join(tmp.dir, 'uri'))).href);
@@ -113,9 +150,15 @@ describe('fs over the wire', () => {
       code: -32600,
       message: `fs/writeFile requires valid base64 dataBase64: Invalid symbol 45, offset ${at}.`,
     });
-    assert.deepEqual(await err(b64.slice(0, -1)), { code: -32600, message: 'fs/writeFile requires valid base64 dataBase64: Invalid padding' });
+    assert.deepEqual(await err(b64.slice(0, -1)), {
+      code: -32600,
+      message: 'fs/writeFile requires valid base64 dataBase64: Invalid padding',
+    });
     assert.equal(existsSync(bad), false);
-    assert.deepEqual((await c.request('fs/writeFile', { path: 'relative.bin', dataBase64: b64 })).error, { code: -32602, message: 'path is not absolute: relative.bin' });
+    assert.deepEqual((await c.request('fs/writeFile', { path: 'relative.bin', dataBase64: b64 })).error, {
+      code: -32602,
+      message: 'path is not absolute: relative.bin',
+    });
     c.close();
   });
 
@@ -153,7 +196,12 @@ describe('fs over the wire', () => {
     const { client: raw } = await RawClient.ready(url);
     try {
       const flood = 8 * 1024 * 1024;
-      const { events } = await client.spawn({ processId: 'flood', argv: ['head', '-c', String(flood), '/dev/zero'], cwd: '/tmp', env: { PATH: '/usr/bin:/bin' } });
+      const { events } = await client.spawn({
+        processId: 'flood',
+        argv: ['head', '-c', String(flood), '/dev/zero'],
+        cwd: '/tmp',
+        env: { PATH: '/usr/bin:/bin' },
+      });
       const output = (async () => {
         let bytes = 0;
         let lastSeq = 0;
@@ -190,13 +238,14 @@ describe('fs over the wire', () => {
   it('closes the file of a streamed fs/readFile whose client went away midway', async () => {
     const file = path.join(tmp.dir, 'abandoned.bin');
     await writeFile(file, Buffer.alloc(96 * 1024 * 1024, 7));
-    const openHere = () => readdirSync('/proc/self/fd').some((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === file;
-      } catch {
-        return false;
-      }
-    });
+    const openHere = () =>
+      readdirSync('/proc/self/fd').some((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === file;
+        } catch {
+          return false;
+        }
+      });
     const { client: raw } = await RawClient.ready(url);
     raw.send({ id: 1, method: 'fs/readFile', params: { path: file } });
     await eventually(openHere, 5000, 'the server opened the file');

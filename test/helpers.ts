@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
 import { CordonServer, type ServerOptions } from '../src/server/index.js';
@@ -76,7 +76,10 @@ export class RawClient {
     const found = this.received.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for a message; got ${JSON.stringify(this.received.slice(-5))}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out waiting for a message; got ${JSON.stringify(this.received.slice(-5))}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         pred,
         resolve: (m) => {
@@ -141,8 +144,12 @@ export async function remoteFixture(options: Partial<ServerOptions> = {}): Promi
 const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.ts');
 
 /** A server in a child process (the test survives the server stalling or being killed). */
-export async function startServerProcess(options: Json = {}): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_PROCESS, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+export async function startServerProcess(
+  options: Json = {},
+): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_PROCESS, JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

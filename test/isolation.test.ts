@@ -1,12 +1,12 @@
 // No session can stall or starve another (issue #15 §3): each case is bounded and refused with a
 // clear error, while another session's requests keep being answered.
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { eventually, RawClient, SH_ENV, startServer, startServerProcess, tempDir, type Json } from './helpers.js';
+import { eventually, type Json, RawClient, SH_ENV, startServer, startServerProcess, tempDir } from './helpers.js';
 
 /** Generous: only a server that never answers exceeds it. */
 const ANSWER_WITHIN_MS = 30_000;
@@ -16,13 +16,17 @@ const mkfifo = (p: string): void => void execFileSync('mkfifo', [p]);
 /** A process holding `fifo` open read-write (so it has a writer) without ever writing, once it has it open. */
 async function silentWriter(fifo: string): Promise<() => void> {
   const child = spawn('sh', ['-c', `exec 3<>"$0"; exec sleep 600`, fifo], { stdio: 'ignore' });
-  await eventually(() => {
-    try {
-      return readlinkSync(`/proc/${child.pid}/fd/3`) === fifo;
-    } catch {
-      return false;
-    }
-  }, ANSWER_WITHIN_MS, 'the FIFO writer');
+  await eventually(
+    () => {
+      try {
+        return readlinkSync(`/proc/${child.pid}/fd/3`) === fifo;
+      } catch {
+        return false;
+      }
+    },
+    ANSWER_WITHIN_MS,
+    'the FIFO writer',
+  );
   return () => void child.kill('SIGKILL');
 }
 
@@ -33,7 +37,8 @@ function sendFragmented(client: RawClient, method: string, params: Json): Promis
   const id = `big-${fragmentedId++}`;
   const text = Buffer.from(JSON.stringify({ id, method, params }));
   const step = 1024 * 1024;
-  for (let off = 0; off < text.length; off += step) client.ws.send(text.subarray(off, off + step), { binary: false, fin: off + step >= text.length });
+  for (let off = 0; off < text.length; off += step)
+    client.ws.send(text.subarray(off, off + step), { binary: false, fin: off + step >= text.length });
   return client.next((m) => m.id === id, ANSWER_WITHIN_MS);
 }
 
@@ -80,7 +85,7 @@ describe('isolation: a stuck or huge request is bounded and does not stall other
     assert.equal(ok.error, undefined);
   });
 
-  it('reads of FIFOs and devices are bounded and never starve other sessions\' file calls', async () => {
+  it("reads of FIFOs and devices are bounded and never starve other sessions' file calls", async () => {
     const big = path.join(scratch.dir, 'big.bin');
     writeFileSync(big, Buffer.alloc(200 * 1024, 7)); // above the synchronous size: goes through the thread pool
     const fifos = Array.from({ length: 8 }, (_, i) => path.join(scratch.dir, `fifo${i}`));
@@ -126,7 +131,7 @@ describe('isolation: a stuck or huge request is bounded and does not stall other
     assert.ok((await b.request('fs/readFile', { path: big })).result, 'and the pool is free');
   });
 
-  it('refuses a malformed 40 MB fs/writeFile with the decoder\'s words', async () => {
+  it("refuses a malformed 40 MB fs/writeFile with the decoder's words", async () => {
     const payload = Buffer.alloc(30 * 1024 * 1024, 1).toString('base64');
     const bad = `${payload.slice(0, -8)}AAA AAA=`;
     const target = path.join(scratch.dir, 'never-written');
@@ -141,7 +146,11 @@ describe('isolation: a stuck or huge request is bounded and does not stall other
     const res = await sendFragmented(a, 'process/start', { processId: 'huge', argv: ['true'], cwd: scratch.dir, env, tty: false });
     assert.equal(res.error?.code, -32602);
     assert.match(res.error?.message, /process\/start is too large: more than 32768 argv and env entries/);
-    const longArg = await a.request('process/start', { processId: 'huge2', argv: ['echo', 'x'.repeat(5 * 1024 * 1024)], cwd: scratch.dir, env: SH_ENV, tty: false }, ANSWER_WITHIN_MS);
+    const longArg = await a.request(
+      'process/start',
+      { processId: 'huge2', argv: ['echo', 'x'.repeat(5 * 1024 * 1024)], cwd: scratch.dir, env: SH_ENV, tty: false },
+      ANSWER_WITHIN_MS,
+    );
     assert.match(longArg.error?.message ?? '', /argv and env take more than 4194304 bytes/);
     const patterns = await a.request('process/start', {
       processId: 'huge3',
@@ -149,15 +158,30 @@ describe('isolation: a stuck or huge request is bounded and does not stall other
       cwd: scratch.dir,
       env: SH_ENV,
       tty: false,
-      envPolicy: { inherit: 'all', ignoreDefaultExcludes: false, exclude: Array.from({ length: 5000 }, (_, i) => `X${i}*`), set: {}, includeOnly: [] },
+      envPolicy: {
+        inherit: 'all',
+        ignoreDefaultExcludes: false,
+        exclude: Array.from({ length: 5000 }, (_, i) => `X${i}*`),
+        set: {},
+        includeOnly: [],
+      },
     });
     assert.match(patterns.error?.message ?? '', /more than 1024 envPolicy exclude and includeOnly patterns/);
     // The allowed twin: a thousand variables are fine.
     const some: Record<string, string> = { ...SH_ENV };
     for (let i = 0; i < 1000; i++) some[`V${i}`] = 'x';
-    const ok = await a.request('process/start', { processId: 'some', argv: ['sh', '-c', 'echo $V999'], cwd: scratch.dir, env: some, tty: false });
+    const ok = await a.request('process/start', {
+      processId: 'some',
+      argv: ['sh', '-c', 'echo $V999'],
+      cwd: scratch.dir,
+      env: some,
+      tty: false,
+    });
     assert.equal(ok.error, undefined);
-    const out = (await a.untilClosed('some')).filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+    const out = (await a.untilClosed('some'))
+      .filter((m) => m.method === 'process/output')
+      .map((m) => Buffer.from(m.params.chunk, 'base64').toString())
+      .join('');
     assert.equal(out, 'x\n');
   });
 });
@@ -169,7 +193,9 @@ describe('isolation: per-session limits hold under concurrent requests', () => {
     const { client } = await RawClient.ready(url);
     try {
       writeFileSync(path.join(scratch.dir, 'f'), 'x');
-      const opens = await Promise.all(Array.from({ length: 30 }, () => client.request('fs/open', { path: path.join(scratch.dir, 'f'), mode: 'read' })));
+      const opens = await Promise.all(
+        Array.from({ length: 30 }, () => client.request('fs/open', { path: path.join(scratch.dir, 'f'), mode: 'read' })),
+      );
       const watches = await Promise.all(Array.from({ length: 30 }, () => client.request('fs/watch', { path: scratch.dir })));
       const ok = (rs: Json[]) => rs.filter((r) => r.result).length;
       assert.equal(ok(opens), 3, 'three handles');
@@ -194,7 +220,9 @@ describe('isolation: WebSocket pings', () => {
     const ws = new WebSocket(url);
     await new Promise((r) => ws.once('open', r));
     ws.on('error', () => undefined);
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+    );
     try {
       const raw = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       raw.pause();

@@ -3,10 +3,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { eventually, RawClient, startServer, tempDir, type Json } from './helpers.js';
+import { pathToFileURL } from 'node:url';
 import type { CordonServer } from '../src/server/index.js';
+import { eventually, type Json, RawClient, startServer, tempDir } from './helpers.js';
 
 const uri = (p: string): string => pathToFileURL(p).href;
 
@@ -25,7 +25,10 @@ describe('0.171 methods on the wire', () => {
     tmp = await tempDir('cordon-wire-');
     mkdirSync(path.join(tmp.dir, 'home'));
     writeFileSync(path.join(tmp.dir, 'home', 'config.toml'), '[mcp_servers.exec]\nurl = "http://127.0.0.1:9/mcp"\n');
-    ({ server, url } = await startServer({ sessionGraceMs: 2_000, environment: { codexHome: path.join(tmp.dir, 'home'), requirementsFile: path.join(tmp.dir, 'none.toml') } }));
+    ({ server, url } = await startServer({
+      sessionGraceMs: 2_000,
+      environment: { codexHome: path.join(tmp.dir, 'home'), requirementsFile: path.join(tmp.dir, 'none.toml') },
+    }));
     upstream = http.createServer((req, res) => {
       req.socket.once('close', () => upstreamClosed++);
       if (req.url === '/hang') return void hanging++;
@@ -64,8 +67,16 @@ describe('0.171 methods on the wire', () => {
       const f = path.join(tmp.dir, 'F');
       writeFileSync(f, 'hello world');
       assert.deepEqual(result(await client.request('fs/open', { handleId: 'h1', path: uri(f), sandbox: null })), { handleId: 'h1' });
-      assert.deepEqual(result(await client.request('fs/readBlock', { handleId: 'h1', offset: 0, len: 5 })), { chunk: Buffer.from('hello').toString('base64'), eof: false });
-      assert.deepEqual(result(await client.request('fs/open', { handleId: 'w', path: uri(path.join(tmp.dir, 'G')), sandbox: null, mode: { replace: null } })), { handleId: 'w' });
+      assert.deepEqual(result(await client.request('fs/readBlock', { handleId: 'h1', offset: 0, len: 5 })), {
+        chunk: Buffer.from('hello').toString('base64'),
+        eof: false,
+      });
+      assert.deepEqual(
+        result(
+          await client.request('fs/open', { handleId: 'w', path: uri(path.join(tmp.dir, 'G')), sandbox: null, mode: { replace: null } }),
+        ),
+        { handleId: 'w' },
+      );
       assert.deepEqual(result(await client.request('fs/writeBlock', { handleId: 'w', offset: 0, chunk: 'YWJj' })), {});
       assert.deepEqual((await client.request('fs/writeBlock', { handleId: 'w', offset: 0, chunk: '!!' })).error?.code, -32602);
       assert.deepEqual(result(await client.request('fs/close', { handleId: 'w' })), {});
@@ -76,12 +87,18 @@ describe('0.171 methods on the wire', () => {
         [{ path: uri(f) }, 'missing field `handleId`'],
       ];
       for (const [params, message] of errors) assert.deepEqual((await client.request('fs/open', params)).error, { code: -32602, message });
-      assert.deepEqual((await client.request('fs/readBlock', { handleId: 'h1', offset: 0 })).error, { code: -32602, message: 'missing field `len`' });
+      assert.deepEqual((await client.request('fs/readBlock', { handleId: 'h1', offset: 0 })).error, {
+        code: -32602,
+        message: 'missing field `len`',
+      });
       assert.deepEqual((await client.request('fs/close', {})).error, { code: -32602, message: 'missing field `handleId`' });
       // Cordon's older form is still served.
       const older = result(await client.request('fs/open', { path: f, mode: 'read' }));
       assert.equal(typeof older.handle, 'string');
-      assert.deepEqual(result(await client.request('fs/readBlock', { handle: older.handle, offset: 6, length: 5 })), { dataBase64: Buffer.from('world').toString('base64'), eof: true });
+      assert.deepEqual(result(await client.request('fs/readBlock', { handle: older.handle, offset: 6, length: 5 })), {
+        dataBase64: Buffer.from('world').toString('base64'),
+        eof: true,
+      });
       assert.deepEqual(result(await client.request('fs/close', { handle: older.handle })), {});
     } finally {
       client.close();
@@ -105,7 +122,10 @@ describe('0.171 methods on the wire', () => {
       });
       assert.equal(result(await client.request('fs/walk', { path: d, options })).entries[0].path, path.join(d, 'sub'));
       assert.deepEqual((await client.request('fs/walk', { path: uri(d) })).error, { code: -32602, message: 'missing field `options`' });
-      assert.deepEqual((await client.request('fs/walk', { path: uri(d), options: { maxDepth: 1 } })).error, { code: -32602, message: 'missing field `maxDirectories`' });
+      assert.deepEqual((await client.request('fs/walk', { path: uri(d), options: { maxDepth: 1 } })).error, {
+        code: -32602,
+        message: 'missing field `maxDirectories`',
+      });
     } finally {
       client.close();
     }
@@ -114,19 +134,34 @@ describe('0.171 methods on the wire', () => {
   it('environmentConfig/read answers directories as URIs; a flat path list is refused as serde would', async () => {
     const { client } = await RawClient.ready(url);
     try {
-      const r = result(await client.request('environmentConfig/read', { cwd: uri(tmp.dir), configPaths: [['mcp_servers']], requirementsPaths: [['mcp_servers']] }));
+      const r = result(
+        await client.request('environmentConfig/read', {
+          cwd: uri(tmp.dir),
+          configPaths: [['mcp_servers']],
+          requirementsPaths: [['mcp_servers']],
+        }),
+      );
       assert.equal(r.codexHomeDir, uri(path.join(tmp.dir, 'home')));
       assert.match(r.userHomeDir, /^file:\/\//);
       assert.deepEqual(r.config, {
-        layers: [{ source: `user (${path.join(tmp.dir, 'home', 'config.toml')})`, baseDir: uri(path.join(tmp.dir, 'home')), toml: '[mcp_servers.exec]\nurl = "http://127.0.0.1:9/mcp"\n' }],
+        layers: [
+          {
+            source: `user (${path.join(tmp.dir, 'home', 'config.toml')})`,
+            baseDir: uri(path.join(tmp.dir, 'home')),
+            toml: '[mcp_servers.exec]\nurl = "http://127.0.0.1:9/mcp"\n',
+          },
+        ],
         cloudInsertionIndex: 0,
       });
       assert.deepEqual(r.requirements, { layers: [], cloudInsertionIndex: 0 });
       assert.deepEqual(Object.keys(r), ['userHomeDir', 'codexHomeDir', 'hostname', 'config', 'requirements']);
-      assert.deepEqual((await client.request('environmentConfig/read', { cwd: uri(tmp.dir), configPaths: ['mcp_servers'], requirementsPaths: [] })).error, {
-        code: -32602,
-        message: 'invalid type: string "mcp_servers", expected a sequence',
-      });
+      assert.deepEqual(
+        (await client.request('environmentConfig/read', { cwd: uri(tmp.dir), configPaths: ['mcp_servers'], requirementsPaths: [] })).error,
+        {
+          code: -32602,
+          message: 'invalid type: string "mcp_servers", expected a sequence',
+        },
+      );
     } finally {
       client.close();
     }
@@ -135,15 +170,30 @@ describe('0.171 methods on the wire', () => {
   it('http/request: the result comes before the body deltas, which carry the reference keys; requestId is required', async () => {
     const { client } = await RawClient.ready(url);
     try {
-      assert.deepEqual((await client.request('http/request', { method: 'GET', url: `${base}/x`, headers: [] })).error, { code: -32602, message: 'missing field `requestId`' });
-      assert.deepEqual((await client.request('http/request', { method: 'GET', url: `${base}/x`, requestId: 'r', headers: [], redirectPolicy: 'bogus' })).error, {
+      assert.deepEqual((await client.request('http/request', { method: 'GET', url: `${base}/x`, headers: [] })).error, {
         code: -32602,
-        message: 'unknown variant `bogus`, expected `follow` or `stop`',
+        message: 'missing field `requestId`',
       });
+      assert.deepEqual(
+        (await client.request('http/request', { method: 'GET', url: `${base}/x`, requestId: 'r', headers: [], redirectPolicy: 'bogus' }))
+          .error,
+        {
+          code: -32602,
+          message: 'unknown variant `bogus`, expected `follow` or `stop`',
+        },
+      );
       const plain = result(await client.request('http/request', { method: 'GET', url: `${base}/x`, requestId: 'p1', headers: [] }));
       assert.equal(Buffer.from(plain.bodyBase64, 'base64').toString(), '{"ok":true}');
       assert.deepEqual(Object.keys(plain), ['status', 'headers', 'bodyBase64']);
-      const response = await client.request('http/request', { method: 'GET', url: `${base}/stream`, requestId: 's1', headers: [], streamResponse: true, redirectPolicy: 'stop', timeoutMs: 30_000 });
+      const response = await client.request('http/request', {
+        method: 'GET',
+        url: `${base}/stream`,
+        requestId: 's1',
+        headers: [],
+        streamResponse: true,
+        redirectPolicy: 'stop',
+        timeoutMs: 30_000,
+      });
       assert.equal(result(response).bodyBase64, '');
       const terminal = await client.next((m) => m.method === 'http/request/bodyDelta' && m.params.done === true);
       const deltas = client.received.filter((m) => m.method === 'http/request/bodyDelta');
@@ -161,14 +211,22 @@ describe('0.171 methods on the wire', () => {
     mkdirSync(dir);
     writeFileSync(path.join(dir, 'kept'), 'still open');
     const { client: a, sessionId } = await RawClient.ready(url);
-    assert.deepEqual((await a.request('fs/watchMissing', { watchId: 'a', missing: [] })).error, { code: -32602, message: 'invalid type: string "a", expected u64' });
-    assert.deepEqual(result(await a.request('fs/watchMissing', { watchId: 1, missing: [uri(path.join(dir, '.git'))], present: null })), { watching: true });
+    assert.deepEqual((await a.request('fs/watchMissing', { watchId: 'a', missing: [] })).error, {
+      code: -32602,
+      message: 'invalid type: string "a", expected u64',
+    });
+    assert.deepEqual(result(await a.request('fs/watchMissing', { watchId: 1, missing: [uri(path.join(dir, '.git'))], present: null })), {
+      watching: true,
+    });
     result(await a.request('fs/open', { handleId: 'h', path: uri(path.join(dir, 'kept')), sandbox: null }));
     a.ws.terminate();
     await a.closed;
     const { client: b } = await RawClient.ready(url, sessionId);
     try {
-      assert.deepEqual(result(await b.request('fs/readBlock', { handleId: 'h', offset: 0, len: 100 })), { chunk: Buffer.from('still open').toString('base64'), eof: true });
+      assert.deepEqual(result(await b.request('fs/readBlock', { handleId: 'h', offset: 0, len: 100 })), {
+        chunk: Buffer.from('still open').toString('base64'),
+        eof: true,
+      });
       mkdirSync(path.join(dir, '.git'));
       const fired = await b.next((m) => m.method === 'fs/missingChanged');
       assert.deepEqual(fired, { method: 'fs/missingChanged', params: { watchId: 1 } });
@@ -197,7 +255,11 @@ describe('0.171 methods on the wire', () => {
       await b.next((m) => m.method === 'http/request/bodyDelta' && m.params.done === true);
       const later = b.received.filter((m) => m.method === 'http/request/bodyDelta');
       assert.equal(Buffer.concat(later.map((d) => Buffer.from(d.params.deltaBase64, 'base64'))).toString(), 'after');
-      assert.deepEqual(later.map((d) => d.params.seq), later.map((_, i) => i + 2), 'seq continues');
+      assert.deepEqual(
+        later.map((d) => d.params.seq),
+        later.map((_, i) => i + 2),
+        'seq continues',
+      );
       const missed = await b.next((m) => m.method === 'fs/missingChanged');
       assert.deepEqual(missed, { method: 'fs/missingChanged', params: { watchId: 7 } });
       assert.ok(b.received.findIndex((m) => m.result?.sessionId) < b.received.indexOf(missed), 'the initialize answer comes first');
@@ -213,7 +275,11 @@ describe('0.171 methods on the wire', () => {
       const before = upstreamClosed;
       const hangingBefore = hanging;
       client.send({ id: 1, method: 'http/request', params: { method: 'GET', url: `${base}/hang`, requestId: 'h', headers: [] } });
-      client.send({ id: 2, method: 'http/request', params: { method: 'GET', url: `${base}/hang`, requestId: 'h2', headers: [], streamResponse: true } });
+      client.send({
+        id: 2,
+        method: 'http/request',
+        params: { method: 'GET', url: `${base}/hang`, requestId: 'h2', headers: [], streamResponse: true },
+      });
       await eventually(() => hanging >= hangingBefore + 2, 10_000, 'both requests to reach the upstream');
       client.ws.terminate();
       await eventually(() => upstreamClosed >= before + 2, 15_000, 'the upstream sockets to close once the session expired');

@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
-import pty from '@lydell/node-pty';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ExecServerClient, type ApprovalDecision, type ApprovalRequest } from '../src/client/index.js';
+import pty from '@lydell/node-pty';
+import { type ApprovalDecision, type ApprovalRequest, ExecServerClient } from '../src/client/index.js';
 import type { ProcessEvent } from '../src/environment/types.js';
 import type { CordonServer } from '../src/server/index.js';
 import { eventually, startServer, tempDir } from './helpers.js';
 import { canUseNetns, startUpstream, type Upstream } from './network-fixture.js';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
-const skip = !canUseNetns() ? 'needs root and iproute2 (ip netns)' : !existsSync('/usr/bin/bwrap') ? 'needs bubblewrap' : !existsSync('/usr/bin/curl') ? 'needs curl' : false;
+const skip = !canUseNetns()
+  ? 'needs root and iproute2 (ip netns)'
+  : !existsSync('/usr/bin/bwrap')
+    ? 'needs bubblewrap'
+    : !existsSync('/usr/bin/curl')
+      ? 'needs curl'
+      : false;
 
 /** Approvals through Cordon's client library, against a real server, sandbox, proxy and upstream. */
 describe('managed network: approvals in the client library', { skip }, () => {
@@ -39,9 +45,20 @@ describe('managed network: approvals in the client library', { skip }, () => {
       argv: ['/bin/sh', '-c', script],
       cwd: tmp.dir,
       env: { PATH },
-      sandbox: { permissions: { type: 'managed', network: 'enabled', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] } }, cwd: tmp.dir, windowsSandboxLevel: 'disabled' },
+      sandbox: {
+        permissions: {
+          type: 'managed',
+          network: 'enabled',
+          file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }] },
+        },
+        cwd: tmp.dir,
+        windowsSandboxLevel: 'disabled',
+      },
       enforceManagedNetwork: true,
-      networkProxy: { proxy: { enabled: true, mode: 'full', domains: { 'listed.test': 'allow' }, allowLocalBinding: false }, policyDecisionTimeoutMs: 30_000 },
+      networkProxy: {
+        proxy: { enabled: true, mode: 'full', domains: { 'listed.test': 'allow' }, allowLocalBinding: false },
+        policyDecisionTimeoutMs: 30_000,
+      },
     });
     let out = '';
     let exitCode: number | null = null;
@@ -122,7 +139,26 @@ describe('managed network: approvals in the client library', { skip }, () => {
   const CLI = path.resolve('src/cli/main.ts');
 
   it('cordon sandbox asks on the terminal: "session" lets the request through', async () => {
-    const term = pty.spawn(process.execPath, ['--import', 'tsx', CLI, 'sandbox', '--permissions', ':read-only', '--network-allow', 'listed.test', '--network-trusted-range', up.ranges[0] as string, '--', 'sh', '-c', `curl -sS http://${up.v4}:8080/asked; echo " rc=$?"`], { cwd: process.cwd(), env: { ...process.env, PATH } as Record<string, string>, cols: 200, rows: 30 });
+    const term = pty.spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        CLI,
+        'sandbox',
+        '--permissions',
+        ':read-only',
+        '--network-allow',
+        'listed.test',
+        '--network-trusted-range',
+        up.ranges[0] as string,
+        '--',
+        'sh',
+        '-c',
+        `curl -sS http://${up.v4}:8080/asked; echo " rc=$?"`,
+      ],
+      { cwd: process.cwd(), env: { ...process.env, PATH } as Record<string, string>, cols: 200, rows: 30 },
+    );
     let out = '';
     let answered = false;
     const exit = new Promise<number>((resolve) => term.onExit(({ exitCode }) => resolve(exitCode)));
@@ -140,7 +176,26 @@ describe('managed network: approvals in the client library', { skip }, () => {
   });
 
   it('cordon sandbox without a terminal denies, and the running command is stopped with the reason', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'sandbox', '--permissions', ':read-only', '--network-allow', 'listed.test', '--network-trusted-range', up.ranges[0] as string, '--', 'sh', '-c', `curl -sS http://${up.v4}:8080/; sleep 60; echo finished`], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH } });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        CLI,
+        'sandbox',
+        '--permissions',
+        ':read-only',
+        '--network-allow',
+        'listed.test',
+        '--network-trusted-range',
+        up.ranges[0] as string,
+        '--',
+        'sh',
+        '-c',
+        `curl -sS http://${up.v4}:8080/; sleep 60; echo finished`,
+      ],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PATH } },
+    );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

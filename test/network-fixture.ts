@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 
@@ -22,7 +22,8 @@ export interface Upstream {
   stop(): Promise<void>;
 }
 
-export const canUseNetns = (): boolean => process.getuid?.() === 0 && existsSync('/usr/sbin/ip') || existsSync('/usr/bin/ip') && process.getuid?.() === 0;
+export const canUseNetns = (): boolean =>
+  (process.getuid?.() === 0 && existsSync('/usr/sbin/ip')) || (existsSync('/usr/bin/ip') && process.getuid?.() === 0);
 
 const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
@@ -52,7 +53,7 @@ export async function startUpstream(fileRoot: string): Promise<Upstream> {
   const hostIf = `ch${tag}`;
   const nsIf = `cn${tag}`;
   const third = randomBytes(1)[0] as number;
-  const fourth = ((randomBytes(1)[0] as number) & 0xfc) ;
+  const fourth = (randomBytes(1)[0] as number) & 0xfc;
   const hostV4 = `10.213.${third}.${fourth + 1}`;
   const v4 = `10.213.${third}.${fourth + 2}`;
   const prefix6 = `fd00:c0d:${tag.slice(0, 4)}`;

@@ -7,12 +7,18 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CordonServer } from '../src/server/index.js';
-import { RawClient, startServer, tempDir, type Json } from './helpers.js';
+import { type Json, RawClient, startServer, tempDir } from './helpers.js';
 import { canUseNetns, startUpstream, type Upstream } from './network-fixture.js';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 const HAVE = (bin: string): boolean => existsSync(`/usr/bin/${bin}`) || existsSync(`/bin/${bin}`);
-const skip = !canUseNetns() ? 'needs root and iproute2 (ip netns)' : !existsSync('/usr/bin/bwrap') ? 'needs bubblewrap' : !HAVE('curl') || !HAVE('git') ? 'needs curl and git' : false;
+const skip = !canUseNetns()
+  ? 'needs root and iproute2 (ip netns)'
+  : !existsSync('/usr/bin/bwrap')
+    ? 'needs bubblewrap'
+    : !HAVE('curl') || !HAVE('git')
+      ? 'needs curl and git'
+      : false;
 
 interface Run {
   code: number;
@@ -44,7 +50,8 @@ describe('managed network: sandboxed processes through the proxy', { skip }, () 
     mkdirSync(files);
     // A dumb-HTTP git repository the upstream serves as static files.
     const work = path.join(tmp.dir, 'work');
-    const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: { PATH, HOME: tmp.dir, GIT_CONFIG_NOSYSTEM: '1' } }).toString();
+    const git = (cwd: string, ...args: string[]): string =>
+      execFileSync('git', args, { cwd, env: { PATH, HOME: tmp.dir, GIT_CONFIG_NOSYSTEM: '1' } }).toString();
     mkdirSync(work);
     git(work, 'init', '-q', '-b', 'main');
     writeFileSync(path.join(work, 'README'), 'through the proxy\n');
@@ -81,19 +88,40 @@ describe('managed network: sandboxed processes through the proxy', { skip }, () 
     permissions: {
       type: 'managed',
       network,
-      file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'path', path: tmp.dir }, access: 'write' }] },
+      file_system: {
+        type: 'restricted',
+        entries: [
+          { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+          { path: { type: 'path', path: tmp.dir }, access: 'write' },
+        ],
+      },
     },
     cwd: tmp.dir,
     windowsSandboxLevel: 'disabled',
   });
 
   const proxyParams = (domains: Record<string, 'allow' | 'deny'>, extra: Json = {}): Json => ({
-    proxy: { enabled: true, enableSocks5: true, enableSocks5Udp: false, allowUpstreamProxy: false, dangerouslyAllowAllUnixSockets: false, mode: 'full', domains, unixSockets: null, allowLocalBinding: false, ...extra },
+    proxy: {
+      enabled: true,
+      enableSocks5: true,
+      enableSocks5Udp: false,
+      allowUpstreamProxy: false,
+      dangerouslyAllowAllUnixSockets: false,
+      mode: 'full',
+      domains,
+      unixSockets: null,
+      allowLocalBinding: false,
+      ...extra,
+    },
     environmentId: 'test',
     executionId: `exec-${n}`,
   });
 
-  async function run(script: string, domains: Record<string, 'allow' | 'deny'> = { '*.test': 'allow' }, opts: { proxy?: Json; launch?: Json; onRequest?: (m: Json) => void } = {}): Promise<Run> {
+  async function run(
+    script: string,
+    domains: Record<string, 'allow' | 'deny'> = { '*.test': 'allow' },
+    opts: { proxy?: Json; launch?: Json; onRequest?: (m: Json) => void } = {},
+  ): Promise<Run> {
     const processId = `net-${++n}`;
     const start = await client.request('process/start', {
       processId,
@@ -108,22 +136,54 @@ describe('managed network: sandboxed processes through the proxy', { skip }, () 
     });
     if (start.error) return { code: -1, out: start.error.message, decisions: [], start };
     const events = await client.untilClosed(processId, 90_000);
-    const out = events.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+    const out = events
+      .filter((m) => m.method === 'process/output')
+      .map((m) => Buffer.from(m.params.chunk, 'base64').toString())
+      .join('');
     const exited = events.find((m) => m.method === 'process/exited');
-    const decisions = client.received.filter((m) => m.method === 'network/policyDecision' && m.params.processId === processId).map((m) => m.params);
+    const decisions = client.received
+      .filter((m) => m.method === 'network/policyDecision' && m.params.processId === processId)
+      .map((m) => m.params);
     return { code: exited?.params.exitCode ?? -1, out, decisions, start };
   }
 
   it('sets the proxy variables of every family, pointing into the namespace, and nothing routes around them', async () => {
     const r = await run('env | sort');
     assert.equal(r.code, 0, r.out);
-    const env = Object.fromEntries(r.out.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    const env = Object.fromEntries(
+      r.out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
     const httpUrl = env.HTTP_PROXY as string;
     assert.match(httpUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
-    for (const k of ['HTTPS_PROXY', 'http_proxy', 'https_proxy', 'YARN_HTTP_PROXY', 'YARN_HTTPS_PROXY', 'npm_config_http_proxy', 'npm_config_https_proxy', 'npm_config_proxy', 'NPM_CONFIG_HTTP_PROXY', 'NPM_CONFIG_HTTPS_PROXY', 'NPM_CONFIG_PROXY', 'BUNDLE_HTTP_PROXY', 'BUNDLE_HTTPS_PROXY', 'PIP_PROXY', 'DOCKER_HTTP_PROXY', 'DOCKER_HTTPS_PROXY', 'WS_PROXY', 'WSS_PROXY', 'ws_proxy', 'wss_proxy']) {
+    for (const k of [
+      'HTTPS_PROXY',
+      'http_proxy',
+      'https_proxy',
+      'YARN_HTTP_PROXY',
+      'YARN_HTTPS_PROXY',
+      'npm_config_http_proxy',
+      'npm_config_https_proxy',
+      'npm_config_proxy',
+      'NPM_CONFIG_HTTP_PROXY',
+      'NPM_CONFIG_HTTPS_PROXY',
+      'NPM_CONFIG_PROXY',
+      'BUNDLE_HTTP_PROXY',
+      'BUNDLE_HTTPS_PROXY',
+      'PIP_PROXY',
+      'DOCKER_HTTP_PROXY',
+      'DOCKER_HTTPS_PROXY',
+      'WS_PROXY',
+      'WSS_PROXY',
+      'ws_proxy',
+      'wss_proxy',
+    ]) {
       assert.equal(env[k], httpUrl, k);
     }
-    for (const k of ['ALL_PROXY', 'all_proxy', 'FTP_PROXY', 'ftp_proxy']) assert.match(env[k] as string, /^socks5h:\/\/127\.0\.0\.1:\d+$/, k);
+    for (const k of ['ALL_PROXY', 'all_proxy', 'FTP_PROXY', 'ftp_proxy'])
+      assert.match(env[k] as string, /^socks5h:\/\/127\.0\.0\.1:\d+$/, k);
     for (const k of ['NO_PROXY', 'no_proxy', 'npm_config_noproxy', 'NPM_CONFIG_NOPROXY', 'BUNDLE_NO_PROXY']) assert.equal(env[k], '', k);
     assert.equal(env.CODEX_NETWORK_PROXY_ACTIVE, '1');
     assert.equal(env.CODEX_NETWORK_ALLOW_LOCAL_BINDING, '0');
@@ -133,13 +193,32 @@ describe('managed network: sandboxed processes through the proxy', { skip }, () 
   });
 
   it('curl through the HTTP proxy reaches an allowed host; a denied and an unlisted host get 403 with the reference bodies', async () => {
-    const r = await run(`curl -sS http://allowed.test:8080/a; echo; curl -sS -D - http://bad.test:8080/b; echo; curl -sS http://other.example:8080/c`, { 'allowed.test': 'allow', 'bad.test': 'deny' });
+    const r = await run(
+      `curl -sS http://allowed.test:8080/a; echo; curl -sS -D - http://bad.test:8080/b; echo; curl -sS http://other.example:8080/c`,
+      { 'allowed.test': 'allow', 'bad.test': 'deny' },
+    );
     assert.match(r.out, /upstream GET \/a host=allowed\.test:8080/);
     assert.match(r.out, /x-proxy-error: blocked-by-denylist/);
-    assert.match(r.out, /\{"status":"blocked","host":"bad\.test","reason":"denied","decision":"deny","source":"baseline_policy","protocol":"http","port":8080,"message":"Domain denied by the sandbox policy\."\}/);
+    assert.match(
+      r.out,
+      /\{"status":"blocked","host":"bad\.test","reason":"denied","decision":"deny","source":"baseline_policy","protocol":"http","port":8080,"message":"Domain denied by the sandbox policy\."\}/,
+    );
     assert.match(r.out, /"reason":"not_allowed".*"message":"Domain not in allowlist\."/);
     const allow = r.decisions.find((d) => d.host === 'allowed.test');
-    assert.deepEqual(Object.keys(allow ?? {}).sort(), ['client', 'decision', 'host', 'method', 'policyOverride', 'port', 'processId', 'protocol', 'reason', 'scope', 'source', 'timestamp']);
+    assert.deepEqual(Object.keys(allow ?? {}).sort(), [
+      'client',
+      'decision',
+      'host',
+      'method',
+      'policyOverride',
+      'port',
+      'processId',
+      'protocol',
+      'reason',
+      'scope',
+      'source',
+      'timestamp',
+    ]);
     assert.equal(allow?.decision, 'allow');
     assert.equal(r.decisions.find((d) => d.host === 'bad.test')?.reason, 'denied');
   });
@@ -213,7 +292,8 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
   });
 
   it('escape pairs: raw, netlink and Unix sockets are refused by seccomp; an inet socket is allowed', async () => {
-    const perl = (family: string, type: string, extra = ''): string => `perl -MSocket -e 'socket(my $s, ${family}, ${type}, 0) or die "$!\\n"; ${extra} print "ok\\n"' 2>&1`;
+    const perl = (family: string, type: string, extra = ''): string =>
+      `perl -MSocket -e 'socket(my $s, ${family}, ${type}, 0) or die "$!\\n"; ${extra} print "ok\\n"' 2>&1`;
     const r = await run(
       `echo "raw: $(${perl('PF_INET', 'SOCK_RAW')})"; echo "netlink: $(${perl('PF_NETLINK', 'SOCK_RAW')})"; echo "unix: $(${perl('PF_UNIX', 'SOCK_STREAM')})"; ` +
         `echo "inet: $(${perl('PF_INET', 'SOCK_STREAM')})"; ` +
@@ -230,10 +310,32 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
   });
 
   it('host loopback, metadata and every alternate spelling of them are refused as local; a trusted literal is not', async () => {
-    const raw = (line: string): string => `printf '${line}\\r\\nHost: x\\r\\n\\r\\n' | curl -sS --noproxy '*' --max-time 5 telnet://127.0.0.1:\${HTTP_PROXY##*:} 2>&1 | head -1; echo`;
-    const spellings = ['127.0.0.1', '127.1', '2130706433', '0x7f.1', '0177.0.0.1', '[::ffff:127.0.0.1]', '[::ffff:7f00:1]', '[64:ff9b::7f00:1]', '[2002:7f00:1::]', '169.254.169.254', '2852039166', '[::ffff:a9fe:a9fe]', '168.63.129.16', '100.100.100.200', '[::1]', 'localhost', '0.0.0.0'];
+    const raw = (line: string): string =>
+      `printf '${line}\\r\\nHost: x\\r\\n\\r\\n' | curl -sS --noproxy '*' --max-time 5 telnet://127.0.0.1:\${HTTP_PROXY##*:} 2>&1 | head -1; echo`;
+    const spellings = [
+      '127.0.0.1',
+      '127.1',
+      '2130706433',
+      '0x7f.1',
+      '0177.0.0.1',
+      '[::ffff:127.0.0.1]',
+      '[::ffff:7f00:1]',
+      '[64:ff9b::7f00:1]',
+      '[2002:7f00:1::]',
+      '169.254.169.254',
+      '2852039166',
+      '[::ffff:a9fe:a9fe]',
+      '168.63.129.16',
+      '100.100.100.200',
+      '[::1]',
+      'localhost',
+      '0.0.0.0',
+    ];
     const lines = spellings.map((s) => raw(`CONNECT ${s}:${hostLoopPort} HTTP/1.1`)).join('; ');
-    const r = await run(`${lines}; curl -sS -p http://${up.v4}:8080/trusted; echo " trusted=$?"; curl -sS http://loop.test:${hostLoopPort}/ ; echo; curl -sS http://meta.test/; echo`, { '*': 'allow' });
+    const r = await run(
+      `${lines}; curl -sS -p http://${up.v4}:8080/trusted; echo " trusted=$?"; curl -sS http://loop.test:${hostLoopPort}/ ; echo; curl -sS http://meta.test/; echo`,
+      { '*': 'allow' },
+    );
     const refusals = r.out.split('\n').filter((l) => l.startsWith('HTTP/1.1 403 Sandbox policy blocks local/private network addresses.'));
     assert.equal(refusals.length, spellings.length, r.out);
     assert.doesNotMatch(r.out, /HOST LOOPBACK/);
@@ -252,15 +354,25 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
   });
 
   it('limited mode: GET passes, POST and CONNECT are refused before anyone is asked', async () => {
-    const r = await run(`curl -sS http://allowed.test:8080/get; curl -sS -d x http://allowed.test:8080/post; echo; curl -sS -p http://allowed.test:8080/; echo " connect=$?"`, { 'allowed.test': 'allow' }, { proxy: { mode: 'limited' } });
+    const r = await run(
+      `curl -sS http://allowed.test:8080/get; curl -sS -d x http://allowed.test:8080/post; echo; curl -sS -p http://allowed.test:8080/; echo " connect=$?"`,
+      { 'allowed.test': 'allow' },
+      { proxy: { mode: 'limited' } },
+    );
     assert.match(r.out, /upstream GET \/get/);
-    assert.match(r.out, /"reason":"method_not_allowed","decision":"deny","source":"mode_guard".*"message":"Method not allowed in limited mode\."/);
+    assert.match(
+      r.out,
+      /"reason":"method_not_allowed","decision":"deny","source":"mode_guard".*"message":"Method not allowed in limited mode\."/,
+    );
     assert.match(r.out, / connect=56/);
     assert.ok(r.decisions.some((d) => d.reason === 'mitm_required' && d.scope === 'non_domain'));
   });
 
   it('asks the client about allow-list misses over network/policyRequest and follows its answer', async () => {
-    const answers: Record<string, Json> = { 'ask-allow.example': { decision: { type: 'allow' } }, 'ask-deny.example': { decision: { type: 'deny', reason: 'user_denied' } } };
+    const answers: Record<string, Json> = {
+      'ask-allow.example': { decision: { type: 'allow' } },
+      'ask-deny.example': { decision: { type: 'deny', reason: 'user_denied' } },
+    };
     const seen: Json[] = [];
     const onMessage = (data: unknown): void => {
       const m = JSON.parse(String(data)) as Json;
@@ -270,13 +382,20 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
     };
     client.ws.on('message', onMessage);
     try {
-      const r = await run(`curl -sS http://ask-allow.example:8080/x; echo; curl -sS http://ask-deny.example:8080/; echo; curl -sS http://ask-bad.example:8080/`, { 'allowed.test': 'allow' }, { launch: { policyDecisionTimeoutMs: 10_000 } });
+      const r = await run(
+        `curl -sS http://ask-allow.example:8080/x; echo; curl -sS http://ask-deny.example:8080/; echo; curl -sS http://ask-bad.example:8080/`,
+        { 'allowed.test': 'allow' },
+        { launch: { policyDecisionTimeoutMs: 10_000 } },
+      );
       assert.equal(seen.length, 3);
       assert.deepEqual(seen[0]?.params, { processId: `net-${n}`, request: { protocol: 'http', host: 'ask-allow.example', port: 8080 } });
       assert.ok(Number.isInteger(seen[0]?.id));
       // allowed by the client, then resolved: not a trusted address here, so still refused as unresolvable
       assert.ok(r.decisions.some((d) => d.host === 'ask-allow.example' && d.source === 'decider' && d.reason === 'not_allowed_local'));
-      assert.match(r.out, /"host":"ask-deny\.example","reason":"user_denied","decision":"deny","source":"decider".*"message":"Request blocked by network policy\."/);
+      assert.match(
+        r.out,
+        /"host":"ask-deny\.example","reason":"user_denied","decision":"deny","source":"decider".*"message":"Request blocked by network policy\."/,
+      );
       assert.match(r.out, /"host":"ask-bad\.example","reason":"not_allowed","decision":"deny","source":"decider"/);
     } finally {
       client.ws.off('message', onMessage);
@@ -286,13 +405,27 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
   it('a client allow reaches an upstream; a client that never answers is denied after the deadline', async () => {
     const onMessage = (data: unknown): void => {
       const m = JSON.parse(String(data)) as Json;
-      if (m.method === 'network/policyRequest' && m.params.request.host === 'ok.test') client.send({ id: m.id, result: { decision: { type: 'allow' } } });
+      if (m.method === 'network/policyRequest' && m.params.request.host === 'ok.test')
+        client.send({ id: m.id, result: { decision: { type: 'allow' } } });
     };
     client.ws.on('message', onMessage);
     try {
-      const r = await run(`curl -sS http://ok.test:8080/approved; echo; curl -sS http://silent.test:8080/`, { 'allowed.test': 'allow' }, { launch: { policyDecisionTimeoutMs: 1 } });
+      const r = await run(
+        `curl -sS http://ok.test:8080/approved; echo; curl -sS http://silent.test:8080/`,
+        { 'allowed.test': 'allow' },
+        { launch: { policyDecisionTimeoutMs: 1 } },
+      );
       assert.match(r.out, /upstream GET \/approved/);
-      assert.ok(r.decisions.some((d) => d.host === 'ok.test' && d.decision === 'allow' && d.source === 'decider' && d.policyOverride === true && d.reason === 'not_allowed'));
+      assert.ok(
+        r.decisions.some(
+          (d) =>
+            d.host === 'ok.test' &&
+            d.decision === 'allow' &&
+            d.source === 'decider' &&
+            d.policyOverride === true &&
+            d.reason === 'not_allowed',
+        ),
+      );
       assert.match(r.out, /"host":"silent\.test","reason":"not_allowed","decision":"deny","source":"decider"/);
     } finally {
       client.ws.off('message', onMessage);
@@ -301,30 +434,84 @@ http.get({ host: p.hostname, port: p.port, path: 'http://allowed.test:8080/node'
 
   it('fails closed on launch requests it cannot honour', async () => {
     const start = (extra: Json, sb: Json | null = sandbox()): Promise<Json> =>
-      client.request('process/start', { processId: `bad-${++n}`, argv: ['/bin/true'], cwd: tmp.dir, env: { PATH }, tty: false, sandbox: sb, ...extra });
+      client.request('process/start', {
+        processId: `bad-${++n}`,
+        argv: ['/bin/true'],
+        cwd: tmp.dir,
+        env: { PATH },
+        tty: false,
+        sandbox: sb,
+        ...extra,
+      });
     assert.match((await start({ enforceManagedNetwork: true })).error?.message ?? '', /enforceManagedNetwork/);
     assert.match((await start({ networkProxy: proxyParams({}) }, sandbox('restricted'))).error?.message ?? '', /network is `enabled`/);
-    assert.match((await start({ networkProxy: { ...proxyParams({}), policyDecisionTimeoutMs: 0 } })).error?.message ?? '', /timeout must be nonzero/);
-    assert.match((await start({ networkProxy: proxyParams({}), managedNetwork: { loopbackPorts: [1] } })).error?.message ?? '', /mutually exclusive/);
+    assert.match(
+      (await start({ networkProxy: { ...proxyParams({}), policyDecisionTimeoutMs: 0 } })).error?.message ?? '',
+      /timeout must be nonzero/,
+    );
+    assert.match(
+      (await start({ networkProxy: proxyParams({}), managedNetwork: { loopbackPorts: [1] } })).error?.message ?? '',
+      /mutually exclusive/,
+    );
     // enforced without a sandbox: still its own network namespace
     const processId = `nosb-${++n}`;
-    const ok = await client.request('process/start', { processId, argv: ['/bin/sh', '-c', `curl -sS --noproxy '*' --max-time 5 http://${up.v4}:8080/; echo " direct=$?"; curl -sS http://allowed.test:8080/sbless`], cwd: tmp.dir, env: { PATH }, tty: false, sandbox: null, enforceManagedNetwork: true, networkProxy: proxyParams({ 'allowed.test': 'allow' }) });
+    const ok = await client.request('process/start', {
+      processId,
+      argv: [
+        '/bin/sh',
+        '-c',
+        `curl -sS --noproxy '*' --max-time 5 http://${up.v4}:8080/; echo " direct=$?"; curl -sS http://allowed.test:8080/sbless`,
+      ],
+      cwd: tmp.dir,
+      env: { PATH },
+      tty: false,
+      sandbox: null,
+      enforceManagedNetwork: true,
+      networkProxy: proxyParams({ 'allowed.test': 'allow' }),
+    });
     assert.equal(ok.error, undefined);
     const events = await client.untilClosed(processId, 60_000);
-    const out = events.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+    const out = events
+      .filter((m) => m.method === 'process/output')
+      .map((m) => Buffer.from(m.params.chunk, 'base64').toString())
+      .join('');
     assert.match(out, / direct=7/);
     assert.match(out, /upstream GET \/sbless/);
   });
 
   it("the operator's policy routes every networked process through the proxy, and a client cannot widen it", async () => {
-    const op = await startServer({ networkResolve: up.resolve, networkTrustedRanges: up.ranges, network: { mode: 'full', domains: { 'allowed.test': 'allow', 'other.test': 'allow', 'bad.test': 'deny' }, allowLocalBinding: false, trustedRanges: [] } });
+    const op = await startServer({
+      networkResolve: up.resolve,
+      networkTrustedRanges: up.ranges,
+      network: {
+        mode: 'full',
+        domains: { 'allowed.test': 'allow', 'other.test': 'allow', 'bad.test': 'deny' },
+        allowLocalBinding: false,
+        trustedRanges: [],
+      },
+    });
     const { client: c } = await RawClient.ready(op.url);
     try {
       const go = async (processId: string, extra: Json): Promise<string> => {
-        const started = await c.request('process/start', { processId, argv: ['/bin/sh', '-c', `curl -sS http://allowed.test:8080/op; echo; curl -sS http://bad.test:8080/; echo; curl -sS http://wider.test:8080/; echo; curl -sS --noproxy '*' --max-time 5 http://${up.v4}:8080/; echo " direct=$?"`], cwd: tmp.dir, env: { PATH }, tty: false, sandbox: sandbox(), ...extra });
+        const started = await c.request('process/start', {
+          processId,
+          argv: [
+            '/bin/sh',
+            '-c',
+            `curl -sS http://allowed.test:8080/op; echo; curl -sS http://bad.test:8080/; echo; curl -sS http://wider.test:8080/; echo; curl -sS --noproxy '*' --max-time 5 http://${up.v4}:8080/; echo " direct=$?"`,
+          ],
+          cwd: tmp.dir,
+          env: { PATH },
+          tty: false,
+          sandbox: sandbox(),
+          ...extra,
+        });
         assert.equal(started.error, undefined);
         const events = await c.untilClosed(processId, 60_000);
-        return events.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
+        return events
+          .filter((m) => m.method === 'process/output')
+          .map((m) => Buffer.from(m.params.chunk, 'base64').toString())
+          .join('');
       };
       const implied = await go('op-1', {});
       assert.match(implied, /upstream GET \/op/);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { builtinProfile } from '../src/sandbox/builtin-profiles.js';
-import { eventually, isAlive, RawClient, SH_ENV, startServer, startServerProcess, tempDir, type Json } from './helpers.js';
+import { eventually, isAlive, type Json, RawClient, SH_ENV, startServer, startServerProcess, tempDir } from './helpers.js';
 
 /** A command that leaves, besides itself, a background job, a setsid child and a double-forked setsid daemon, and prints their pids. */
 const SPREAD = [
@@ -42,10 +42,18 @@ async function start(client: RawClient, processId: string, command: string, cwd:
 const alive = (pids: number[]): number[] => pids.filter(isAlive);
 
 describe('process lifetime', () => {
-  for (const [sandboxed, tty] of [[false, false], [false, true], [true, false]]) {
-    it(`kill -9 of the server takes down every ${sandboxed ? 'sandboxed ' : ''}${tty ? 'terminal' : 'pipe'} child and all they started`, { skip: sandboxed && !existsSync('/usr/bin/bwrap') ? 'no bwrap' : false }, async () => {
+  for (const [sandboxed, tty] of [
+    [false, false],
+    [false, true],
+    [true, false],
+  ]) {
+    it(`kill -9 of the server takes down every ${sandboxed ? 'sandboxed ' : ''}${tty ? 'terminal' : 'pipe'} child and all they started`, {
+      skip: sandboxed && !existsSync('/usr/bin/bwrap') ? 'no bwrap' : false,
+    }, async () => {
       const scratch = await tempDir('cordon-lifetime-');
-      const ceiling = sandboxed ? { profile: builtinProfile(':workspace'), cwd: scratch.dir, workspaceRoots: [scratch.dir], name: ':workspace' } : undefined;
+      const ceiling = sandboxed
+        ? { profile: builtinProfile(':workspace'), cwd: scratch.dir, workspaceRoots: [scratch.dir], name: ':workspace' }
+        : undefined;
       const server = await startServerProcess({ environment: { ceiling } });
       const pids: number[] = [];
       try {
@@ -104,7 +112,7 @@ describe('process lifetime', () => {
       await start(client, 'e', `${SPREAD}; exit 3`, scratch.dir);
       pids.push(...(await pidsOf(client, 'e', 4)));
       const exited = await client.next((m) => m.method === 'process/exited' && m.params.processId === 'e');
-      assert.equal(exited.params.exitCode, 3, 'the command\'s own exit code, while its background job still runs');
+      assert.equal(exited.params.exitCode, 3, "the command's own exit code, while its background job still runs");
       assert.equal(alive(pids.slice(0, 3)).length, 3, 'what it started in the background keeps running meanwhile');
       await server.close();
       await eventually(() => alive(pids).length === 0, DIE_WITHIN_MS, `no survivor (alive: ${alive(pids).join(' ')})`);

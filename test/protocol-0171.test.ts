@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { builtinProfile } from '../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../src/server/index.js';
-import { RawClient, SH_ENV, startServer, type Json } from './helpers.js';
+import { type Json, RawClient, SH_ENV, startServer } from './helpers.js';
 
 /**
  * The 0.142–0.171 additions on the wire (PROTOCOL-0171 §1, §3), each compared with what the 0.171
@@ -14,7 +14,10 @@ import { RawClient, SH_ENV, startServer, type Json } from './helpers.js';
  */
 
 const uri = (p: string): string => pathToFileURL(p).href;
-const special = (kind: string, access: string, extra: Json = {}): Json => ({ path: { type: 'special', value: { kind, ...extra } }, access });
+const special = (kind: string, access: string, extra: Json = {}): Json => ({
+  path: { type: 'special', value: { kind, ...extra } },
+  access,
+});
 
 /** The sandbox the 0.171 CLI sends for `--sandbox workspace-write` (PROTOCOL-0171 §3.1). */
 function workspaceWrite(cwd: string, roots: string[]): Json {
@@ -24,7 +27,13 @@ function workspaceWrite(cwd: string, roots: string[]): Json {
       type: 'managed',
       file_system: {
         type: 'restricted',
-        entries: [special('root', 'read'), special('project_roots', 'write'), special('slash_tmp', 'write'), special('tmpdir', 'write'), ...['.git', '.agents', '.codex', '.aws'].map(carveOut)],
+        entries: [
+          special('root', 'read'),
+          special('project_roots', 'write'),
+          special('slash_tmp', 'write'),
+          special('tmpdir', 'write'),
+          ...['.git', '.agents', '.codex', '.aws'].map(carveOut),
+        ],
       },
       network: 'restricted',
     },
@@ -57,7 +66,18 @@ describe('0.171 wire: initialize, environmentInfo, environment/info and environm
     const init = await c.request('initialize', { clientName: 'codex-environment', resumeSessionId: null });
     assert.deepEqual(Object.keys(init.result), ['sessionId', 'environmentInfo']);
     const info = init.result.environmentInfo;
-    assert.deepEqual(Object.keys(info), ['shell', 'executorVersion', 'providerId', 'cwd', 'userHomeDir', 'platformOs', 'prependPathDirs', 'temporaryDirectories', 'tempDir', 'capabilities']);
+    assert.deepEqual(Object.keys(info), [
+      'shell',
+      'executorVersion',
+      'providerId',
+      'cwd',
+      'userHomeDir',
+      'platformOs',
+      'prependPathDirs',
+      'temporaryDirectories',
+      'tempDir',
+      'capabilities',
+    ]);
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     assert.equal(info.executorVersion, pkg.version);
     assert.match(info.providerId, /^sha256:[0-9a-f]{64}$/);
@@ -130,7 +150,8 @@ describe('0.171 wire: process/start', () => {
     tmp.cleanup();
   });
 
-  const start = (params: Json): Promise<Json> => c.request('process/start', { processId: `p${++n}`, argv: ['/bin/true'], cwd: uri(tmp.dir), env: SH_ENV, tty: false, ...params });
+  const start = (params: Json): Promise<Json> =>
+    c.request('process/start', { processId: `p${++n}`, argv: ['/bin/true'], cwd: uri(tmp.dir), env: SH_ENV, tty: false, ...params });
 
   it('answers spawn failures with data.kind, as the 0.171 reference', async () => {
     writeFileSync(path.join(tmp.dir, 'not-exec'), 'plain text');
@@ -142,26 +163,46 @@ describe('0.171 wire: process/start', () => {
       [{ argv: [tmp.dir] }, -32603, 'spawnPermissionDenied', 'Permission denied (os error 13)'],
       [{ argv: [path.join(tmp.dir, 'not-exec')] }, -32603, 'spawnPermissionDenied', 'Permission denied (os error 13)'],
     ];
-    for (const [params, code, kind, message] of cases) assert.deepEqual((await start(params)).error, { code, data: { kind }, message }, JSON.stringify(params));
+    for (const [params, code, kind, message] of cases)
+      assert.deepEqual((await start(params)).error, { code, data: { kind }, message }, JSON.stringify(params));
   });
 
   it('validates metadata as the reference: threadId a UUID, toolCallId a string, both optional', async () => {
     const thread = '01a23c2a-3070-79f0-a528-386924514ac9';
-    const ok = [{ threadId: thread, toolCallId: 'call_t0_0' }, { threadId: thread }, {}, null, { threadId: thread.replaceAll('-', '') }, { threadId: `urn:uuid:${thread}` }];
+    const ok = [
+      { threadId: thread, toolCallId: 'call_t0_0' },
+      { threadId: thread },
+      {},
+      null,
+      { threadId: thread.replaceAll('-', '') },
+      { threadId: `urn:uuid:${thread}` },
+    ];
     for (const metadata of ok) assert.equal((await start({ metadata })).result?.sandboxType, 'none', JSON.stringify(metadata));
     const bad: [unknown, string][] = [
-      [{ threadId: 't', toolCallId: 'x' }, 'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `t` at 1'],
+      [
+        { threadId: 't', toolCallId: 'x' },
+        'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `t` at 1',
+      ],
       [{ threadId: '0123' }, 'invalid length: expected length 32 for simple format, found 4'],
       [{ threadId: '01a23c2a-3070-79f0-a528-386924514ac' }, 'invalid group length in group 4: expected 12, found 11'],
-      [{ threadId: '01a23c2a-3070-79f0-a528-386924514aZ9' }, 'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `Z` at 35'],
+      [
+        { threadId: '01a23c2a-3070-79f0-a528-386924514aZ9' },
+        'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `Z` at 35',
+      ],
       [{ threadId: thread, toolCallId: 3 }, 'invalid type: number, expected a string'],
       ['x', 'invalid type: string "x", expected struct ExecMetadata'],
     ];
-    for (const [metadata, message] of bad) assert.deepEqual((await start({ metadata })).error, { code: -32602, message }, JSON.stringify(metadata));
+    for (const [metadata, message] of bad)
+      assert.deepEqual((await start({ metadata })).error, { code: -32602, message }, JSON.stringify(metadata));
   });
 
   it('accepts the 0.142+ fields it does not act on, and refuses enforceManagedNetwork rather than run unenforced', async () => {
-    const accepted = await start({ enforceManagedNetwork: false, managedNetwork: { loopbackPorts: [1], allowLocalBinding: true }, shellSnapshot: null, sandbox: null });
+    const accepted = await start({
+      enforceManagedNetwork: false,
+      managedNetwork: { loopbackPorts: [1], allowLocalBinding: true },
+      shellSnapshot: null,
+      sandbox: null,
+    });
     assert.deepEqual(accepted.result, { processId: `p${n}`, sandboxType: 'none' });
     const marker = path.join(tmp.dir, 'unenforced');
     const refused = await start({ argv: ['/bin/sh', '-c', `touch ${marker}`], enforceManagedNetwork: true, managedNetwork: null });
@@ -169,7 +210,10 @@ describe('0.171 wire: process/start', () => {
     assert.deepEqual(refused.error?.data, { kind: 'sandboxUnavailable' });
     assert.match(refused.error?.message, /enforceManagedNetwork/);
     assert.equal(existsSync(marker), false, 'nothing ran');
-    assert.deepEqual((await start({ enforceManagedNetwork: 'x' })).error, { code: -32602, message: 'invalid type: string "x", expected a boolean' });
+    assert.deepEqual((await start({ enforceManagedNetwork: 'x' })).error, {
+      code: -32602,
+      message: 'invalid type: string "x", expected a boolean',
+    });
   });
 
   it('refuses windowsSandboxLevel mxc with the reference error and data.kind, and checks the other 0.171 sandbox fields', async () => {
@@ -179,33 +223,63 @@ describe('0.171 wire: process/start', () => {
       data: { kind: 'sandboxUnavailable' },
       message: 'native MXC is unavailable on this executor',
     });
-    for (const level of ['restricted-token', 'elevated']) assert.equal((await start({ sandbox: { ...sandbox, windowsSandboxLevel: level } })).result?.sandboxType, 'linuxSeccomp');
-    assert.deepEqual((await start({ sandbox: { ...sandbox, windowsSandboxProxySettingsMode: 'bogus' } })).error, { code: -32602, message: 'unknown variant `bogus`, expected `reconcile` or `preserve`' });
-    assert.equal((await start({ sandbox: { ...sandbox, windowsSandboxProxySettingsMode: 'preserve', windowsSandboxPrivateDesktop: { any: 'thing' } } })).result?.sandboxType, 'linuxSeccomp');
-    const withEntry = (entry: Json): Json => ({ ...sandbox, permissions: { ...sandbox.permissions, file_system: { type: 'restricted', entries: [special('root', 'read'), entry] } } });
-    assert.deepEqual((await start({ sandbox: withEntry({ ...special('project_roots', 'read', { subpath: '.git' }), missing_path_behavior: 'error' }) })).error, {
+    for (const level of ['restricted-token', 'elevated'])
+      assert.equal((await start({ sandbox: { ...sandbox, windowsSandboxLevel: level } })).result?.sandboxType, 'linuxSeccomp');
+    assert.deepEqual((await start({ sandbox: { ...sandbox, windowsSandboxProxySettingsMode: 'bogus' } })).error, {
       code: -32602,
-      message: 'unknown variant `error`, expected `skip`',
+      message: 'unknown variant `bogus`, expected `reconcile` or `preserve`',
     });
+    assert.equal(
+      (
+        await start({
+          sandbox: { ...sandbox, windowsSandboxProxySettingsMode: 'preserve', windowsSandboxPrivateDesktop: { any: 'thing' } },
+        })
+      ).result?.sandboxType,
+      'linuxSeccomp',
+    );
+    const withEntry = (entry: Json): Json => ({
+      ...sandbox,
+      permissions: { ...sandbox.permissions, file_system: { type: 'restricted', entries: [special('root', 'read'), entry] } },
+    });
+    assert.deepEqual(
+      (await start({ sandbox: withEntry({ ...special('project_roots', 'read', { subpath: '.git' }), missing_path_behavior: 'error' }) }))
+        .error,
+      {
+        code: -32602,
+        message: 'unknown variant `error`, expected `skip`',
+      },
+    );
     assert.deepEqual((await start({ sandbox: withEntry(special('bogus', 'read')) })).error, {
       code: -32602,
-      message: 'unknown variant `bogus`, expected one of `root`, `minimal`, `current_working_directory`, `project_roots`, `tmpdir`, `slash_tmp`, `unknown`',
+      message:
+        'unknown variant `bogus`, expected one of `root`, `minimal`, `current_working_directory`, `project_roots`, `tmpdir`, `slash_tmp`, `unknown`',
     });
-    for (const kind of ['minimal', 'current_working_directory', 'tmpdir', 'slash_tmp']) assert.ok((await start({ sandbox: withEntry(special(kind, 'read')) })).result, kind);
-    assert.ok((await start({ sandbox: withEntry(special('unknown', 'read', { path: ':cwd' })) })).result, 'unknown kinds are accepted and ignored');
-    assert.deepEqual((await start({ sandbox: { ...sandbox, workspaceRoots: ['relative'] } })).error, { code: -32602, message: 'path is not absolute: relative' });
+    for (const kind of ['minimal', 'current_working_directory', 'tmpdir', 'slash_tmp'])
+      assert.ok((await start({ sandbox: withEntry(special(kind, 'read')) })).result, kind);
+    assert.ok(
+      (await start({ sandbox: withEntry(special('unknown', 'read', { path: ':cwd' })) })).result,
+      'unknown kinds are accepted and ignored',
+    );
+    assert.deepEqual((await start({ sandbox: { ...sandbox, workspaceRoots: ['relative'] } })).error, {
+      code: -32602,
+      message: 'path is not absolute: relative',
+    });
     const typeErrors: [Json, string][] = [
       [{ useLegacyLandlock: 'x' }, 'invalid type: string "x", expected a boolean'],
       [{ workspaceRoots: 'x' }, 'invalid type: string "x", expected a sequence'],
       [{ policyContext: { cwd: 5 } }, 'invalid type: number, expected a string'],
       [{ userHomeDir: 5 }, 'invalid type: number, expected a string'],
     ];
-    for (const [extra, message] of typeErrors) assert.deepEqual((await start({ sandbox: { ...sandbox, ...extra } })).error, { code: -32602, message }, JSON.stringify(extra));
+    for (const [extra, message] of typeErrors)
+      assert.deepEqual((await start({ sandbox: { ...sandbox, ...extra } })).error, { code: -32602, message }, JSON.stringify(extra));
   });
 
   it('reports sandboxType linuxSeccomp for any start with a sandbox (even one asking for nothing), none without', async () => {
     assert.equal((await start({ sandbox: workspaceWrite(tmp.dir, [tmp.dir]) })).result.sandboxType, 'linuxSeccomp');
-    assert.equal((await start({ sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' } })).result.sandboxType, 'linuxSeccomp');
+    assert.equal(
+      (await start({ sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' } })).result.sandboxType,
+      'linuxSeccomp',
+    );
     assert.equal((await start({})).result.sandboxType, 'none');
     assert.equal((await start({ sandbox: null })).result.sandboxType, 'none');
   });
@@ -213,7 +287,14 @@ describe('0.171 wire: process/start', () => {
   /** Runs `sh -c script` and returns its exited notification and a full read. */
   async function outcome(script: string, sandbox: Json | null): Promise<{ exited: Json; read: Json }> {
     const processId = `d${++n}`;
-    const res = await c.request('process/start', { processId, argv: ['/bin/sh', '-c', script], cwd: uri(tmp.dir), env: SH_ENV, tty: false, sandbox });
+    const res = await c.request('process/start', {
+      processId,
+      argv: ['/bin/sh', '-c', script],
+      cwd: uri(tmp.dir),
+      env: SH_ENV,
+      tty: false,
+      sandbox,
+    });
     assert.ok(res.result, JSON.stringify(res));
     const notes = await c.untilClosed(processId);
     const exited = notes.find((m) => m.method === 'process/exited')!;
@@ -277,7 +358,14 @@ describe('0.171 wire: the sandbox object is enforced (workspaceRoots, --add-dir,
     const { client: c } = await RawClient.ready(url);
     try {
       const processId = `r${++n}`;
-      const res = await c.request('process/start', { processId, argv: ['/bin/sh', '-c', script], cwd: uri(ws), env: SH_ENV, tty: false, sandbox });
+      const res = await c.request('process/start', {
+        processId,
+        argv: ['/bin/sh', '-c', script],
+        cwd: uri(ws),
+        env: SH_ENV,
+        tty: false,
+        sandbox,
+      });
       assert.ok(res.result, JSON.stringify(res.error));
       const notes = await c.untilClosed(processId);
       const out = decode(notes.filter((m) => m.method === 'process/output').map((m) => m.params));
@@ -291,7 +379,11 @@ describe('0.171 wire: the sandbox object is enforced (workspaceRoots, --add-dir,
     const { server, url } = await startServer();
     try {
       const sb = workspaceWrite(ws, [ws, extra]);
-      const r = await run(url, `touch ${ws}/a ${extra}/b; touch ${elsewhere}/c; echo x >> ${ws}/.git/HEAD; echo x >> ${ws}/.aws/credentials; exit 0`, sb);
+      const r = await run(
+        url,
+        `touch ${ws}/a ${extra}/b; touch ${elsewhere}/c; echo x >> ${ws}/.git/HEAD; echo x >> ${ws}/.aws/credentials; exit 0`,
+        sb,
+      );
       assert.equal(existsSync(path.join(ws, 'a')), true, r.out);
       assert.equal(existsSync(path.join(extra, 'b')), true, `the --add-dir root is writable: ${r.out}`);
       assert.equal(existsSync(path.join(elsewhere, 'c')), false, 'not a workspace root: refused');
@@ -303,9 +395,15 @@ describe('0.171 wire: the sandbox object is enforced (workspaceRoots, --add-dir,
       assert.equal(existsSync(path.join(ws, 'old-a')), true);
       assert.equal(existsSync(path.join(extra, 'old-b')), false);
       // Entry paths as URIs (0.171) and plain (older clients) both work.
-      for (const [name, p] of [['uri', uri(elsewhere)], ['plain', elsewhere]] as const) {
+      for (const [name, p] of [
+        ['uri', uri(elsewhere)],
+        ['plain', elsewhere],
+      ] as const) {
         const entries = [special('root', 'read'), { path: { type: 'path', path: p }, access: 'write' }];
-        await run(url, `touch ${elsewhere}/${name}`, { ...sb, permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries } } });
+        await run(url, `touch ${elsewhere}/${name}`, {
+          ...sb,
+          permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries } },
+        });
         assert.equal(existsSync(path.join(elsewhere, name)), true, name);
       }
     } finally {
@@ -314,7 +412,9 @@ describe('0.171 wire: the sandbox object is enforced (workspaceRoots, --add-dir,
   });
 
   it('under a ceiling: an extra root is writable only when the ceiling covers it (cordon serve --workspace)', async () => {
-    const narrow = await startServer({ environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } } });
+    const narrow = await startServer({
+      environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } },
+    });
     try {
       await run(narrow.url, `touch ${ws}/n-a ${extra}/n-b`, workspaceWrite(ws, [ws, extra]));
       assert.equal(existsSync(path.join(ws, 'n-a')), true);
@@ -322,7 +422,9 @@ describe('0.171 wire: the sandbox object is enforced (workspaceRoots, --add-dir,
     } finally {
       await narrow.server.close();
     }
-    const wide = await startServer({ environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws, extra], name: ':workspace' } } });
+    const wide = await startServer({
+      environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws, extra], name: ':workspace' } },
+    });
     try {
       await run(wide.url, `touch ${ws}/w-a ${extra}/w-b ${elsewhere}/w-c`, workspaceWrite(ws, [ws, extra]));
       assert.equal(existsSync(path.join(ws, 'w-a')), true);
@@ -374,9 +476,15 @@ describe('0.171 wire: paths and texts per client generation', () => {
     const real = realpathSync(tmp.dir);
     assert.deepEqual((await c.request('fs/canonicalize', { path: uri(tmp.dir) })).result, { path: uri(real) });
     assert.deepEqual((await c.request('fs/canonicalize', { path: tmp.dir })).result, { path: real });
-    assert.deepEqual((await c.request('fs/readFile', { path: uri(tmp.dir) })).error, { code: -32600, message: `path \`${tmp.dir}\` is not a file` });
+    assert.deepEqual((await c.request('fs/readFile', { path: uri(tmp.dir) })).error, {
+      code: -32600,
+      message: `path \`${tmp.dir}\` is not a file`,
+    });
     assert.deepEqual((await c.request('fs/readFile', { path: tmp.dir })).error, { code: -32603, message: 'Is a directory (os error 21)' });
-    assert.deepEqual((await c.request('fs/getMetadata', { path: uri(path.join(tmp.dir, 'missing')) })).error, { code: -32004, message: 'No such file or directory (os error 2)' });
+    assert.deepEqual((await c.request('fs/getMetadata', { path: uri(path.join(tmp.dir, 'missing')) })).error, {
+      code: -32004,
+      message: 'No such file or directory (os error 2)',
+    });
     c.close();
   });
 });

@@ -32,7 +32,10 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
       code: -32600,
       message: 'client must call initialize before using exec methods',
     });
-    assert.deepEqual((await c.request('initialize')).error, { code: -32602, message: 'invalid type: null, expected struct InitializeParams' });
+    assert.deepEqual((await c.request('initialize')).error, {
+      code: -32602,
+      message: 'invalid type: null, expected struct InitializeParams',
+    });
     assert.deepEqual((await c.request('initialize', {})).error, { code: -32602, message: 'missing field `clientName`' });
     assert.deepEqual((await c.request('initialize', { clientName: 'x', resumeSessionId: '00000000-0000-0000-0000-000000000000' })).error, {
       code: -32600,
@@ -69,7 +72,11 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
       const err = await c.next((m) => m.id === -1 && c.received.indexOf(m) >= before);
       assert.ok(err.error.message.endsWith(`: ${NO_VARIANT}`), `${bad}: ${err.error.message}`);
     }
-    for (const stray of [{ method: 'process/output', params: {} }, { id: null, method: 'process/read', params: {} }, { id: 77, result: {} }]) {
+    for (const stray of [
+      { method: 'process/output', params: {} },
+      { id: null, method: 'process/read', params: {} },
+      { id: 77, result: {} },
+    ]) {
       const before = c.received.length;
       c.send(stray);
       const err = await c.next((m) => m.id === -1 && c.received.indexOf(m) >= before);
@@ -112,7 +119,10 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
       const res = await c.request('process/start', { processId, argv: ['echo', 'x'], cwd: '/tmp', env: SH_ENV, tty: false });
       const notes = await c.untilClosed(processId);
       const resIndex = c.received.indexOf(res);
-      assert.ok(notes.every((n) => c.received.indexOf(n) > resIndex), `notification before response in run ${i}`);
+      assert.ok(
+        notes.every((n) => c.received.indexOf(n) > resIndex),
+        `notification before response in run ${i}`,
+      );
       assert.deepEqual(
         notes.map((n) => n.method),
         ['process/output', 'process/exited', 'process/closed'],
@@ -137,7 +147,11 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
       [{ ...base, tty: undefined }, -32602, 'missing field `tty`'],
       [{ ...base, cwd: 'tmp' }, -32602, 'path is not absolute: tmp'],
       [{ ...base, cwd: '' }, -32602, 'path is not absolute: '],
-      [{ ...base, envPolicy: { inherit: 'bogus', ignoreDefaultExcludes: false, exclude: [], set: {}, includeOnly: [] } }, -32602, 'unknown variant `bogus`, expected one of `core`, `all`, `none`'],
+      [
+        { ...base, envPolicy: { inherit: 'bogus', ignoreDefaultExcludes: false, exclude: [], set: {}, includeOnly: [] } },
+        -32602,
+        'unknown variant `bogus`, expected one of `core`, `all`, `none`',
+      ],
       [{ ...base, envPolicy: {} }, -32602, 'missing field `inherit`'],
       [null, -32602, 'invalid type: null, expected struct ExecParams'],
     ];
@@ -145,7 +159,10 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
     assert.deepEqual((await start({ ...base, processId: 'uri', cwd: 'file:///tmp' })).result, { processId: 'uri', sandboxType: 'none' });
     const read = (params: unknown) => c.request('process/read', params);
     assert.deepEqual((await read({ processId: 'uri', afterSeq: -1 })).error, { code: -32602, message: 'invalid number' });
-    assert.deepEqual((await read({ processId: 'uri', waitMs: 'x' })).error, { code: -32602, message: 'invalid type: string "x", expected u64' });
+    assert.deepEqual((await read({ processId: 'uri', waitMs: 'x' })).error, {
+      code: -32602,
+      message: 'invalid type: string "x", expected u64',
+    });
     assert.deepEqual((await read({ processId: 'nope' })).error, { code: -32600, message: 'unknown process id nope' });
     assert.deepEqual((await read({})).error, { code: -32602, message: 'missing field `processId`' });
     const write = (params: unknown) => c.request('process/write', params);
@@ -236,7 +253,10 @@ describe('protocol: authentication', () => {
   it('refuses a non-loopback address without a token unless told to', async () => {
     const { CordonServer } = await import('../src/server/index.js');
     const s = new CordonServer();
-    await assert.rejects(s.listen({ host: '0.0.0.0', port: 0 }), /refusing to listen on non-loopback address 0\.0\.0\.0 without authentication/);
+    await assert.rejects(
+      s.listen({ host: '0.0.0.0', port: 0 }),
+      /refusing to listen on non-loopback address 0\.0\.0\.0 without authentication/,
+    );
     const url = await s.listen({ host: '0.0.0.0', port: 0, insecureNoAuth: true });
     assert.match(url, /^ws:\/\/0\.0\.0\.0:\d+$/);
     await s.close();
@@ -255,14 +275,35 @@ describe('protocol: sandboxed process/start', () => {
     try {
       const { client: c } = await RawClient.ready(url);
       const run = async (name: string, sandbox: unknown) => {
-        const res = await c.request('process/start', { processId: name, argv: ['sh', '-c', `touch ${dir}/${name}`], cwd: dir, env: SH_ENV, tty: false, sandbox });
+        const res = await c.request('process/start', {
+          processId: name,
+          argv: ['sh', '-c', `touch ${dir}/${name}`],
+          cwd: dir,
+          env: SH_ENV,
+          tty: false,
+          sandbox,
+        });
         if (res.result) await c.untilClosed(name);
         return res;
       };
       const readOnly = await run('ro', { sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' });
       assert.deepEqual(readOnly.result, { processId: 'ro', sandboxType: 'linuxSeccomp' });
       assert.equal(existsSync(`${dir}/ro`), false, 'read-only: nothing written');
-      const ws = await run('ws', { permissions: { type: 'managed', network: 'restricted', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' }] } }, cwd: dir, windowsSandboxLevel: 'disabled' });
+      const ws = await run('ws', {
+        permissions: {
+          type: 'managed',
+          network: 'restricted',
+          file_system: {
+            type: 'restricted',
+            entries: [
+              { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+              { path: { type: 'special', value: { kind: 'current_working_directory' } }, access: 'write' },
+            ],
+          },
+        },
+        cwd: dir,
+        windowsSandboxLevel: 'disabled',
+      });
       assert.equal(ws.result.sandboxType, 'linuxSeccomp');
       assert.equal(existsSync(`${dir}/ws`), true, 'workspace-write: written inside');
       // As the reference: a request that carries a sandbox is reported sandboxed even when it asks for nothing.
@@ -272,7 +313,14 @@ describe('protocol: sandboxed process/start', () => {
       const plain = await run('plain', undefined);
       assert.deepEqual(plain.result, { processId: 'plain', sandboxType: 'none' });
       assert.equal((await run('bad', { permissions: { type: 'bogus' }, windowsSandboxLevel: 'disabled' })).error?.code, -32602);
-      const unknownFlag = await c.request('process/start', { processId: 'codex-bad', argv: ['/home/u/.codex/bin/codex', '--bogus', 'x', '--', 'true'], arg0: 'codex-linux-sandbox', cwd: dir, env: SH_ENV, tty: false });
+      const unknownFlag = await c.request('process/start', {
+        processId: 'codex-bad',
+        argv: ['/home/u/.codex/bin/codex', '--bogus', 'x', '--', 'true'],
+        arg0: 'codex-linux-sandbox',
+        cwd: dir,
+        env: SH_ENV,
+        tty: false,
+      });
       assert.equal(unknownFlag.error?.code, -32602);
       assert.match(unknownFlag.error?.message, /unsupported codex-linux-sandbox flag --bogus/);
       c.close();

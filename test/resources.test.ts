@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { ExecServerClient } from '../src/client/exec-server-client.js';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
 import type { ProcessEvent } from '../src/environment/types.js';
-import { ExecServerClient } from '../src/client/exec-server-client.js';
 import { SH_ENV, sleep, startServer } from './helpers.js';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -74,7 +74,13 @@ describe('resources', () => {
         // Stop reading the socket: the server's sends back up.
         const socket = (client as unknown as { ws: { rawSocket: { pause(): void; resume(): void } } }).ws.rawSocket;
         const rssBefore = process.memoryUsage().rss;
-        await client.startProcess({ processId: 'flood', argv: ['sh', '-c', `sleep 0.2; exec head -c ${total} /dev/zero`], cwd: '/tmp', env: SH_ENV, tty });
+        await client.startProcess({
+          processId: 'flood',
+          argv: ['sh', '-c', `sleep 0.2; exec head -c ${total} /dev/zero`],
+          cwd: '/tmp',
+          env: SH_ENV,
+          tty,
+        });
         socket.pause();
         await sleep(1700);
         assert.equal(exited, false, 'the child is held back while the client does not read');

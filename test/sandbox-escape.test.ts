@@ -7,11 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import type { FsEntry, PermissionProfile, SandboxRequest } from '../src/environment/permissions.js';
 import type { Environment } from '../src/environment/types.js';
 import { LocalEnvironment } from '../src/local/local-environment.js';
-import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import { RpcError } from '../src/protocol/errors.js';
+import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import { SH_ENV, tempDir } from './helpers.js';
 
-const special = (kind: 'root' | 'project_roots' | 'slash_tmp' | 'tmpdir' | 'minimal', access: FsEntry['access'], subpath?: string): FsEntry => ({
+const special = (
+  kind: 'root' | 'project_roots' | 'slash_tmp' | 'tmpdir' | 'minimal',
+  access: FsEntry['access'],
+  subpath?: string,
+): FsEntry => ({
   path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
   access,
 });
@@ -31,7 +35,9 @@ interface Outcome {
  * The escape suite: every test tries to get out of the sandbox and passes only if it is refused,
  * and proves the matching allowed operation works, so a sandbox that refuses everything fails.
  */
-describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/usr/bin/bwrap') && !process.env.CI ? 'bubblewrap is not installed' : false }, () => {
+describe('sandbox escape suite (bubblewrap + seccomp)', {
+  skip: !existsSync('/usr/bin/bwrap') && !process.env.CI ? 'bubblewrap is not installed' : false,
+}, () => {
   let env: Environment;
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let ws: string;
@@ -64,12 +70,26 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   });
 
   const workspace = (extra: FsEntry[] = [], network: 'restricted' | 'enabled' = 'restricted'): SandboxRequest => ({
-    profile: profile([special('root', 'read'), special('project_roots', 'write'), exact(path.join(ws, 'secret.txt'), 'deny'), exact(path.join(ws, 'private'), 'deny'), glob(`${ws}/**/*.env`), ...extra], network),
+    profile: profile(
+      [
+        special('root', 'read'),
+        special('project_roots', 'write'),
+        exact(path.join(ws, 'secret.txt'), 'deny'),
+        exact(path.join(ws, 'private'), 'deny'),
+        glob(`${ws}/**/*.env`),
+        ...extra,
+      ],
+      network,
+    ),
     cwd: ws,
   });
 
   /** Starts a sandboxed `sh -c script`; `out()` is what it wrote so far, `done` resolves with the outcome. */
-  async function launch(script: string, sandbox: SandboxRequest = workspace(), tty = false): Promise<{ processId: string; out(): string; done: Promise<Outcome> }> {
+  async function launch(
+    script: string,
+    sandbox: SandboxRequest = workspace(),
+    tty = false,
+  ): Promise<{ processId: string; out(): string; done: Promise<Outcome> }> {
     const processId = `escape-${++n}`;
     let out = '';
     let code = -1;
@@ -84,7 +104,14 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
         }
       });
     });
-    const started = await env.exec.start({ processId, argv: ['/bin/sh', '-c', script], cwd: ws, env: { ...SH_ENV, HOME: ws }, tty, sandbox });
+    const started = await env.exec.start({
+      processId,
+      argv: ['/bin/sh', '-c', script],
+      cwd: ws,
+      env: { ...SH_ENV, HOME: ws },
+      tty,
+      sandbox,
+    });
     assert.equal(started.sandboxType, 'linuxSeccomp');
     return { processId, out: () => out, done };
   }
@@ -92,7 +119,9 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   const sh = async (script: string, sandbox: SandboxRequest = workspace()): Promise<Outcome> => (await launch(script, sandbox)).done;
 
   it('runs sandboxed with no capabilities, no_new_privs, seccomp, and the sandbox markers', async () => {
-    const r = await sh('grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; echo "$CORDON_SANDBOX $CODEX_SANDBOX_NETWORK_DISABLED"');
+    const r = await sh(
+      'grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; echo "$CORDON_SANDBOX $CODEX_SANDBOX_NETWORK_DISABLED"',
+    );
     assert.match(r.out, /CapEff:\s+0000000000000000/);
     assert.match(r.out, /CapBnd:\s+0000000000000000/);
     assert.match(r.out, /NoNewPrivs:\s+1/);
@@ -103,7 +132,9 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   });
 
   it('refuses writes outside the writable roots; writes inside work', async () => {
-    const r = await sh(`echo x > ${outside}/new.txt; echo "rc=$?"; echo x > /etc/cordon-escape; echo "rc=$?"; echo ok > inside.txt && cat inside.txt`);
+    const r = await sh(
+      `echo x > ${outside}/new.txt; echo "rc=$?"; echo x > /etc/cordon-escape; echo "rc=$?"; echo ok > inside.txt && cat inside.txt`,
+    );
     assert.match(r.out, /Read-only file system/);
     assert.equal(existsSync(path.join(outside, 'new.txt')), false);
     assert.equal(existsSync('/etc/cordon-escape'), false);
@@ -118,14 +149,21 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
     );
     assert.equal(existsSync(path.join(ws, '.git', 'hooks', 'pre-commit')), false);
     assert.equal(readFileSync(path.join(ws, '.git', 'config'), 'utf8'), '[core]\n');
-    for (const name of ['.codex', '.agents', '.cordon']) assert.equal(existsSync(path.join(ws, name)), false, `${name} was not created (nor left behind)`);
+    for (const name of ['.codex', '.agents', '.cordon'])
+      assert.equal(existsSync(path.join(ws, name)), false, `${name} was not created (nor left behind)`);
     assert.ok(existsSync(path.join(ws, '.git', 'HEAD')));
     assert.match(r.out, /fine/);
   });
 
   it('refuses reading a denied file directly, through a planted symlink, through .., and through /proc/*/root', async () => {
     const secret = path.join(ws, 'secret.txt');
-    for (const attempt of [`cat ${secret}`, 'cat sub/planted-link', 'cat sub/../secret.txt', `cat /proc/self/root${secret}`, `cat /proc/1/root${secret}`]) {
+    for (const attempt of [
+      `cat ${secret}`,
+      'cat sub/planted-link',
+      'cat sub/../secret.txt',
+      `cat /proc/self/root${secret}`,
+      `cat /proc/1/root${secret}`,
+    ]) {
       const r = await sh(`${attempt}; echo "rc=$?"`);
       assert.ok(!r.out.includes('SECRET'), `${attempt} leaked: ${r.out}`);
       assert.match(r.out, /rc=[1-9]/, attempt);
@@ -135,7 +173,9 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   });
 
   it('refuses listing or writing into a denied directory', async () => {
-    const r = await sh('ls private; echo "ls=$?"; cat private/key; echo "cat=$?"; echo x > private/new; echo "w=$?"; ls sub >/dev/null && echo listed');
+    const r = await sh(
+      'ls private; echo "ls=$?"; cat private/key; echo "cat=$?"; echo x > private/new; echo "w=$?"; ls sub >/dev/null && echo listed',
+    );
     assert.ok(!r.out.includes('key\n') && !r.out.includes('PRIVATE'), r.out);
     assert.match(r.out, /ls=[1-9]/);
     assert.match(r.out, /w=[1-9]/);
@@ -171,11 +211,15 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
     const server = net.createServer((s) => s.end('UNIX-HOST'));
     await new Promise<void>((r) => server.listen(sock, () => r()));
     try {
-      const r = await sh(`${process.execPath} -e "const s=require('net').connect('${sock}');s.on('data',d=>process.stdout.write(d));s.on('error',e=>{console.log('ERR',e.code);process.exit(3)})"`);
+      const r = await sh(
+        `${process.execPath} -e "const s=require('net').connect('${sock}');s.on('data',d=>process.stdout.write(d));s.on('error',e=>{console.log('ERR',e.code);process.exit(3)})"`,
+      );
       assert.ok(!r.out.includes('UNIX-HOST'), r.out);
       assert.match(r.out, /ERR E(PERM|ACCES)/, 'the connect itself was refused (node ran)');
       assert.equal(r.code, 3);
-      const pair = await sh(`perl -e 'use Socket; socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!"; syswrite($a, "PAIR-OK"); sysread($b, my $buf, 7); print $buf'`);
+      const pair = await sh(
+        `perl -e 'use Socket; socketpair(my $a, my $b, AF_UNIX, SOCK_STREAM, 0) or die "socketpair: $!"; syswrite($a, "PAIR-OK"); sysread($b, my $buf, 7); print $buf'`,
+      );
       assert.equal(pair.out, 'PAIR-OK');
     } finally {
       server.close();
@@ -183,13 +227,17 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   });
 
   it('refuses ptrace of a sibling process', async () => {
-    const r = await sh(`sleep 5 & pid=$!; perl -e 'my $r = syscall(101, 16, $ARGV[0], 0, 0); print $r == -1 ? "refused:$!" : "attached"' $pid; kill $pid; echo; kill -0 $$ && echo alive`);
+    const r = await sh(
+      `sleep 5 & pid=$!; perl -e 'my $r = syscall(101, 16, $ARGV[0], 0, 0); print $r == -1 ? "refused:$!" : "attached"' $pid; kill $pid; echo; kill -0 $$ && echo alive`,
+    );
     assert.match(r.out, /refused:Operation not permitted/);
     assert.match(r.out, /alive/);
   });
 
   it('refuses mount, umount and remounting / read-write, even as root', async () => {
-    const r = await sh('mkdir -p m; mount -t tmpfs none m; echo "mount=$?"; umount /proc; echo "umount=$?"; mount -o remount,rw /; echo "remount=$?"; echo x > /etc/cordon-remount; echo "write=$?"; echo done');
+    const r = await sh(
+      'mkdir -p m; mount -t tmpfs none m; echo "mount=$?"; umount /proc; echo "umount=$?"; mount -o remount,rw /; echo "remount=$?"; echo x > /etc/cordon-remount; echo "write=$?"; echo done',
+    );
     assert.match(r.out, /mount=[1-9]/);
     assert.match(r.out, /umount=[1-9]/);
     assert.match(r.out, /remount=[1-9]/);
@@ -199,7 +247,9 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   });
 
   it('refuses a new user namespace and io_uring', async () => {
-    const r = await sh(`unshare -U true; echo "unshare=$?"; unshare -r true; echo "unshare_r=$?"; perl -e 'my $p = "\\0" x 120; my $r = syscall(425, 8, $p); print "io_uring=", ($r == -1 ? "refused:$!" : "created")'; echo; true && echo fine`);
+    const r = await sh(
+      `unshare -U true; echo "unshare=$?"; unshare -r true; echo "unshare_r=$?"; perl -e 'my $p = "\\0" x 120; my $r = syscall(425, 8, $p); print "io_uring=", ($r == -1 ? "refused:$!" : "created")'; echo; true && echo fine`,
+    );
     assert.match(r.out, /unshare=[1-9]/);
     assert.match(r.out, /unshare_r=[1-9]/);
     assert.match(r.out, /io_uring=refused:Operation not permitted/);
@@ -213,7 +263,11 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
   });
 
   it('keeps a working terminal inside the sandbox: size, input, Ctrl-C', async () => {
-    const run = await launch("stty size; read line; echo got:$line; trap 'echo interrupted; exit 7' INT; while :; do sleep 0.05; done", workspace(), true);
+    const run = await launch(
+      "stty size; read line; echo got:$line; trap 'echo interrupted; exit 7' INT; while :; do sleep 0.05; done",
+      workspace(),
+      true,
+    );
     const waitFor = async (re: RegExp) => {
       for (let i = 0; i < 200 && !re.test(run.out()); i++) await new Promise((r) => setTimeout(r, 25));
       assert.match(run.out(), re);
@@ -232,8 +286,19 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
     const marker = path.join(ws, 'ran-unsandboxed');
     try {
       await assert.rejects(
-        noBwrap.exec.start({ processId: 'nb', argv: ['/bin/sh', '-c', `touch ${marker}`], cwd: ws, env: SH_ENV, tty: false, sandbox: workspace() }),
-        (err: unknown) => err instanceof RpcError && err.code === -32603 && /bubblewrap \(bwrap\) was not found/.test(err.message) && /cordon doctor/.test(err.message),
+        noBwrap.exec.start({
+          processId: 'nb',
+          argv: ['/bin/sh', '-c', `touch ${marker}`],
+          cwd: ws,
+          env: SH_ENV,
+          tty: false,
+          sandbox: workspace(),
+        }),
+        (err: unknown) =>
+          err instanceof RpcError &&
+          err.code === -32603 &&
+          /bubblewrap \(bwrap\) was not found/.test(err.message) &&
+          /cordon doctor/.test(err.message),
       );
       await new Promise((r) => setTimeout(r, 200));
       assert.equal(existsSync(marker), false);
@@ -246,11 +311,20 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
     const many = path.join(ws, 'many');
     mkdirSync(many, { recursive: true });
     for (let i = 0; i < 30; i++) writeFileSync(path.join(many, `f${i}.key`), 'KEYDATA');
-    const capped = new LocalEnvironment({ sandbox: new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 10 }) });
+    const capped = new LocalEnvironment({
+      sandbox: new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 10 }),
+    });
     const marker = path.join(ws, 'ran-despite-cap');
     try {
       await assert.rejects(
-        capped.exec.start({ processId: 'cap', argv: ['/bin/sh', '-c', `touch ${marker}`], cwd: ws, env: SH_ENV, tty: false, sandbox: workspace([glob(`${many}/*.key`)]) }),
+        capped.exec.start({
+          processId: 'cap',
+          argv: ['/bin/sh', '-c', `touch ${marker}`],
+          cwd: ws,
+          env: SH_ENV,
+          tty: false,
+          sandbox: workspace([glob(`${many}/*.key`)]),
+        }),
         (err: unknown) => err instanceof RpcError && /matched more than 10 paths/.test(err.message),
       );
       await new Promise((r) => setTimeout(r, 200));
@@ -280,7 +354,11 @@ describe('sandbox escape suite (bubblewrap + seccomp)', { skip: !existsSync('/us
     assert.ok(!plain.includes('INHERITED-SECRET'), plain);
     assert.match(plain, /^0\n1\n2\n/m, 'the child has its stdio');
     const sandboxedRun = await new Promise<string>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'sandbox', '--cwd', ws, '--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; echo sandboxed-ran'], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', cli, 'sandbox', '--cwd', ws, '--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; echo sandboxed-ran'],
+        { stdio: ['ignore', 'pipe', 'pipe', fd] },
+      );
       let out = '';
       child.stdout?.on('data', (d) => (out += d));
       child.stderr?.on('data', (d) => (out += d));

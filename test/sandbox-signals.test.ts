@@ -11,7 +11,9 @@ import { eventually, SH_ENV, tempDir } from './helpers.js';
 
 const special = (kind: 'root' | 'project_roots', access: FsEntry['access']): FsEntry => ({ path: { type: 'special', kind }, access });
 
-describe('sandbox: signals and terminals', { skip: !existsSync('/usr/bin/bwrap') && !process.env.CI ? 'bubblewrap is not installed' : false }, () => {
+describe('sandbox: signals and terminals', {
+  skip: !existsSync('/usr/bin/bwrap') && !process.env.CI ? 'bubblewrap is not installed' : false,
+}, () => {
   let env: LocalEnvironment;
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let n = 0;
@@ -26,7 +28,11 @@ describe('sandbox: signals and terminals', { skip: !existsSync('/usr/bin/bwrap')
   });
 
   const workspace = (): SandboxRequest => ({
-    profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] } },
+    profile: {
+      enforcement: 'managed',
+      network: 'restricted',
+      fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
+    },
     cwd: tmp.dir,
   });
 
@@ -54,7 +60,11 @@ describe('sandbox: signals and terminals', { skip: !existsSync('/usr/bin/bwrap')
   for (const tty of [false, true]) {
     for (const sandboxed of [false, true]) {
       it(`process/signal interrupt runs the command's SIGINT handler (${sandboxed ? 'sandboxed' : 'unsandboxed'}, ${tty ? 'tty' : 'pipes'})`, async () => {
-        const p = await launch(['/bin/sh', '-c', 'trap "echo caught-int; exit 42" INT; echo ready; while :; do sleep 0.1; done'], sandboxed ? workspace() : undefined, tty);
+        const p = await launch(
+          ['/bin/sh', '-c', 'trap "echo caught-int; exit 42" INT; echo ready; while :; do sleep 0.1; done'],
+          sandboxed ? workspace() : undefined,
+          tty,
+        );
         await eventually(() => p.out().includes('ready'), 30_000, 'ready');
         await env.exec.signal(p.processId, 'interrupt');
         const r = await p.done;
@@ -64,7 +74,7 @@ describe('sandbox: signals and terminals', { skip: !existsSync('/usr/bin/bwrap')
     }
   }
 
-  it('refuses TIOCSTI and TIOCLINUX on the sandbox\'s terminal; TIOCGWINSZ works', async () => {
+  it("refuses TIOCSTI and TIOCLINUX on the sandbox's terminal; TIOCGWINSZ works", async () => {
     const script = [
       'my $c = "x"; my $r = ioctl(STDIN, 0x5412, $c); print defined $r ? "sti-allowed\\n" : "sti-refused: $!\\n";',
       '$c = "\\x{0c}"; $r = ioctl(STDIN, 0x541c, $c); print defined $r ? "linux-allowed\\n" : "linux-refused: $!\\n";',

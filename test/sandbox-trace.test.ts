@@ -22,7 +22,9 @@ function profile(shared: string): PermissionProfile {
   return { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries } };
 }
 
-describe('sandbox: no trace left', { skip: !existsSync('/usr/bin/bwrap') && !process.env.CI ? 'bubblewrap is not installed' : false }, () => {
+describe('sandbox: no trace left', {
+  skip: !existsSync('/usr/bin/bwrap') && !process.env.CI ? 'bubblewrap is not installed' : false,
+}, () => {
   it('masks missing protected names only in the project root, and nothing remains after kill -9 of the server', async () => {
     const scratch = await tempDir('cordon-trace-');
     const ws = path.join(scratch.dir, 'ws');
@@ -35,15 +37,29 @@ describe('sandbox: no trace left', { skip: !existsSync('/usr/bin/bwrap') && !pro
     let sleeper = 0;
     try {
       const { client } = await RawClient.ready(server.url);
-      const probe = 'mkdir .git/hooks 2>/dev/null && echo made-hooks; mkdir .codex/x 2>/dev/null && echo made-codex; echo ok > inside.txt && echo wrote';
-      const res = await client.request('process/start', { processId: 'p', argv: ['sh', '-c', `${probe}; echo $$; exec sleep 600`], cwd: ws, env: SH_ENV, tty: false });
+      const probe =
+        'mkdir .git/hooks 2>/dev/null && echo made-hooks; mkdir .codex/x 2>/dev/null && echo made-codex; echo ok > inside.txt && echo wrote';
+      const res = await client.request('process/start', {
+        processId: 'p',
+        argv: ['sh', '-c', `${probe}; echo $$; exec sleep 600`],
+        cwd: ws,
+        env: SH_ENV,
+        tty: false,
+      });
       assert.equal(res.error, undefined, JSON.stringify(res.error));
       assert.notEqual(res.result.sandboxType, 'none');
       let out = '';
-      await eventually(() => {
-        out = client.received.filter((m) => m.method === 'process/output').map((m) => Buffer.from(m.params.chunk, 'base64').toString()).join('');
-        return /\d+\n$/.test(out);
-      }, 30_000, 'the sandboxed command to start');
+      await eventually(
+        () => {
+          out = client.received
+            .filter((m) => m.method === 'process/output')
+            .map((m) => Buffer.from(m.params.chunk, 'base64').toString())
+            .join('');
+          return /\d+\n$/.test(out);
+        },
+        30_000,
+        'the sandboxed command to start',
+      );
       // The protection holds: missing metadata cannot be created in the project root; writing works.
       assert.doesNotMatch(out, /made-hooks|made-codex/);
       assert.match(out, /wrote/);
@@ -51,7 +67,7 @@ describe('sandbox: no trace left', { skip: !existsSync('/usr/bin/bwrap') && !pro
       assert.deepEqual(present(shared), []);
       // The documented exception: the masks' empty, read-only targets exist in the project root meanwhile.
       assert.ok(present(ws).length > 0, 'the project root is masked');
-      assert.equal(privateDirsOf(serverPid).length, 1, 'the server\'s private directory');
+      assert.equal(privateDirsOf(serverPid).length, 1, "the server's private directory");
       sleeper = Number(readdirSync('/proc').find((e) => /^\d+$/.test(e) && procCwdIsSleep(e, ws)) ?? 0);
       server.child.kill('SIGKILL');
       await server.stop();
@@ -63,7 +79,7 @@ describe('sandbox: no trace left', { skip: !existsSync('/usr/bin/bwrap') && !pro
         const r2 = await c2.request('process/start', { processId: 'q', argv: ['true'], cwd: ws, env: SH_ENV, tty: false });
         assert.equal(r2.error, undefined);
         await c2.untilClosed('q', 30_000);
-        assert.deepEqual(privateDirsOf(serverPid), [], 'the killed server\'s private directory is gone');
+        assert.deepEqual(privateDirsOf(serverPid), [], "the killed server's private directory is gone");
         await eventually(() => present(ws).length === 0, 10_000, `no mount target left in the project root (${present(ws).join(' ')})`);
         assert.deepEqual(present(shared), []);
         c2.close();

@@ -14,7 +14,10 @@ import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import type { CordonServer } from '../src/server/index.js';
 import { eventually, isAlive, RawClient, SH_ENV, sleep, startServer, tempDir } from './helpers.js';
 
-const special = (kind: 'root' | 'project_roots', access: FsEntry['access'], subpath?: string): FsEntry => ({ path: { type: 'special', kind, ...(subpath ? { subpath } : {}) }, access });
+const special = (kind: 'root' | 'project_roots', access: FsEntry['access'], subpath?: string): FsEntry => ({
+  path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
+  access,
+});
 const exact = (p: string, access: FsEntry['access']): FsEntry => ({ path: { type: 'path', path: p }, access });
 
 const refused = async (promise: Promise<unknown>, codes = [-32600, -32603, -32004]): Promise<RpcError> => {
@@ -53,14 +56,27 @@ describe('sandboxed file operations: escape suite', () => {
     writeFileSync(path.join(outside, 'host.txt'), 'HOST');
     symlinkSync(path.join(ws, 'secret.txt'), path.join(ws, 'sub', 'link-to-secret'));
     const request: SandboxRequest = {
-      profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write'), exact(path.join(ws, 'secret.txt'), 'deny'), exact(path.join(ws, 'private'), 'deny')] } },
+      profile: {
+        enforcement: 'managed',
+        network: 'restricted',
+        fileSystem: {
+          kind: 'restricted',
+          entries: [
+            special('root', 'read'),
+            special('project_roots', 'write'),
+            exact(path.join(ws, 'secret.txt'), 'deny'),
+            exact(path.join(ws, 'private'), 'deny'),
+          ],
+        },
+      },
       cwd: ws,
     };
     sb = { sandbox: request };
   });
   after(async () => {
     await env.close();
-    for (const name of ['.codex', '.agents', '.cordon']) assert.equal(existsSync(path.join(ws, name)), false, `${name} mount target removed once the worker stopped`);
+    for (const name of ['.codex', '.agents', '.cordon'])
+      assert.equal(existsSync(path.join(ws, name)), false, `${name} mount target removed once the worker stopped`);
     await tmp.cleanup();
   });
 
@@ -71,7 +87,10 @@ describe('sandboxed file operations: escape suite', () => {
     await refused(env.fs.rename(path.join(outside, 'host.txt'), path.join(outside, 'moved.txt'), sb));
     await refused(env.fs.remove(path.join(outside, 'host.txt'), {}, sb));
     assert.deepEqual(readFileSync(path.join(outside, 'host.txt'), 'utf8'), 'HOST');
-    assert.equal(existsSync(path.join(outside, 'w.txt')) || existsSync(path.join(outside, 'd')) || existsSync(path.join(outside, 'copied.txt')), false);
+    assert.equal(
+      existsSync(path.join(outside, 'w.txt')) || existsSync(path.join(outside, 'd')) || existsSync(path.join(outside, 'copied.txt')),
+      false,
+    );
     await env.fs.writeFile(path.join(ws, 'new.txt'), Buffer.from('NEW'), sb);
     await env.fs.createDirectory(path.join(ws, 'made', 'deep'), {}, sb);
     await env.fs.copy(path.join(ws, 'ok.txt'), path.join(ws, 'copy.txt'), { recursive: false }, sb);
@@ -139,9 +158,19 @@ describe('mount targets shared by sandboxes', () => {
   it('a sandbox started while the last one using a mount target is released keeps it, and it is removed after', async () => {
     const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
     const tmp = await tempDir('cordon-targets-');
-    const profile = { enforcement: 'managed' as const, network: 'restricted' as const, fileSystem: { kind: 'restricted' as const, entries: [special('root', 'read'), special('project_roots', 'write')] } };
-    const launch = (script: string) => sandbox.wrap({ profile, policyCwd: tmp.dir, commandCwd: tmp.dir, command: ['/bin/sh', '-c', script], tty: false });
-    const run = (cmd: { file: string; args: string[]; env: Record<string, string>; fd3?: string }): Promise<{ code: number | null; err: string }> =>
+    const profile = {
+      enforcement: 'managed' as const,
+      network: 'restricted' as const,
+      fileSystem: { kind: 'restricted' as const, entries: [special('root', 'read'), special('project_roots', 'write')] },
+    };
+    const launch = (script: string) =>
+      sandbox.wrap({ profile, policyCwd: tmp.dir, commandCwd: tmp.dir, command: ['/bin/sh', '-c', script], tty: false });
+    const run = (cmd: {
+      file: string;
+      args: string[];
+      env: Record<string, string>;
+      fd3?: string;
+    }): Promise<{ code: number | null; err: string }> =>
       new Promise((resolve) => {
         const fd3 = cmd.fd3 === undefined ? [] : [openSync(cmd.fd3, 'r')];
         const child = spawn(cmd.file, cmd.args, { env: { ...SH_ENV, ...cmd.env }, stdio: ['ignore', 'ignore', 'pipe', ...fd3] });
@@ -162,7 +191,8 @@ describe('mount targets shared by sandboxes', () => {
         const result = await run(second);
         assert.equal(result.code, 0, `the second sandbox lost its mount target: ${result.err}`);
         await second.cleanup();
-        for (const name of ['.codex', '.agents', '.cordon']) assert.equal(existsSync(path.join(tmp.dir, name)), false, `${name} left behind (round ${round})`);
+        for (const name of ['.codex', '.agents', '.cordon'])
+          assert.equal(existsSync(path.join(tmp.dir, name)), false, `${name} left behind (round ${round})`);
       }
     } finally {
       sandbox.dispose();
@@ -179,7 +209,19 @@ describe('the fs worker pool', () => {
     const tmp = await tempDir('cordon-pool-');
     try {
       // The deny entry keeps these reads in a worker (a policy that permits every read is answered in the server).
-      const req = (extra: FsEntry[] = []): FsCallOptions => ({ sandbox: { profile: { enforcement: 'managed', network: 'restricted', fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write'), exact(path.join(tmp.dir, 'never'), 'deny'), ...extra] } }, cwd: tmp.dir } });
+      const req = (extra: FsEntry[] = []): FsCallOptions => ({
+        sandbox: {
+          profile: {
+            enforcement: 'managed',
+            network: 'restricted',
+            fileSystem: {
+              kind: 'restricted',
+              entries: [special('root', 'read'), special('project_roots', 'write'), exact(path.join(tmp.dir, 'never'), 'deny'), ...extra],
+            },
+          },
+          cwd: tmp.dir,
+        },
+      });
       writeFileSync(path.join(tmp.dir, 'f'), 'x');
       await env.fs.getMetadata(path.join(tmp.dir, 'f'), req());
       const first = pool.list()[0];
@@ -224,11 +266,13 @@ describe("the operator's ceiling", () => {
   before(async () => {
     // Not under /tmp: the :workspace ceiling lets everyone write /tmp.
     const dir = await (await import('node:fs/promises')).mkdtemp('/var/tmp/cordon-ceiling-');
-    tmp = { dir, cleanup: () => (import('node:fs/promises').then((m) => m.rm(dir, { recursive: true, force: true }))) };
+    tmp = { dir, cleanup: () => import('node:fs/promises').then((m) => m.rm(dir, { recursive: true, force: true })) };
     ws = path.join(tmp.dir, 'ws');
     mkdirSync(ws);
     writeFileSync(path.join(tmp.dir, 'outside.txt'), 'OUTSIDE');
-    ({ server, url } = await startServer({ environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } } }));
+    ({ server, url } = await startServer({
+      environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } },
+    }));
   });
   after(async () => {
     await server.close();
@@ -244,7 +288,13 @@ describe("the operator's ceiling", () => {
       assert.equal(readFileSync(path.join(ws, 'inside.txt'), 'utf8'), 'in');
       assert.equal((await env.fs.readFile(path.join(tmp.dir, 'outside.txt'))).toString(), 'OUTSIDE', 'reads outside are within :workspace');
       const { client: c } = await RawClient.ready(url);
-      const started = await c.request('process/start', { processId: 'p', argv: ['sh', '-c', `echo x > ${tmp.dir}/proc-escape.txt; echo y > ${ws}/proc-inside.txt`], cwd: ws, env: SH_ENV, tty: false });
+      const started = await c.request('process/start', {
+        processId: 'p',
+        argv: ['sh', '-c', `echo x > ${tmp.dir}/proc-escape.txt; echo y > ${ws}/proc-inside.txt`],
+        cwd: ws,
+        env: SH_ENV,
+        tty: false,
+      });
       assert.equal(started.result.sandboxType, 'linuxSeccomp', 'the ceiling sandboxes a process that asked for nothing');
       await c.untilClosed('p');
       assert.equal(existsSync(path.join(tmp.dir, 'proc-escape.txt')), false);
@@ -261,10 +311,21 @@ describe("the operator's ceiling", () => {
     const w = await c.request('fs/writeFile', { path: path.join(ws, 'ro.txt'), dataBase64: 'eA==', sandbox: ro });
     assert.equal(w.error?.code, -32603);
     assert.equal(w.error?.message, 'Read-only file system (os error 30)');
-    await c.request('process/start', { processId: 'ro', argv: ['sh', '-c', `echo x > ${ws}/ro-proc.txt`], cwd: ws, env: SH_ENV, tty: false, sandbox: ro });
+    await c.request('process/start', {
+      processId: 'ro',
+      argv: ['sh', '-c', `echo x > ${ws}/ro-proc.txt`],
+      cwd: ws,
+      env: SH_ENV,
+      tty: false,
+      sandbox: ro,
+    });
     await c.untilClosed('ro');
     assert.equal(existsSync(path.join(ws, 'ro.txt')) || existsSync(path.join(ws, 'ro-proc.txt')), false);
-    const asksForMore = await c.request('fs/writeFile', { path: path.join(tmp.dir, 'more.txt'), dataBase64: 'eA==', sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' } });
+    const asksForMore = await c.request('fs/writeFile', {
+      path: path.join(tmp.dir, 'more.txt'),
+      dataBase64: 'eA==',
+      sandbox: { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' },
+    });
     assert.equal(asksForMore.error?.code, -32603, 'asking for full access does not lift the ceiling');
     assert.equal(existsSync(path.join(tmp.dir, 'more.txt')), false);
     c.close();
@@ -272,7 +333,7 @@ describe("the operator's ceiling", () => {
 });
 
 describe("Codex's client-side sandbox wrapper", () => {
-  it('runs [codex, --sandbox-policy-cwd, --command-cwd, --permission-profile, --, CMD] under Cordon\'s sandbox', async () => {
+  it("runs [codex, --sandbox-policy-cwd, --command-cwd, --permission-profile, --, CMD] under Cordon's sandbox", async () => {
     const { server, url } = await startServer();
     const tmp = await tempDir('cordon-codex-');
     try {
@@ -308,12 +369,19 @@ describe("Codex's client-side sandbox wrapper", () => {
       );
       assert.equal(wrapped.result?.sandboxType, 'linuxSeccomp', JSON.stringify(wrapped));
       const notes = await c.untilClosed('codex1');
-      const out = Buffer.concat(notes.filter((n) => n.method === 'process/output').map((n) => Buffer.from(n.params.chunk, 'base64'))).toString();
+      const out = Buffer.concat(
+        notes.filter((n) => n.method === 'process/output').map((n) => Buffer.from(n.params.chunk, 'base64')),
+      ).toString();
       assert.match(out, /Read-only file system/);
       assert.match(out, /\[1\]/);
       assert.equal(readFileSync(path.join(ws, 'in.txt'), 'utf8'), 'inside\n');
       assert.equal(existsSync(path.join(tmp.dir, 'out.txt')), false);
-      const legacy = await start('codex2', ['--sandbox-policy-cwd', ws, '--sandbox-policy', JSON.stringify({ type: 'read-only' })], `echo x > ${ws}/legacy.txt`, 'codex-linux-sandbox');
+      const legacy = await start(
+        'codex2',
+        ['--sandbox-policy-cwd', ws, '--sandbox-policy', JSON.stringify({ type: 'read-only' })],
+        `echo x > ${ws}/legacy.txt`,
+        'codex-linux-sandbox',
+      );
       assert.equal(legacy.result?.sandboxType, 'linuxSeccomp');
       await c.untilClosed('codex2');
       assert.equal(existsSync(path.join(ws, 'legacy.txt')), false, 'the legacy read-only policy is enforced');

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from './helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -12,7 +12,10 @@ const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
 
 /** Runs `cordon serve ...` with PATH limited to an empty directory (no bwrap); resolves at its URL or its exit. */
 function serveWithoutBwrap(args: string[], emptyDir: string): Promise<{ code: number | null; stderr: string; url?: string; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', ...args], { cwd: ROOT, env: { PATH: emptyDir, HOME: emptyDir } });
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    env: { PATH: emptyDir, HOME: emptyDir },
+  });
   let stderr = '';
   let stdout = '';
   child.stderr.on('data', (d) => (stderr += d));

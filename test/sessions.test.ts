@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ExecServerClient } from '../src/client/exec-server-client.js';
 import { DisconnectedError } from '../src/client/errors.js';
 import type { ClientProcessEvent } from '../src/client/exec-server-client.js';
+import { ExecServerClient } from '../src/client/exec-server-client.js';
 import { eventually, isAlive, RawClient, SH_ENV, sleep, startServer, tempDir } from './helpers.js';
 
 describe('sessions: detach, resume, expiry', () => {
@@ -12,7 +12,14 @@ describe('sessions: detach, resume, expiry', () => {
     const { server, url } = await startServer();
     try {
       const { client: a, sessionId } = await RawClient.ready(url);
-      await a.request('process/start', { processId: 'bg', argv: ['sh', '-c', 'echo before; read x; echo after:$x; exit 4'], cwd: '/tmp', env: SH_ENV, tty: false, pipeStdin: true });
+      await a.request('process/start', {
+        processId: 'bg',
+        argv: ['sh', '-c', 'echo before; read x; echo after:$x; exit 4'],
+        cwd: '/tmp',
+        env: SH_ENV,
+        tty: false,
+        pipeStdin: true,
+      });
       await a.next((m) => m.method === 'process/output');
       await a.request('process/start', { processId: 'long', argv: ['sleep', '30'], cwd: '/tmp', env: SH_ENV, tty: false });
       a.ws.terminate();
@@ -20,15 +27,23 @@ describe('sessions: detach, resume, expiry', () => {
       await sleep(100);
       const { client: b, sessionId: resumed } = await RawClient.ready(url, sessionId);
       assert.equal(resumed, sessionId);
-      assert.deepEqual((await b.request('process/write', { processId: 'bg', chunk: Buffer.from('later\n').toString('base64') })).result, { status: 'accepted' });
+      assert.deepEqual((await b.request('process/write', { processId: 'bg', chunk: Buffer.from('later\n').toString('base64') })).result, {
+        status: 'accepted',
+      });
       await b.untilClosed('bg');
       const read = await b.request('process/read', { processId: 'bg', afterSeq: null });
-      assert.equal(Buffer.concat(read.result.chunks.map((c: { chunk: string }) => Buffer.from(c.chunk, 'base64'))).toString(), 'before\nafter:later\n');
+      assert.equal(
+        Buffer.concat(read.result.chunks.map((c: { chunk: string }) => Buffer.from(c.chunk, 'base64'))).toString(),
+        'before\nafter:later\n',
+      );
       assert.equal(read.result.exitCode, 4);
-      assert.deepEqual((await b.request('process/start', { processId: 'bg', argv: ['true'], cwd: '/tmp', env: SH_ENV, tty: false })).error, {
-        code: -32600,
-        message: 'process bg already exists',
-      });
+      assert.deepEqual(
+        (await b.request('process/start', { processId: 'bg', argv: ['true'], cwd: '/tmp', env: SH_ENV, tty: false })).error,
+        {
+          code: -32600,
+          message: 'process bg already exists',
+        },
+      );
       assert.deepEqual((await b.request('process/terminate', { processId: 'long' })).result, { running: true });
       await b.untilClosed('long');
       b.close();
@@ -49,7 +64,11 @@ describe('sessions: detach, resume, expiry', () => {
       a.close();
       await a.closed;
       await sleep(50);
-      assert.equal((await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).result.sessionId, sessionId, 'retry after the failure works once the first connection is gone');
+      assert.equal(
+        (await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).result.sessionId,
+        sessionId,
+        'retry after the failure works once the first connection is gone',
+      );
       b.close();
     } finally {
       await server.close();
@@ -62,9 +81,25 @@ describe('sessions: detach, resume, expiry', () => {
     try {
       const { client: a, sessionId } = await RawClient.ready(url);
       const pidFile = path.join(tmp.dir, 'pids');
-      await a.request('process/start', { processId: 'g', argv: ['sh', '-c', `sleep 60 & echo $$ $! > ${pidFile}; trap '' TERM HUP INT; wait`], cwd: '/tmp', env: SH_ENV, tty: false });
-      await a.request('process/start', { processId: 't', argv: ['sh', '-c', `echo $$ > ${pidFile}.tty; sleep 60`], cwd: '/tmp', env: SH_ENV, tty: true });
-      await eventually(() => existsSync(pidFile) && existsSync(`${pidFile}.tty`) && readFileSync(`${pidFile}.tty`, 'utf8').includes('\n'), 5000, 'pid files');
+      await a.request('process/start', {
+        processId: 'g',
+        argv: ['sh', '-c', `sleep 60 & echo $$ $! > ${pidFile}; trap '' TERM HUP INT; wait`],
+        cwd: '/tmp',
+        env: SH_ENV,
+        tty: false,
+      });
+      await a.request('process/start', {
+        processId: 't',
+        argv: ['sh', '-c', `echo $$ > ${pidFile}.tty; sleep 60`],
+        cwd: '/tmp',
+        env: SH_ENV,
+        tty: true,
+      });
+      await eventually(
+        () => existsSync(pidFile) && existsSync(`${pidFile}.tty`) && readFileSync(`${pidFile}.tty`, 'utf8').includes('\n'),
+        5000,
+        'pid files',
+      );
       const pids = [...readFileSync(pidFile, 'utf8').trim().split(' '), readFileSync(`${pidFile}.tty`, 'utf8').trim()].map(Number);
       assert.ok(pids.every(isAlive));
       a.ws.terminate();
@@ -72,7 +107,10 @@ describe('sessions: detach, resume, expiry', () => {
       assert.ok(pids.every(isAlive), 'still alive within the grace period');
       await eventually(() => pids.every((p) => !isAlive(p)), 5000, 'processes to be killed after the grace period');
       const b = await RawClient.open(url);
-      assert.deepEqual((await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).error, { code: -32600, message: `unknown session id ${sessionId}` });
+      assert.deepEqual((await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).error, {
+        code: -32600,
+        message: `unknown session id ${sessionId}`,
+      });
       b.close();
     } finally {
       await server.close();
@@ -91,7 +129,9 @@ describe('sessions: detach, resume, expiry', () => {
       mkdirSync(path.join(tmp.dir, 'watched'));
       const { client: a, sessionId } = await RawClient.ready(url);
       const processId = '18279-ddde6b16-d7bd-45c0-9fbd-2bf6659110d8';
-      assert.ok((await a.request('process/start', { processId, argv: ['/bin/sh', '-c', script], cwd: tmp.dir, env: SH_ENV, tty: false })).result);
+      assert.ok(
+        (await a.request('process/start', { processId, argv: ['/bin/sh', '-c', script], cwd: tmp.dir, env: SH_ENV, tty: false })).result,
+      );
       const first = await a.next((m) => m.method === 'process/output');
       assert.equal(first.params.seq, 1);
       const { watchId } = (await a.request('fs/watch', { path: path.join(tmp.dir, 'watched'), recursive: false })).result;
@@ -110,14 +150,21 @@ describe('sessions: detach, resume, expiry', () => {
       assert.equal(away.params.watchId, watchId, 'a change made while detached is delivered after the resume');
       assert.ok(b.received.indexOf(init) < b.received.indexOf(away), 'after the initialize answer');
       const caughtUp = await b.request('process/read', { processId, afterSeq: 1, maxBytes: null, waitMs: 0 });
-      assert.deepEqual(caughtUp.result.chunks.map((c: { seq: number; chunk: string }) => [c.seq, Buffer.from(c.chunk, 'base64').toString()]), [[2, 'two\n']]);
+      assert.deepEqual(
+        caughtUp.result.chunks.map((c: { seq: number; chunk: string }) => [c.seq, Buffer.from(c.chunk, 'base64').toString()]),
+        [[2, 'two\n']],
+      );
       assert.equal(caughtUp.result.nextSeq, 3);
       assert.equal(caughtUp.result.exited, false);
       writeFileSync(`${go}2`, '');
       const notes = await b.untilClosed(processId);
       assert.deepEqual(
         notes.map((m) => [m.method, m.params.seq]),
-        [['process/output', 3], ['process/exited', 4], ['process/closed', 5]],
+        [
+          ['process/output', 3],
+          ['process/exited', 4],
+          ['process/closed', 5],
+        ],
       );
       assert.equal(Buffer.from(notes[0]!.params.chunk, 'base64').toString(), 'three\n');
       assert.equal(notes[1]!.params.exitCode, 5);
@@ -143,7 +190,11 @@ describe('sessions: detach, resume, expiry', () => {
       const lines = 3000;
       const { events } = await client.spawn({
         processId: 'stream',
-        argv: ['sh', '-c', `i=1; while [ $i -le ${lines} ]; do echo "line $i"; i=$((i+1)); [ $((i % 200)) -eq 0 ] && sleep 0.02; done; exit 0`],
+        argv: [
+          'sh',
+          '-c',
+          `i=1; while [ $i -le ${lines} ]; do echo "line $i"; i=$((i+1)); [ $((i % 200)) -eq 0 ] && sleep 0.02; done; exit 0`,
+        ],
         cwd: '/tmp',
         env: SH_ENV,
       });
@@ -155,7 +206,11 @@ describe('sessions: detach, resume, expiry', () => {
         if (seen.length === 5 || seen.length === 40) client.dropConnection();
       }
       const seqs = seen.map((e) => e.seq);
-      assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), 'in seq order');
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y),
+        'in seq order',
+      );
       assert.equal(new Set(seqs).size, seqs.length, 'no duplicates');
       const text = Buffer.concat(seen.flatMap((e) => (e.type === 'output' ? [e.data] : []))).toString();
       const expected = Array.from({ length: lines }, (_, i) => `line ${i + 1}\n`).join('');

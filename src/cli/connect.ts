@@ -1,5 +1,5 @@
-import { RemoteEnvironment } from '../client/remote-environment.js';
 import type { ClientOptions } from '../client/exec-server-client.js';
+import { RemoteEnvironment } from '../client/remote-environment.js';
 import { readToken } from './serve.js';
 
 /** `--url` and `--token-file` (commander fills `url` from CORDON_URL when the flag is absent). */
@@ -16,7 +16,11 @@ export async function resolveToken(tokenFile: string | undefined, env: NodeJS.Pr
 }
 
 /** Connects to `flags.url`; a refusal for want of a (valid) token says how to give one. */
-export async function connectRemote(flags: ConnectionFlags & { url: string }, clientName: string, extra: Partial<ClientOptions> = {}): Promise<RemoteEnvironment> {
+export async function connectRemote(
+  flags: ConnectionFlags & { url: string },
+  clientName: string,
+  extra: Partial<ClientOptions> = {},
+): Promise<RemoteEnvironment> {
   const token = await resolveToken(flags.tokenFile);
   try {
     return await RemoteEnvironment.connect({ url: flags.url, clientName, ...(token ? { token } : {}), ...extra });

@@ -5,7 +5,10 @@ import type { ServerRequestHandler } from '../client/exec-server-client.js';
  * Answers a server's `execPolicy/request` (a `prompt` rule matched): asks y/N on the terminal;
  * without a terminal it refuses, since nobody can approve.
  */
-export function terminalExecPolicyPrompt(input: NodeJS.ReadStream = process.stdin, output: NodeJS.WriteStream = process.stderr): ServerRequestHandler {
+export function terminalExecPolicyPrompt(
+  input: NodeJS.ReadStream = process.stdin,
+  output: NodeJS.WriteStream = process.stderr,
+): ServerRequestHandler {
   return async (params) => {
     const p = (params ?? {}) as { reason?: unknown; argv?: unknown };
     const reason = typeof p.reason === 'string' ? p.reason : `\`${Array.isArray(p.argv) ? p.argv.join(' ') : '?'}\` requires approval`;
@@ -13,7 +16,9 @@ export function terminalExecPolicyPrompt(input: NodeJS.ReadStream = process.stdi
     const rl = createInterface({ input, output });
     try {
       const answer = await rl.question(`${reason}\nRun it? [y/N] `);
-      return /^y(es)?$/i.test(answer.trim()) ? { decision: { type: 'allow' } } : { decision: { type: 'deny', reason: 'denied at the terminal' } };
+      return /^y(es)?$/i.test(answer.trim())
+        ? { decision: { type: 'allow' } }
+        : { decision: { type: 'deny', reason: 'denied at the terminal' } };
     } finally {
       rl.close();
     }

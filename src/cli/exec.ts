@@ -8,7 +8,7 @@ import { LocalEnvironment } from '../local/local-environment.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { connectRemote } from './connect.js';
 import { terminalExecPolicyPrompt } from './exec-policy-prompt.js';
-import { operatorNetworkFromFlags, type NetworkFlags } from './serve.js';
+import { type NetworkFlags, operatorNetworkFromFlags } from './serve.js';
 import { EXIT_BROKEN_PIPE, flushed, StdioSink, type Writable } from './stdio.js';
 
 /** Cordon itself failed before the command could run (bad flags, no server, missing --cwd). */
@@ -105,9 +105,8 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
     setTimeout(() => finish(code), STOP_WAIT_MS).unref();
   };
 
-  const sink = new StdioSink(
-    { pause: () => environment.pauseOutput(), resume: () => environment.resumeOutput() },
-    () => stop(EXIT_BROKEN_PIPE),
+  const sink = new StdioSink({ pause: () => environment.pauseOutput(), resume: () => environment.resumeOutput() }, () =>
+    stop(EXIT_BROKEN_PIPE),
   );
   const unsubscribe = environment.exec.subscribe((event: ProcessEvent) => {
     if (event.processId !== processId) return;
@@ -161,7 +160,9 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
   let inputPaused = false;
   if (networkPolicy) {
     if (opts.url) {
-      process.stderr.write(`${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet (the server's own network policy applies there) there\n`);
+      process.stderr.write(
+        `${opts.label ?? 'cordon exec'}: --network-* with --url is not supported yet (the server's own network policy applies there) there\n`,
+      );
       await environment.close();
       return 125;
     }
@@ -172,10 +173,18 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       import('./network-prompt.js'),
     ]);
     const approvals = new NetworkApprovals(
-      terminalApprovalHandler({ pauseInput: () => ((inputPaused = true), process.stdin.pause()), resumeInput: () => ((inputPaused = false), process.stdin.resume()) }),
+      terminalApprovalHandler({
+        pauseInput: () => ((inputPaused = true), process.stdin.pause()),
+        resumeInput: () => ((inputPaused = false), process.stdin.resume()),
+      }),
     );
     const proxy = new ManagedProxy({
-      policy: { mode: networkPolicy.mode, domains: networkPolicy.domains, allowLocalBinding: networkPolicy.allowLocalBinding, trustedRanges: networkPolicy.trustedRanges },
+      policy: {
+        mode: networkPolicy.mode,
+        domains: networkPolicy.domains,
+        allowLocalBinding: networkPolicy.allowLocalBinding,
+        trustedRanges: networkPolicy.trustedRanges,
+      },
       enableSocks5: true,
       decider: async (r) => {
         const answer = await approvals.decide({ ...r, processId });
@@ -187,7 +196,14 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
         return answer;
       },
     });
-    network = { enableSocks5: true, allowLocalBinding: networkPolicy.allowLocalBinding, enforce: true, accept: (e, st) => proxy.accept(e, st), listen: () => proxy.listen(), close: () => proxy.close() };
+    network = {
+      enableSocks5: true,
+      allowLocalBinding: networkPolicy.allowLocalBinding,
+      enforce: true,
+      accept: (e, st) => proxy.accept(e, st),
+      listen: () => proxy.listen(),
+      close: () => proxy.close(),
+    };
   }
   try {
     await environment.exec.start({
@@ -198,8 +214,8 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       envPolicy: { inherit: 'all', ignoreDefaultExcludes: true, exclude: [], set: {}, includeOnly: [] },
       tty,
       pipeStdin: !tty,
-      rows: tty ? process.stdout.rows ?? 24 : null,
-      cols: tty ? process.stdout.columns ?? 80 : null,
+      rows: tty ? (process.stdout.rows ?? 24) : null,
+      cols: tty ? (process.stdout.columns ?? 80) : null,
       sandbox: opts.sandbox ?? null,
       network: network ?? null,
     });

@@ -4,7 +4,7 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Environment, FileSystem } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
-import { connectRemote, type ConnectionFlags } from './connect.js';
+import { type ConnectionFlags, connectRemote } from './connect.js';
 import { EXIT_BROKEN_PIPE, flushStdio } from './stdio.js';
 
 export type FsCommandOptions = ConnectionFlags;
@@ -93,7 +93,8 @@ function watchSignals(): { check(): void; promise: Promise<never>; detach(): voi
 const abs = (p: string): string => (p.startsWith('file:') ? p : path.resolve(p));
 
 /** A name next to `target` for the file being written, renamed onto `target` when complete. */
-const partialName = (target: string): string => path.join(path.dirname(target), `.${path.basename(target)}.cordon-${randomBytes(4).toString('hex')}.part`);
+const partialName = (target: string): string =>
+  path.join(path.dirname(target), `.${path.basename(target)}.cordon-${randomBytes(4).toString('hex')}.part`);
 
 async function put(fs: FileSystem, local: string, remote: string, signals: ReturnType<typeof watchSignals>): Promise<void> {
   const source = await stat(local);
@@ -139,7 +140,10 @@ async function put(fs: FileSystem, local: string, remote: string, signals: Retur
 async function get(fs: FileSystem, remote: string, local: string, signals: ReturnType<typeof watchSignals>): Promise<void> {
   const source = abs(remote);
   // Onto a directory: into it, under the remote file's name (as cp does).
-  const into = await stat(local).then((s) => s.isDirectory(), () => false);
+  const into = await stat(local).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
   const target = into ? path.join(local, path.basename(source)) : local;
   const meta = await fs.getMetadata(source);
   if (meta.isDirectory) throw new Error(`${source} is a directory`);
@@ -192,14 +196,17 @@ export async function runFs(verb: string, paths: string[], opts: FsCommandOption
   const signals = watchSignals();
   try {
     // No resume: a request in flight fails with the connection anyway, so say so at once.
-    env = opts.url ? await connectRemote({ url: opts.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }, 'cordon-fs', { reconnect: false }) : new LocalEnvironment();
+    env = opts.url
+      ? await connectRemote({ url: opts.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }, 'cordon-fs', { reconnect: false })
+      : new LocalEnvironment();
     const fs = env.fs;
     const work = async (): Promise<void> => {
       switch (verb) {
         case 'ls':
           for (const p of paths.length ? paths : ['.']) {
             const entries = await fs.readDirectory(abs(p));
-            for (const e of entries.sort((a, b) => a.fileName.localeCompare(b.fileName))) await out.write(`${e.fileName}${e.isDirectory ? '/' : ''}\n`);
+            for (const e of entries.sort((a, b) => a.fileName.localeCompare(b.fileName)))
+              await out.write(`${e.fileName}${e.isDirectory ? '/' : ''}\n`);
           }
           break;
         case 'cat':

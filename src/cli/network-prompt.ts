@@ -45,7 +45,10 @@ export function terminalApprovalHandler(hooks: TerminalPromptHooks = {}): Approv
         hooks.resumeInput?.();
         resolve(d);
       };
-      writeSync(fd, `\r\ncordon: process ${r.processId} wants ${r.protocol} access to ${r.host}:${r.port}. Allow? [o]nce, for this [s]ession, [N]o: `);
+      writeSync(
+        fd,
+        `\r\ncordon: process ${r.processId} wants ${r.protocol} access to ${r.host}:${r.port}. Allow? [o]nce, for this [s]ession, [N]o: `,
+      );
       input.on('data', (d: Buffer | string) => {
         const c = d.toString().toLowerCase()[0];
         finish(c === 'o' || c === 'y' ? 'allowOnce' : c === 's' ? 'allowForSession' : 'deny');

@@ -18,7 +18,11 @@ export async function runPolicyCheck(command: string[], opts: PolicyCheckOptions
 }
 
 /** What `cordon policy check` prints and returns; rules paths are read relative to `cwd`. */
-export async function policyCheck(command: string[], opts: PolicyCheckOptions, cwd = process.cwd()): Promise<{ stdout: string; stderr: string; code: number }> {
+export async function policyCheck(
+  command: string[],
+  opts: PolicyCheckOptions,
+  cwd = process.cwd(),
+): Promise<{ stdout: string; stderr: string; code: number }> {
   if (command.length === 0 || opts.rules.length === 0) {
     const missing = [...(opts.rules.length === 0 ? ['--rules <PATH>'] : []), ...(command.length === 0 ? ['<COMMAND>...'] : [])];
     const stderr =

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SandboxRequest } from '../environment/permissions.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { runDoctor } from '../sandbox/doctor.js';
-import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { runExec } from './exec.js';
-import { operatorNetworkFromFlags, type NetworkFlags } from './serve.js';
+import { type NetworkFlags, operatorNetworkFromFlags } from './serve.js';
 
 export interface SandboxCommandOptions extends NetworkFlags {
   permissions?: string;
@@ -18,7 +18,12 @@ export interface SandboxCommandOptions extends NetworkFlags {
 }
 
 /** Resolves `--permissions` / `--config` to a sandbox request for `cwd`. */
-export async function sandboxFromFlags(opts: { permissions?: string; config?: string; cwd: string; allowNetwork?: boolean }): Promise<SandboxRequest & { network?: OperatorNetworkPolicy }> {
+export async function sandboxFromFlags(opts: {
+  permissions?: string;
+  config?: string;
+  cwd: string;
+  allowNetwork?: boolean;
+}): Promise<SandboxRequest & { network?: OperatorNetworkPolicy }> {
   const cwd = path.resolve(opts.cwd);
   let profile;
   let network: OperatorNetworkPolicy | undefined;
@@ -29,7 +34,8 @@ export async function sandboxFromFlags(opts: { permissions?: string; config?: st
     network = compiled.network;
   } else {
     const name = opts.permissions ?? ':workspace';
-    if (!isBuiltinProfileName(name)) throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
+    if (!isBuiltinProfileName(name))
+      throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
     profile = builtinProfile(name);
   }
   if (opts.allowNetwork) profile = { ...profile, network: 'enabled' as const };
@@ -48,7 +54,14 @@ export async function runSandbox(command: string[], opts: SandboxCommandOptions)
     process.stderr.write(`cordon sandbox: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
-  return runExec(command, { cwd: opts.cwd, env: opts.env, tty: opts.tty ?? false, sandbox, label: 'cordon sandbox', ...(network ? { network } : {}) });
+  return runExec(command, {
+    cwd: opts.cwd,
+    env: opts.env,
+    tty: opts.tty ?? false,
+    sandbox,
+    label: 'cordon sandbox',
+    ...(network ? { network } : {}),
+  });
 }
 
 /** `cordon doctor`: prints each check and its fix; exits 1 when the sandbox cannot work. */
@@ -59,6 +72,8 @@ export async function runDoctorCommand(): Promise<number> {
     if (!c.ok && c.fix) process.stdout.write(`      fix: ${c.fix}\n`);
   }
   const ok = checks.every((c) => c.ok || c.name === 'mount /proc in the sandbox');
-  process.stdout.write(ok ? '\nThe sandbox works on this host.\n' : '\nThe sandbox cannot be used on this host until the failures above are fixed.\n');
+  process.stdout.write(
+    ok ? '\nThe sandbox works on this host.\n' : '\nThe sandbox cannot be used on this host until the failures above are fixed.\n',
+  );
   return ok ? 0 : 1;
 }

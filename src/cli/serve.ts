@@ -1,14 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
-import { defaultLinuxSandbox } from '../local/local-environment.js';
 import { parse as parseToml } from 'smol-toml';
 import { ExecPolicyEnforcer, loadPolicyFiles, PolicyLoadError } from '../execpolicy/index.js';
+import { defaultLinuxSandbox } from '../local/local-environment.js';
+import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
-import type { OperatorNetworkPolicy } from '../network/policy.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -41,7 +41,8 @@ export async function rulesFiles(opts: { config?: string; rules?: string[] }): P
   if (opts.config) {
     const doc = parseToml(await readFile(opts.config, 'utf8')) as Record<string, unknown>;
     if (doc.rules !== undefined) {
-      if (!Array.isArray(doc.rules) || !doc.rules.every((r) => typeof r === 'string')) throw new Error(`${opts.config}: \`rules\` must be a list of .rules file paths`);
+      if (!Array.isArray(doc.rules) || !doc.rules.every((r) => typeof r === 'string'))
+        throw new Error(`${opts.config}: \`rules\` must be a list of .rules file paths`);
       files.push(...(doc.rules as string[]).map((r) => path.resolve(path.dirname(opts.config as string), r)));
     }
   }
@@ -52,8 +53,14 @@ export async function rulesFiles(opts: { config?: string; rules?: string[] }): P
  * The operator's network policy from cordon.toml's `[permissions.NAME.network]` and the
  * `--network-*` flags (flags add to the file), or undefined when neither says anything.
  */
-export async function operatorNetworkFromFlags(opts: NetworkFlags, fromConfig: OperatorNetworkPolicy | undefined): Promise<OperatorNetworkPolicy | undefined> {
-  const flagged = (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 || opts.networkMode !== undefined || opts.networkAllowLocalBinding === true;
+export async function operatorNetworkFromFlags(
+  opts: NetworkFlags,
+  fromConfig: OperatorNetworkPolicy | undefined,
+): Promise<OperatorNetworkPolicy | undefined> {
+  const flagged =
+    (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 ||
+    opts.networkMode !== undefined ||
+    opts.networkAllowLocalBinding === true;
   if (!flagged && !fromConfig) return undefined;
   const mode = opts.networkMode ?? fromConfig?.mode ?? 'full';
   if (mode !== 'full' && mode !== 'limited') throw new Error(`--network-mode must be full or limited, not ${mode}`);
@@ -93,7 +100,8 @@ export async function ceilingFromFlags(
     network = compiled.network;
   } else {
     name ??= ':workspace';
-    if (!isBuiltinProfileName(name)) throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
+    if (!isBuiltinProfileName(name))
+      throw new Error(`unknown permission profile ${name}: use :read-only, :workspace, :danger-full-access, or a profile of --config`);
     profile = builtinProfile(name);
   }
   if (profile.enforcement === 'disabled') return { ceiling: undefined, warnings, ...(network ? { network } : {}) };
@@ -104,8 +112,11 @@ export async function ceilingFromFlags(
     if (s instanceof Error) throw new Error(`workspace ${root}: ${s.code === 'ENOENT' ? 'no such directory' : s.message}`);
     if (!s.isDirectory()) throw new Error(`workspace ${root}: not a directory`);
   }
-  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings };
-  return { ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string }, warnings, ...(network ? { network } : {}) };
+  return {
+    ceiling: { profile, cwd: roots[0] as string, workspaceRoots: roots, name: name as string },
+    warnings,
+    ...(network ? { network } : {}),
+  };
 }
 
 export async function readToken(file: string): Promise<string> {
@@ -184,7 +195,9 @@ export async function runServe(opts: ServeOptions): Promise<number> {
       `cordon serve: permissions ceiling ${ceiling.name}: workspace ${ceiling.workspaceRoots.join(', ')}; network ${network ? `through the managed proxy (${network.mode}; ${Object.keys(network.domains).length} domain rules)` : ceiling.profile.network}. Clients get at most this (--permissions to change it).\n`,
     );
   } else {
-    process.stderr.write('cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n');
+    process.stderr.write(
+      'cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n',
+    );
   }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= server.close());

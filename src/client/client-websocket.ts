@@ -68,14 +68,21 @@ export class ClientWebSocket {
       } catch {
         return reject(new Error(`invalid WebSocket URL: ${url}`));
       }
-      if (target.protocol !== 'ws:' && target.protocol !== 'wss:') return reject(new Error(`unsupported URL scheme ${target.protocol} (use ws:// or wss://)`));
+      if (target.protocol !== 'ws:' && target.protocol !== 'wss:')
+        return reject(new Error(`unsupported URL scheme ${target.protocol} (use ws:// or wss://)`));
       const key = randomBytes(16).toString('base64');
       const request = (target.protocol === 'wss:' ? https : http).request({
         host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
         port: target.port || (target.protocol === 'wss:' ? 443 : 80),
         path: `${target.pathname}${target.search}`,
         method: 'GET',
-        headers: { ...options.headers, Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': key },
+        headers: {
+          ...options.headers,
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': key,
+        },
       });
       if (options.timeoutMs !== undefined) {
         const ms = options.timeoutMs;
@@ -83,7 +90,9 @@ export class ClientWebSocket {
       }
       request.once('upgrade', (response, socket, head) => {
         request.setTimeout(0);
-        const expected = createHash('sha1').update(key + ACCEPT_GUID).digest('base64');
+        const expected = createHash('sha1')
+          .update(key + ACCEPT_GUID)
+          .digest('base64');
         if (response.headers['sec-websocket-accept'] !== expected) {
           socket.destroy();
           return reject(new Error('exec-server answered the upgrade with a wrong Sec-WebSocket-Accept'));
@@ -99,7 +108,11 @@ export class ClientWebSocket {
               ? ': the server rejected the bearer token'
               : ': the server requires a bearer token and none was given'
             : '';
-        reject(new Error(`exec-server refused the connection: HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}${why}`));
+        reject(
+          new Error(
+            `exec-server refused the connection: HTTP ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}${why}`,
+          ),
+        );
       });
       request.once('error', reject);
       request.end();
@@ -261,7 +274,8 @@ export class ClientWebSocket {
     }
     if (opcode < 0x8 && this.message) {
       this.message.bytes += length;
-      if (this.message.bytes > this.options.maxMessageBytes) return this.fail(1009, `message exceeds ${this.options.maxMessageBytes} bytes`);
+      if (this.message.bytes > this.options.maxMessageBytes)
+        return this.fail(1009, `message exceeds ${this.options.maxMessageBytes} bytes`);
     }
     this.frame = { fin, opcode, left: length };
     if (length === 0) this.endFrame(this.frame);

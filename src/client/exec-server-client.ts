@@ -1,12 +1,19 @@
 import { EventEmitter } from 'node:events';
 import type { EnvPolicy, FsChange, ProcessEvent, SandboxType, Stream } from '../environment/types.js';
-import { encodeRequest, ErrorCode, type RequestId, type WireEnvironmentInfo, type WireReadResult, type WriteStatus } from '../protocol/index.js';
+import {
+  ErrorCode,
+  encodeRequest,
+  type RequestId,
+  type WireEnvironmentInfo,
+  type WireReadResult,
+  type WriteStatus,
+} from '../protocol/index.js';
+import { ClientWebSocket } from './client-websocket.js';
 import { DisconnectedError, RpcError } from './errors.js';
 import { EventQueue } from './event-queue.js';
-import { FsClient } from './fs-client.js';
-import { ClientWebSocket } from './client-websocket.js';
 import { fieldData } from './frame-decoder.js';
-import { deferredDenialMessage, NetworkApprovals, type ApprovalHandler, type NetworkApprovalsOptions } from './network-approvals.js';
+import { FsClient } from './fs-client.js';
+import { type ApprovalHandler, deferredDenialMessage, NetworkApprovals, type NetworkApprovalsOptions } from './network-approvals.js';
 
 export interface NetworkDenial {
   processId: string;
@@ -243,9 +250,16 @@ export class ExecServerClient {
     let timer: NodeJS.Timeout | undefined;
     try {
       const capabilities = 'execPolicy/request' in this.options.requestHandlers ? { capabilities: { execPolicyPrompt: true } } : {};
-      const initialize = this.send<{ sessionId: string; environmentInfo?: WireEnvironmentInfo }>('initialize', { clientName: this.options.clientName, resumeSessionId: resumeSessionId ?? null, ...capabilities });
+      const initialize = this.send<{ sessionId: string; environmentInfo?: WireEnvironmentInfo }>('initialize', {
+        clientName: this.options.clientName,
+        resumeSessionId: resumeSessionId ?? null,
+        ...capabilities,
+      });
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new DisconnectedError(`exec-server did not answer initialize within ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+        timer = setTimeout(
+          () => reject(new DisconnectedError(`exec-server did not answer initialize within ${timeoutMs} ms`)),
+          Math.max(0, deadline - Date.now()),
+        );
       });
       const result = await Promise.race([initialize, timeout]);
       this.sessionId = result.sessionId;
@@ -265,7 +279,8 @@ export class ExecServerClient {
   }
 
   private onMessage(msg: Record<string, unknown>): void {
-    if (typeof msg.method === 'string' && msg.id !== undefined && msg.id !== null) return void this.onServerRequest(msg.id as RequestId, msg.method, msg.params);
+    if (typeof msg.method === 'string' && msg.id !== undefined && msg.id !== null)
+      return void this.onServerRequest(msg.id as RequestId, msg.method, msg.params);
     if (typeof msg.method === 'string') return this.onNotification(msg.method, msg.params as Record<string, unknown>);
     const id = msg.id as RequestId;
     const pending = this.pending.get(id);
@@ -310,7 +325,13 @@ export class ExecServerClient {
     this.handleServerRequests('network/policyRequest', async (raw) => {
       const p = raw as { processId?: unknown; request?: { protocol?: unknown; host?: unknown; port?: unknown } } | null;
       const r = p?.request;
-      if (typeof p?.processId !== 'string' || typeof r?.host !== 'string' || !r.host || typeof r.protocol !== 'string' || typeof r.port !== 'number') {
+      if (
+        typeof p?.processId !== 'string' ||
+        typeof r?.host !== 'string' ||
+        !r.host ||
+        typeof r.protocol !== 'string' ||
+        typeof r.port !== 'number'
+      ) {
         return { decision: { type: 'deny', reason: 'not_allowed' } };
       }
       const request = { processId: p.processId, host: r.host, protocol: r.protocol, port: r.port };
@@ -340,7 +361,8 @@ export class ExecServerClient {
     let event: ProcessEvent;
     if (method === 'process/output') {
       event = { type: 'output', processId, seq, stream: p.stream as Stream, data: fieldData(p, 'chunk') };
-    } else if (method === 'process/exited') event = { type: 'exited', processId, seq, exitCode: p.exitCode as number, sandboxDenied: p.sandboxDenied === true };
+    } else if (method === 'process/exited')
+      event = { type: 'exited', processId, seq, exitCode: p.exitCode as number, sandboxDenied: p.sandboxDenied === true };
     else if (method === 'process/closed') event = { type: 'closed', processId, seq };
     else if (method === 'fs/changed') {
       this.emitter.emit('fsChange', { watchId: p.watchId, path: p.path, kind: p.kind } as FsChange);
@@ -440,7 +462,10 @@ export class ExecServerClient {
     }
     if (this.state !== 'resuming') return;
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    const why = last instanceof RpcError ? `the session could not be resumed: ${last.message}` : `${attempt} attempt(s) in ${seconds} s failed${last ? ` (last: ${last.message})` : ''}`;
+    const why =
+      last instanceof RpcError
+        ? `the session could not be resumed: ${last.message}`
+        : `${attempt} attempt(s) in ${seconds} s failed${last ? ` (last: ${last.message})` : ''}`;
     this.fail(new DisconnectedError(`exec-server connection lost and not recovered: ${why}`));
   }
 
@@ -464,16 +489,32 @@ export class ExecServerClient {
         .map(async ([processId, t]) => {
           try {
             for (;;) {
-              const r = decodeRead(await this.send<WireReadResult>('process/read', { processId, afterSeq: t.lastSeq, maxBytes: null, waitMs: null }));
+              const r = decodeRead(
+                await this.send<WireReadResult>('process/read', { processId, afterSeq: t.lastSeq, maxBytes: null, waitMs: null }),
+              );
               this.reportGap(processId, t, r);
               for (const c of r.chunks) this.deliver(t, { type: 'output', processId, seq: c.seq, stream: c.stream, data: c.data }, true);
               if (r.chunks.length > 0) continue;
               // With no chunk returned, nextSeq is the highest seq allocated + 1, events included.
               if (r.closed) {
-                this.deliver(t, { type: 'exited', processId, seq: Math.max(t.lastSeq + 1, r.nextSeq - 2), exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied }, true);
+                this.deliver(
+                  t,
+                  {
+                    type: 'exited',
+                    processId,
+                    seq: Math.max(t.lastSeq + 1, r.nextSeq - 2),
+                    exitCode: r.exitCode ?? -1,
+                    sandboxDenied: r.sandboxDenied,
+                  },
+                  true,
+                );
                 this.deliver(t, { type: 'closed', processId, seq: r.nextSeq - 1 }, true);
               } else if (r.exited) {
-                this.deliver(t, { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied }, true);
+                this.deliver(
+                  t,
+                  { type: 'exited', processId, seq: r.nextSeq - 1, exitCode: r.exitCode ?? -1, sandboxDenied: r.sandboxDenied },
+                  true,
+                );
               }
               break;
             }
@@ -600,7 +641,9 @@ export class ExecServerClient {
   }
 
   /** Starts a process and returns its event stream, subscribed before the start request is sent. */
-  async spawn(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType; events: AsyncIterable<ClientProcessEvent> }> {
+  async spawn(
+    params: StartProcessParams,
+  ): Promise<{ processId: string; sandboxType: SandboxType; events: AsyncIterable<ClientProcessEvent> }> {
     const events = this.events(params.processId);
     const started = await this.startProcess(params);
     return { processId: params.processId, sandboxType: started.sandboxType, events };
@@ -616,7 +659,11 @@ export class ExecServerClient {
     return decodeRead(r);
   }
 
-  async write(processId: string, data: Uint8Array | string, options: { writeId?: string; closeStdin?: boolean } = {}): Promise<WriteStatus> {
+  async write(
+    processId: string,
+    data: Uint8Array | string,
+    options: { writeId?: string; closeStdin?: boolean } = {},
+  ): Promise<WriteStatus> {
     const chunk = Buffer.from(data).toString('base64');
     const r = await this.request<{ status: WriteStatus }>('process/write', { processId, chunk, ...options });
     return r.status;

@@ -70,8 +70,17 @@ export class FsClient {
    * `open`, and the file's permission bits (Cordon servers; NaN from one that does not say). With
    * `permissions`, a file opened for writing gets exactly those bits.
    */
-  async openWithMode(path: string, mode: 'read' | 'write', args: { permissions?: number | null } = {}, options?: FsRequestOptions): Promise<{ handle: string; permissions: number }> {
-    const params = { path, mode, ...(args.permissions !== undefined && args.permissions !== null ? { permissions: args.permissions } : {}) };
+  async openWithMode(
+    path: string,
+    mode: 'read' | 'write',
+    args: { permissions?: number | null } = {},
+    options?: FsRequestOptions,
+  ): Promise<{ handle: string; permissions: number }> {
+    const params = {
+      path,
+      mode,
+      ...(args.permissions !== undefined && args.permissions !== null ? { permissions: args.permissions } : {}),
+    };
     const r = await this.request<{ handle: string; permissions?: number }>('fs/open', withSandbox(params, options));
     return { handle: r.handle, permissions: typeof r.permissions === 'number' ? r.permissions : Number.NaN };
   }
@@ -109,7 +118,11 @@ export class FsClient {
   }
 
   /** Writes a file of any size from a Buffer or a stream of chunks, block by block. */
-  async writeFileChunks(path: string, source: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: FsRequestOptions & { blockBytes?: number } = {}): Promise<number> {
+  async writeFileChunks(
+    path: string,
+    source: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    options: FsRequestOptions & { blockBytes?: number } = {},
+  ): Promise<number> {
     const block = options.blockBytes ?? DEFAULT_BLOCK_BYTES;
     const handle = await this.open(path, 'write', options);
     let offset = 0;
@@ -141,7 +154,11 @@ export class FsClient {
   }
 
   /** Watches a path; events end when `unwatch` is called. */
-  async watch(path: string, args: { recursive?: boolean } = {}, options?: FsRequestOptions): Promise<{ watchId: string; events: AsyncIterable<FsChange>; unwatch(): Promise<void> }> {
+  async watch(
+    path: string,
+    args: { recursive?: boolean } = {},
+    options?: FsRequestOptions,
+  ): Promise<{ watchId: string; events: AsyncIterable<FsChange>; unwatch(): Promise<void> }> {
     const queue = new EventQueue<FsChange>();
     const early: FsChange[] = [];
     let watchId: string | undefined;

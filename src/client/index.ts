@@ -1,5 +1,20 @@
-export { ExecServerClient, type ClientOptions, type StartProcessParams, type ReadOptions, type DecodedReadResult, type ClientProcessEvent, type OutputGapEvent, type ReconnectingInfo } from './exec-server-client.js';
-export { RemoteEnvironment } from './remote-environment.js';
 export { DisconnectedError, RpcError } from './errors.js';
-export { NetworkApprovals, deferredDenialMessage, type ApprovalDecision, type ApprovalHandler, type ApprovalRequest } from './network-approvals.js';
 export type { NetworkDenial, ServerRequestHandler } from './exec-server-client.js';
+export {
+  type ClientOptions,
+  type ClientProcessEvent,
+  type DecodedReadResult,
+  ExecServerClient,
+  type OutputGapEvent,
+  type ReadOptions,
+  type ReconnectingInfo,
+  type StartProcessParams,
+} from './exec-server-client.js';
+export {
+  type ApprovalDecision,
+  type ApprovalHandler,
+  type ApprovalRequest,
+  deferredDenialMessage,
+  NetworkApprovals,
+} from './network-approvals.js';
+export { RemoteEnvironment } from './remote-environment.js';

@@ -34,7 +34,10 @@ export class NetworkApprovals {
   private readonly inFlight = new Map<string, Promise<ApprovalDecision>>();
   private readonly timeoutMs: number;
 
-  constructor(private readonly handler: ApprovalHandler, options: NetworkApprovalsOptions = {}) {
+  constructor(
+    private readonly handler: ApprovalHandler,
+    options: NetworkApprovalsOptions = {},
+  ) {
     this.timeoutMs = options.timeoutMs ?? 60_000;
   }
 

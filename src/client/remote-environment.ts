@@ -1,15 +1,16 @@
 import { fileURLToPath } from 'node:url';
+import { sandboxToWire } from '../environment/sandbox-wire.js';
 import type {
   DirectoryEntry,
   Environment,
+  EnvironmentConfig,
+  EnvironmentConfigRequest,
+  EnvironmentInfo,
+  ExecBackend,
   FileMetadata,
   FileSystem,
   FsCallOptions,
   FsChangeListener,
-  EnvironmentInfo,
-  EnvironmentConfig,
-  EnvironmentConfigRequest,
-  ExecBackend,
   HttpBackend,
   HttpBodyDelta,
   HttpRequest,
@@ -24,8 +25,7 @@ import type {
   WriteStatus,
 } from '../environment/types.js';
 import type { WireEnvironmentInfo } from '../protocol/initialize.js';
-import { sandboxToWire } from '../sandbox/profile.js';
-import { ExecServerClient, type ClientOptions } from './exec-server-client.js';
+import { type ClientOptions, ExecServerClient } from './exec-server-client.js';
 import type { FsRequestOptions } from './fs-client.js';
 
 const wireOptions = (o?: FsCallOptions): FsRequestOptions => (o?.sandbox ? { sandbox: sandboxToWire(o.sandbox) } : {});
@@ -103,7 +103,8 @@ export class RemoteEnvironment implements Environment, OutputFlowControl {
       readBlock: (h, off, len) => f.readBlock(h, off, len),
       writeBlock: (h, off, d) => f.writeBlock(h, off, d),
       close: (h) => f.close(h),
-      watch: async (p, a, o) => (await client.request<{ watchId: string }>('fs/watch', { path: p, recursive: a?.recursive ?? false, ...wireOptions(o) })).watchId,
+      watch: async (p, a, o) =>
+        (await client.request<{ watchId: string }>('fs/watch', { path: p, recursive: a?.recursive ?? false, ...wireOptions(o) })).watchId,
       unwatch: (id) => f.unwatch(id),
       subscribeChanges: (listener: FsChangeListener) => client.onFsChange(listener),
       walk: (p, options, o) => f.walk(p, options, wireOptions(o)),
@@ -144,7 +145,8 @@ export class RemoteEnvironment implements Environment, OutputFlowControl {
   async readConfig(request: EnvironmentConfigRequest): Promise<EnvironmentConfig> {
     const r = await this.client.readEnvironmentConfig(request);
     const plain = (u: string): string => (u.startsWith('file:') ? fileURLToPath(u) : u);
-    const layers = (ls: { source: string; baseDir: string; toml: string }[]) => ls.map((l) => ({ source: l.source, baseDir: plain(l.baseDir), toml: l.toml }));
+    const layers = (ls: { source: string; baseDir: string; toml: string }[]) =>
+      ls.map((l) => ({ source: l.source, baseDir: plain(l.baseDir), toml: l.toml }));
     return {
       userHomeDir: plain(r.userHomeDir),
       codexHomeDir: plain(r.codexHomeDir),

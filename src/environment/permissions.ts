@@ -33,4 +33,3 @@ export interface SandboxRequest {
   /** What `project_roots` stands for (0.147+ `workspaceRoots`, e.g. with `--add-dir`); absent: [cwd]. */
   workspaceRoots?: string[] | null;
 }
-

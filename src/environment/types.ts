@@ -1,8 +1,8 @@
+import type { Duplex } from 'node:stream';
+import type { Capabilities } from '../protocol/capabilities.js';
 import type { FsChangeKind, WireDirEntry, WireMetadata } from '../protocol/fs.js';
 import type { OpenFileMode } from '../protocol/methods-0171.js';
 import type { EnvPolicy, Stream, WriteStatus } from '../protocol/process.js';
-import type { Duplex } from 'node:stream';
-import type { Capabilities } from '../protocol/capabilities.js';
 import type { SandboxRequest } from './permissions.js';
 
 export type { EnvPolicy, Stream, WriteStatus };
@@ -191,7 +191,12 @@ export interface FileSystem {
    * `open`, and the file's permission bits (mode & 0o777). With `permissions`, a file opened for
    * writing gets exactly those bits (not narrowed by the umask): a copy keeps its source's mode.
    */
-  openWithMode(path: string, mode: 'read' | 'write', args: { permissions?: number | null }, options?: FsCallOptions): Promise<{ handle: string; permissions: number }>;
+  openWithMode(
+    path: string,
+    mode: 'read' | 'write',
+    args: { permissions?: number | null },
+    options?: FsCallOptions,
+  ): Promise<{ handle: string; permissions: number }>;
   readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }>;
   writeBlock(handle: string, offset: number, data: Uint8Array): Promise<void>;
   close(handle: string): Promise<void>;

@@ -50,7 +50,9 @@ function excerpt(src: string, file: string, span: Span): string {
     out += `${pad} | ${' '.repeat(a.col)}${'^'.repeat(Math.max(1, span.end - span.start))}\n`;
   } else {
     const slash = a.col === 0;
-    out += slash ? `${num(a.line)} | / ${lineText(src, starts, a.line)}\n` : `${num(a.line)} |   ${lineText(src, starts, a.line)}\n${pad} |  ${'_'.repeat(a.col + 1)}^\n`;
+    out += slash
+      ? `${num(a.line)} | / ${lineText(src, starts, a.line)}\n`
+      : `${num(a.line)} |   ${lineText(src, starts, a.line)}\n${pad} |  ${'_'.repeat(a.col + 1)}^\n`;
     for (let l = a.line + 1; l <= last.line; l++) out += `${num(l)} | | ${lineText(src, starts, l)}\n`;
     out += `${pad} | |${'_'.repeat(last.col + 1)}^\n`;
   }

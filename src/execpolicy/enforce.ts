@@ -61,10 +61,19 @@ export class ExecPolicyEnforcer {
     if (decision === 'forbidden') throw new ExecPolicyRefusal(forbiddenReason(cmd, matchedRules));
     const prompting = matchedRules.find((m) => m.decision === 'prompt' && m.justification !== undefined);
     const reason = prompting ? `\`${cmd}\` requires approval: ${prompting.justification}` : `\`${cmd}\` requires approval by policy`;
-    if (!ask) throw new ExecPolicyRefusal(`${reason}, but the client cannot be asked (it did not declare capabilities.execPolicyPrompt at initialize)`);
+    if (!ask)
+      throw new ExecPolicyRefusal(
+        `${reason}, but the client cannot be asked (it did not declare capabilities.execPolicyPrompt at initialize)`,
+      );
     let answer: ExecPolicyAnswer;
     try {
-      answer = await ask({ ...(processId !== undefined ? { processId } : {}), argv: [...argv], commands: verdict.commands, evaluation: checkDocument(verdict.evaluation), reason });
+      answer = await ask({
+        ...(processId !== undefined ? { processId } : {}),
+        argv: [...argv],
+        commands: verdict.commands,
+        evaluation: checkDocument(verdict.evaluation),
+        reason,
+      });
     } catch (err) {
       throw new ExecPolicyRefusal(`${reason}, and no approval came: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -75,7 +84,9 @@ export class ExecPolicyEnforcer {
 /** Codex's text: the most specific forbidding rule's justification, else the prefix it forbids. */
 function forbiddenReason(cmd: string, matches: RuleMatch[]): string {
   const forbidding = matches.filter((m) => m.decision === 'forbidden');
-  const withReason = forbidding.filter((m) => m.justification !== undefined).sort((a, b) => b.matchedPrefix.length - a.matchedPrefix.length)[0];
+  const withReason = forbidding
+    .filter((m) => m.justification !== undefined)
+    .sort((a, b) => b.matchedPrefix.length - a.matchedPrefix.length)[0];
   if (withReason) return `\`${cmd}\` rejected: ${withReason.justification}`;
   const longest = forbidding.sort((a, b) => b.matchedPrefix.length - a.matchedPrefix.length)[0] as RuleMatch;
   return `\`${cmd}\` rejected: policy forbids commands starting with \`${longest.matchedPrefix.join(' ')}\``;

@@ -1,5 +1,22 @@
-export { Policy, strictest, type Decision, type Evaluation, type MatchOptions, type NetworkProtocol, type NetworkRule, type PrefixRule, type RuleMatch } from './policy.js';
-export { loadPolicyFiles, policyFromSource, PolicyLoadError } from './load-policy.js';
 export { checkDocument, formatCheck } from './check-output.js';
-export { ExecPolicyEnforcer, ExecPolicyRefusal, type ExecPolicyAnswer, type ExecPolicyAsk, type ExecPolicyQuestion, type Verdict } from './enforce.js';
-export { ShellSplitter, isSplittableShell } from './shell-split.js';
+export {
+  type ExecPolicyAnswer,
+  type ExecPolicyAsk,
+  ExecPolicyEnforcer,
+  type ExecPolicyQuestion,
+  ExecPolicyRefusal,
+  type Verdict,
+} from './enforce.js';
+export { loadPolicyFiles, PolicyLoadError, policyFromSource } from './load-policy.js';
+export {
+  type Decision,
+  type Evaluation,
+  type MatchOptions,
+  type NetworkProtocol,
+  type NetworkRule,
+  Policy,
+  type PrefixRule,
+  type RuleMatch,
+  strictest,
+} from './policy.js';
+export { isSplittableShell, ShellSplitter } from './shell-split.js';

@@ -2,9 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { renderStarlarkError } from './diagnostic.js';
-import { Policy, ruleMatches, type PrefixRule } from './policy.js';
+import { Policy, type PrefixRule, ruleMatches } from './policy.js';
+import { newPolicyBuilder, type PolicyBuilder, rulesBuiltins } from './rules-builtins.js';
 import { debugPrefixRule, debugRuleMatch, debugString } from './rust-debug.js';
-import { newPolicyBuilder, rulesBuiltins, type PolicyBuilder } from './rules-builtins.js';
 import { shlexJoin } from './shlex.js';
 import { Evaluator, StarlarkEvalError, standardBuiltins } from './starlark-eval.js';
 import { StarlarkSyntaxError } from './starlark-lexer.js';
@@ -71,7 +71,8 @@ export function evaluateRules(builder: PolicyBuilder, name: string, src: string)
     new Evaluator(new Map([...standardBuiltins(), ...rulesBuiltins(builder)])).run(parseModule(src));
   } catch (err) {
     if (err instanceof StarlarkSyntaxError) throw new PolicyLoadError(context, renderStarlarkError(src, name, err.message, err, []));
-    if (err instanceof StarlarkEvalError) throw new PolicyLoadError(context, renderStarlarkError(src, name, err.message, err.span, err.frames));
+    if (err instanceof StarlarkEvalError)
+      throw new PolicyLoadError(context, renderStarlarkError(src, name, err.message, err.span, err.frames));
     throw err;
   }
   try {

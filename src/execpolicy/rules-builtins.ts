@@ -1,8 +1,8 @@
 /** The three builtins of a `.rules` file, with Codex's argument checks and error texts. */
 import path from 'node:path';
-import { BuiltinError, repr, typeName, type Builtin, type Value } from './starlark-eval.js';
 import type { Decision, NetworkProtocol, NetworkRule, PatternToken, PrefixRule } from './policy.js';
 import { shlexSplit } from './shlex.js';
+import { type Builtin, BuiltinError, repr, typeName, type Value } from './starlark-eval.js';
 
 /** A `prefix_rule` call's examples, checked once the whole file has been evaluated. */
 export interface PendingExamples {
@@ -24,7 +24,9 @@ export function newPolicyBuilder(): PolicyBuilder {
 }
 
 function typeMismatch(param: string, expected: string, actual: Value): BuiltinError {
-  return new BuiltinError(`Type of parameter \`${param}\` doesn't match, expected \`${expected}\`, actual \`${typeName(actual)} (repr: ${repr(actual)})\``);
+  return new BuiltinError(
+    `Type of parameter \`${param}\` doesn't match, expected \`${expected}\`, actual \`${typeName(actual)} (repr: ${repr(actual)})\``,
+  );
 }
 
 function str(args: Map<string, Value>, param: string): string | undefined {

@@ -10,9 +10,21 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Language, Parser, type Node } from 'web-tree-sitter';
+import { Language, type Node, Parser } from 'web-tree-sitter';
 
-const ALLOWED_KINDS = new Set(['program', 'list', 'pipeline', 'command', 'command_name', 'word', 'string', 'string_content', 'raw_string', 'number', 'concatenation']);
+const ALLOWED_KINDS = new Set([
+  'program',
+  'list',
+  'pipeline',
+  'command',
+  'command_name',
+  'word',
+  'string',
+  'string_content',
+  'raw_string',
+  'number',
+  'concatenation',
+]);
 const ALLOWED_PUNCTUATION = new Set(['&&', '||', ';', '|', '"', "'"]);
 const SHELLS = new Set(['bash', 'zsh', 'sh']);
 

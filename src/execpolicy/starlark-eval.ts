@@ -89,7 +89,8 @@ function equal(a: Value, b: Value): boolean {
 }
 
 const arity = (name: string, args: Value[], min: number, max: number): void => {
-  if (args.length < min || args.length > max) throw new BuiltinError(`\`${name}\` takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${args.length}`);
+  if (args.length < min || args.length > max)
+    throw new BuiltinError(`\`${name}\` takes ${min === max ? min : `${min} to ${max}`} argument(s), got ${args.length}`);
 };
 const asString = (v: Value, what: string): string => {
   if (typeof v !== 'string') throw new BuiltinError(`${what} expects a string, got \`${typeName(v)}\``);
@@ -100,22 +101,25 @@ const asString = (v: Value, what: string): string => {
 function callMethod(target: Value, name: string, args: Value[]): Value {
   const a0 = args[0] as Value;
   if (Array.isArray(target)) {
-    if (name === 'append') return arity(name, args, 1, 1), target.push(a0), null;
+    if (name === 'append') return (arity(name, args, 1, 1), target.push(a0), null);
     if (name === 'extend') {
       arity(name, args, 1, 1);
-      if (!Array.isArray(a0)) throw new BuiltinError(`Type of parameter \`other\` doesn't match, expected \`iterable\`, actual \`${typeName(a0)} (repr: ${repr(a0)})\``);
+      if (!Array.isArray(a0))
+        throw new BuiltinError(
+          `Type of parameter \`other\` doesn't match, expected \`iterable\`, actual \`${typeName(a0)} (repr: ${repr(a0)})\``,
+        );
       if (target.length + a0.length > MAX_LENGTH) throw new BuiltinError('Value too large');
       target.push(...a0);
       return null;
     }
-    if (name === 'index') return arity(name, args, 1, 1), target.findIndex((x) => equal(x, a0));
+    if (name === 'index') return (arity(name, args, 1, 1), target.findIndex((x) => equal(x, a0)));
   }
   if (target instanceof Map) {
     const find = (k: Value): Value | undefined => [...target].find(([key]) => equal(key, k))?.[1];
-    if (name === 'get') return arity(name, args, 1, 2), find(a0) ?? (args[1] ?? null);
-    if (name === 'keys') return arity(name, args, 0, 0), [...target.keys()];
-    if (name === 'values') return arity(name, args, 0, 0), [...target.values()];
-    if (name === 'items') return arity(name, args, 0, 0), [...target].map(([k, v]) => new StarlarkTuple([k, v]));
+    if (name === 'get') return (arity(name, args, 1, 2), find(a0) ?? args[1] ?? null);
+    if (name === 'keys') return (arity(name, args, 0, 0), [...target.keys()]);
+    if (name === 'values') return (arity(name, args, 0, 0), [...target.values()]);
+    if (name === 'items') return (arity(name, args, 0, 0), [...target].map(([k, v]) => new StarlarkTuple([k, v])));
   }
   if (typeof target === 'string') {
     if (name === 'split') {
@@ -127,12 +131,12 @@ function callMethod(target: Value, name: string, args: Value[]): Value {
       if (!Array.isArray(a0)) throw new BuiltinError('join expects a list');
       return a0.map((x) => asString(x, 'join')).join(target);
     }
-    if (name === 'startswith') return arity(name, args, 1, 1), target.startsWith(asString(a0, name));
-    if (name === 'endswith') return arity(name, args, 1, 1), target.endsWith(asString(a0, name));
-    if (name === 'strip') return arity(name, args, 0, 0), target.trim();
-    if (name === 'lower') return arity(name, args, 0, 0), target.toLowerCase();
-    if (name === 'upper') return arity(name, args, 0, 0), target.toUpperCase();
-    if (name === 'replace') return arity(name, args, 2, 2), target.split(asString(a0, name)).join(asString(args[1] as Value, name));
+    if (name === 'startswith') return (arity(name, args, 1, 1), target.startsWith(asString(a0, name)));
+    if (name === 'endswith') return (arity(name, args, 1, 1), target.endsWith(asString(a0, name)));
+    if (name === 'strip') return (arity(name, args, 0, 0), target.trim());
+    if (name === 'lower') return (arity(name, args, 0, 0), target.toLowerCase());
+    if (name === 'upper') return (arity(name, args, 0, 0), target.toUpperCase());
+    if (name === 'replace') return (arity(name, args, 2, 2), target.split(asString(a0, name)).join(asString(args[1] as Value, name)));
   }
   throw new BuiltinError(`Object of type \`${typeName(target)}\` has no attribute \`${name}\``);
 }
@@ -140,29 +144,74 @@ function callMethod(target: Value, name: string, args: Value[]): Value {
 /** Starlark's standard functions that rules files plausibly use (positional arguments). */
 export function standardBuiltins(): Map<string, Builtin> {
   const fns: Record<string, [number, number, (args: Value[]) => Value]> = {
-    len: [1, 1, ([v]) => (typeof v === 'string' || Array.isArray(v) ? v.length : v instanceof StarlarkTuple ? v.items.length : v instanceof Map ? v.size : fail1(`len() not supported on \`${typeName(v as Value)}\``))],
+    len: [
+      1,
+      1,
+      ([v]) =>
+        typeof v === 'string' || Array.isArray(v)
+          ? v.length
+          : v instanceof StarlarkTuple
+            ? v.items.length
+            : v instanceof Map
+              ? v.size
+              : fail1(`len() not supported on \`${typeName(v as Value)}\``),
+    ],
     str: [1, 1, ([v]) => (typeof v === 'string' ? v : repr(v as Value))],
     repr: [1, 1, ([v]) => repr(v as Value)],
     bool: [1, 1, ([v]) => truthy(v as Value)],
     type: [1, 1, ([v]) => typeName(v as Value)],
-    list: [0, 1, ([v]) => (v === undefined ? [] : Array.isArray(v) ? [...v] : v instanceof StarlarkTuple ? [...v.items] : v instanceof Map ? [...v.keys()] : fail1(`list() not supported on \`${typeName(v)}\``))],
-    tuple: [1, 1, ([v]) => new StarlarkTuple(Array.isArray(v) ? [...v] : v instanceof StarlarkTuple ? v.items : fail1('tuple() expects a list'))],
-    range: [1, 3, (args) => {
-      const [a, b, step = 1] = args.map((x) => (typeof x === 'number' ? x : fail1('range() expects ints')));
-      const [lo, hi] = b === undefined ? [0, a as number] : [a as number, b];
-      if (step === 0) fail1('range() step cannot be zero');
-      if (Math.abs((hi - lo) / step) > MAX_LENGTH) fail1('Value too large');
-      const out: number[] = [];
-      for (let i = lo; step > 0 ? i < hi : i > hi; i += step) out.push(i);
-      return out;
-    }],
-    sorted: [1, 1, ([v]) => {
-      const items = Array.isArray(v) ? [...v] : fail1('sorted() expects a list');
-      return items.sort((x, y) => (typeof x === 'number' && typeof y === 'number' ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0));
-    }],
+    list: [
+      0,
+      1,
+      ([v]) =>
+        v === undefined
+          ? []
+          : Array.isArray(v)
+            ? [...v]
+            : v instanceof StarlarkTuple
+              ? [...v.items]
+              : v instanceof Map
+                ? [...v.keys()]
+                : fail1(`list() not supported on \`${typeName(v)}\``),
+    ],
+    tuple: [
+      1,
+      1,
+      ([v]) => new StarlarkTuple(Array.isArray(v) ? [...v] : v instanceof StarlarkTuple ? v.items : fail1('tuple() expects a list')),
+    ],
+    range: [
+      1,
+      3,
+      (args) => {
+        const [a, b, step = 1] = args.map((x) => (typeof x === 'number' ? x : fail1('range() expects ints')));
+        const [lo, hi] = b === undefined ? [0, a as number] : [a as number, b];
+        if (step === 0) fail1('range() step cannot be zero');
+        if (Math.abs((hi - lo) / step) > MAX_LENGTH) fail1('Value too large');
+        const out: number[] = [];
+        for (let i = lo; step > 0 ? i < hi : i > hi; i += step) out.push(i);
+        return out;
+      },
+    ],
+    sorted: [
+      1,
+      1,
+      ([v]) => {
+        const items = Array.isArray(v) ? [...v] : fail1('sorted() expects a list');
+        return items.sort((x, y) =>
+          typeof x === 'number' && typeof y === 'number' ? x - y : String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0,
+        );
+      },
+    ],
     reversed: [1, 1, ([v]) => (Array.isArray(v) ? [...v].reverse() : fail1('reversed() expects a list'))],
     enumerate: [1, 1, ([v]) => (Array.isArray(v) ? v.map((x, i) => new StarlarkTuple([i, x])) : fail1('enumerate() expects a list'))],
-    zip: [2, 2, ([a, b]) => (Array.isArray(a) && Array.isArray(b) ? a.slice(0, Math.min(a.length, b.length)).map((x, i) => new StarlarkTuple([x, b[i] as Value])) : fail1('zip() expects lists'))],
+    zip: [
+      2,
+      2,
+      ([a, b]) =>
+        Array.isArray(a) && Array.isArray(b)
+          ? a.slice(0, Math.min(a.length, b.length)).map((x, i) => new StarlarkTuple([x, b[i] as Value]))
+          : fail1('zip() expects lists'),
+    ],
     any: [1, 1, ([v]) => (Array.isArray(v) ? v.some(truthy) : fail1('any() expects a list'))],
     all: [1, 1, ([v]) => (Array.isArray(v) ? v.every(truthy) : fail1('all() expects a list'))],
     print: [0, 16, () => null],
@@ -370,7 +419,8 @@ export class Evaluator {
   private assignTargets(scope: Map<string, Value>, targets: string[], item: Value, span: Span): void {
     if (targets.length === 1) return void scope.set(targets[0] as string, item);
     const parts = Array.isArray(item) ? item : item instanceof StarlarkTuple ? item.items : null;
-    if (!parts || parts.length !== targets.length) this.fail(`Unpacked ${parts ? parts.length : 1} values but expected ${targets.length}`, span);
+    if (!parts || parts.length !== targets.length)
+      this.fail(`Unpacked ${parts ? parts.length : 1} values but expected ${targets.length}`, span);
     targets.forEach((t, i) => scope.set(t, parts[i] as Value));
   }
 
@@ -445,7 +495,8 @@ export class Evaluator {
           return this.fail(`Key \`${repr(index)}\` not found in dictionary`, e);
         }
         const seq = typeof target === 'string' || Array.isArray(target) ? target : target instanceof StarlarkTuple ? target.items : null;
-        if (seq === null || typeof index !== 'number') return this.fail(`Operation \`[]\` not supported for types \`${typeName(target)}\` and \`${typeName(index)}\``, e);
+        if (seq === null || typeof index !== 'number')
+          return this.fail(`Operation \`[]\` not supported for types \`${typeName(target)}\` and \`${typeName(index)}\``, e);
         const i = index < 0 ? seq.length + index : index;
         if (i < 0 || i >= seq.length) this.fail(`Index \`${index}\` is out of bound`, e);
         return seq[i] as Value;
@@ -460,7 +511,8 @@ export class Evaluator {
   }
 
   private binary(op: string, l: Value, r: Value, span: Span): Value {
-    const unsupported = (): never => this.fail(`Operation \`${op}\` not supported for types \`${typeName(l)}\` and \`${typeName(r)}\``, span);
+    const unsupported = (): never =>
+      this.fail(`Operation \`${op}\` not supported for types \`${typeName(l)}\` and \`${typeName(r)}\``, span);
     const capped = <T extends string | Value[]>(v: T): T => (v.length > MAX_LENGTH ? this.fail('Value too large', span) : v);
     switch (op) {
       case '==':
@@ -519,7 +571,11 @@ export class Evaluator {
   private call(e: Extract<Expr, { type: 'call' }>, locals: Map<string, Value> | null): Value {
     if (e.callee.type === 'attr') {
       const target = this.eval(e.callee.target, locals);
-      const args = e.args.map((a) => (a.name === null ? this.eval(a.value, locals) : this.fail(`\`${e.callee.type === 'attr' ? e.callee.name : ''}\` takes positional arguments only`, e)));
+      const args = e.args.map((a) =>
+        a.name === null
+          ? this.eval(a.value, locals)
+          : this.fail(`\`${e.callee.type === 'attr' ? e.callee.name : ''}\` takes positional arguments only`, e),
+      );
       try {
         return callMethod(target, e.callee.name, args);
       } catch (err) {
@@ -540,7 +596,15 @@ export class Evaluator {
       this.frames.push({ start: e.start, end: e.end, callee: callee.name });
       try {
         const required = callee.params.filter((p) => p.default === undefined).map((p) => p.name);
-        const frame = this.bind(callee.name, callee.params.map((p) => p.name), required, positional, named, e, (name) => callee.params.find((p) => p.name === name)?.default);
+        const frame = this.bind(
+          callee.name,
+          callee.params.map((p) => p.name),
+          required,
+          positional,
+          named,
+          e,
+          (name) => callee.params.find((p) => p.name === name)?.default,
+        );
         try {
           this.execBody(callee.body, frame);
         } catch (err) {
@@ -552,7 +616,14 @@ export class Evaluator {
         this.frames.pop();
       }
     }
-    if (callee !== null && typeof callee === 'object' && 'call' in callee && !(callee instanceof Map) && !Array.isArray(callee) && !(callee instanceof StarlarkTuple)) {
+    if (
+      callee !== null &&
+      typeof callee === 'object' &&
+      'call' in callee &&
+      !(callee instanceof Map) &&
+      !Array.isArray(callee) &&
+      !(callee instanceof StarlarkTuple)
+    ) {
       const builtin = callee as Builtin;
       this.frames.push({ start: e.start, end: e.end, callee: builtin.name });
       try {
@@ -577,7 +648,8 @@ export class Evaluator {
     span: Span,
     defaultOf: (param: string) => Value | undefined,
   ): Map<string, Value> {
-    if (positional.length > params.length) this.fail(`Found ${positional.length - params.length} extra positional parameter(s) for call to ${name}`, span);
+    if (positional.length > params.length)
+      this.fail(`Found ${positional.length - params.length} extra positional parameter(s) for call to ${name}`, span);
     const bound = new Map<string, Value>();
     positional.forEach((v, i) => bound.set(params[i] as string, v));
     const extra: string[] = [];

@@ -25,8 +25,55 @@ export class StarlarkSyntaxError extends Error {
   }
 }
 
-const KEYWORDS = new Set(['def', 'if', 'elif', 'else', 'for', 'in', 'return', 'pass', 'and', 'or', 'not', 'load', 'break', 'continue', 'lambda']);
-const OPERATORS = ['**', '==', '!=', '<=', '>=', '+=', '-=', '*=', '//', '->', '(', ')', '[', ']', '{', '}', ',', ':', '.', '=', '+', '-', '*', '/', '%', '<', '>', '|', '&', ';'];
+const KEYWORDS = new Set([
+  'def',
+  'if',
+  'elif',
+  'else',
+  'for',
+  'in',
+  'return',
+  'pass',
+  'and',
+  'or',
+  'not',
+  'load',
+  'break',
+  'continue',
+  'lambda',
+]);
+const OPERATORS = [
+  '**',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '+=',
+  '-=',
+  '*=',
+  '//',
+  '->',
+  '(',
+  ')',
+  '[',
+  ']',
+  '{',
+  '}',
+  ',',
+  ':',
+  '.',
+  '=',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  '<',
+  '>',
+  '|',
+  '&',
+  ';',
+];
 
 export function isKeyword(name: string): boolean {
   return KEYWORDS.has(name);
@@ -118,7 +165,8 @@ function lex(src: string, tokens: Token[]): void {
       const start = i;
       while (i < src.length && /[0-9A-Za-z_]/.test(src[i] as string)) i++;
       const text = src.slice(start, i);
-      if (!/^(0|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0[oO][0-7]+)$/.test(text)) throw new StarlarkSyntaxError(`Parse error: invalid integer literal '${text}'`, start, i);
+      if (!/^(0|[1-9][0-9]*|0[xX][0-9a-fA-F]+|0[oO][0-7]+)$/.test(text))
+        throw new StarlarkSyntaxError(`Parse error: invalid integer literal '${text}'`, start, i);
       push('int', String(Number(text)), start, i);
       continue;
     }
@@ -142,7 +190,20 @@ function lex(src: string, tokens: Token[]): void {
   push('eof', '', src.length, src.length);
 }
 
-const ESCAPES: Record<string, string> = { n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', '0': '\0', a: '\x07', b: '\b', f: '\f', v: '\v', '\n': '' };
+const ESCAPES: Record<string, string> = {
+  n: '\n',
+  t: '\t',
+  r: '\r',
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  '0': '\0',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  v: '\v',
+  '\n': '',
+};
 
 function readString(
   src: string,

@@ -8,7 +8,7 @@
  * parser over starlark-lexer.ts's tokens covers exactly that, and keeps every node's source span so
  * that errors can be reported the way Codex's Starlark interpreter reports them.
  */
-import { isKeyword, StarlarkSyntaxError, tokenize, type Token } from './starlark-lexer.js';
+import { isKeyword, StarlarkSyntaxError, type Token, tokenize } from './starlark-lexer.js';
 
 export interface Span {
   start: number;
@@ -192,7 +192,8 @@ class Parser {
     const expr = this.exprList();
     if (this.isOp('=') || this.isOp('+=')) {
       const op = this.next().value as '=' | '+=';
-      if (expr.type !== 'name') throw new StarlarkSyntaxError('Parse error: only simple names can be assigned to in .rules files', expr.start, expr.end);
+      if (expr.type !== 'name')
+        throw new StarlarkSyntaxError('Parse error: only simple names can be assigned to in .rules files', expr.start, expr.end);
       const value = this.exprList();
       return { type: 'assign', target: expr.name, op, value, start: expr.start, end: value.end };
     }

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { OpenFileMode } from '../protocol/index.js';
 import { fsErrorFromOs, internalError, invalidRequest, methodMessages, notFound } from '../protocol/index.js';
 
@@ -16,7 +16,9 @@ interface OpenFile {
 /** Checks what the reference checks before it looks at the handle. */
 export function checkBlockLength(kind: 'read' | 'write', length: number): void {
   if (length < 1 || length > FILE_BLOCK_MAX_BYTES) {
-    throw invalidRequest(kind === 'read' ? methodMessages.readBlockLength(FILE_BLOCK_MAX_BYTES) : methodMessages.writeBlockLength(FILE_BLOCK_MAX_BYTES));
+    throw invalidRequest(
+      kind === 'read' ? methodMessages.readBlockLength(FILE_BLOCK_MAX_BYTES) : methodMessages.writeBlockLength(FILE_BLOCK_MAX_BYTES),
+    );
   }
 }
 

@@ -131,13 +131,23 @@ export async function readEnvironmentConfig(request: EnvironmentConfigRequest, s
     const file = path.join(dir, '.codex', 'config.toml');
     const text = await readOptional(file);
     if (text === undefined) continue;
-    const l = layer(`project (${file})`, path.dirname(file), parseToml(text, `Error parsing project config file ${file}`), request.configPaths);
+    const l = layer(
+      `project (${file})`,
+      path.dirname(file),
+      parseToml(text, `Error parsing project config file ${file}`),
+      request.configPaths,
+    );
     if (l) configLayers.push(l);
   }
   const requirementLayers: EnvironmentConfigLayer[] = [];
   const reqText = request.requirementsPaths.length > 0 ? await readOptional(sources.requirementsFile) : undefined;
   if (reqText !== undefined) {
-    const l = layer(`requirements (${sources.requirementsFile})`, path.dirname(sources.requirementsFile), parseToml(reqText, sources.requirementsFile), request.requirementsPaths);
+    const l = layer(
+      `requirements (${sources.requirementsFile})`,
+      path.dirname(sources.requirementsFile),
+      parseToml(reqText, sources.requirementsFile),
+      request.requirementsPaths,
+    );
     if (l) requirementLayers.push(l);
   }
   return {

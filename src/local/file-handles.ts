@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { fsMessages, invalidParams, invalidRequest } from '../protocol/index.js';
 
 interface OpenFile {
@@ -26,7 +26,11 @@ export class FileHandles {
     try {
       // Non-blocking, so opening a FIFO never parks a thread-pool thread waiting for its other end
       // (for reading it opens at once; for writing without a reader it fails with ENXIO).
-      handle = await open(path, (mode === 'read' ? constants.O_RDONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC) | constants.O_NONBLOCK, 0o666);
+      handle = await open(
+        path,
+        (mode === 'read' ? constants.O_RDONLY : constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC) | constants.O_NONBLOCK,
+        0o666,
+      );
     } finally {
       this.opening--;
     }

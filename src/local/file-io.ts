@@ -1,5 +1,4 @@
-import { close, closeSync, constants, fstatSync, openSync, read, readSync, statSync, write, writeSync, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { close, closeSync, constants, fstatSync, openSync, read, readSync, type Stats, statSync, write, writeSync } from 'node:fs';
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
 const CHUNK_BYTES = 3 * 256 * 1024;
@@ -164,7 +163,8 @@ export async function readUnsized(path: string, limits: UnsizedReadLimits): Prom
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const info = fstatSync(fd);
-    if (info.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: 'EISDIR', errno: -21, syscall: 'read' });
+    if (info.isDirectory())
+      throw Object.assign(new Error(`EISDIR: illegal operation on a directory, read`), { code: 'EISDIR', errno: -21, syscall: 'read' });
     // A FIFO opened without blocking reads as ended until a writer comes: wait for one, as a
     // blocking read would, until the first data (after which end of data is the end).
     const waitForWriter = info.isFIFO();
@@ -232,7 +232,9 @@ export async function writeUnsized(path: string, data: Uint8Array, timeoutMs: nu
   try {
     for (let done = 0; done < data.byteLength; ) {
       try {
-        done += await new Promise<number>((resolve, reject) => write(fd as number, data, done, data.byteLength - done, null, (err, n) => (err ? reject(err) : resolve(n))));
+        done += await new Promise<number>((resolve, reject) =>
+          write(fd as number, data, done, data.byteLength - done, null, (err, n) => (err ? reject(err) : resolve(n))),
+        );
         waitMs = 1;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;

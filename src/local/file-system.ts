@@ -1,23 +1,52 @@
-import { openForReading, readOpened, readUnsized, SMALL_WRITE_BYTES, UnsizedReadError, writeSmallFile, writeUnsized, type UnsizedReadLimits } from './file-io.js';
-import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { closeSync, constants as fsConstants, lstatSync, mkdirSync, realpathSync, renameSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import {
+  closeSync,
+  constants as fsConstants,
+  lstatSync,
+  mkdirSync,
+  realpathSync,
+  renameSync,
+  rmdirSync,
+  type Stats,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { SandboxRequest } from '../environment/permissions.js';
-import type { DirectoryEntry, FileMetadata, FileSystem, FsCallOptions, FsChange, FsChangeListener, WalkOptions, WalkResult } from '../environment/types.js';
-import { fsErrorFromOs, fsMessages, internalError, invalidRequest, methodMessages, notFound, type OpenFileMode } from '../protocol/index.js';
-import { checkBlockLength, ClientFileHandles, MAX_CLIENT_FILE_HANDLES } from './client-file-handles.js';
-import { walkTree } from './fs-walk.js';
-import { MissingWatch } from './missing-watch.js';
-import { randomUUID } from 'node:crypto';
+import type {
+  DirectoryEntry,
+  FileMetadata,
+  FileSystem,
+  FsCallOptions,
+  FsChange,
+  FsChangeListener,
+  WalkOptions,
+  WalkResult,
+} from '../environment/types.js';
+import { fsErrorFromOs, fsMessages, internalError, invalidRequest, methodMessages, type OpenFileMode } from '../protocol/index.js';
+import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
 import type { FsWorker, FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';
-import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
 import { grantsFullFileAccess } from '../sandbox/profile.js';
 import { permitsEveryRead } from '../sandbox/read-policy.js';
+import { ClientFileHandles, checkBlockLength, MAX_CLIENT_FILE_HANDLES } from './client-file-handles.js';
 import { DirectReads, holdsCapabilities } from './direct-read.js';
 import { FileHandles } from './file-handles.js';
+import {
+  openForReading,
+  readOpened,
+  readUnsized,
+  SMALL_WRITE_BYTES,
+  UnsizedReadError,
+  type UnsizedReadLimits,
+  writeSmallFile,
+  writeUnsized,
+} from './file-io.js';
 import { copyPath } from './fs-copy.js';
+import { walkTree } from './fs-walk.js';
 import { FsWatches } from './fs-watches.js';
+import { MissingWatch } from './missing-watch.js';
 
 export interface LocalFileSystemLimits {
   maxOpenFiles: number;
@@ -163,7 +192,11 @@ export class LocalFileSystem implements FileSystem {
     private readonly ceiling?: PermissionCeiling,
   ) {
     this.handles = new FileHandles(limits.maxOpenFiles, limits.maxBlockBytes);
-    this.watches = new FsWatches({ maxWatches: limits.maxWatches, coalesceMs: limits.watchCoalesceMs, maxPendingPaths: limits.maxPendingWatchPaths });
+    this.watches = new FsWatches({
+      maxWatches: limits.maxWatches,
+      coalesceMs: limits.watchCoalesceMs,
+      maxPendingPaths: limits.maxPendingWatchPaths,
+    });
     this.watches.subscribe((c) => this.emitChange(c));
     this.offPool = pool?.onChange((c) => {
       if (this.remoteWatches.has(c.watchId)) this.emitChange(c);
@@ -171,7 +204,10 @@ export class LocalFileSystem implements FileSystem {
     this.maxOpenFiles = limits.maxOpenFiles;
     this.maxWatches = limits.maxWatches;
     this.direct = new DirectReads(() => pool?.hiddenPaths() ?? [], holdsCapabilities());
-    this.unsized = { maxBytes: limits.maxUnsizedReadBytes ?? DEFAULT_MAX_UNSIZED_READ_BYTES, timeoutMs: limits.unsizedReadTimeoutMs ?? DEFAULT_UNSIZED_READ_TIMEOUT_MS };
+    this.unsized = {
+      maxBytes: limits.maxUnsizedReadBytes ?? DEFAULT_MAX_UNSIZED_READ_BYTES,
+      timeoutMs: limits.unsizedReadTimeoutMs ?? DEFAULT_UNSIZED_READ_TIMEOUT_MS,
+    };
   }
 
   /** Whether a read of `p` under `sandbox` may be tried here rather than in its worker. */
@@ -207,7 +243,12 @@ export class LocalFileSystem implements FileSystem {
   }
 
   /** Runs `op` in the call's sandbox, or `direct` here (synchronous ones without promise layers in between). */
-  private run<T>(options: FsCallOptions | undefined, op: FsWorkerOp, direct: () => T | Promise<T>, fromWorker: (r: unknown) => T): Promise<T> {
+  private run<T>(
+    options: FsCallOptions | undefined,
+    op: FsWorkerOp,
+    direct: () => T | Promise<T>,
+    fromWorker: (r: unknown) => T,
+  ): Promise<T> {
     const sandbox = this.restriction(options);
     if (sandbox) return this.viaWorker(sandbox, op).then(({ result }) => fromWorker(result));
     try {
@@ -219,7 +260,12 @@ export class LocalFileSystem implements FileSystem {
   }
 
   readFile(p: string, options?: FsCallOptions): Promise<Buffer> {
-    return this.run(options, { op: 'readFile', path: p }, () => this.readAnyFile(p), (r) => Buffer.from(r as string, 'base64'));
+    return this.run(
+      options,
+      { op: 'readFile', path: p },
+      () => this.readAnyFile(p),
+      (r) => Buffer.from(r as string, 'base64'),
+    );
   }
 
   /** A whole file: a regular one as it is, anything else (device, FIFO, /proc) within the unsized-read bounds. */
@@ -235,7 +281,11 @@ export class LocalFileSystem implements FileSystem {
       return await readUnsized(p, this.unsized);
     } catch (err) {
       if (!(err instanceof UnsizedReadError)) throw err;
-      throw invalidRequest(err.reason === 'tooLong' ? fsMessages.unsizedTooLong(p, this.unsized.maxBytes) : fsMessages.unsizedTimedOut(p, this.unsized.timeoutMs));
+      throw invalidRequest(
+        err.reason === 'tooLong'
+          ? fsMessages.unsizedTooLong(p, this.unsized.maxBytes)
+          : fsMessages.unsizedTimedOut(p, this.unsized.timeoutMs),
+      );
     }
   }
 
@@ -254,7 +304,11 @@ export class LocalFileSystem implements FileSystem {
   async writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {
     const sandbox = this.restriction(options);
     if (sandbox) {
-      await this.viaWorker(sandbox, { op: 'writeFile', path: p, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+      await this.viaWorker(sandbox, {
+        op: 'writeFile',
+        path: p,
+        data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
+      });
       return;
     }
     if (data.byteLength <= SMALL_WRITE_BYTES && fsCallSync(() => writeSmallFile(p, data))) return;
@@ -349,25 +403,46 @@ export class LocalFileSystem implements FileSystem {
   }
 
   copy(src: string, dst: string, args: { recursive: boolean }, options?: FsCallOptions): Promise<void> {
-    return this.run(options, { op: 'copy', sourcePath: src, destinationPath: dst, recursive: args.recursive }, () => copyPath(src, dst, args.recursive), () => undefined);
+    return this.run(
+      options,
+      { op: 'copy', sourcePath: src, destinationPath: dst, recursive: args.recursive },
+      () => copyPath(src, dst, args.recursive),
+      () => undefined,
+    );
   }
 
   canonicalize(p: string, options?: FsCallOptions): Promise<string> {
-    return this.run(options, { op: 'canonicalize', path: p }, () => realpathSync.native(p), (r) => r as string);
+    return this.run(
+      options,
+      { op: 'canonicalize', path: p },
+      () => realpathSync.native(p),
+      (r) => r as string,
+    );
   }
 
   rename(src: string, dst: string, options?: FsCallOptions): Promise<void> {
-    return this.run(options, { op: 'rename', sourcePath: src, destinationPath: dst }, () => renameSync(src, dst), () => undefined);
+    return this.run(
+      options,
+      { op: 'rename', sourcePath: src, destinationPath: dst },
+      () => renameSync(src, dst),
+      () => undefined,
+    );
   }
 
   async open(p: string, mode: 'read' | 'write', options?: FsCallOptions): Promise<string> {
     return (await this.openWithMode(p, mode, {}, options)).handle;
   }
 
-  async openWithMode(p: string, mode: 'read' | 'write', args: { permissions?: number | null }, options?: FsCallOptions): Promise<{ handle: string; permissions: number }> {
+  async openWithMode(
+    p: string,
+    mode: 'read' | 'write',
+    args: { permissions?: number | null },
+    options?: FsCallOptions,
+  ): Promise<{ handle: string; permissions: number }> {
     const sandbox = this.restriction(options);
     if (!sandbox) return fsCall(() => this.handles.open(p, mode, args.permissions));
-    if (this.remoteHandles.size + this.pendingRemoteHandles >= this.maxOpenFiles) throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
+    if (this.remoteHandles.size + this.pendingRemoteHandles >= this.maxOpenFiles)
+      throw invalidRequest(fsMessages.tooManyHandles(this.maxOpenFiles));
     this.pendingRemoteHandles++;
     let via: { result: unknown; worker: FsWorker };
     try {
@@ -406,7 +481,8 @@ export class LocalFileSystem implements FileSystem {
   async watch(p: string, args: { recursive?: boolean } = {}, options?: FsCallOptions): Promise<string> {
     const sandbox = this.restriction(options);
     if (!sandbox) return fsCall(() => this.watches.watch(p, args.recursive ?? false));
-    if (this.remoteWatches.size + this.pendingRemoteWatches >= this.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.maxWatches));
+    if (this.remoteWatches.size + this.pendingRemoteWatches >= this.maxWatches)
+      throw invalidRequest(fsMessages.tooManyWatches(this.maxWatches));
     this.pendingRemoteWatches++;
     let watched: { result: unknown; worker: FsWorker };
     try {
@@ -435,7 +511,12 @@ export class LocalFileSystem implements FileSystem {
   }
 
   walk(p: string, options: WalkOptions, callOptions?: FsCallOptions): Promise<WalkResult> {
-    return this.run(callOptions, { op: 'walk', path: p, options }, () => walkTree(p, options), (r) => r as WalkResult);
+    return this.run(
+      callOptions,
+      { op: 'walk', path: p, options },
+      () => walkTree(p, options),
+      (r) => r as WalkResult,
+    );
   }
 
   watchMissing(watchId: number, missing: string[], present: string | null): Promise<boolean> {
@@ -450,11 +531,13 @@ export class LocalFileSystem implements FileSystem {
     const sandbox = this.restriction(options);
     if (this.workerFiles.has(handleId)) throw invalidRequest(methodMessages.handleExists(handleId));
     if (!sandbox) {
-      if (this.clientHandles.size + this.workerFiles.size >= MAX_CLIENT_FILE_HANDLES) throw invalidRequest(methodMessages.tooManyFileHandles(MAX_CLIENT_FILE_HANDLES));
+      if (this.clientHandles.size + this.workerFiles.size >= MAX_CLIENT_FILE_HANDLES)
+        throw invalidRequest(methodMessages.tooManyFileHandles(MAX_CLIENT_FILE_HANDLES));
       return this.clientHandles.open(handleId, p, mode);
     }
     if (this.clientHandles.has(handleId)) throw invalidRequest(methodMessages.handleExists(handleId));
-    if (this.clientHandles.size + this.workerFiles.size >= MAX_CLIENT_FILE_HANDLES) throw invalidRequest(methodMessages.tooManyFileHandles(MAX_CLIENT_FILE_HANDLES));
+    if (this.clientHandles.size + this.workerFiles.size >= MAX_CLIENT_FILE_HANDLES)
+      throw invalidRequest(methodMessages.tooManyFileHandles(MAX_CLIENT_FILE_HANDLES));
     // Workers are shared between sessions: the handle goes by a key of its own there.
     const key = randomUUID();
     const { worker } = await this.viaWorker(sandbox, { op: 'openFile', handleId: key, path: p, mode });
@@ -480,7 +563,12 @@ export class LocalFileSystem implements FileSystem {
     if (!remote) return this.clientHandles.writeBlock(handleId, offset, data);
     checkBlockLength('write', data.byteLength);
     if (remote.mode !== 'replace') throw internalError(methodMessages.badFileDescriptor);
-    await remote.worker.call({ op: 'writeFileBlock', handleId: remote.key, offset, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+    await remote.worker.call({
+      op: 'writeFileBlock',
+      handleId: remote.key,
+      offset,
+      data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),
+    });
   }
 
   async closeFile(handleId: string): Promise<void> {
@@ -499,7 +587,9 @@ export class LocalFileSystem implements FileSystem {
     const remote = [
       ...[...this.remoteHandles].map(([handle, w]) => w.call({ op: 'close', handle }).finally(() => this.pool?.unpin(w))),
       ...[...this.remoteWatches].map(([watchId, w]) => w.call({ op: 'unwatch', watchId }).finally(() => this.pool?.unpin(w))),
-      ...[...this.workerFiles.values()].map(({ worker, key }) => worker.call({ op: 'closeFile', handleId: key }).finally(() => this.pool?.unpin(worker))),
+      ...[...this.workerFiles.values()].map(({ worker, key }) =>
+        worker.call({ op: 'closeFile', handleId: key }).finally(() => this.pool?.unpin(worker)),
+      ),
     ];
     this.workerFiles.clear();
     this.remoteHandles.clear();

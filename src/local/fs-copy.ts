@@ -1,4 +1,4 @@
-import { copyFileSync, lstatSync, statSync, type Stats } from 'node:fs';
+import { copyFileSync, lstatSync, type Stats, statSync } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readlink, realpath, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fsMessages, invalidRequest } from '../protocol/index.js';

@@ -12,7 +12,13 @@ interface Pending {
 }
 
 /** What a directory entry is for the walk: listed as a file or directory, or left out (undefined). */
-async function kindOf(full: string, isDirectory: boolean, isFile: boolean, isLink: boolean, follow: boolean): Promise<{ kind: WalkEntry['kind']; key?: string } | undefined> {
+async function kindOf(
+  full: string,
+  isDirectory: boolean,
+  isFile: boolean,
+  isLink: boolean,
+  follow: boolean,
+): Promise<{ kind: WalkEntry['kind']; key?: string } | undefined> {
   if (isDirectory) return { kind: 'directory' };
   if (isFile) return { kind: 'file' };
   if (!isLink || !follow) return undefined; // symlinked files, broken links, sockets, devices
@@ -54,7 +60,8 @@ export async function walkTree(root: string, options: WalkOptions): Promise<Walk
     let names: { name: string; isDirectory: boolean; isFile: boolean; isLink: boolean }[];
     try {
       names = [];
-      for await (const e of await opendir(next.dir)) names.push({ name: e.name, isDirectory: e.isDirectory(), isFile: e.isFile(), isLink: e.isSymbolicLink() });
+      for await (const e of await opendir(next.dir))
+        names.push({ name: e.name, isDirectory: e.isDirectory(), isFile: e.isFile(), isLink: e.isSymbolicLink() });
     } catch (err) {
       if (next.dir === root) throw fsErrorFromOs(err);
       result.errors.push({ path: next.dir, message: osErrorMessage(err as NodeJS.ErrnoException) });

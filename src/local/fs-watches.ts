@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { access, constants, lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FsChange, FsChangeKind, FsChangeListener } from '../environment/types.js';
@@ -53,7 +53,8 @@ export class FsWatches {
   }
 
   async watch(root: string, recursive: boolean): Promise<string> {
-    if (this.watches.size + this.starting >= this.limits.maxWatches) throw invalidRequest(fsMessages.tooManyWatches(this.limits.maxWatches));
+    if (this.watches.size + this.starting >= this.limits.maxWatches)
+      throw invalidRequest(fsMessages.tooManyWatches(this.limits.maxWatches));
     this.starting++;
     let info;
     try {

@@ -95,7 +95,8 @@ function redirected(p: Prepared, res: IncomingMessage): Prepared | undefined {
 
 const headerList = (res: IncomingMessage): { name: string; value: string }[] => {
   const out: { name: string; value: string }[] = [];
-  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) out.push({ name: (res.rawHeaders[i] as string).toLowerCase(), value: res.rawHeaders[i + 1] as string });
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2)
+    out.push({ name: (res.rawHeaders[i] as string).toLowerCase(), value: res.rawHeaders[i + 1] as string });
   return out;
 };
 
@@ -181,7 +182,9 @@ export class HttpRequests implements HttpBackend {
         size += chunk.length;
         if (size > this.limits.maxBodyBytes) {
           aborter.abort();
-          reject(internalError(methodMessages.httpFailed(`response body is larger than ${this.limits.maxBodyBytes} bytes; use streamResponse`)));
+          reject(
+            internalError(methodMessages.httpFailed(`response body is larger than ${this.limits.maxBodyBytes} bytes; use streamResponse`)),
+          );
           return;
         }
         parts.push(chunk);
@@ -207,7 +210,8 @@ export class HttpRequests implements HttpBackend {
       if (!this.closed) emit(Buffer.alloc(0), true, error);
     };
     res.on('data', (chunk: Buffer) => {
-      for (let at = 0; at < chunk.length; at += this.limits.maxDeltaBytes) emit(chunk.subarray(at, at + this.limits.maxDeltaBytes), false, null);
+      for (let at = 0; at < chunk.length; at += this.limits.maxDeltaBytes)
+        emit(chunk.subarray(at, at + this.limits.maxDeltaBytes), false, null);
     });
     res.on('end', () => end(null));
     res.on('error', () => end('error decoding response body'));

@@ -1,15 +1,15 @@
-import path from 'node:path';
 import { homedir, hostname } from 'node:os';
+import path from 'node:path';
 import type { Environment, EnvironmentConfig, EnvironmentConfigRequest, EnvironmentInfo, OutputFlowControl } from '../environment/types.js';
-import { readEnvironmentConfig } from './environment-config.js';
-import { HttpRequests } from './http-requests.js';
-import { describeLocalEnvironment } from './environment-info.js';
-import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
-import { LocalFileSystem } from './file-system.js';
-import { PtyHost } from './pty-host.js';
-import { ProcessTable } from './process-table.js';
 import { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import { LinuxSandbox } from '../sandbox/linux-sandbox.js';
+import { readEnvironmentConfig } from './environment-config.js';
+import { describeLocalEnvironment } from './environment-info.js';
+import { LocalFileSystem } from './file-system.js';
+import { HttpRequests } from './http-requests.js';
+import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
+import { ProcessTable } from './process-table.js';
+import { PtyHost } from './pty-host.js';
 
 /** Sandboxed fs workers for an environment that was not handed a shared pool. */
 export const defaultFsWorkerPool = (sandbox: LinuxSandbox, env: Readonly<Record<string, string | undefined>>): FsWorkerPool =>
@@ -37,15 +37,19 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
     this.ownPtyHost = merged.ptyHost ? undefined : new PtyHost();
     this.options = { ...merged, sandbox, fsWorkers: merged.fsWorkers ?? this.ownFsWorkers, ptyHost: merged.ptyHost ?? this.ownPtyHost };
     this.exec = new ProcessTable(this.options);
-    this.fs = new LocalFileSystem({
-      maxOpenFiles: this.options.maxOpenFiles,
-      maxBlockBytes: this.options.maxBlockBytes,
-      maxWatches: this.options.maxWatches,
-      watchCoalesceMs: this.options.watchCoalesceMs,
-      maxPendingWatchPaths: this.options.maxPendingWatchPaths,
-      maxUnsizedReadBytes: this.options.maxUnsizedReadBytes,
-      unsizedReadTimeoutMs: this.options.unsizedReadTimeoutMs,
-    }, this.options.fsWorkers, this.options.ceiling);
+    this.fs = new LocalFileSystem(
+      {
+        maxOpenFiles: this.options.maxOpenFiles,
+        maxBlockBytes: this.options.maxBlockBytes,
+        maxWatches: this.options.maxWatches,
+        watchCoalesceMs: this.options.watchCoalesceMs,
+        maxPendingWatchPaths: this.options.maxPendingWatchPaths,
+        maxUnsizedReadBytes: this.options.maxUnsizedReadBytes,
+        unsizedReadTimeoutMs: this.options.unsizedReadTimeoutMs,
+      },
+      this.options.fsWorkers,
+      this.options.ceiling,
+    );
     this.http = new HttpRequests(this.options.serverEnv, this.options.http);
   }
 
@@ -53,7 +57,12 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
     const env = this.options.serverEnv;
     const home = env.HOME || homedir();
     const codexHome = this.options.codexHome ?? (env.CODEX_HOME ? path.resolve(env.CODEX_HOME) : path.join(home, '.codex'));
-    return readEnvironmentConfig(request, { codexHome, userHome: home, hostname: hostname(), requirementsFile: this.options.requirementsFile });
+    return readEnvironmentConfig(request, {
+      codexHome,
+      userHome: home,
+      hostname: hostname(),
+      requirementsFile: this.options.requirementsFile,
+    });
   }
 
   info(): Promise<EnvironmentInfo> {

@@ -1,8 +1,8 @@
-import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
+import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
-import type { PtyHost } from './pty-host.js';
 import { defaultHttpLimits, type HttpLimits } from './http-requests.js';
+import type { PtyHost } from './pty-host.js';
 
 /** The named bounds of a local environment (ARCHITECTURE.md: every bound is named and configurable). */
 export interface LocalEnvironmentOptions {

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { killGroup, signalProcess, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { type ChildHandle, type ChildListener, type ChildSpec, killGroup, signalExitCode, signalProcess, slices } from './child.js';
 import { keeperCommand, keeperEnv, waitStatusExitCode } from './keeper.js';
 
 /** Event-loop turns to wait after exit for output still in the pipes, while it keeps coming. */

@@ -8,16 +8,16 @@ import type {
   ReadRequest,
   ReadResult,
   StartProcessRequest,
+  StartProcessResult,
   WriteRequest,
   WriteStatus,
-  StartProcessResult,
 } from '../environment/types.js';
 import { ErrorCode, internalError, invalidRequest, processMessages, RpcError, spawnErrorFromOs, withKind } from '../protocol/index.js';
-import { buildChildEnv } from '../sandbox/env-policy.js';
-import { SandboxPreparationError, SandboxUnavailableError, type SandboxedCommand } from '../sandbox/linux-sandbox.js';
-import { proxyEnv } from '../sandbox/proxy-env.js';
 import { applyCeiling } from '../sandbox/ceiling.js';
+import { buildChildEnv } from '../sandbox/env-policy.js';
+import { type SandboxedCommand, SandboxPreparationError, SandboxUnavailableError } from '../sandbox/linux-sandbox.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
+import { proxyEnv } from '../sandbox/proxy-env.js';
 import type { ChildHandle, ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
@@ -59,7 +59,8 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     if (this.processes.size >= this.options.maxProcesses) {
       throw invalidRequest(`too many processes in this session (limit ${this.options.maxProcesses})`);
     }
-    if (request.enforceManagedNetwork && !request.network) throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
+    if (request.enforceManagedNetwork && !request.network)
+      throw new RpcError(ErrorCode.InvalidParams, MANAGED_NETWORK_UNSUPPORTED, { kind: 'sandboxUnavailable' });
     let sandboxed: SandboxedCommand | undefined;
     const proc = new ManagedProcess(processId, this.options.retainBytesPerProcess, this.emit, (p) => this.scheduleExpiry(p));
     // Reserve the id before any await so a concurrent duplicate start is refused.
@@ -89,11 +90,17 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       if (network && !sandboxNeeded) {
         if (network.enforce) {
           // Enforcing the proxy needs a network namespace: a sandbox that restricts nothing else.
-          sandbox = { profile: { enforcement: 'managed', network: 'enabled', fileSystem: { kind: 'unrestricted' } }, cwd: sandbox?.cwd ?? cwd };
+          sandbox = {
+            profile: { enforcement: 'managed', network: 'enabled', fileSystem: { kind: 'unrestricted' } },
+            cwd: sandbox?.cwd ?? cwd,
+          };
           sandboxNeeded = true;
         } else {
           const ports = await network.listen();
-          spec.env = { ...spec.env, ...proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: network.allowLocalBinding }) };
+          spec.env = {
+            ...spec.env,
+            ...proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: network.allowLocalBinding }),
+          };
         }
       }
       let commandArgv = [file, ...spec.args];
@@ -105,7 +112,11 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.args = commandArgv.slice(1);
       }
       if (sandbox && sandboxNeeded) {
-        if (!this.options.sandbox) throw withKind(internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed'), 'sandboxUnavailable');
+        if (!this.options.sandbox)
+          throw withKind(
+            internalError('sandboxed processes are not available in this environment; Cordon will not run the process unsandboxed'),
+            'sandboxUnavailable',
+          );
         sandboxed = await this.options.sandbox.wrap({
           profile: sandbox.profile,
           policyCwd: sandbox.cwd ?? cwd,
@@ -235,4 +246,3 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
     this.expiryTimers.clear();
   }
 }
-

@@ -1,7 +1,7 @@
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import pty from '@lydell/node-pty';
-import { killGroup, signalProcess, signalExitCode, slices, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { type ChildHandle, type ChildListener, type ChildSpec, killGroup, signalExitCode, signalProcess, slices } from './child.js';
 import { keeperCommand, keeperEnv } from './keeper.js';
 
 /** The parts of node-pty's UnixTerminal this module relies on beyond its typed interface. */

@@ -1,7 +1,7 @@
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { type MessagePort, parentPort } from 'node:worker_threads';
 import type { ChildHandle } from './child.js';
-import type { FromPtyThread, ToPtyThread } from './pty-host-messages.js';
 import { spawnPtyChild } from './pty-child.js';
+import type { FromPtyThread, ToPtyThread } from './pty-host-messages.js';
 
 /**
  * The terminal thread: owns every pseudo-terminal of the server, reads them and passes their
@@ -30,7 +30,15 @@ function serveTerminals(port: MessagePort): void {
       post({ type: 'spawned', id, pid: child.pid });
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      post({ type: 'spawnFailed', id, message: e instanceof Error ? e.message : String(err), code: e.code, errno: e.errno, syscall: e.syscall, path: e.path });
+      post({
+        type: 'spawnFailed',
+        id,
+        message: e instanceof Error ? e.message : String(err),
+        code: e.code,
+        errno: e.errno,
+        syscall: e.syscall,
+        path: e.path,
+      });
     }
   }
 

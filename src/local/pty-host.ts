@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { killGroup, signalProcess, type ChildHandle, type ChildListener, type ChildSpec } from './child.js';
+import { type ChildHandle, type ChildListener, type ChildSpec, killGroup, signalProcess } from './child.js';
 import { keeperAvailable } from './keeper.js';
 import type { FromPtyThread, ToPtyThread } from './pty-host-messages.js';
 
@@ -49,7 +49,16 @@ export class PtyHost {
     return new Promise<ChildHandle>((resolve, reject) => {
       let markGone = (): void => undefined;
       const gone = new Promise<void>((done) => (markGone = done));
-      this.children.set(id, { listener, pid: 0, exited: false, closed: false, keeper: !!spec.keeper && keeperAvailable(), gone, markGone, spawning: { resolve, reject } });
+      this.children.set(id, {
+        listener,
+        pid: 0,
+        exited: false,
+        closed: false,
+        keeper: !!spec.keeper && keeperAvailable(),
+        gone,
+        markGone,
+        spawning: { resolve, reject },
+      });
       if (this.children.size === 1) worker.ref();
       this.send({ type: 'spawn', id, spec });
     });
@@ -86,7 +95,10 @@ export class PtyHost {
     const entry = new URL(`./pty-host-worker.${isSource ? 'ts' : 'js'}`, import.meta.url);
     // From the TypeScript source (tests, development) the thread registers tsx before loading it.
     const worker = isSource
-      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true })
+      ? new Worker(
+          `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`,
+          { eval: true },
+        )
       : new Worker(entry);
     worker.on('message', (message: FromPtyThread) => this.receive(message));
     worker.on('error', (err) => this.onCrash(err)); // 'exit' follows and ends its children
@@ -113,7 +125,12 @@ export class PtyHost {
         child.spawning = undefined;
         break;
       case 'spawnFailed': {
-        const err = Object.assign(new Error(message.message), { code: message.code, errno: message.errno, syscall: message.syscall, path: message.path });
+        const err = Object.assign(new Error(message.message), {
+          code: message.code,
+          errno: message.errno,
+          syscall: message.syscall,
+          path: message.path,
+        });
         this.forget(message.id);
         child.spawning?.reject(err);
         break;

@@ -4,7 +4,15 @@
  * (stdout and stderr, case-insensitive) contains one of these phrases, or the exit code is
  * 128 + SIGSYS (a seccomp kill).
  */
-const PHRASES = ['operation not permitted', 'permission denied', 'read-only file system', 'seccomp', 'sandbox', 'landlock', 'failed to write file'];
+const PHRASES = [
+  'operation not permitted',
+  'permission denied',
+  'read-only file system',
+  'seccomp',
+  'sandbox',
+  'landlock',
+  'failed to write file',
+];
 const LONGEST = Math.max(...PHRASES.map((p) => p.length));
 const SIGSYS_EXIT = 128 + 31;
 

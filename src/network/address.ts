@@ -17,7 +17,8 @@ export function parseIpLiteral(host: string): IpAddress | undefined {
 }
 
 /** The canonical text of an address (IPv4 dotted quad, IPv6 RFC 5952). */
-export const canonicalIp = (addr: IpAddress): string => (addr.kind() === 'ipv6' ? (addr as ipaddr.IPv6).toRFC5952String() : addr.toString());
+export const canonicalIp = (addr: IpAddress): string =>
+  addr.kind() === 'ipv6' ? (addr as ipaddr.IPv6).toRFC5952String() : addr.toString();
 
 /** Cloud metadata and platform endpoints outside link-local (srt's list, plus Azure's WireServer). */
 const METADATA_V4 = ['100.100.100.200', '168.63.129.16', '192.0.0.192'];

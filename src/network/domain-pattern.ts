@@ -27,7 +27,8 @@ export function normalizeHost(host: string): string {
 export function parseDomainPattern(raw: string): DomainPattern {
   const text = raw.trim();
   if (!text) throw new DomainPatternError('empty domain pattern');
-  if (/[\s/@?#\u0000-\u001f]/.test(text)) throw new DomainPatternError(`invalid domain pattern ${JSON.stringify(raw)}: no scheme, path or whitespace`);
+  if (/[\s/@?#\u0000-\u001f]/.test(text))
+    throw new DomainPatternError(`invalid domain pattern ${JSON.stringify(raw)}: no scheme, path or whitespace`);
   let hostPart = text;
   let port: number | undefined;
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
@@ -43,11 +44,13 @@ export function parseDomainPattern(raw: string): DomainPattern {
   } else if (text.includes(':') && !parseIpLiteral(text)) {
     throw new DomainPatternError(`ambiguous domain pattern ${JSON.stringify(raw)}: write IPv6 addresses as [addr] or [addr]:port`);
   }
-  if (port !== undefined && (port < 1 || port > 65535)) throw new DomainPatternError(`port out of range in domain pattern ${JSON.stringify(raw)}`);
+  if (port !== undefined && (port < 1 || port > 65535))
+    throw new DomainPatternError(`port out of range in domain pattern ${JSON.stringify(raw)}`);
   if (hostPart === '*') return { text, kind: 'any', host: '*', port };
   if (hostPart.startsWith('**.')) return { text, kind: 'apexAndSubdomains', host: normalizeHost(hostPart.slice(3)), port };
   if (hostPart.startsWith('*.')) return { text, kind: 'subdomains', host: normalizeHost(hostPart.slice(2)), port };
-  if (hostPart.includes('*')) throw new DomainPatternError(`invalid wildcard in domain pattern ${JSON.stringify(raw)}: only a leading *. or **. is supported`);
+  if (hostPart.includes('*'))
+    throw new DomainPatternError(`invalid wildcard in domain pattern ${JSON.stringify(raw)}: only a leading *. or **. is supported`);
   return { text, kind: 'exact', host: normalizeHost(hostPart), port };
 }
 

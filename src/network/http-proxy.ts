@@ -2,11 +2,21 @@ import http from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { dialFirst, type Dial } from './dial.js';
+import { type Dial, dialFirst } from './dial.js';
 import type { NetworkPolicy, PolicyProtocol, Verdict } from './policy.js';
 import { blockedJson, blockedShape } from './responses.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
 
 /** `host[:port]` (IPv6 bracketed) -> parts; undefined when malformed. A bracketed IPv6 without port gets the default port. */
 export function splitAuthority(authority: string, defaultPort: number): { host: string; port: number } | undefined {
@@ -40,7 +50,9 @@ export class HttpProxy {
     this.server = http.createServer({ requireHostHeader: false, keepAliveTimeout: 30_000 }, (req, res) => void this.onRequest(req, res));
     this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => void this.onConnect(req, socket, head));
     this.server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
-      socket.end('HTTP/1.1 501 Not Implemented\r\ncontent-type: text/plain\r\ncontent-length: 36\r\nconnection: close\r\n\r\nupgrade through the proxy: use CONNECT');
+      socket.end(
+        'HTTP/1.1 501 Not Implemented\r\ncontent-type: text/plain\r\ncontent-length: 36\r\nconnection: close\r\n\r\nupgrade through the proxy: use CONNECT',
+      );
     });
     this.server.on('clientError', (_err, socket: Duplex) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -73,7 +85,8 @@ export class HttpProxy {
         if (!a) return plain(res, 400, 'invalid Host header');
         if (hostHeader !== undefined) {
           const h = splitAuthority(hostHeader, secure ? 443 : 80);
-          if (!h || h.host.toLowerCase() !== a.host.toLowerCase() || h.port !== a.port) return plain(res, 400, 'Host header does not match request target');
+          if (!h || h.host.toLowerCase() !== a.host.toLowerCase() || h.port !== a.port)
+            return plain(res, 400, 'Host header does not match request target');
         }
         const rest = m[3] as string;
         target = { ...a, path: rest.startsWith('/') ? rest : `/${rest}`, tls: secure };
@@ -116,7 +129,11 @@ export class HttpProxy {
 
   private blocked(res: http.ServerResponse, v: Extract<Verdict, { allowed: false }>, protocol: PolicyProtocol, port: number): void {
     const body = blockedJson({ host: v.host, reason: v.reason, decision: v.decision, source: v.source, protocol, port });
-    res.writeHead(403, { 'content-type': 'application/json', 'x-proxy-error': blockedShape(v.reason).header, 'content-length': Buffer.byteLength(body) });
+    res.writeHead(403, {
+      'content-type': 'application/json',
+      'x-proxy-error': blockedShape(v.reason).header,
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   }
 
@@ -124,17 +141,27 @@ export class HttpProxy {
     socket.on('error', () => socket.destroy());
     const a = splitAuthority(req.url ?? '', 443);
     if (!a) return void socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    const verdict = await this.deps.policy.check({ protocol: 'https_connect', host: a.host, port: a.port, method: 'CONNECT', client: clientOf(socket) });
+    const verdict = await this.deps.policy.check({
+      protocol: 'https_connect',
+      host: a.host,
+      port: a.port,
+      method: 'CONNECT',
+      client: clientOf(socket),
+    });
     if (!verdict.allowed) {
       const { header, message } = blockedShape(verdict.reason);
       // The message also goes in the status phrase: clients that print only the status line explain themselves.
-      return void socket.end(`HTTP/1.1 403 ${message}\r\ncontent-type: text/plain\r\nx-proxy-error: ${header}\r\ncontent-length: ${Buffer.byteLength(message)}\r\nconnection: close\r\n\r\n${message}`);
+      return void socket.end(
+        `HTTP/1.1 403 ${message}\r\ncontent-type: text/plain\r\nx-proxy-error: ${header}\r\ncontent-length: ${Buffer.byteLength(message)}\r\nconnection: close\r\n\r\n${message}`,
+      );
     }
     let upstream: net.Socket;
     try {
       upstream = await dialFirst(this.deps.dial, verdict.addresses, a.port);
     } catch {
-      return void socket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-proxy-error: upstream-failure\r\ncontent-length: 16\r\nconnection: close\r\n\r\nupstream failure');
+      return void socket.end(
+        'HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-proxy-error: upstream-failure\r\ncontent-length: 16\r\nconnection: close\r\n\r\nupstream failure',
+      );
     }
     if (socket.destroyed) return void upstream.destroy();
     socket.write('HTTP/1.1 200 Connection established\r\n\r\n');

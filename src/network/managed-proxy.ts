@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { tcpDial, type Dial } from './dial.js';
+import { type Dial, tcpDial } from './dial.js';
 import { HttpProxy } from './http-proxy.js';
 import { NetworkPolicy, type NetworkPolicyConfig, type NetworkPolicyHooks } from './policy.js';
 import { serveSocks5 } from './socks5.js';

@@ -2,14 +2,14 @@ import { lookup } from 'node:dns/promises';
 import {
   canonicalIp,
   classifyAddress,
+  type IpAddress,
   inRanges,
   isMetadataAddress,
   parseCidrs,
   parseIpLiteral,
   unwrapAddress,
-  type IpAddress,
 } from './address.js';
-import { normalizeHost, parseDomainPattern, patternMatches, type DomainPattern } from './domain-pattern.js';
+import { type DomainPattern, normalizeHost, parseDomainPattern, patternMatches } from './domain-pattern.js';
 
 export type NetworkMode = 'full' | 'limited';
 export type DomainDecision = 'allow' | 'deny';
@@ -115,14 +115,16 @@ export class NetworkPolicy {
     private readonly hooks: NetworkPolicyHooks = {},
   ) {
     for (const [pattern, decision] of Object.entries(config.domains)) this.addDomainRule(pattern, decision);
-    for (const [pattern, decision] of Object.entries(config.ceiling?.domains ?? {})) (decision === 'allow' ? this.ceilingAllow : this.ceilingDeny).push(parseDomainPattern(pattern));
+    for (const [pattern, decision] of Object.entries(config.ceiling?.domains ?? {}))
+      (decision === 'allow' ? this.ceilingAllow : this.ceilingDeny).push(parseDomainPattern(pattern));
     this.trusted = parseCidrs([...(config.trustedRanges ?? []), ...(config.ceiling?.trustedRanges ?? [])]);
     this.resolve = hooks.resolve ?? systemResolve;
   }
 
   /** Adds a rule to the live policy (exec-policy `network_rule`s, an approval remembered). */
   addDomainRule(pattern: string, decision: DomainDecision): void {
-    if (decision !== 'allow' && decision !== 'deny') throw new Error(`invalid domain decision ${JSON.stringify(decision)} for ${pattern}: expected allow or deny`);
+    if (decision !== 'allow' && decision !== 'deny')
+      throw new Error(`invalid domain decision ${JSON.stringify(decision)} for ${pattern}: expected allow or deny`);
     (decision === 'allow' ? this.allow : this.deny).push(parseDomainPattern(pattern));
   }
 
@@ -130,7 +132,11 @@ export class NetworkPolicy {
     return this.hooks.decider !== undefined;
   }
 
-  private emit(req: PolicyRequest, host: string, e: Pick<DecisionEvent, 'scope' | 'decision' | 'source' | 'reason'> & { policyOverride?: boolean }): void {
+  private emit(
+    req: PolicyRequest,
+    host: string,
+    e: Pick<DecisionEvent, 'scope' | 'decision' | 'source' | 'reason'> & { policyOverride?: boolean },
+  ): void {
     this.hooks.onDecision?.({
       timestamp: new Date().toISOString(),
       scope: e.scope,
@@ -146,7 +152,14 @@ export class NetworkPolicy {
     });
   }
 
-  private refuse(req: PolicyRequest, host: string, scope: DecisionEvent['scope'], source: DecisionSource, reason: string, decision: 'deny' | 'ask' = 'deny'): Verdict {
+  private refuse(
+    req: PolicyRequest,
+    host: string,
+    scope: DecisionEvent['scope'],
+    source: DecisionSource,
+    reason: string,
+    decision: 'deny' | 'ask' = 'deny',
+  ): Verdict {
     this.emit(req, host, { scope, decision, source, reason });
     return { allowed: false, host, reason, decision, source };
   }
@@ -197,7 +210,10 @@ export class NetworkPolicy {
         answer = undefined;
       }
       if (answer?.type !== 'allow') {
-        const reason = (answer?.type === 'deny' || answer?.type === 'ask') && typeof answer.reason === 'string' && answer.reason ? answer.reason : 'not_allowed';
+        const reason =
+          (answer?.type === 'deny' || answer?.type === 'ask') && typeof answer.reason === 'string' && answer.reason
+            ? answer.reason
+            : 'not_allowed';
         return this.refuse(req, host, 'domain', 'decider', reason, answer?.type === 'ask' ? 'ask' : 'deny');
       }
       override = true;
@@ -218,7 +234,13 @@ export class NetworkPolicy {
     if (addresses.length === 0 && (resolved.length > 0 || !allowLocalBinding)) {
       return this.refuse(req, host, 'domain', override ? 'decider' : 'baseline_policy', 'not_allowed_local');
     }
-    this.emit(req, host, { scope: 'domain', decision: 'allow', source: override ? 'decider' : 'baseline_policy', reason: override ? 'not_allowed' : 'allow', policyOverride: override });
+    this.emit(req, host, {
+      scope: 'domain',
+      decision: 'allow',
+      source: override ? 'decider' : 'baseline_policy',
+      reason: override ? 'not_allowed' : 'allow',
+      policyOverride: override,
+    });
     return { allowed: true, host, addresses: addresses.map((a) => canonicalIp(unwrapAddress(a))) };
   }
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { dialFirst, type Dial } from './dial.js';
+import { type Dial, dialFirst } from './dial.js';
 import { clientOf, splice } from './http-proxy.js';
 import type { NetworkPolicy } from './policy.js';
 
@@ -49,7 +49,15 @@ class ByteReader {
   }
 }
 
-const REPLY = { ok: 0x00, failure: 0x01, notAllowed: 0x02, hostUnreachable: 0x04, refused: 0x05, commandNotSupported: 0x07, addressNotSupported: 0x08 };
+const REPLY = {
+  ok: 0x00,
+  failure: 0x01,
+  notAllowed: 0x02,
+  hostUnreachable: 0x04,
+  refused: 0x05,
+  commandNotSupported: 0x07,
+  addressNotSupported: 0x08,
+};
 
 const reply = (code: number): Buffer => Buffer.from([0x05, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
 

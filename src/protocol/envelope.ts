@@ -24,7 +24,8 @@ export function classifyMessage(value: unknown): IncomingMessage {
     }
     return { kind: 'notification', method: msg.method, params: msg.params };
   }
-  if ('result' in msg || 'error' in msg) return { kind: 'response', id: isId(msg.id) ? msg.id : null, result: msg.result, error: msg.error };
+  if ('result' in msg || 'error' in msg)
+    return { kind: 'response', id: isId(msg.id) ? msg.id : null, result: msg.result, error: msg.error };
   return { kind: 'invalid', reason: NO_VARIANT };
 }
 
@@ -138,7 +139,8 @@ async function* base64Parts(head: string, chunks: AsyncIterable<Buffer>, tail: s
 /** An outgoing message: text, its UTF-8 bytes, those bytes in consecutive parts, or parts still to come. */
 export type OutgoingMessage = string | Buffer | Buffer[] | StreamedMessage;
 
-export const isStreamed = (m: OutgoingMessage): m is StreamedMessage => typeof m === 'object' && 'parts' in m && !Buffer.isBuffer(m) && !Array.isArray(m);
+export const isStreamed = (m: OutgoingMessage): m is StreamedMessage =>
+  typeof m === 'object' && 'parts' in m && !Buffer.isBuffer(m) && !Array.isArray(m);
 
 /** Bytes of a message known up front (0 for a streamed one, whose parts are counted as they are sent). */
 export const messageLength = (m: OutgoingMessage): number =>

@@ -6,10 +6,20 @@ const sandbox = z.unknown().optional();
 export const PathParams = struct('FsPathParams', { path: z.string(), sandbox });
 export const WriteFileParams = struct('FsWriteFileParams', { path: z.string(), dataBase64: z.string(), sandbox });
 export const CreateDirectoryParams = struct('FsCreateDirectoryParams', { path: z.string(), recursive: z.boolean().nullish(), sandbox });
-export const RemoveParams = struct('FsRemoveParams', { path: z.string(), recursive: z.boolean().nullish(), force: z.boolean().nullish(), sandbox });
+export const RemoveParams = struct('FsRemoveParams', {
+  path: z.string(),
+  recursive: z.boolean().nullish(),
+  force: z.boolean().nullish(),
+  sandbox,
+});
 export const CopyParams = struct('FsCopyParams', { sourcePath: z.string(), destinationPath: z.string(), recursive: z.boolean(), sandbox });
 export const RenameParams = struct('FsRenameParams', { sourcePath: z.string(), destinationPath: z.string(), sandbox });
-export const OpenParams = struct('FsOpenParams', { path: z.string(), mode: z.enum(['read', 'write']), permissions: z.number().int().min(0).max(0o777).nullish(), sandbox });
+export const OpenParams = struct('FsOpenParams', {
+  path: z.string(),
+  mode: z.enum(['read', 'write']),
+  permissions: z.number().int().min(0).max(0o777).nullish(),
+  sandbox,
+});
 export const ReadBlockParams = struct('FsReadBlockParams', { handle: z.string(), offset: u64(), length: u64() });
 export const WriteBlockParams = struct('FsWriteBlockParams', { handle: z.string(), offset: u64(), dataBase64: z.string() });
 export const HandleParams = struct('FsHandleParams', { handle: z.string() });
@@ -49,8 +59,10 @@ export const fsMessages = {
   tooManyWatches: (n: number) => `too many watches in this session (limit ${n})`,
   unsizedTooLong: (p: string, n: number) =>
     `fs/readFile of ${p}: not a regular file (a device, FIFO or /proc-like file) and it gave more than ${n} bytes; read it with fs/open and fs/readBlock`,
-  unsizedWriteTimedOut: (p: string, ms: number) => `fs/writeFile of ${p}: not a regular file and nothing took the data within ${ms} ms (a FIFO without a reader)`,
-  unsizedTimedOut: (p: string, ms: number) => `fs/readFile of ${p}: not a regular file and no end of data within ${ms} ms (a FIFO or device that keeps waiting)`,
+  unsizedWriteTimedOut: (p: string, ms: number) =>
+    `fs/writeFile of ${p}: not a regular file and nothing took the data within ${ms} ms (a FIFO without a reader)`,
+  unsizedTimedOut: (p: string, ms: number) =>
+    `fs/readFile of ${p}: not a regular file and no end of data within ${ms} ms (a FIFO or device that keeps waiting)`,
   sandboxUnavailable:
     'sandboxed file operations are not available on this server yet: the request carries a sandbox that restricts file access, and Cordon will not run it unsandboxed',
 } as const;

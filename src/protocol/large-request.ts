@@ -19,7 +19,10 @@ const FIELD_WITHIN = 64 * 1024;
  */
 export function parseLargeWriteFile(
   message: Buffer,
-): { request: Extract<IncomingMessage, { kind: 'request' }>; data: Buffer } | { request: Extract<IncomingMessage, { kind: 'request' }>; base64Problem: string } | undefined {
+):
+  | { request: Extract<IncomingMessage, { kind: 'request' }>; data: Buffer }
+  | { request: Extract<IncomingMessage, { kind: 'request' }>; base64Problem: string }
+  | undefined {
   const at = message.subarray(0, FIELD_WITHIN).indexOf(FIELD);
   if (at === -1) return undefined;
   const start = at + FIELD.length;

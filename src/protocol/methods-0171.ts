@@ -44,7 +44,9 @@ export function parseOpenFileMode(value: unknown): OpenFileMode {
     const keys = Object.keys(value);
     if (keys.length === 1) return variant(keys[0]);
   }
-  throw invalidParams(`invalid type: ${value === null ? 'null' : Array.isArray(value) ? 'sequence' : typeof value}, expected string or map`);
+  throw invalidParams(
+    `invalid type: ${value === null ? 'null' : Array.isArray(value) ? 'sequence' : typeof value}, expected string or map`,
+  );
 }
 
 const TomlPaths = z.array(z.array(z.string()));
@@ -88,5 +90,3 @@ export const methodMessages = {
   httpStreamActive: (id: string) => `http/request streamResponse requestId \`${id}\` is already active`,
   httpTooMany: (n: number) => `http/request: at most ${n} requests may be in flight per session`,
 } as const;
-
-

@@ -39,9 +39,11 @@ export type ManagedNetworkFacts = z.infer<typeof ManagedNetworkFacts>;
 export const networkMessages = {
   mutuallyExclusive: '`managedNetwork` sandbox facts and `networkProxy` launch config are mutually exclusive',
   zeroTimeout: 'network policy decision callback timeout must be nonzero',
-  restrictedWithProxy: '`networkProxy` needs a sandbox whose network is `enabled` (with `restricted`, the process could not reach its proxy)',
+  restrictedWithProxy:
+    '`networkProxy` needs a sandbox whose network is `enabled` (with `restricted`, the process could not reach its proxy)',
   enforceWithoutProxy:
     '`enforceManagedNetwork` is set but there is nothing to enforce: send `networkProxy` (Cordon launches the proxy) or `managedNetwork` with the proxy variables in `env`',
-  managedNetworkUnsupported: '`managedNetwork` (routing to a proxy the client runs) is not supported by this server; send `networkProxy` instead',
+  managedNetworkUnsupported:
+    '`managedNetwork` (routing to a proxy the client runs) is not supported by this server; send `networkProxy` instead',
   mitmUnsupported: 'remote exec-server network proxy does not support MITM, external CAs, credential injection, or MITM hooks',
 } as const;

@@ -5,7 +5,11 @@ import type { Stream } from './process.js';
 
 /** The same notification as one frame, with the chunk's base64 written straight into it. */
 export function encodeOutputFrame(processId: string, seq: number, stream: Stream, data: Buffer): OutgoingMessage {
-  return frameWithBase64(`{"method":"process/output","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"stream":"${stream}","chunk":"`, data, '"}}');
+  return frameWithBase64(
+    `{"method":"process/output","params":{"processId":${JSON.stringify(processId)},"seq":${seq},"stream":"${stream}","chunk":"`,
+    data,
+    '"}}',
+  );
 }
 
 /** `sandboxDenied` (0.143+) is sent to every client: older ones ignore it, as they ignore unknown fields. */

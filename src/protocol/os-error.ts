@@ -80,7 +80,9 @@ export function fsErrorFromOs(err: unknown): RpcError {
  */
 export function spawnErrorFromOs(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
-  if (!isSystemError(err)) return new RpcError(ErrorCode.Internal, err instanceof Error ? err.message : String(err), { kind: 'spawnFailed' });
-  const kind = err.code === 'ENOENT' ? 'spawnNotFound' : err.code === 'EACCES' || err.code === 'EPERM' ? 'spawnPermissionDenied' : 'spawnFailed';
+  if (!isSystemError(err))
+    return new RpcError(ErrorCode.Internal, err instanceof Error ? err.message : String(err), { kind: 'spawnFailed' });
+  const kind =
+    err.code === 'ENOENT' ? 'spawnNotFound' : err.code === 'EACCES' || err.code === 'EPERM' ? 'spawnPermissionDenied' : 'spawnFailed';
   return new RpcError(ErrorCode.Internal, osErrorMessage(err), { kind });
 }

@@ -89,8 +89,12 @@ export function checkStartBounds(raw: unknown): void {
   const policy = params.envPolicy as { set?: unknown; exclude?: unknown; includeOnly?: unknown } | null | undefined;
   if (policy !== null && typeof policy === 'object') {
     countRecord(policy.set);
-    const patterns = (Array.isArray(policy.exclude) ? policy.exclude.length : 0) + (Array.isArray(policy.includeOnly) ? policy.includeOnly.length : 0);
-    if (patterns > START_LIMITS.maxEnvPatterns) throw invalidParams(`process/start is too large: more than ${START_LIMITS.maxEnvPatterns} envPolicy exclude and includeOnly patterns`);
+    const patterns =
+      (Array.isArray(policy.exclude) ? policy.exclude.length : 0) + (Array.isArray(policy.includeOnly) ? policy.includeOnly.length : 0);
+    if (patterns > START_LIMITS.maxEnvPatterns)
+      throw invalidParams(
+        `process/start is too large: more than ${START_LIMITS.maxEnvPatterns} envPolicy exclude and includeOnly patterns`,
+      );
   }
   if (bytes > START_LIMITS.maxBytes / 3) {
     // Near the bound: count UTF-8 bytes exactly (at most maxBytes characters to look at).

@@ -55,10 +55,12 @@ const TaggedProfile = z.discriminatedUnion('type', [
 const LegacyProfile = z
   .object({
     network: z.object({ enabled: z.boolean().nullish() }).strict().nullish(),
-    file_system: z.union([
-      z.object({ read: z.array(z.string()).default([]), write: z.array(z.string()).default([]) }).strict(),
-      z.object({ entries: z.array(WireEntry), glob_scan_max_depth: z.number().int().min(1).nullish() }).strict(),
-    ]).nullish(),
+    file_system: z
+      .union([
+        z.object({ read: z.array(z.string()).default([]), write: z.array(z.string()).default([]) }).strict(),
+        z.object({ entries: z.array(WireEntry), glob_scan_max_depth: z.number().int().min(1).nullish() }).strict(),
+      ])
+      .nullish(),
   })
   .strict();
 
@@ -143,14 +145,20 @@ export function parseWireSandbox(value: unknown): WireSandbox | null {
     if (mode != null && (typeof mode !== 'string' || !(PROXY_SETTINGS_MODES as readonly string[]).includes(mode))) {
       throw invalidParams(`unknown variant \`${String(mode)}\`, expected ${PROXY_SETTINGS_MODES.map((m) => `\`${m}\``).join(' or ')}`);
     }
-    if (v.useLegacyLandlock != null && typeof v.useLegacyLandlock !== 'boolean') throw invalidParams(`invalid type: ${describeUnexpected(v.useLegacyLandlock)}, expected a boolean`);
+    if (v.useLegacyLandlock != null && typeof v.useLegacyLandlock !== 'boolean')
+      throw invalidParams(`invalid type: ${describeUnexpected(v.useLegacyLandlock)}, expected a boolean`);
     const level = v.windowsSandboxLevel;
     if (level === undefined) throw invalidParams('missing field `windowsSandboxLevel`');
     if (typeof level !== 'string' || !(WINDOWS_LEVELS as readonly string[]).includes(level)) {
       throw invalidParams(`unknown variant \`${String(level)}\`, expected one of ${quoteAll(WINDOWS_LEVELS)}`);
     }
     if (level === 'mxc') throw new RpcError(ErrorCode.InvalidParams, MXC_UNAVAILABLE, { kind: 'sandboxUnavailable' });
-    return { cwd: optionalString(cwdKey), workspaceRoots: (roots as string[] | null | undefined) ?? null, policyContext, userHomeDir: optionalString('userHomeDir') };
+    return {
+      cwd: optionalString(cwdKey),
+      workspaceRoots: (roots as string[] | null | undefined) ?? null,
+      policyContext,
+      userHomeDir: optionalString('userHomeDir'),
+    };
   };
   if ('sandboxPolicy' in v && !('permissions' in v)) {
     const policy = WireSandboxPolicy.safeParse(v.sandboxPolicy);

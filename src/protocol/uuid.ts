@@ -16,9 +16,11 @@ export function uuidProblem(text: string): string | undefined {
   for (let i = 0; i < body.length; i++) {
     const c = body[i] as string;
     // The position is 1-based, counted in the text as sent.
-    if (c !== '-' && !isHex(c)) return `invalid character: expected an optional prefix of \`urn:uuid:\` followed by [0-9a-fA-F-], found \`${c}\` at ${start + i + 1}`;
+    if (c !== '-' && !isHex(c))
+      return `invalid character: expected an optional prefix of \`urn:uuid:\` followed by [0-9a-fA-F-], found \`${c}\` at ${start + i + 1}`;
   }
-  if (!body.includes('-')) return body.length === 32 ? undefined : `invalid length: expected length 32 for simple format, found ${body.length}`;
+  if (!body.includes('-'))
+    return body.length === 32 ? undefined : `invalid length: expected length 32 for simple format, found ${body.length}`;
   const groups = body.split('-');
   if (groups.length !== GROUPS.length) return `invalid group count: expected ${GROUPS.length}, found ${groups.length}`;
   for (let g = 0; g < GROUPS.length; g++) {

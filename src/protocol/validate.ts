@@ -43,7 +43,8 @@ function serdeMessage(issue: z.ZodIssueOptionalMessage, input: unknown): string 
     case 'invalid_type': {
       if (issue.received === 'undefined') return `missing field \`${String(last)}\``;
       const value = valueAt(input, issue.path);
-      if (issue.expected === 'integer') return typeof value === 'number' ? 'invalid number' : `invalid type: ${describeUnexpected(value)}, expected u64`;
+      if (issue.expected === 'integer')
+        return typeof value === 'number' ? 'invalid number' : `invalid type: ${describeUnexpected(value)}, expected u64`;
       return `invalid type: ${describeUnexpected(value)}, expected ${EXPECTED[issue.expected] ?? issue.expected}`;
     }
     case 'invalid_enum_value':

@@ -9,7 +9,11 @@ export function builtinProfile(name: BuiltinProfileName, options: { network?: 'r
   const network = options.network ?? 'restricted';
   switch (name) {
     case ':read-only':
-      return { enforcement: 'managed', network, fileSystem: { kind: 'restricted', entries: [{ path: { type: 'special', kind: 'root' }, access: 'read' }] } };
+      return {
+        enforcement: 'managed',
+        network,
+        fileSystem: { kind: 'restricted', entries: [{ path: { type: 'special', kind: 'root' }, access: 'read' }] },
+      };
     case ':workspace':
       return { enforcement: 'managed', network, fileSystem: { kind: 'restricted', entries: workspaceWriteEntries([], false, false) } };
     case ':danger-full-access':
@@ -17,4 +21,5 @@ export function builtinProfile(name: BuiltinProfileName, options: { network?: 'r
   }
 }
 
-export const isBuiltinProfileName = (name: string): name is BuiltinProfileName => (BUILTIN_PROFILE_NAMES as readonly string[]).includes(name);
+export const isBuiltinProfileName = (name: string): name is BuiltinProfileName =>
+  (BUILTIN_PROFILE_NAMES as readonly string[]).includes(name);

@@ -119,7 +119,10 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
       // Below a file nothing can hold the place, and the command could replace the file with a
       // directory and create the name: refuse rather than run without the deny.
       const blocker = nonDirectoryAncestor(p, facts);
-      if (blocker) throw new BwrapPlanError(`cannot enforce the deny entry ${p}: ${blocker} is a file in a writable root, so the path could be created`);
+      if (blocker)
+        throw new BwrapPlanError(
+          `cannot enforce the deny entry ${p}: ${blocker} is a file in a writable root, so the path could be created`,
+        );
       denyMask(p);
       synthetic.push(p);
     }
@@ -129,7 +132,9 @@ export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts
   const ancestorDenies = denies.filter((d) => writableReal.some((w) => w !== d && isWithin(w, d)));
   for (const d of ancestorDenies) mask(facts.canonical(d), false);
 
-  for (const [i, w] of writable.map((w, i) => [i, w] as const).sort((a, b) => byDepth(writableReal[a[0]] as string, writableReal[b[0]] as string))) {
+  for (const [i, w] of writable
+    .map((w, i) => [i, w] as const)
+    .sort((a, b) => byDepth(writableReal[a[0]] as string, writableReal[b[0]] as string))) {
     const real = writableReal[i] as string;
     if (real === '/') args.push('--bind', '/', '/', '--dev', '/dev');
     else args.push('--bind', real, real);

@@ -30,7 +30,8 @@ export function unwrapCodexSandboxArgv(argv: string[]): UnwrappedCodexCommand {
     if (arg === '--') break;
     const eq = arg.indexOf('=');
     const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (!VALUE_FLAGS.has(name)) throw invalidParams(`unsupported codex-linux-sandbox flag ${name}: Cordon understands ${[...VALUE_FLAGS].join(', ')}`);
+    if (!VALUE_FLAGS.has(name))
+      throw invalidParams(`unsupported codex-linux-sandbox flag ${name}: Cordon understands ${[...VALUE_FLAGS].join(', ')}`);
     const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw invalidParams(`codex-linux-sandbox flag ${name} needs a value`);
     flags.set(name, value);
@@ -50,12 +51,14 @@ export function unwrapCodexSandboxArgv(argv: string[]): UnwrappedCodexCommand {
   };
   if (flags.has('--permission-profile')) {
     const parsed = WirePermissionProfile.safeParse(parseJson('--permission-profile'));
-    if (!parsed.success) throw invalidParams('invalid permission profile JSON: data did not match any variant of untagged enum PermissionProfileDe');
+    if (!parsed.success)
+      throw invalidParams('invalid permission profile JSON: data did not match any variant of untagged enum PermissionProfileDe');
     profile = profileFromWire(parsed.data);
   } else if (flags.has('--sandbox-policy')) {
     const parsed = WireSandboxPolicy.safeParse(parseJson('--sandbox-policy'));
     if (!parsed.success) throw invalidParams(`invalid --sandbox-policy JSON: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
     profile = profileFromLegacyPolicy(parsed.data);
-  } else throw invalidParams('missing permission profile configuration: codex-linux-sandbox needs --permission-profile or --sandbox-policy');
+  } else
+    throw invalidParams('missing permission profile configuration: codex-linux-sandbox needs --permission-profile or --sandbox-policy');
   return { argv: command, cwd: commandCwdText ? parseAbsolutePath(commandCwdText) : undefined, sandbox: { profile, cwd: policyCwd } };
 }

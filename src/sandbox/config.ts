@@ -34,7 +34,12 @@ const SPECIALS: Record<string, SpecialKind> = {
 const BUILTIN_TOML: Record<string, Table> = {
   ':read-only': { filesystem: { ':root': 'read' } },
   ':workspace': {
-    filesystem: { ':root': 'read', ':workspace_roots': { '.': 'write', '.git': 'read', '.agents': 'read', '.codex': 'read' }, ':slash_tmp': 'write', ':tmpdir': 'write' },
+    filesystem: {
+      ':root': 'read',
+      ':workspace_roots': { '.': 'write', '.git': 'read', '.agents': 'read', '.codex': 'read' },
+      ':slash_tmp': 'write',
+      ':tmpdir': 'write',
+    },
   },
 };
 
@@ -47,7 +52,9 @@ function deepMerge(parent: Table, child: Table): Table {
 function parseAccess(value: unknown, key: string): Access {
   if (value === 'read' || value === 'write' || value === 'deny') return value;
   if (value === 'none') return 'deny';
-  throw new PermissionsConfigError(`filesystem path \`${key}\` has invalid access ${JSON.stringify(value)}: expected "read", "write" or "deny"`);
+  throw new PermissionsConfigError(
+    `filesystem path \`${key}\` has invalid access ${JSON.stringify(value)}: expected "read", "write" or "deny"`,
+  );
 }
 
 function expandHome(p: string, home: string): string {
@@ -67,9 +74,12 @@ function checkSubpath(sub: string): void {
 function pathRule(full: string, key: string, access: Access, into: FsEntry[], warnings: string[]): void {
   if (hasGlobMeta(full)) {
     if (access === 'deny') return void into.push({ path: { type: 'glob_pattern', pattern: full }, access });
-    if (full.endsWith('/**') && !hasGlobMeta(full.slice(0, -3))) return void into.push({ path: { type: 'path', path: full.slice(0, -3) }, access });
+    if (full.endsWith('/**') && !hasGlobMeta(full.slice(0, -3)))
+      return void into.push({ path: { type: 'path', path: full.slice(0, -3) }, access });
     warnings.push(`filesystem glob path \`${key}\` only supports \`deny\` access`);
-    throw new PermissionsConfigError(`filesystem glob path \`${key}\` only supports \`deny\` access; use an exact path or trailing \`/**\` for \`write\` subtree access`);
+    throw new PermissionsConfigError(
+      `filesystem glob path \`${key}\` only supports \`deny\` access; use an exact path or trailing \`/**\` for \`write\` subtree access`,
+    );
   }
   into.push({ path: { type: 'path', path: full }, access });
 }
@@ -80,7 +90,8 @@ function compileFilesystem(fs: Table, home: string, warnings: string[]): { entri
   for (const key of Object.keys(fs).sort()) {
     const value = fs[key];
     if (key === 'glob_scan_max_depth') {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new PermissionsConfigError('glob_scan_max_depth must be at least 1');
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+        throw new PermissionsConfigError('glob_scan_max_depth must be at least 1');
       depth = value;
       continue;
     }
@@ -88,7 +99,8 @@ function compileFilesystem(fs: Table, home: string, warnings: string[]): { entri
       const kind = SPECIALS[key];
       if (!kind) warnings.push(`Configured filesystem path \`${key}\` is not recognized by this version of Cordon and will be ignored`);
       if (isTable(value)) {
-        if (kind && kind !== 'project_roots') throw new PermissionsConfigError(`filesystem path \`${key}\` does not support nested entries`);
+        if (kind && kind !== 'project_roots')
+          throw new PermissionsConfigError(`filesystem path \`${key}\` does not support nested entries`);
         for (const sub of Object.keys(value).sort()) {
           const access = parseAccess(value[sub], `${key}/${sub}`);
           if (!kind) continue;
@@ -100,7 +112,9 @@ function compileFilesystem(fs: Table, home: string, warnings: string[]): { entri
                 entries.push({ path: { type: 'special', kind, subpath: sub.slice(0, -3) }, access });
                 continue;
               }
-              throw new PermissionsConfigError(`filesystem glob path \`${sub}\` only supports \`deny\` access; use an exact path or trailing \`/**\` for \`write\` subtree access`);
+              throw new PermissionsConfigError(
+                `filesystem glob path \`${sub}\` only supports \`deny\` access; use an exact path or trailing \`/**\` for \`write\` subtree access`,
+              );
             }
             entries.push({ path: { type: 'glob_pattern', pattern: `codex-project-roots://${sub}` }, access });
           } else {
@@ -115,7 +129,8 @@ function compileFilesystem(fs: Table, home: string, warnings: string[]): { entri
       continue;
     }
     const full = expandHome(key, home);
-    if (!path.isAbsolute(full)) throw new PermissionsConfigError(`filesystem path \`${key}\` must be absolute, use \`~/...\`, or start with \`:\``);
+    if (!path.isAbsolute(full))
+      throw new PermissionsConfigError(`filesystem path \`${key}\` must be absolute, use \`~/...\`, or start with \`:\``);
     if (isTable(value)) {
       for (const sub of Object.keys(value).sort()) {
         const access = parseAccess(value[sub], `${key}/${sub}`);
@@ -152,7 +167,8 @@ export function compilePermissions(configText: string, name?: string, options: {
     if (key.startsWith(':')) throw new PermissionsConfigError(`permissions profile \`${key}\` uses a reserved built-in profile prefix`);
   }
   if (selected.startsWith(':')) {
-    if (!isBuiltinProfileName(selected)) throw new PermissionsConfigError(`default_permissions refers to unknown built-in profile \`${selected}\``);
+    if (!isBuiltinProfileName(selected))
+      throw new PermissionsConfigError(`default_permissions refers to unknown built-in profile \`${selected}\``);
     return { name: selected, profile: builtinProfile(selected), workspaceRoots: [], warnings: [] };
   }
   if (!permissions) throw new PermissionsConfigError('default_permissions requires a `[permissions]` table');
@@ -163,16 +179,21 @@ export function compilePermissions(configText: string, name?: string, options: {
   let merged: Table = {};
   const layers: Table[] = [];
   for (let current: string | undefined = selected; current !== undefined; ) {
-    if (chain.includes(current)) throw new PermissionsConfigError(`permissions profile inheritance cycle detected: ${[...chain, current].join(' -> ')}`);
+    if (chain.includes(current))
+      throw new PermissionsConfigError(`permissions profile inheritance cycle detected: ${[...chain, current].join(' -> ')}`);
     chain.push(current);
     let table: Table;
     if (current.startsWith(':')) {
       const builtin = BUILTIN_TOML[current];
-      if (!builtin) throw new PermissionsConfigError(`permissions profile \`${chain[chain.length - 2]}\` extends unsupported built-in profile \`${current}\`: only \`:read-only\` and \`:workspace\` can be extended`);
+      if (!builtin)
+        throw new PermissionsConfigError(
+          `permissions profile \`${chain[chain.length - 2]}\` extends unsupported built-in profile \`${current}\`: only \`:read-only\` and \`:workspace\` can be extended`,
+        );
       table = builtin;
     } else {
       const t = permissions[current];
-      if (!isTable(t)) throw new PermissionsConfigError(`permissions profile \`${chain[chain.length - 2]}\` extends undefined profile \`${current}\``);
+      if (!isTable(t))
+        throw new PermissionsConfigError(`permissions profile \`${chain[chain.length - 2]}\` extends undefined profile \`${current}\``);
       table = t;
     }
     layers.unshift(table);
@@ -185,7 +206,8 @@ export function compilePermissions(configText: string, name?: string, options: {
   const warnings: string[] = [];
   const fsTable = isTable(merged.filesystem) ? merged.filesystem : {};
   const { entries, depth } = compileFilesystem(fsTable, home, warnings);
-  if (entries.length === 0) warnings.push(`permissions profile \`${selected}\` has no filesystem entries: filesystem access stays restricted`);
+  if (entries.length === 0)
+    warnings.push(`permissions profile \`${selected}\` has no filesystem entries: filesystem access stays restricted`);
   const network = isTable(merged.network) && merged.network.enabled === true ? 'enabled' : 'restricted';
   const roots = isTable(merged.workspace_roots)
     ? Object.entries(merged.workspace_roots)
@@ -196,22 +218,31 @@ export function compilePermissions(configText: string, name?: string, options: {
   let proxyPolicy: CompiledProfile['network'];
   if (['domains', 'mode', 'allow_local_binding', 'trusted_ranges'].some((k) => netTable[k] !== undefined)) {
     const mode = netTable.mode ?? 'full';
-    if (mode !== 'full' && mode !== 'limited') throw new PermissionsConfigError(`network.mode must be "full" or "limited", not ${JSON.stringify(mode)}`);
+    if (mode !== 'full' && mode !== 'limited')
+      throw new PermissionsConfigError(`network.mode must be "full" or "limited", not ${JSON.stringify(mode)}`);
     const domains: Record<string, 'allow' | 'deny'> = {};
-    if (netTable.domains !== undefined && !isTable(netTable.domains)) throw new PermissionsConfigError('network.domains must be a table of pattern = "allow" | "deny"');
+    if (netTable.domains !== undefined && !isTable(netTable.domains))
+      throw new PermissionsConfigError('network.domains must be a table of pattern = "allow" | "deny"');
     for (const [pattern, decision] of Object.entries((netTable.domains as Table | undefined) ?? {})) {
-      if (decision !== 'allow' && decision !== 'deny') throw new PermissionsConfigError(`network.domains.${JSON.stringify(pattern)} must be "allow" or "deny"`);
+      if (decision !== 'allow' && decision !== 'deny')
+        throw new PermissionsConfigError(`network.domains.${JSON.stringify(pattern)} must be "allow" or "deny"`);
       domains[pattern] = decision;
     }
     const trusted = netTable.trusted_ranges ?? [];
-    if (!Array.isArray(trusted) || trusted.some((t) => typeof t !== 'string')) throw new PermissionsConfigError('network.trusted_ranges must be a list of CIDR strings');
-    if (netTable.allow_local_binding !== undefined && typeof netTable.allow_local_binding !== 'boolean') throw new PermissionsConfigError('network.allow_local_binding must be a boolean');
+    if (!Array.isArray(trusted) || trusted.some((t) => typeof t !== 'string'))
+      throw new PermissionsConfigError('network.trusted_ranges must be a list of CIDR strings');
+    if (netTable.allow_local_binding !== undefined && typeof netTable.allow_local_binding !== 'boolean')
+      throw new PermissionsConfigError('network.allow_local_binding must be a boolean');
     proxyPolicy = { mode, domains, allowLocalBinding: netTable.allow_local_binding === true, trustedRanges: trusted as string[] };
   }
   return {
     ...(proxyPolicy ? { network: proxyPolicy } : {}),
     name: selected,
-    profile: { enforcement: 'managed', network, fileSystem: { kind: 'restricted', entries, ...(depth ? { globScanMaxDepth: depth } : {}) } },
+    profile: {
+      enforcement: 'managed',
+      network,
+      fileSystem: { kind: 'restricted', entries, ...(depth ? { globScanMaxDepth: depth } : {}) },
+    },
     workspaceRoots: roots,
     warnings,
   };

@@ -23,8 +23,16 @@ const readNumber = (file: string): number | undefined => {
 
 const run = (file: string, args: string[]): Promise<{ code: number; stderr: string; stdout: string }> =>
   new Promise((resolve) =>
-    execFile('/bin/sh', ['-c', 'exec "$@" 3<"$0"', ...args.slice(0, 1), file, ...args.slice(1)], { timeout: 10_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0, stdout: String(stdout), stderr: String(stderr) }),
+    execFile(
+      '/bin/sh',
+      ['-c', 'exec "$@" 3<"$0"', ...args.slice(0, 1), file, ...args.slice(1)],
+      { timeout: 10_000 },
+      (err, stdout, stderr) =>
+        resolve({
+          code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        }),
     ),
   );
 
@@ -56,7 +64,12 @@ export async function runDoctor(searchPath: string | undefined = process.env.PAT
   writeFileSync(filter, seccompSupported() ? buildSeccompFilter({ restrictNetwork: true }) : Buffer.alloc(0));
   try {
     if (!bwrap) {
-      checks.push({ name: 'bubblewrap', ok: false, detail: 'bwrap not found on PATH', fix: 'apt-get install -y bubblewrap   (Fedora: dnf install bubblewrap; Arch: pacman -S bubblewrap)' });
+      checks.push({
+        name: 'bubblewrap',
+        ok: false,
+        detail: 'bwrap not found on PATH',
+        fix: 'apt-get install -y bubblewrap   (Fedora: dnf install bubblewrap; Arch: pacman -S bubblewrap)',
+      });
       return checks;
     }
     const version = await run(bwrap, ['/dev/null', '--version']);
@@ -95,7 +108,12 @@ export async function runDoctor(searchPath: string | undefined = process.env.PAT
       fix: 'run outside a container that hides /proc (e.g. docker --security-opt systempaths=unconfined)',
     });
     const seccomp = await run(bwrap, [filter, ...base, '--seccomp', '3', '--', 'true']);
-    checks.push({ name: 'seccomp filter', ok: seccomp.code === 0, detail: seccomp.code === 0 ? 'loads' : seccomp.stderr.trim(), fix: 'a kernel with CONFIG_SECCOMP_FILTER, and a container runtime that allows seccomp' });
+    checks.push({
+      name: 'seccomp filter',
+      ok: seccomp.code === 0,
+      detail: seccomp.code === 0 ? 'loads' : seccomp.stderr.trim(),
+      fix: 'a kernel with CONFIG_SECCOMP_FILTER, and a container runtime that allows seccomp',
+    });
     const probeFile = path.join(scratch, 'written');
     const enforced = await run(bwrap, [filter, ...base, '--seccomp', '3', '--', '/bin/sh', '-c', `echo x > ${probeFile}`]);
     checks.push({

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -7,7 +7,7 @@ import type { FsEntry, PermissionProfile, SandboxRequest } from '../environment/
 import type { FsChange, FsChangeKind } from '../environment/types.js';
 import { internalError, RpcError } from '../protocol/errors.js';
 import type { FsWorkerMessage, FsWorkerOp } from './fs-worker-protocol.js';
-import { SandboxUnavailableError, type LinuxSandbox, type SandboxedCommand } from './linux-sandbox.js';
+import { type LinuxSandbox, type SandboxedCommand, SandboxUnavailableError } from './linux-sandbox.js';
 
 export interface FsWorkerPoolOptions {
   sandbox: LinuxSandbox;
@@ -115,7 +115,7 @@ export class FsWorker {
 /** The command that runs the worker: the built JS, or the TypeScript source through tsx in development. */
 function workerCommand(): { argv: string[]; readRoots: string[] } {
   const isSource = import.meta.url.endsWith('.ts');
-  const entry = fileURLToPath(new URL(`./fs-worker-main.${isSource ? 'ts' : 'js'}`, import.meta.url));
+  const entry = fileURLToPath(new URL(`../local/fs-worker-main.${isSource ? 'ts' : 'js'}`, import.meta.url));
   const packageRoot = path.resolve(path.dirname(entry), '..', '..');
   const node = realpathSync(process.execPath);
   const argv = isSource ? [node, '--import', import.meta.resolve('tsx'), entry] : [node, entry];
@@ -228,11 +228,17 @@ export class FsWorkerPool {
       env: { PATH: env.PATH ?? '/usr/bin:/bin', ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}), ...command.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     }) as ChildProcessWithoutNullStreams;
-    const worker = new FsWorker(key, child, command, (c) => {
-      for (const l of this.listeners) l(c);
-    }, (w) => {
-      if (this.workers.get(w.key) === w) this.workers.delete(w.key);
-    });
+    const worker = new FsWorker(
+      key,
+      child,
+      command,
+      (c) => {
+        for (const l of this.listeners) l(c);
+      },
+      (w) => {
+        if (this.workers.get(w.key) === w) this.workers.delete(w.key);
+      },
+    );
     this.workers.set(key, worker);
     await worker.ready;
     return worker;
@@ -261,13 +267,16 @@ export class FsWorkerPool {
 
   private touch(worker: FsWorker): void {
     clearTimeout(worker.idleTimer);
-    worker.idleTimer = setTimeout(() => {
-      if (worker.busy) return this.touch(worker);
-      if (this.workers.get(worker.key) === worker) this.workers.delete(worker.key);
-      this.retire(worker);
-      // A worker whose sandbox put mount targets in the user's directories stops as soon as it is
-      // idle, so they are gone with it; the others wait for more calls of their profile.
-    }, worker.leavesTrace ? 0 : this.options.idleMs);
+    worker.idleTimer = setTimeout(
+      () => {
+        if (worker.busy) return this.touch(worker);
+        if (this.workers.get(worker.key) === worker) this.workers.delete(worker.key);
+        this.retire(worker);
+        // A worker whose sandbox put mount targets in the user's directories stops as soon as it is
+        // idle, so they are gone with it; the others wait for more calls of their profile.
+      },
+      worker.leavesTrace ? 0 : this.options.idleMs,
+    );
     worker.idleTimer.unref();
   }
 

@@ -1,12 +1,16 @@
 import type { Access, FsEntry, PermissionProfile } from '../environment/permissions.js';
-import { PLATFORM_DEFAULT_READ_ROOTS, resolveAccess, resolvePolicy, type ResolveContext, type ResolvedPolicy } from './resolve.js';
+import { PLATFORM_DEFAULT_READ_ROOTS, type ResolveContext, type ResolvedPolicy, resolveAccess, resolvePolicy } from './resolve.js';
 
 const ORDER: Record<Access, number> = { deny: 0, read: 1, write: 2 };
 const lesser = (a: Access, b: Access): Access => (ORDER[a] <= ORDER[b] ? a : b);
 
 function explicitEntries(p: ResolvedPolicy): ResolvedPolicy {
   if (p.kind !== 'restricted' || !p.includePlatformDefaults) return p;
-  return { ...p, includePlatformDefaults: false, entries: [...p.entries, ...PLATFORM_DEFAULT_READ_ROOTS.map((path) => ({ path, access: 'read' as const }))] };
+  return {
+    ...p,
+    includePlatformDefaults: false,
+    entries: [...p.entries, ...PLATFORM_DEFAULT_READ_ROOTS.map((path) => ({ path, access: 'read' as const }))],
+  };
 }
 
 /**
@@ -15,12 +19,19 @@ function explicitEntries(p: ResolvedPolicy): ResolvedPolicy {
  * path's access is decided by its most specific entry, and every entry path of either side is an
  * entry of the result with the lesser access, so no path gains access.
  */
-export function intersectProfiles(a: PermissionProfile, aContext: ResolveContext, b: PermissionProfile, bContext: ResolveContext): PermissionProfile {
+export function intersectProfiles(
+  a: PermissionProfile,
+  aContext: ResolveContext,
+  b: PermissionProfile,
+  bContext: ResolveContext,
+): PermissionProfile {
   const network = a.network === 'enabled' && b.network === 'enabled' ? 'enabled' : 'restricted';
-  if (a.enforcement === 'disabled' && b.enforcement === 'disabled') return { enforcement: 'disabled', network: 'enabled', fileSystem: { kind: 'unrestricted' } };
+  if (a.enforcement === 'disabled' && b.enforcement === 'disabled')
+    return { enforcement: 'disabled', network: 'enabled', fileSystem: { kind: 'unrestricted' } };
   const ra = explicitEntries(resolvePolicy(a.fileSystem, aContext));
   const rb = explicitEntries(resolvePolicy(b.fileSystem, bContext));
-  if (ra.kind !== 'restricted' && rb.kind !== 'restricted') return { enforcement: 'managed', network, fileSystem: { kind: 'unrestricted' } };
+  if (ra.kind !== 'restricted' && rb.kind !== 'restricted')
+    return { enforcement: 'managed', network, fileSystem: { kind: 'unrestricted' } };
   const paths = new Set<string>(['/', ...ra.entries.map((e) => e.path), ...rb.entries.map((e) => e.path)]);
   const entries: FsEntry[] = [];
   for (const p of [...paths].sort()) {
@@ -31,5 +42,9 @@ export function intersectProfiles(a: PermissionProfile, aContext: ResolveContext
   const depths = [ra.globScanMaxDepth, rb.globScanMaxDepth];
   // A deeper scan hides more, so the stronger bound is the larger one; none (uncapped) wins.
   const depth = depths.some((d) => d === undefined) ? undefined : Math.max(...(depths as number[]));
-  return { enforcement: 'managed', network, fileSystem: { kind: 'restricted', entries, ...(depth !== undefined && globs.length ? { globScanMaxDepth: depth } : {}) } };
+  return {
+    enforcement: 'managed',
+    network,
+    fileSystem: { kind: 'restricted', entries, ...(depth !== undefined && globs.length ? { globScanMaxDepth: depth } : {}) },
+  };
 }

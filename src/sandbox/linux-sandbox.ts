@@ -1,14 +1,25 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { PermissionProfile } from '../environment/permissions.js';
 import type { ProcessNetwork, ProxyEndpointName } from '../environment/types.js';
-import { BRIDGE_SOURCE } from './net-bridge-script.js';
-import { BridgeChannel } from './net-bridge.js';
-import { proxyEnv } from './proxy-env.js';
 import { BwrapPlanError, buildBwrapArgs } from './bwrap-args.js';
 import { expandGlobs, GlobExpansionError } from './glob.js';
+import { BridgeChannel } from './net-bridge.js';
+import { BRIDGE_SOURCE } from './net-bridge-script.js';
+import { proxyEnv } from './proxy-env.js';
 import { deriveViews, resolvePolicy } from './resolve.js';
 import { buildSeccompFilter, seccompSupported } from './seccomp.js';
 
@@ -67,7 +78,7 @@ export interface LinuxSandboxOptions {
 const run = (file: string, args: string[]): Promise<{ code: number; stderr: string; stdout: string }> =>
   new Promise((resolve) => {
     execFile(file, args, { timeout: 10_000, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 127) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 127) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -155,7 +166,11 @@ export class LinuxSandbox {
     if (!this.privateDir) {
       sweepStalePrivateDirs(tmpdir());
       const dir = mkdtempSync(path.join(tmpdir(), `${PRIVATE_DIR_PREFIX}${process.pid}-`));
-      for (const restrict of [true, false]) writeFileSync(path.join(dir, `seccomp-${restrict ? 'net-restricted' : 'net-enabled'}.bpf`), buildSeccompFilter({ restrictNetwork: restrict }));
+      for (const restrict of [true, false])
+        writeFileSync(
+          path.join(dir, `seccomp-${restrict ? 'net-restricted' : 'net-enabled'}.bpf`),
+          buildSeccompFilter({ restrictNetwork: restrict }),
+        );
       writeFileSync(path.join(dir, 'seccomp-net-proxied.bpf'), buildSeccompFilter({ restrictNetwork: true, proxied: true }));
       this.privateDir = dir;
       process.once('exit', this.removeOnExit); // also when the process ends without dispose()
@@ -183,10 +198,17 @@ export class LinuxSandbox {
   /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
   probe(): Promise<HostSupport> {
     this.support ??= (async () => {
-      if (process.platform !== 'linux') throw new SandboxUnavailableError(`sandboxing needs Linux (this is ${process.platform}); ${DOCTOR_HINT}`);
-      if (!seccompSupported()) throw new SandboxUnavailableError(`sandboxing needs x86_64 or aarch64 for its seccomp filter (this is ${process.arch}); ${DOCTOR_HINT}`);
+      if (process.platform !== 'linux')
+        throw new SandboxUnavailableError(`sandboxing needs Linux (this is ${process.platform}); ${DOCTOR_HINT}`);
+      if (!seccompSupported())
+        throw new SandboxUnavailableError(
+          `sandboxing needs x86_64 or aarch64 for its seccomp filter (this is ${process.arch}); ${DOCTOR_HINT}`,
+        );
       const bwrap = findBwrap(this.options.searchPath);
-      if (!bwrap) throw new SandboxUnavailableError(`sandbox requested but bubblewrap (bwrap) was not found on PATH: install the bubblewrap package; ${DOCTOR_HINT}`);
+      if (!bwrap)
+        throw new SandboxUnavailableError(
+          `sandbox requested but bubblewrap (bwrap) was not found on PATH: install the bubblewrap package; ${DOCTOR_HINT}`,
+        );
       const help = await run(bwrap, ['--help']);
       const disableUserns = help.stdout.includes('--disable-userns');
       const base = ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-user', '--unshare-pid', '--cap-drop', 'ALL'];
@@ -194,7 +216,9 @@ export class LinuxSandbox {
       if (withProc.code === 0) return { bwrap, disableUserns, mountProc: true };
       const withoutProc = await run(bwrap, [...base, '--', 'true']);
       if (withoutProc.code === 0) return { bwrap, disableUserns, mountProc: false };
-      throw new SandboxUnavailableError(`bubblewrap cannot create a sandbox on this host: ${withoutProc.stderr.trim() || `exit ${withoutProc.code}`}; ${DOCTOR_HINT}`);
+      throw new SandboxUnavailableError(
+        `bubblewrap cannot create a sandbox on this host: ${withoutProc.stderr.trim() || `exit ${withoutProc.code}`}; ${DOCTOR_HINT}`,
+      );
     })();
     return this.support;
   }
@@ -202,11 +226,18 @@ export class LinuxSandbox {
   async wrap(launch: SandboxLaunch): Promise<SandboxedCommand> {
     const support = await this.probe();
     const { dir, filter } = this.files();
-    const resolved = resolvePolicy(launch.profile.fileSystem, { cwd: launch.policyCwd, workspaceRoots: launch.workspaceRoots, tmpdir: this.options.tmpdir });
+    const resolved = resolvePolicy(launch.profile.fileSystem, {
+      cwd: launch.policyCwd,
+      workspaceRoots: launch.workspaceRoots,
+      tmpdir: this.options.tmpdir,
+    });
     const views = deriveViews(resolved, { protectMissingIn: [launch.policyCwd, ...(launch.workspaceRoots ?? [])] });
     if (views.unreadableGlobs.length > 0) {
       try {
-        const matches = await expandGlobs(views.unreadableGlobs, { maxDepth: resolved.globScanMaxDepth, maxMatches: this.options.maxGlobMatches });
+        const matches = await expandGlobs(views.unreadableGlobs, {
+          maxDepth: resolved.globScanMaxDepth,
+          maxMatches: this.options.maxGlobMatches,
+        });
         views.unreadableRoots.push(...matches);
       } catch (err) {
         if (err instanceof GlobExpansionError) throw new SandboxPreparationError(`refusing to start: ${err.message}`);
@@ -227,13 +258,20 @@ export class LinuxSandbox {
     let channel: BridgeChannel | undefined;
     if (network) {
       const endpoints: ProxyEndpointName[] = network.enableSocks5 ? ['http', 'socks5'] : ['http'];
-      channel = new BridgeChannel((index, stream) => {
-        const endpoint = endpoints[index];
-        if (endpoint) network.accept(endpoint, stream);
-        else stream.destroy();
-      }, `sandbox:${launch.processId ?? '?'}`);
+      channel = new BridgeChannel(
+        (index, stream) => {
+          const endpoint = endpoints[index];
+          if (endpoint) network.accept(endpoint, stream);
+          else stream.destroy();
+        },
+        `sandbox:${launch.processId ?? '?'}`,
+      );
       await channel.open();
-      const env = proxyEnv({ httpPort: '{http}', socksPort: network.enableSocks5 ? '{socks5}' : undefined, allowLocalBinding: network.allowLocalBinding });
+      const env = proxyEnv({
+        httpPort: '{http}',
+        socksPort: network.enableSocks5 ? '{socks5}' : undefined,
+        allowLocalBinding: network.allowLocalBinding,
+      });
       command = [process.execPath, '-e', BRIDGE_SOURCE, '--', JSON.stringify({ endpoints, env }), ...command];
     }
     let plan: ReturnType<typeof buildBwrapArgs>;

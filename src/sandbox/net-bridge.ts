@@ -30,7 +30,11 @@ class MuxStream extends Duplex {
   gotEnd = false;
   sentEnd = false;
 
-  constructor(private readonly mux: HostMux, readonly id: number, readonly cordonClient: string) {
+  constructor(
+    private readonly mux: HostMux,
+    readonly id: number,
+    readonly cordonClient: string,
+  ) {
     super({ allowHalfOpen: true, readableHighWaterMark: WINDOW, writableHighWaterMark: WINDOW });
   }
 
@@ -100,7 +104,11 @@ class HostMux {
   private readonly streams = new Map<number, MuxStream>();
   private buf: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly socket: net.Socket, private readonly onStream: BridgeAccept, private readonly label: string) {
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly onStream: BridgeAccept,
+    private readonly label: string,
+  ) {
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
     const drop = (): void => {
@@ -168,7 +176,10 @@ export class BridgeChannel {
   private mux: HostMux | undefined;
   port = 0;
 
-  constructor(private readonly onStream: BridgeAccept, private readonly label: string) {}
+  constructor(
+    private readonly onStream: BridgeAccept,
+    private readonly label: string,
+  ) {}
 
   async open(): Promise<void> {
     const expected = Buffer.from(this.token);

@@ -1,19 +1,45 @@
 /** The proxy variables a proxied child gets (NETWORK.md §1.11), overriding anything it was given. */
 
 const HTTP_KEYS = [
-  'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'YARN_HTTP_PROXY', 'YARN_HTTPS_PROXY',
-  'npm_config_http_proxy', 'npm_config_https_proxy', 'npm_config_proxy', 'NPM_CONFIG_HTTP_PROXY', 'NPM_CONFIG_HTTPS_PROXY', 'NPM_CONFIG_PROXY',
-  'BUNDLE_HTTP_PROXY', 'BUNDLE_HTTPS_PROXY', 'PIP_PROXY', 'DOCKER_HTTP_PROXY', 'DOCKER_HTTPS_PROXY',
-  'WS_PROXY', 'WSS_PROXY', 'ws_proxy', 'wss_proxy',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'YARN_HTTP_PROXY',
+  'YARN_HTTPS_PROXY',
+  'npm_config_http_proxy',
+  'npm_config_https_proxy',
+  'npm_config_proxy',
+  'NPM_CONFIG_HTTP_PROXY',
+  'NPM_CONFIG_HTTPS_PROXY',
+  'NPM_CONFIG_PROXY',
+  'BUNDLE_HTTP_PROXY',
+  'BUNDLE_HTTPS_PROXY',
+  'PIP_PROXY',
+  'DOCKER_HTTP_PROXY',
+  'DOCKER_HTTPS_PROXY',
+  'WS_PROXY',
+  'WSS_PROXY',
+  'ws_proxy',
+  'wss_proxy',
   // not in Codex's set, same value (gRPC ignores SOCKS)
-  'GRPC_PROXY', 'grpc_proxy',
+  'GRPC_PROXY',
+  'grpc_proxy',
 ];
 const ALL_KEYS = ['ALL_PROXY', 'all_proxy', 'FTP_PROXY', 'ftp_proxy'];
 /** YARN_NO_PROXY is Cordon's addition (Codex leaves it alone, so a preset value survived). */
 const NO_PROXY_KEYS = ['NO_PROXY', 'no_proxy', 'npm_config_noproxy', 'NPM_CONFIG_NOPROXY', 'BUNDLE_NO_PROXY', 'YARN_NO_PROXY'];
 
 /** Every key a proxied child's environment has set by Cordon (and that leaving the proxy removes). */
-export const MANAGED_PROXY_ENV_KEYS = [...HTTP_KEYS, ...ALL_KEYS, ...NO_PROXY_KEYS, 'CODEX_NETWORK_PROXY_ACTIVE', 'CODEX_NETWORK_ALLOW_LOCAL_BINDING', 'ELECTRON_GET_USE_PROXY', 'NODE_USE_ENV_PROXY'];
+export const MANAGED_PROXY_ENV_KEYS = [
+  ...HTTP_KEYS,
+  ...ALL_KEYS,
+  ...NO_PROXY_KEYS,
+  'CODEX_NETWORK_PROXY_ACTIVE',
+  'CODEX_NETWORK_ALLOW_LOCAL_BINDING',
+  'ELECTRON_GET_USE_PROXY',
+  'NODE_USE_ENV_PROXY',
+];
 
 export interface ProxyEnvOptions {
   httpPort: number | string;

@@ -1,6 +1,6 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Access, FileSystemPolicy, FsEntry } from '../environment/permissions.js';
+import type { Access, FileSystemPolicy } from '../environment/permissions.js';
 
 /** Where special paths point (SANDBOX.md §2.2). */
 export interface ResolveContext {
@@ -54,7 +54,8 @@ export interface ResolvedPolicy {
 
 export function resolvePolicy(policy: FileSystemPolicy, ctx: ResolveContext): ResolvedPolicy {
   const cwd = path.resolve(ctx.cwd);
-  if (policy.kind !== 'restricted') return { kind: policy.kind, entries: [], denyGlobs: [], includePlatformDefaults: false, globScanMaxDepth: undefined, cwd };
+  if (policy.kind !== 'restricted')
+    return { kind: policy.kind, entries: [], denyGlobs: [], includePlatformDefaults: false, globScanMaxDepth: undefined, cwd };
   const roots = (ctx.workspaceRoots?.length ? ctx.workspaceRoots : [cwd]).map((r) => path.resolve(cwd, r));
   const entries: ResolvedEntry[] = [];
   const denyGlobs: string[] = [];
@@ -91,7 +92,14 @@ export function resolvePolicy(policy: FileSystemPolicy, ctx: ResolveContext): Re
       }
     }
   }
-  return { kind: 'restricted', entries, denyGlobs: [...new Set(denyGlobs)].sort(), includePlatformDefaults, globScanMaxDepth: policy.globScanMaxDepth, cwd };
+  return {
+    kind: 'restricted',
+    entries,
+    denyGlobs: [...new Set(denyGlobs)].sort(),
+    includePlatformDefaults,
+    globScanMaxDepth: policy.globScanMaxDepth,
+    cwd,
+  };
 }
 
 /** SANDBOX.md §2.3: most specific entry wins; deny > write > read on ties; nothing matching = deny. */
@@ -101,7 +109,12 @@ export function resolveAccess(policy: ResolvedPolicy, target: string): Access {
   let best: ResolvedEntry | undefined;
   for (const e of policy.entries) {
     if (!isWithin(abs, e.path)) continue;
-    if (!best || components(e.path) > components(best.path) || (components(e.path) === components(best.path) && RANK[e.access] > RANK[best.access])) best = e;
+    if (
+      !best ||
+      components(e.path) > components(best.path) ||
+      (components(e.path) === components(best.path) && RANK[e.access] > RANK[best.access])
+    )
+      best = e;
   }
   return best?.access ?? 'deny';
 }
@@ -156,14 +169,22 @@ export interface DeriveOptions {
 /** The derived views of SANDBOX.md §2.4 that drive bubblewrap. */
 export function deriveViews(policy: ResolvedPolicy, options: DeriveOptions = {}): SandboxViews {
   if (policy.kind !== 'restricted') {
-    return { fullRead: true, fullWrite: true, readableRoots: ['/'], writableRoots: [{ root: '/', readOnlySubpaths: [], protectedMissingNames: [] }], unreadableRoots: [], unreadableGlobs: [] };
+    return {
+      fullRead: true,
+      fullWrite: true,
+      readableRoots: ['/'],
+      writableRoots: [{ root: '/', readOnlySubpaths: [], protectedMissingNames: [] }],
+      unreadableRoots: [],
+      unreadableGlobs: [],
+    };
   }
   const hasDeny = policy.entries.some((e) => e.access === 'deny') || policy.denyGlobs.length > 0;
   const rootReadable = policy.entries.some((e) => e.path === '/' && e.access !== 'deny');
   const fullRead = rootReadable && !hasDeny;
   const writtenPaths = new Set(policy.entries.filter((e) => e.access === 'write').map((e) => e.path));
   const rootWrite = writtenPaths.has('/');
-  const narrowing = policy.entries.some((e) => e.access === 'deny' || (e.access === 'read' && !writtenPaths.has(e.path))) || policy.denyGlobs.length > 0;
+  const narrowing =
+    policy.entries.some((e) => e.access === 'deny' || (e.access === 'read' && !writtenPaths.has(e.path))) || policy.denyGlobs.length > 0;
   const fullWrite = rootWrite && !narrowing;
 
   const readableRoots = fullRead
@@ -175,7 +196,9 @@ export function deriveViews(policy: ResolvedPolicy, options: DeriveOptions = {})
 
   const writableRoots: WritableRoot[] = [];
   if (!fullWrite) {
-    for (const root of dedupe(policy.entries.filter((e) => e.access === 'write' && resolveAccess(policy, e.path) === 'write').map((e) => e.path))) {
+    for (const root of dedupe(
+      policy.entries.filter((e) => e.access === 'write' && resolveAccess(policy, e.path) === 'write').map((e) => e.path),
+    )) {
       const readOnly: string[] = [];
       const protectedMissing: string[] = [];
       for (const name of PROTECTED_METADATA_NAMES) {
@@ -205,12 +228,15 @@ export function deriveViews(policy: ResolvedPolicy, options: DeriveOptions = {})
         }
       }
       for (const e of policy.entries) {
-        if (e.path !== root && isWithin(e.path, root) && e.access === 'read' && resolveAccess(policy, e.path) === 'read') readOnly.push(e.path);
+        if (e.path !== root && isWithin(e.path, root) && e.access === 'read' && resolveAccess(policy, e.path) === 'read')
+          readOnly.push(e.path);
       }
       writableRoots.push({ root, readOnlySubpaths: dedupe(readOnly), protectedMissingNames: protectedMissing });
     }
   }
 
-  const unreadableRoots = dedupe(policy.entries.filter((e) => e.access === 'deny' && e.path !== '/' && resolveAccess(policy, e.path) === 'deny').map((e) => e.path));
+  const unreadableRoots = dedupe(
+    policy.entries.filter((e) => e.access === 'deny' && e.path !== '/' && resolveAccess(policy, e.path) === 'deny').map((e) => e.path),
+  );
   return { fullRead, fullWrite, readableRoots, writableRoots, unreadableRoots, unreadableGlobs: policy.denyGlobs };
 }

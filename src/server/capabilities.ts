@@ -1,4 +1,4 @@
-import { orderedCapabilities, type Capabilities } from '../protocol/capabilities.js';
+import { type Capabilities, orderedCapabilities } from '../protocol/capabilities.js';
 
 /**
  * What this server advertises in `environmentInfo.capabilities` (names and meanings:

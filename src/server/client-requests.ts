@@ -33,7 +33,8 @@ export class ClientRequests {
 
   request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('the client disconnected'));
-    if (this.pending.size >= this.maxPending) return Promise.reject(new Error(`too many requests pending at the client (limit ${this.maxPending})`));
+    if (this.pending.size >= this.maxPending)
+      return Promise.reject(new Error(`too many requests pending at the client (limit ${this.maxPending})`));
     const id = this.nextId++;
     return new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -54,7 +55,9 @@ export class ClientRequests {
     clearTimeout(p.timer);
     if (error !== undefined && error !== null) {
       const e = error as { code?: unknown; message?: unknown };
-      p.reject(new ClientRequestError(typeof e.code === 'number' ? e.code : 0, typeof e.message === 'string' ? e.message : JSON.stringify(error)));
+      p.reject(
+        new ClientRequestError(typeof e.code === 'number' ? e.code : 0, typeof e.message === 'string' ? e.message : JSON.stringify(error)),
+      );
     } else p.resolve(result);
     return true;
   }
@@ -69,4 +72,3 @@ export class ClientRequests {
     this.pending.clear();
   }
 }
-

@@ -2,13 +2,13 @@ import { pathToFileURL } from 'node:url';
 import type { EnvironmentConfigLayer, HttpBodyDelta } from '../environment/types.js';
 import {
   Base64Error,
+  Base64Result,
   decodeBase64Strict,
   EnvironmentConfigReadParams,
   HttpRequestParams,
   invalidParams,
   parseAbsolutePath,
   parseParams,
-  Base64Result,
 } from '../protocol/index.js';
 import type { HandlerContext } from './process-handlers.js';
 
@@ -19,7 +19,11 @@ const wireLayer = (l: EnvironmentConfigLayer): unknown => ({ source: l.source, b
 
 export async function handleEnvironmentConfigRead(ctx: HandlerContext, raw: unknown): Promise<unknown> {
   const p = parseParams(EnvironmentConfigReadParams, raw, 'EnvironmentConfigReadParams');
-  const config = await ctx.environment.readConfig({ cwd: parseAbsolutePath(p.cwd), configPaths: p.configPaths, requirementsPaths: p.requirementsPaths });
+  const config = await ctx.environment.readConfig({
+    cwd: parseAbsolutePath(p.cwd),
+    configPaths: p.configPaths,
+    requirementsPaths: p.requirementsPaths,
+  });
   return {
     userHomeDir: uri(config.userHomeDir),
     codexHomeDir: uri(config.codexHomeDir),

@@ -1,32 +1,32 @@
 import type { Logger } from 'pino';
 import type { FsChange, ProcessEvent } from '../environment/types.js';
+import type { ExecPolicyAnswer, ExecPolicyEnforcer, ExecPolicyQuestion } from '../execpolicy/index.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import {
+  ErrorCode,
   encodeClosed,
   encodeError,
-  encodeNotification,
   encodeExited,
+  encodeNotification,
   encodeOutputFrame,
   encodeResultFrame,
-  isStreamed,
-  messageLength,
-  type OutgoingMessage,
-  type StreamedMessage,
-  ErrorCode,
   InitializeParams,
+  type InitializeResult,
   invalidRequest,
+  isStreamed,
+  LARGE_MESSAGE_BYTES,
+  messageLength,
   messages,
   methodFamily,
   methodNotFound,
-  LARGE_MESSAGE_BYTES,
+  type OutgoingMessage,
   parseLargeWriteFile,
   parseMessage,
   parseParams,
-  RpcError,
-  type InitializeResult,
   type RequestId,
+  RpcError,
+  type StreamedMessage,
 } from '../protocol/index.js';
-import type { ExecPolicyAnswer, ExecPolicyEnforcer, ExecPolicyQuestion } from '../execpolicy/index.js';
-import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import { CORDON_CAPABILITIES } from './capabilities.js';
 import { ClientRequests } from './client-requests.js';
 import { wireEnvironmentInfo } from './environment-info.js';
@@ -107,7 +107,13 @@ export class Connection implements SessionSink {
     if (this.state === 'closed') return;
     if (data.length >= LARGE_MESSAGE_BYTES) {
       const large = parseLargeWriteFile(data);
-      if (large) return this.handleRequest(large.request.id, large.request.method, large.request.params, 'data' in large ? { decodedData: large.data } : { base64Problem: large.base64Problem });
+      if (large)
+        return this.handleRequest(
+          large.request.id,
+          large.request.method,
+          large.request.params,
+          'data' in large ? { decodedData: large.data } : { base64Problem: large.base64Problem },
+        );
     }
     this.handleText(data.toString('utf8'));
   }
@@ -124,7 +130,11 @@ export class Connection implements SessionSink {
         );
       case 'response':
         if (this.clientRequests.handleResponse(msg.id, msg.result, msg.error)) return;
-        return this.sendError(-1, ErrorCode.InvalidRequest, `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): no request of this server with that id is pending`);
+        return this.sendError(
+          -1,
+          ErrorCode.InvalidRequest,
+          `unexpected JSON-RPC response (id ${JSON.stringify(msg.id)}): no request of this server with that id is pending`,
+        );
       case 'notification':
         return this.handleNotification(msg.method);
       case 'request':
@@ -135,14 +145,24 @@ export class Connection implements SessionSink {
   private handleNotification(method: string): void {
     if (method === 'initialized') {
       if (this.state === 'initializing') this.state = 'ready';
-      else if (this.state === 'new') this.sendError(-1, ErrorCode.InvalidRequest, 'received `initialized` before a successful `initialize`');
+      else if (this.state === 'new')
+        this.sendError(-1, ErrorCode.InvalidRequest, 'received `initialized` before a successful `initialize`');
       return;
     }
-    this.sendError(-1, ErrorCode.InvalidRequest, `unexpected notification \`${method}\`: the only notification a client may send is \`initialized\``);
+    this.sendError(
+      -1,
+      ErrorCode.InvalidRequest,
+      `unexpected notification \`${method}\`: the only notification a client may send is \`initialized\``,
+    );
   }
 
   /** Answers a request; synchronously when its handler answers with a value (no promise per request). */
-  private handleRequest(id: RequestId, method: string, params: unknown, large?: Pick<HandlerContext, 'decodedData' | 'base64Problem'>): void {
+  private handleRequest(
+    id: RequestId,
+    method: string,
+    params: unknown,
+    large?: Pick<HandlerContext, 'decodedData' | 'base64Problem'>,
+  ): void {
     let holdId: string | undefined;
     try {
       if (method === 'initialize') {
@@ -188,7 +208,16 @@ export class Connection implements SessionSink {
     if (this.state !== 'new') throw invalidRequest(messages.initializeOnce);
     const p = parseParams(InitializeParams, params, 'InitializeParams');
     this.session = p.resumeSessionId ? this.registry.resume(p.resumeSessionId, this) : this.registry.create(this);
-    this.context = { environment: this.session.environment, signal: this.aborter.signal, session: this.session, logger: this.logger, ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}), trustedRanges: this.limits.networkTrustedRanges ?? [], ...(this.limits.network ? { operatorNetwork: this.limits.network } : {}), ...(this.limits.environment?.ceiling ? { ceilingNetwork: this.limits.environment.ceiling.profile.network } : {}) };
+    this.context = {
+      environment: this.session.environment,
+      signal: this.aborter.signal,
+      session: this.session,
+      logger: this.logger,
+      ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}),
+      trustedRanges: this.limits.networkTrustedRanges ?? [],
+      ...(this.limits.network ? { operatorNetwork: this.limits.network } : {}),
+      ...(this.limits.environment?.ceiling ? { ceilingNetwork: this.limits.environment.ceiling.profile.network } : {}),
+    };
     if (this.limits.execPolicy) {
       this.context.execPolicy = this.limits.execPolicy;
       if (p.capabilities?.execPolicyPrompt === true) this.context.askExecPolicy = (q) => this.askExecPolicy(q);
@@ -198,7 +227,13 @@ export class Connection implements SessionSink {
   }
 
   private async askExecPolicy(q: ExecPolicyQuestion): Promise<ExecPolicyAnswer> {
-    const params = { ...(q.processId !== undefined ? { processId: q.processId } : {}), argv: q.argv, commands: q.commands, evaluation: q.evaluation, reason: q.reason };
+    const params = {
+      ...(q.processId !== undefined ? { processId: q.processId } : {}),
+      argv: q.argv,
+      commands: q.commands,
+      evaluation: q.evaluation,
+      reason: q.reason,
+    };
     const result = await this.clientRequests.request(EXEC_POLICY_REQUEST, params, this.limits.execPolicyPromptTimeoutMs ?? 120_000);
     // Fail closed: only `{decision: {type: "allow"}}` allows.
     const decision = (result as { decision?: { type?: unknown; reason?: unknown } } | null)?.decision;

@@ -1,9 +1,9 @@
 import type { Readable, Writable } from 'node:stream';
-import { ErrorCode, encodeError } from '../protocol/index.js';
 import { defaultFsWorkerPool, defaultLinuxSandbox } from '../local/local-environment.js';
+import { PtyHost } from '../local/pty-host.js';
+import { ErrorCode, encodeError } from '../protocol/index.js';
 import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
-import { PtyHost } from '../local/pty-host.js';
 import { Connection } from './connection.js';
 import { isLoopbackHost } from './loopback.js';
 import { defaultServerOptions, type ServerOptions } from './options.js';
@@ -35,8 +35,14 @@ export class CordonServer {
     this.sandbox = this.options.environment.sandbox ?? defaultLinuxSandbox(this.options.environment.serverEnv ?? process.env);
     const serverEnv = this.options.environment.serverEnv ?? process.env;
     this.fsWorkers = this.options.environment.fsWorkers ?? defaultFsWorkerPool(this.sandbox, serverEnv);
-    this.ptyHost = this.options.environment.ptyHost ?? new PtyHost((err) => this.options.logger.error({ err }, 'the terminal thread died; its processes were killed'));
-    this.sessions = new SessionRegistry(this.options.sessionGraceMs, { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers, ptyHost: this.ptyHost }, this.options.logger);
+    this.ptyHost =
+      this.options.environment.ptyHost ??
+      new PtyHost((err) => this.options.logger.error({ err }, 'the terminal thread died; its processes were killed'));
+    this.sessions = new SessionRegistry(
+      this.options.sessionGraceMs,
+      { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers, ptyHost: this.ptyHost },
+      this.options.logger,
+    );
   }
 
   private connect(transport: ServerTransport): Connection {
@@ -83,7 +89,14 @@ export class CordonServer {
       return {
         message: (text) => conn.handleText(text),
         oversized: (bytes) =>
-          transport.send(encodeError(-1, ErrorCode.InvalidRequest, `message of ${bytes} bytes exceeds the limit of ${this.options.maxMessageBytes} bytes`), () => undefined),
+          transport.send(
+            encodeError(
+              -1,
+              ErrorCode.InvalidRequest,
+              `message of ${bytes} bytes exceeds the limit of ${this.options.maxMessageBytes} bytes`,
+            ),
+            () => undefined,
+          ),
         close: () => this.disconnect(conn),
       };
     });

@@ -1,40 +1,40 @@
 import type { FileMetadata, FsCallOptions } from '../environment/types.js';
 import {
   Base64Error,
+  Base64Result,
+  Base64Stream,
+  CloseFileParams,
   CopyParams,
   CreateDirectoryParams,
   decodeBase64Strict,
+  formatPath,
   fsMessages,
   HandleParams,
+  invalidParams,
   invalidRequest,
+  OpenFileParams,
   OpenParams,
+  osErrorMessage,
+  PathParams,
   parseAbsolutePath,
+  parseOpenFileMode,
   parseParams,
   parseWireSandbox,
-  PathParams,
+  pathForm,
   ReadBlockParams,
+  ReadFileBlockParams,
   RemoveParams,
   RenameParams,
+  RpcError,
   UnwatchParams,
-  WatchParams,
-  WriteBlockParams,
-  WriteFileParams,
-  Base64Result,
-  Base64Stream,
-  type WireDirEntry,
-  type WireMetadata,
-  OpenFileParams,
-  ReadFileBlockParams,
-  WriteFileBlockParams,
-  CloseFileParams,
   WalkParams,
   WatchMissingParams,
-  parseOpenFileMode,
-  invalidParams,
-  formatPath,
-  osErrorMessage,
-  pathForm,
-  RpcError,
+  WatchParams,
+  type WireDirEntry,
+  type WireMetadata,
+  WriteBlockParams,
+  WriteFileBlockParams,
+  WriteFileParams,
 } from '../protocol/index.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 import type { HandlerContext } from './process-handlers.js';
@@ -72,7 +72,8 @@ export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise
   try {
     data = await ctx.environment.fs.readFileStream(file, callOptions(p));
   } catch (err) {
-    if (pathForm(p.path) === 'uri' && err instanceof RpcError && err.message === IS_A_DIRECTORY) throw invalidRequest(fsMessages.notAFile(file));
+    if (pathForm(p.path) === 'uri' && err instanceof RpcError && err.message === IS_A_DIRECTORY)
+      throw invalidRequest(fsMessages.notAFile(file));
     throw err;
   }
   return Buffer.isBuffer(data) ? new Base64Result('{"dataBase64":"', data, '"}') : new Base64Stream('{"dataBase64":"', data, '"}');
@@ -125,7 +126,12 @@ export async function handleRemove(ctx: HandlerContext, raw: unknown): Promise<E
 
 export async function handleCopy(ctx: HandlerContext, raw: unknown): Promise<Empty> {
   const p = parseParams(CopyParams, raw, 'FsCopyParams');
-  await ctx.environment.fs.copy(parseAbsolutePath(p.sourcePath), parseAbsolutePath(p.destinationPath), { recursive: p.recursive }, callOptions(p));
+  await ctx.environment.fs.copy(
+    parseAbsolutePath(p.sourcePath),
+    parseAbsolutePath(p.destinationPath),
+    { recursive: p.recursive },
+    callOptions(p),
+  );
   return EMPTY;
 }
 
@@ -149,7 +155,10 @@ export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<E
  */
 const olderForm = (raw: unknown, key: string): boolean => raw !== null && typeof raw === 'object' && !Array.isArray(raw) && key in raw;
 
-export async function handleOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string; permissions: number } | { handleId: string }> {
+export async function handleOpen(
+  ctx: HandlerContext,
+  raw: unknown,
+): Promise<{ handle: string; permissions: number } | { handleId: string }> {
   const mode = olderForm(raw, 'mode') ? (raw as { mode: unknown }).mode : undefined;
   if (!olderForm(raw, 'handleId') && (mode === 'read' || mode === 'write')) return handleOlderOpen(ctx, raw);
   const p = parseParams(OpenFileParams, raw, 'FsOpenParams');

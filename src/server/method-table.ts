@@ -1,4 +1,7 @@
+import { handleEnvironmentConfigRead, handleHttpRequest } from './config-http-handlers.js';
+import * as fs from './fs-handlers.js';
 import {
+  type HandlerContext,
   handleEnvironmentInfo,
   handleEnvironmentStatus,
   handleRead,
@@ -7,10 +10,7 @@ import {
   handleStart,
   handleTerminate,
   handleWrite,
-  type HandlerContext,
 } from './process-handlers.js';
-import * as fs from './fs-handlers.js';
-import { handleEnvironmentConfigRead, handleHttpRequest } from './config-http-handlers.js';
 
 /** A handler answers with a value, or a promise of one when it has to wait. */
 export type Handler = (ctx: HandlerContext, params: unknown) => unknown;

@@ -4,6 +4,7 @@ import { ErrorCode, invalidParams, networkMessages, RpcError, type StartParams }
 
 /** Enforcement asked for without what it needs: refused before anything runs (as the core refusal). */
 const unenforceable = (message: string): RpcError => new RpcError(ErrorCode.InvalidParams, message, { kind: 'sandboxUnavailable' });
+
 import type { DeciderAnswer, DecisionEvent, OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import type { Session } from './session.js';
 
@@ -31,7 +32,12 @@ export function parseDeciderAnswer(result: unknown): DeciderAnswer {
 }
 
 /** The process's proxy from `process/start` params, or null; fails closed on what cannot be honoured. */
-export async function launchProcessNetwork(p: StartParams, processId: string, sandboxNetwork: string | undefined, ctx: NetworkLaunchContext): Promise<ProcessNetwork | null> {
+export async function launchProcessNetwork(
+  p: StartParams,
+  processId: string,
+  sandboxNetwork: string | undefined,
+  ctx: NetworkLaunchContext,
+): Promise<ProcessNetwork | null> {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
   // Routing to a proxy the client runs is not implemented: accepted when nothing is to be enforced.
   if (p.managedNetwork && p.enforceManagedNetwork === true) throw unenforceable(networkMessages.managedNetworkUnsupported);
@@ -41,7 +47,15 @@ export async function launchProcessNetwork(p: StartParams, processId: string, sa
     const networkWanted = sandboxNetwork === undefined || sandboxNetwork === 'enabled';
     if (operator && networkWanted && ctx.ceilingNetwork !== 'restricted') {
       // The operator's policy implies the proxy: a process never gets the network around it.
-      launch = { proxy: { enabled: true, mode: operator.mode, domains: operator.domains, allowLocalBinding: operator.allowLocalBinding, enableSocks5: true } };
+      launch = {
+        proxy: {
+          enabled: true,
+          mode: operator.mode,
+          domains: operator.domains,
+          allowLocalBinding: operator.allowLocalBinding,
+          enableSocks5: true,
+        },
+      };
       return buildNetwork(launch, processId, ctx, true);
     }
     if (p.enforceManagedNetwork === true) throw unenforceable(networkMessages.enforceWithoutProxy);
@@ -52,7 +66,12 @@ export async function launchProcessNetwork(p: StartParams, processId: string, sa
   return buildNetwork(launch, processId, ctx, p.enforceManagedNetwork === true || operator !== undefined);
 }
 
-async function buildNetwork(launch: NonNullable<StartParams['networkProxy']>, processId: string, ctx: NetworkLaunchContext, enforce: boolean): Promise<ProcessNetwork> {
+async function buildNetwork(
+  launch: NonNullable<StartParams['networkProxy']>,
+  processId: string,
+  ctx: NetworkLaunchContext,
+  enforce: boolean,
+): Promise<ProcessNetwork> {
   // Loaded with the first proxied process: a server (and the CLI) that never proxies starts faster.
   const { ManagedProxy } = await import('../network/managed-proxy.js');
   const settings = launch.proxy;
@@ -64,7 +83,21 @@ async function buildNetwork(launch: NonNullable<StartParams['networkProxy']>, pr
           parseDeciderAnswer(await session.request('network/policyRequest', { processId, request }, timeoutMs + POLICY_DECISION_MARGIN_MS))
       : undefined;
   const onDecision = (event: DecisionEvent): void => {
-    ctx.logger?.info({ network: { processId, host: event.host, port: event.port, protocol: event.protocol, decision: event.decision, source: event.source, reason: event.reason, method: event.method } }, 'network policy decision');
+    ctx.logger?.info(
+      {
+        network: {
+          processId,
+          host: event.host,
+          port: event.port,
+          protocol: event.protocol,
+          decision: event.decision,
+          source: event.source,
+          reason: event.reason,
+          method: event.method,
+        },
+      },
+      'network policy decision',
+    );
     session?.notifyIfAttached('network/policyDecision', { processId, ...event });
   };
   const proxy = new ManagedProxy({

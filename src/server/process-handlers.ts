@@ -1,33 +1,32 @@
+import type { Logger } from 'pino';
 import type { Environment, ReadResult } from '../environment/types.js';
-import { ExecPolicyRefusal, type ExecPolicyAsk, type ExecPolicyEnforcer } from '../execpolicy/index.js';
+import { type ExecPolicyAsk, type ExecPolicyEnforcer, ExecPolicyRefusal } from '../execpolicy/index.js';
+import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
 import {
   Base64Error,
-  parseWireSandbox,
+  checkStartBounds,
   decodeBase64Strict,
   invalidParams,
   parseAbsolutePath,
+  parseExecMetadata,
   parseParams,
+  parseWireSandbox,
   ReadParams,
   ResizeParams,
+  RpcError,
   SignalParams,
   StartParams,
-  checkStartBounds,
   TerminateParams,
-  WriteParams,
-  RpcError,
-  parseExecMetadata,
   type WireEnvironmentInfo,
   type WireReadResult,
+  WriteParams,
 } from '../protocol/index.js';
-import { CORDON_CAPABILITIES } from './capabilities.js';
-import { wireEnvironmentInfo } from './environment-info.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
-import type { Logger } from 'pino';
-import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
+import { CORDON_CAPABILITIES } from './capabilities.js';
+import { wireEnvironmentInfo } from './environment-info.js';
 import { launchProcessNetwork } from './network-launch.js';
 import type { Session } from './session.js';
-
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
 

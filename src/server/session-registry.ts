@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { ErrorCode, invalidRequest, messages, RpcError } from '../protocol/index.js';
 import type { LocalEnvironmentOptions } from '../local/options.js';
+import { ErrorCode, invalidRequest, messages, RpcError } from '../protocol/index.js';
 import { Session, type SessionSink } from './session.js';
 
 /**

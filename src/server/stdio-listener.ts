@@ -12,7 +12,12 @@ export interface StdioHandlers {
  * Newline-delimited JSON-RPC over a pair of streams (`--listen stdio`). Lines longer than
  * `maxMessageBytes` are dropped up to the next newline and reported, never buffered whole.
  */
-export function serveLines(input: Readable, output: Writable, maxMessageBytes: number, accept: (t: ServerTransport) => StdioHandlers): Promise<void> {
+export function serveLines(
+  input: Readable,
+  output: Writable,
+  maxMessageBytes: number,
+  accept: (t: ServerTransport) => StdioHandlers,
+): Promise<void> {
   const transport: ServerTransport = {
     kind: 'stdio',
     peer: 'stdio',

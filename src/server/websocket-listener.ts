@@ -1,9 +1,9 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { bearerMatches } from './auth.js';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { headerBytesFor, writeFrameHeader } from '../protocol/websocket-frame.js';
+import { bearerMatches } from './auth.js';
 import { FrameSizeGuard } from './frame-size-guard.js';
 import type { ServerTransport } from './transport.js';
 
@@ -103,7 +103,11 @@ export class WebSocketListener {
       if (ws.readyState !== ws.OPEN) return;
       if (pendingPongs >= this.options.maxPendingPongs) {
         this.options.logger.warn({ peer, pendingPongs }, 'closing a connection flooding pings');
-        closeWithin(ws, CLOSE_POLICY, `too many pings: ${pendingPongs} pongs unsent (limit ${this.options.maxPendingPongs}); read the pongs or ping less`);
+        closeWithin(
+          ws,
+          CLOSE_POLICY,
+          `too many pings: ${pendingPongs} pongs unsent (limit ${this.options.maxPendingPongs}); read the pongs or ping less`,
+        );
         return;
       }
       pendingPongs++;

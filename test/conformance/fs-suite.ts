@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import type { Environment, FsCallOptions, FsChange } from '../../src/environment/types.js';
 import { RpcError } from '../../src/protocol/errors.js';
 import { parseWireSandbox } from '../../src/protocol/sandbox.js';
@@ -69,7 +69,7 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
     });
 
     it('handles unicode and unusual file names', async () => {
-      const names = ['naïve 文件 ünïcødé.txt', 'with space', '-rf', 'new\nline', "quote'\"s", '#hash', 'ends-with-dot.'];
+      const names = ['naïve 文件 ünïcødé.txt', 'with space', '-rf', 'new\nline', 'quote\'"s', '#hash', 'ends-with-dot.'];
       for (const name of names) {
         await env.fs.writeFile(p(name), Buffer.from(name));
         assert.equal((await env.fs.readFile(p(name))).toString(), name);
@@ -89,7 +89,11 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       await rejectsWith(env.fs.writeFile(p('nope', 'x.txt'), Buffer.from('x')), -32004, ENOENT);
       await rejectsWith(env.fs.writeFile(p('dir'), Buffer.from('x')), -32603, 'Is a directory (os error 21)');
       if (process.getuid?.() === 0) {
-        await rejectsWith(env.fs.readFile('/proc/1/mem'), -32600, /^(Permission denied \(os error 13\)|Input\/output error \(os error 5\))$/);
+        await rejectsWith(
+          env.fs.readFile('/proc/1/mem'),
+          -32600,
+          /^(Permission denied \(os error 13\)|Input\/output error \(os error 5\))$/,
+        );
       } else {
         await writeFile(p('secret'), 'x', { mode: 0o000 });
         await rejectsWith(env.fs.readFile(p('secret')), -32600, 'Permission denied (os error 13)');
@@ -118,7 +122,10 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       const before = Date.now();
       const f = await env.fs.getMetadata(p('f'));
       assert.deepEqual(Object.keys(f), ['isDirectory', 'isFile', 'isSymlink', 'size', 'createdAtMs', 'modifiedAtMs']);
-      assert.deepEqual({ ...f, createdAtMs: 0, modifiedAtMs: 0 }, { isDirectory: false, isFile: true, isSymlink: false, size: 12, createdAtMs: 0, modifiedAtMs: 0 });
+      assert.deepEqual(
+        { ...f, createdAtMs: 0, modifiedAtMs: 0 },
+        { isDirectory: false, isFile: true, isSymlink: false, size: 12, createdAtMs: 0, modifiedAtMs: 0 },
+      );
       assert.equal(f.modifiedAtMs, Math.floor((await stat(p('f'))).mtimeMs));
       assert.ok(f.createdAtMs >= 0 && f.createdAtMs <= before + 1000);
       assert.ok(Number.isInteger(f.createdAtMs) && Number.isInteger(f.modifiedAtMs));
@@ -214,16 +221,32 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       await rejectsWith(env.fs.copy(p('missing'), p('x'), { recursive: false }), -32004, ENOENT);
       await rejectsWith(env.fs.copy(p('f'), p('nodir', 'x'), { recursive: false }), -32004, ENOENT);
       await rejectsWith(env.fs.copy(p('f'), p('d'), { recursive: false }), -32603, 'Is a directory (os error 21)');
-      await rejectsWith(env.fs.copy(p('d'), p('e'), { recursive: false }), -32600, 'fs/copy requires recursive: true when sourcePath is a directory');
-      await rejectsWith(env.fs.copy(p('d'), p('d', 'inner', 'x'), { recursive: true }), -32600, 'fs/copy cannot copy a directory to itself or one of its descendants');
-      await rejectsWith(env.fs.copy(p('d'), p('d'), { recursive: true }), -32600, 'fs/copy cannot copy a directory to itself or one of its descendants');
+      await rejectsWith(
+        env.fs.copy(p('d'), p('e'), { recursive: false }),
+        -32600,
+        'fs/copy requires recursive: true when sourcePath is a directory',
+      );
+      await rejectsWith(
+        env.fs.copy(p('d'), p('d', 'inner', 'x'), { recursive: true }),
+        -32600,
+        'fs/copy cannot copy a directory to itself or one of its descendants',
+      );
+      await rejectsWith(
+        env.fs.copy(p('d'), p('d'), { recursive: true }),
+        -32600,
+        'fs/copy cannot copy a directory to itself or one of its descendants',
+      );
       await rejectsWith(env.fs.copy(p('f'), p('f'), { recursive: false }), -32600, /onto itself/);
       symlinkSync('f', p('alias'));
       await rejectsWith(env.fs.copy(p('f'), p('alias'), { recursive: false }), -32600, /onto itself/);
       await rejectsWith(env.fs.copy(p('f'), `${root}/d/../f`, { recursive: false }), -32600, /onto itself/);
       assert.equal(readFileSync(p('f'), 'utf8'), 'precious', 'the file is intact');
       execFileSync('mkfifo', [p('fifo')]);
-      await rejectsWith(env.fs.copy(p('fifo'), p('fifo-copy'), { recursive: false }), -32600, 'fs/copy only supports regular files, directories, and symlinks');
+      await rejectsWith(
+        env.fs.copy(p('fifo'), p('fifo-copy'), { recursive: false }),
+        -32600,
+        'fs/copy only supports regular files, directories, and symlinks',
+      );
     });
 
     it('copies a small file onto a FIFO without stalling other calls while it waits for a reader', async () => {
@@ -306,7 +329,8 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       const changes: FsChange[] = [];
       const off = env.fs.subscribeChanges((c) => changes.push(c));
       const watchId = await env.fs.watch(p('w'), { recursive: true });
-      const seen = (file: string, kind: FsChange['kind']) => changes.some((c) => c.watchId === watchId && c.path === file && c.kind === kind);
+      const seen = (file: string, kind: FsChange['kind']) =>
+        changes.some((c) => c.watchId === watchId && c.path === file && c.kind === kind);
       await writeFile(p('w', 'created.txt'), 'new');
       await eventually(() => seen(p('w', 'created.txt'), 'created'), 5000, 'created');
       await sleep(100);
@@ -334,18 +358,40 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
         permissions: {
           type: 'managed',
           network: 'restricted',
-          file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'path', path: root }, access: 'write' }] },
+          file_system: {
+            type: 'restricted',
+            entries: [
+              { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+              { path: { type: 'path', path: root }, access: 'write' },
+            ],
+          },
         },
         windowsSandboxLevel: 'disabled',
       });
       await env.fs.writeFile(p('sandboxed.txt'), Buffer.from('x'), restricting);
       assert.equal(readFileSync(p('sandboxed.txt'), 'utf8'), 'x');
       const outsideDir = path.dirname(root);
-      await rejectsWith(env.fs.writeFile(path.join(outsideDir, `escape-${n}.txt`), Buffer.from('x'), restricting), -32603, 'Read-only file system (os error 30)');
+      await rejectsWith(
+        env.fs.writeFile(path.join(outsideDir, `escape-${n}.txt`), Buffer.from('x'), restricting),
+        -32603,
+        'Read-only file system (os error 30)',
+      );
       assert.equal(existsSync(path.join(outsideDir, `escape-${n}.txt`)), false, 'nothing was written outside');
-      await rejectsWith(env.fs.createDirectory(path.join(outsideDir, `escape-dir-${n}`), {}, restricting), -32603, 'Read-only file system (os error 30)');
-      assert.equal((await env.fs.readFile('/etc/hostname', sandbox({ sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' }))).length > 0, true);
-      await rejectsWith(env.fs.writeFile(p('ro.txt'), Buffer.from('x'), sandbox({ sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' })), -32603, 'Read-only file system (os error 30)');
+      await rejectsWith(
+        env.fs.createDirectory(path.join(outsideDir, `escape-dir-${n}`), {}, restricting),
+        -32603,
+        'Read-only file system (os error 30)',
+      );
+      assert.equal(
+        (await env.fs.readFile('/etc/hostname', sandbox({ sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' })))
+          .length > 0,
+        true,
+      );
+      await rejectsWith(
+        env.fs.writeFile(p('ro.txt'), Buffer.from('x'), sandbox({ sandboxPolicy: { type: 'read-only' }, windowsSandboxLevel: 'disabled' })),
+        -32603,
+        'Read-only file system (os error 30)',
+      );
       for (const full of [
         { permissions: { type: 'disabled' }, windowsSandboxLevel: 'disabled' },
         { permissions: { type: 'external', network: 'restricted' }, windowsSandboxLevel: 'disabled' },
@@ -367,14 +413,36 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       const permissions = {
         type: 'managed',
         network: 'restricted',
-        file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'special', value: { kind: 'project_roots' } }, access: 'write' }] },
+        file_system: {
+          type: 'restricted',
+          entries: [
+            { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+            { path: { type: 'special', value: { kind: 'project_roots' } }, access: 'write' },
+          ],
+        },
       };
-      const direct = sandbox({ permissions, cwd: pathToFileURL(ws).href, workspaceRoots: [ws, extra].map((d) => pathToFileURL(d).href), windowsSandboxLevel: 'disabled' });
-      const viaContext = sandbox({ permissions, policyContext: { cwd: pathToFileURL(ws).href, workspaceRoots: [pathToFileURL(ws).href, pathToFileURL(extra).href] }, windowsSandboxLevel: 'disabled' });
-      for (const [name, options] of [['direct', direct], ['context', viaContext]] as const) {
+      const direct = sandbox({
+        permissions,
+        cwd: pathToFileURL(ws).href,
+        workspaceRoots: [ws, extra].map((d) => pathToFileURL(d).href),
+        windowsSandboxLevel: 'disabled',
+      });
+      const viaContext = sandbox({
+        permissions,
+        policyContext: { cwd: pathToFileURL(ws).href, workspaceRoots: [pathToFileURL(ws).href, pathToFileURL(extra).href] },
+        windowsSandboxLevel: 'disabled',
+      });
+      for (const [name, options] of [
+        ['direct', direct],
+        ['context', viaContext],
+      ] as const) {
         await env.fs.writeFile(path.join(extra, `${name}.txt`), Buffer.from(name), options);
         assert.equal(readFileSync(path.join(extra, `${name}.txt`), 'utf8'), name, 'an extra workspace root is writable');
-        await rejectsWith(env.fs.writeFile(path.join(other, `${name}.txt`), Buffer.from('x'), options), -32603, 'Read-only file system (os error 30)');
+        await rejectsWith(
+          env.fs.writeFile(path.join(other, `${name}.txt`), Buffer.from('x'), options),
+          -32603,
+          'Read-only file system (os error 30)',
+        );
         assert.equal(existsSync(path.join(other, `${name}.txt`)), false);
       }
     });

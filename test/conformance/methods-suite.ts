@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -112,7 +112,14 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
     });
 
     describe('fs/walk', () => {
-      const options = (o: Partial<WalkOptions> = {}): WalkOptions => ({ maxDepth: 5, maxDirectories: 100, maxEntries: 100, followDirectorySymlinks: false, pruneHiddenDirectories: false, ...o });
+      const options = (o: Partial<WalkOptions> = {}): WalkOptions => ({
+        maxDepth: 5,
+        maxDirectories: 100,
+        maxEntries: 100,
+        followDirectorySymlinks: false,
+        pruneHiddenDirectories: false,
+        ...o,
+      });
       const tree = (): void => {
         for (const d of ['a/b', '.hidden/x', 'c']) mkdirSync(p(d), { recursive: true });
         writeFileSync(p('f1'), '1');
@@ -123,12 +130,23 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         symlinkSync(p('f1'), p('linkfile'));
         symlinkSync(p('nowhere'), p('broken'));
       };
-      const rel = (entries: { path: string; kind: string }[]): string[] => entries.map((e) => `${path.relative(root, e.path)}:${e.kind[0]}`);
+      const rel = (entries: { path: string; kind: string }[]): string[] =>
+        entries.map((e) => `${path.relative(root, e.path)}:${e.kind[0]}`);
 
       it('lists breadth-first, names sorted per directory; links to files and broken links are left out', async () => {
         tree();
         const r = await env.fs.walk(root, options());
-        assert.deepEqual(rel(r.entries), ['.hidden:d', 'a:d', 'c:d', 'f1:f', '.hidden/x:d', 'a/b:d', 'a/f2:f', '.hidden/x/f4:f', 'a/b/f3:f']);
+        assert.deepEqual(rel(r.entries), [
+          '.hidden:d',
+          'a:d',
+          'c:d',
+          'f1:f',
+          '.hidden/x:d',
+          'a/b:d',
+          'a/f2:f',
+          '.hidden/x/f4:f',
+          'a/b/f3:f',
+        ]);
         assert.deepEqual(r.errors, []);
         assert.equal(r.truncated, false);
       });
@@ -141,12 +159,23 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         assert.ok(!rel(r.entries).includes('linkfile:f'));
         assert.deepEqual(await env.fs.walk(p('linkdir'), options()), { entries: [], errors: [], truncated: false });
         const viaLink = await env.fs.walk(p('linkdir'), options({ followDirectorySymlinks: true }));
-        assert.deepEqual(viaLink.entries.map((e) => path.relative(p('linkdir'), e.path)), ['b', 'f2', path.join('b', 'f3')]);
+        assert.deepEqual(
+          viaLink.entries.map((e) => path.relative(p('linkdir'), e.path)),
+          ['b', 'f2', path.join('b', 'f3')],
+        );
       });
 
       it('prunes hidden directories, honours depth, entry and directory limits', async () => {
         tree();
-        assert.deepEqual(rel((await env.fs.walk(root, options({ pruneHiddenDirectories: true }))).entries), ['.hidden:d', 'a:d', 'c:d', 'f1:f', 'a/b:d', 'a/f2:f', 'a/b/f3:f']);
+        assert.deepEqual(rel((await env.fs.walk(root, options({ pruneHiddenDirectories: true }))).entries), [
+          '.hidden:d',
+          'a:d',
+          'c:d',
+          'f1:f',
+          'a/b:d',
+          'a/f2:f',
+          'a/b/f3:f',
+        ]);
         const shallow = await env.fs.walk(root, options({ maxDepth: 0 }));
         assert.deepEqual(rel(shallow.entries), ['.hidden:d', 'a:d', 'c:d', 'f1:f']);
         assert.equal(shallow.truncated, false, 'the depth limit does not truncate');
@@ -242,8 +271,23 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
           assert.equal(await env.fs.watchMissing(base + 1, [p('file')], null), false);
           assert.equal(await env.fs.watchMissing(base + 2, [p('m')], p('not-there')), false);
           assert.equal(await env.fs.watchMissing(base + 3, [p('file', 'sub')], null), false);
-          assert.equal(await env.fs.watchMissing(base + 4, Array.from({ length: 65 }, (_, i) => p(`m${i}`)), null), false);
-          assert.equal(await env.fs.watchMissing(base + 5, Array.from({ length: 64 }, (_, i) => p(`m${i}`)), null), true, '64 paths are fine');
+          assert.equal(
+            await env.fs.watchMissing(
+              base + 4,
+              Array.from({ length: 65 }, (_, i) => p(`m${i}`)),
+              null,
+            ),
+            false,
+          );
+          assert.equal(
+            await env.fs.watchMissing(
+              base + 5,
+              Array.from({ length: 64 }, (_, i) => p(`m${i}`)),
+              null,
+            ),
+            true,
+            '64 paths are fine',
+          );
           assert.equal(await env.fs.watchMissing(base + 5, [p('other')], null), false, 'the same id again');
           assert.equal(await env.fs.watchMissing(base + 4, [p('other')], null), false, 'a smaller id');
           writeFileSync(p('m63'), 'x');
@@ -295,7 +339,11 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         await env.fs.openFile('w', p('W'), 'replace');
         await rejectsWith(env.fs.readFileBlock('w', 0, 5), -32603, 'Bad file descriptor (os error 9)');
         await rejectsWith(env.fs.writeFileBlock('w', 0, Buffer.alloc(0)), -32600, 'file write block length must be between 1 and 1048576');
-        await rejectsWith(env.fs.writeFileBlock('w', 0, Buffer.alloc(1048577)), -32600, 'file write block length must be between 1 and 1048576');
+        await rejectsWith(
+          env.fs.writeFileBlock('w', 0, Buffer.alloc(1048577)),
+          -32600,
+          'file write block length must be between 1 and 1048576',
+        );
         await env.fs.closeFile('r');
         await env.fs.closeFile('w');
         await rejectsWith(env.fs.readFileBlock('r', 0, 5), -32004, 'unknown file handle `r`');
@@ -337,13 +385,17 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         await env.fs.writeFileBlock('sw', 0, Buffer.from('written in the sandbox'));
         await env.fs.closeFile('sw');
         assert.equal(readFileSync(p('out'), 'utf8'), 'written in the sandbox');
-        await assert.rejects(env.fs.openFile('sx', p('secret'), 'read', writable), (err: unknown) => err instanceof RpcError && !err.message.includes('SECRET'));
+        await assert.rejects(
+          env.fs.openFile('sx', p('secret'), 'read', writable),
+          (err: unknown) => err instanceof RpcError && !err.message.includes('SECRET'),
+        );
         await rejectsWith(env.fs.readFileBlock('sx', 0, 10), -32004, 'unknown file handle `sx`');
       });
     });
 
     describe('environmentConfig/read', () => {
-      const read = (cwd: string, configPaths: string[][] = [['mcp_servers']], requirementsPaths: string[][] = []) => env.readConfig({ cwd, configPaths, requirementsPaths });
+      const read = (cwd: string, configPaths: string[][] = [['mcp_servers']], requirementsPaths: string[][] = []) =>
+        env.readConfig({ cwd, configPaths, requirementsPaths });
       const userConfig = (text: string): void => writeFileSync(path.join(codexHome, 'config.toml'), text);
 
       it('reads the user layer and the trusted project layers, selected keys only', async () => {
@@ -353,7 +405,9 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         execFileSync('git', ['init', '-q', repo]);
         writeFileSync(path.join(repo, '.codex', 'config.toml'), '[mcp_servers.proj]\nurl = "http://127.0.0.1:9/p"\n[other]\nx = 1\n');
         writeFileSync(path.join(repo, 'sub', '.codex', 'config.toml'), '[mcp_servers.sub]\nurl = "http://127.0.0.1:9/s"\n');
-        userConfig(`model = "m"\n[mcp_servers.foo]\nurl = "http://127.0.0.1:9/mcp"\nbearer_token_env_var = "TOK"\n[mcp_servers.foo.env]\nA = "1"\n[projects."${repo}"]\ntrust_level = "trusted"\n`);
+        userConfig(
+          `model = "m"\n[mcp_servers.foo]\nurl = "http://127.0.0.1:9/mcp"\nbearer_token_env_var = "TOK"\n[mcp_servers.foo.env]\nA = "1"\n[projects."${repo}"]\ntrust_level = "trusted"\n`,
+        );
         const r = await read(path.join(repo, 'sub', 'not', 'there'));
         assert.equal(r.codexHomeDir, codexHome);
         assert.equal(typeof r.hostname, 'string');
@@ -368,16 +422,24 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         );
         const toml = await import('smol-toml');
         const parse = (text: string): unknown => JSON.parse(JSON.stringify(toml.parse(text)));
-        assert.deepEqual(parse(r.config.layers[0]!.toml), { mcp_servers: { foo: { url: 'http://127.0.0.1:9/mcp', bearer_token_env_var: 'TOK', env: { A: '1' } } } });
+        assert.deepEqual(parse(r.config.layers[0]!.toml), {
+          mcp_servers: { foo: { url: 'http://127.0.0.1:9/mcp', bearer_token_env_var: 'TOK', env: { A: '1' } } },
+        });
         assert.equal(r.config.layers[1]!.toml.includes('other'), false, 'unselected keys are left out');
         assert.equal(r.config.cloudInsertionIndex, 0);
         assert.deepEqual(r.requirements, { layers: [], cloudInsertionIndex: 0 });
         // A path that goes deeper than a layer has: the existing part stays, as an empty table.
         const foo = await read(repo, [['mcp_servers', 'foo']]);
-        assert.deepEqual(foo.config.layers.map((l) => parse(l.toml)), [parse(r.config.layers[0]!.toml), { mcp_servers: {} }]);
+        assert.deepEqual(
+          foo.config.layers.map((l) => parse(l.toml)),
+          [parse(r.config.layers[0]!.toml), { mcp_servers: {} }],
+        );
         assert.equal(foo.config.layers[1]!.toml, '[mcp_servers]\n');
         const two = await read(repo, [['model'], ['other', 'x']]);
-        assert.deepEqual(two.config.layers.map((l) => parse(l.toml)), [{ model: 'm' }, { other: { x: 1 } }]);
+        assert.deepEqual(
+          two.config.layers.map((l) => parse(l.toml)),
+          [{ model: 'm' }, { other: { x: 1 } }],
+        );
       });
 
       it('leaves out untrusted projects and layers without a selected key; reads requirements', async () => {
@@ -392,7 +454,13 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         writeFileSync(requirementsFile, '[mcp_servers.required]\nurl = "http://r"\n[other]\ny = 2\n');
         try {
           const r = await read(repo, [['mcp_servers']], [['mcp_servers']]);
-          assert.deepEqual(r.requirements.layers, [{ source: `requirements (${requirementsFile})`, baseDir: path.dirname(requirementsFile), toml: '[mcp_servers.required]\nurl = "http://r"\n' }]);
+          assert.deepEqual(r.requirements.layers, [
+            {
+              source: `requirements (${requirementsFile})`,
+              baseDir: path.dirname(requirementsFile),
+              toml: '[mcp_servers.required]\nurl = "http://r"\n',
+            },
+          ]);
         } finally {
           rmSync(requirementsFile);
         }
@@ -403,7 +471,13 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         await rejectsWith(read(root, [], []), -32602, 'at least one config or requirements path is required');
         await rejectsWith(read(root, [[]]), -32602, 'TOML paths must contain at least one key segment');
         userConfig('[mcp_servers\n');
-        await rejectsWith(read(root), -32603, new RegExp(`^failed to load executor-local config: ${path.join(codexHome, 'config.toml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+        await rejectsWith(
+          read(root),
+          -32603,
+          new RegExp(
+            `^failed to load executor-local config: ${path.join(codexHome, 'config.toml').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `,
+          ),
+        );
         userConfig(`[projects."${root}"]\ntrust_level = "trusted"\n`);
         mkdirSync(p('.codex'));
         writeFileSync(p('.codex', 'config.toml'), 'x = = 1');
@@ -420,7 +494,13 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         deltas = [];
         off = env.http.subscribeBodyDeltas((d) => deltas.push(d));
       });
-      const req = (o: Partial<HttpRequest>): HttpRequest => ({ method: 'GET', url: `${upstream.base}/echo`, requestId: `r-${n}-${Math.random()}`, headers: [], ...o });
+      const req = (o: Partial<HttpRequest>): HttpRequest => ({
+        method: 'GET',
+        url: `${upstream.base}/echo`,
+        requestId: `r-${n}-${Math.random()}`,
+        headers: [],
+        ...o,
+      });
 
       it('sends method, repeated headers, valueEnvVar and body; returns status, repeated headers and body', async () => {
         try {
@@ -436,7 +516,13 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
             }),
           );
           assert.equal(r.status, 201);
-          assert.deepEqual(r.headers.filter((h) => h.name === 'x-multi'), [{ name: 'x-multi', value: 'a' }, { name: 'x-multi', value: 'b' }]);
+          assert.deepEqual(
+            r.headers.filter((h) => h.name === 'x-multi'),
+            [
+              { name: 'x-multi', value: 'a' },
+              { name: 'x-multi', value: 'b' },
+            ],
+          );
           const echo = JSON.parse(r.body.toString()) as { method: string; headers: string[]; body: string };
           assert.equal(echo.method, 'POST');
           assert.equal(echo.body, 'hi');
@@ -456,7 +542,11 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
           const stopped = await env.http.request(req({ url: `${upstream.base}/redirect`, redirectPolicy: 'stop' }));
           assert.equal(stopped.status, 302);
           assert.equal(stopped.body.toString(), 'moved');
-          await rejectsWith(env.http.request(req({ url: `${upstream.base}/loop` })), -32603, /^http\/request failed: error following redirect/);
+          await rejectsWith(
+            env.http.request(req({ url: `${upstream.base}/loop` })),
+            -32603,
+            /^http\/request failed: error following redirect/,
+          );
         } finally {
           off();
         }
@@ -464,18 +554,46 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
 
       it('refuses bad requests with the reference texts; transport failures and timeouts are -32603', async () => {
         try {
-          await rejectsWith(env.http.request(req({ headers: [{ name: 'Authorization', value: 'x', valueEnvVar: 'CORDON_NOT_SET_ANYWHERE' }] })), -32602, 'http/request header Authorization requires executor environment variable CORDON_NOT_SET_ANYWHERE');
-          await rejectsWith(env.http.request(req({ url: 'ftp://127.0.0.1/x' })), -32602, 'http/request only supports http and https URLs, got ftp');
-          await rejectsWith(env.http.request(req({ url: 'not a url' })), -32602, 'http/request url is invalid: relative URL without a base');
+          await rejectsWith(
+            env.http.request(req({ headers: [{ name: 'Authorization', value: 'x', valueEnvVar: 'CORDON_NOT_SET_ANYWHERE' }] })),
+            -32602,
+            'http/request header Authorization requires executor environment variable CORDON_NOT_SET_ANYWHERE',
+          );
+          await rejectsWith(
+            env.http.request(req({ url: 'ftp://127.0.0.1/x' })),
+            -32602,
+            'http/request only supports http and https URLs, got ftp',
+          );
+          await rejectsWith(
+            env.http.request(req({ url: 'not a url' })),
+            -32602,
+            'http/request url is invalid: relative URL without a base',
+          );
           await rejectsWith(env.http.request(req({ method: 'GE T' })), -32602, 'http/request method is invalid: invalid HTTP method');
-          await rejectsWith(env.http.request(req({ headers: [{ name: 'a b', value: 'x' }] })), -32602, 'http/request header name is invalid: invalid HTTP header name');
-          await rejectsWith(env.http.request(req({ headers: [{ name: 'ab', value: 'x\ny' }] })), -32602, 'http/request header value is invalid for ab: failed to parse header value');
+          await rejectsWith(
+            env.http.request(req({ headers: [{ name: 'a b', value: 'x' }] })),
+            -32602,
+            'http/request header name is invalid: invalid HTTP header name',
+          );
+          await rejectsWith(
+            env.http.request(req({ headers: [{ name: 'ab', value: 'x\ny' }] })),
+            -32602,
+            'http/request header value is invalid for ab: failed to parse header value',
+          );
           const closed = http.createServer();
           await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
           const port = (closed.address() as AddressInfo).port;
           await new Promise((r) => closed.close(r));
-          await rejectsWith(env.http.request(req({ url: `http://127.0.0.1:${port}/x` })), -32603, `http/request failed: error sending request for url (http://127.0.0.1:${port}/x)`);
-          await rejectsWith(env.http.request(req({ url: `${upstream.base}/hang`, timeoutMs: 200 })), -32603, `http/request failed: error sending request for url (${upstream.base}/hang)`);
+          await rejectsWith(
+            env.http.request(req({ url: `http://127.0.0.1:${port}/x` })),
+            -32603,
+            `http/request failed: error sending request for url (http://127.0.0.1:${port}/x)`,
+          );
+          await rejectsWith(
+            env.http.request(req({ url: `${upstream.base}/hang`, timeoutMs: 200 })),
+            -32603,
+            `http/request failed: error sending request for url (${upstream.base}/hang)`,
+          );
         } finally {
           off();
         }
@@ -490,7 +608,10 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
           assert.equal(r.body.length, 0);
           await eventually(() => deltas.some((d) => d.requestId === id && d.done), 30_000, 'the terminal delta');
           const mine = deltas.filter((d) => d.requestId === id);
-          assert.deepEqual(mine.map((d) => d.seq), mine.map((_, i) => i + 1));
+          assert.deepEqual(
+            mine.map((d) => d.seq),
+            mine.map((_, i) => i + 1),
+          );
           const last = mine[mine.length - 1]!;
           assert.deepEqual({ done: last.done, error: last.error, len: last.data.length }, { done: true, error: null, len: 0 });
           assert.ok(mine.slice(0, -1).every((d) => !d.done && d.data.length > 0 && d.data.length <= 1024 * 1024));
@@ -506,10 +627,24 @@ export function methodsConformance(name: string, makeFixture: (options: MethodsF
         try {
           const endless = `endless-${n}`;
           await env.http.request(req({ url: `${upstream.base}/endless`, requestId: endless, streamResponse: true, timeoutMs: 1500 }));
-          await rejectsWith(env.http.request(req({ url: `${upstream.base}/endless`, requestId: endless, streamResponse: true })), -32602, `http/request streamResponse requestId \`${endless}\` is already active`);
+          await rejectsWith(
+            env.http.request(req({ url: `${upstream.base}/endless`, requestId: endless, streamResponse: true })),
+            -32602,
+            `http/request streamResponse requestId \`${endless}\` is already active`,
+          );
           const hanging = env.http.request(req({ url: `${upstream.base}/hang`, timeoutMs: 1500 })).catch((e: unknown) => e);
           assert.equal((await env.http.request(req({}))).status, 201, 'another request goes through meanwhile');
-          assert.ok((await env.fs.walk(root, { maxDepth: 1, maxDirectories: 1, maxEntries: 1, followDirectorySymlinks: false, pruneHiddenDirectories: false })).entries.length === 0);
+          assert.ok(
+            (
+              await env.fs.walk(root, {
+                maxDepth: 1,
+                maxDirectories: 1,
+                maxEntries: 1,
+                followDirectorySymlinks: false,
+                pruneHiddenDirectories: false,
+              })
+            ).entries.length === 0,
+          );
           await eventually(() => deltas.some((d) => d.requestId === endless && d.done), 30_000, 'the endless stream to time out');
           const mine = deltas.filter((d) => d.requestId === endless);
           assert.equal(mine[0]!.data.toString(), 'first\n');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { existsSync } from 'node:fs';
 import type { SandboxRequest } from '../../src/environment/permissions.js';
-import type { EnvPolicy, Environment, ProcessEvent, StartProcessRequest } from '../../src/environment/types.js';
+import type { Environment, EnvPolicy, ProcessEvent, StartProcessRequest } from '../../src/environment/types.js';
 import { RpcError } from '../../src/protocol/errors.js';
 import { eventually, isAlive, SH_ENV, sleep, tempDir } from '../helpers.js';
 
@@ -276,7 +276,10 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
     it('runs each child as the leader of its own process group and session', async () => {
       const r = await sh('cat /proc/$$/stat');
       await r.done;
-      const fields = r.output().slice(r.output().lastIndexOf(')') + 2).split(' ');
+      const fields = r
+        .output()
+        .slice(r.output().lastIndexOf(')') + 2)
+        .split(' ');
       const pid = Number(r.output().split(' ')[0]);
       assert.equal(Number(fields[2]), pid, 'pgid == pid');
       assert.equal(Number(fields[3]), pid, 'sid == pid');
@@ -339,7 +342,11 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
     it('rejects a duplicate processId while the old one is retained', async () => {
       const r = await sh('true');
       await r.done;
-      await rejectsWith(env.exec.start({ processId: r.processId, argv: ['true'], cwd: tmp.dir, env: SH_ENV, tty: false }), -32600, `process ${r.processId} already exists`);
+      await rejectsWith(
+        env.exec.start({ processId: r.processId, argv: ['true'], cwd: tmp.dir, env: SH_ENV, tty: false }),
+        -32600,
+        `process ${r.processId} already exists`,
+      );
     });
 
     it('rejects reads of an unknown process', async () => {
@@ -389,7 +396,10 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
     it('tells spawn failures apart with data.kind', async () => {
       const start = (argv: string[], cwd = tmp.dir) => env.exec.start({ processId: id('kind'), argv, cwd, env: SH_ENV, tty: false });
       const kindOf = async (p: Promise<unknown>): Promise<unknown> => {
-        const err = await p.then(() => undefined, (e: unknown) => e);
+        const err = await p.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         assert.ok(err instanceof RpcError, String(err));
         return (err.data as { kind?: unknown } | undefined)?.kind;
       };
@@ -432,7 +442,14 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
         const outsideFile = path.join(tmp.dir, 'sbx-outside');
         const processId = id('sbx');
         const r = watch(processId);
-        const started = await env.exec.start({ processId, argv: ['/bin/sh', '-c', `touch ${outsideFile}`], cwd: ws, env: SH_ENV, tty: false, sandbox: roots(ws) });
+        const started = await env.exec.start({
+          processId,
+          argv: ['/bin/sh', '-c', `touch ${outsideFile}`],
+          cwd: ws,
+          env: SH_ENV,
+          tty: false,
+          sandbox: roots(ws),
+        });
         assert.equal(started.sandboxType, 'linuxSeccomp');
         await r.done;
         assert.equal(existsSync(outsideFile), false);
@@ -456,7 +473,11 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
         const extra = path.join(tmp.dir, 'roots-extra');
         const other = path.join(tmp.dir, 'roots-other');
         for (const d of [ws, extra, other]) await mkdir(d, { recursive: true });
-        const r = await run({ argv: ['/bin/sh', '-c', `touch ${ws}/a ${extra}/b ${other}/c; true`], cwd: ws, sandbox: roots(ws, [ws, extra]) });
+        const r = await run({
+          argv: ['/bin/sh', '-c', `touch ${ws}/a ${extra}/b ${other}/c; true`],
+          cwd: ws,
+          sandbox: roots(ws, [ws, extra]),
+        });
         await r.done;
         assert.equal(existsSync(path.join(ws, 'a')), true);
         assert.equal(existsSync(path.join(extra, 'b')), true);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { findCodexBinary } from './codex-install.js';
-import { assistantMessage, customToolCall, functionCall, toolOutput, type Json, type Turn } from './mock-model.js';
-import { serverKind, withScenario, type ScenarioRun } from './scenario.js';
+import { assistantMessage, customToolCall, functionCall, type Json, type Turn, toolOutput } from './mock-model.js';
+import { type ScenarioRun, serverKind, withScenario } from './scenario.js';
 
 /**
  * The real Codex CLI (`codex exec`, from npm) drives an exec-server as its remote executor, with a
@@ -58,7 +58,16 @@ function mcpToolTurns(callId: string, suffix: string, args: Json): Turn[] {
     (body) => {
       const offered = findTool((body.tools ?? []) as Json[], suffix);
       if (offered) return [callTool(callId, offered, args)];
-      return [{ type: 'tool_search_call', id: `ts_${callId}`, call_id: `search-${callId}`, execution: 'client', status: 'completed', arguments: { query: suffix } }];
+      return [
+        {
+          type: 'tool_search_call',
+          id: `ts_${callId}`,
+          call_id: `search-${callId}`,
+          execution: 'client',
+          status: 'completed',
+          arguments: { query: suffix },
+        },
+      ];
     },
     (body) => {
       const input = (body.input ?? []) as Json[];
@@ -140,7 +149,11 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
           },
           (run) => {
             const out = outputOf(run, 'p1');
-            assert.equal(readFileSync(path.join(run.dirs.workspace, 'added.txt'), 'utf8'), 'hello from apply_patch\n', `${out}\n${run.explain()}`);
+            assert.equal(
+              readFileSync(path.join(run.dirs.workspace, 'added.txt'), 'utf8'),
+              'hello from apply_patch\n',
+              `${out}\n${run.explain()}`,
+            );
             assert.equal(readFileSync(path.join(run.dirs.workspace, 'existing.txt'), 'utf8'), 'alpha\nBETA\ngamma\n', run.explain());
           },
         );
@@ -171,7 +184,12 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
             cliVersion: version,
             args: (d) => ['--add-dir', d.extra],
             turns: (d) => [
-              [exec('w1', `printf one > ${path.join(d.workspace, 'one.txt')} && printf two > ${path.join(d.extra, 'two.txt')} && echo wrote-both`)],
+              [
+                exec(
+                  'w1',
+                  `printf one > ${path.join(d.workspace, 'one.txt')} && printf two > ${path.join(d.extra, 'two.txt')} && echo wrote-both`,
+                ),
+              ],
               [customToolCall('p1', 'apply_patch', '*** Begin Patch\n*** Add File: three.txt\n+three\n*** End Patch')],
             ],
           },
@@ -190,7 +208,9 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
         );
       });
 
-      it('survives a connection dropped mid-command (session resume)', { skip: modern ? false : 'the 0.139 CLI never resumes a session' }, async () => {
+      it('survives a connection dropped mid-command (session resume)', {
+        skip: modern ? false : 'the 0.139 CLI never resumes a session',
+      }, async () => {
         await withScenario(
           {
             name: 'drop',
@@ -211,7 +231,9 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
         );
       });
 
-      it('reaches an HTTP MCP server configured only on the executor', { skip: modern ? false : 'the 0.139 CLI does not read the executor config (no environmentConfig/read)' }, async () => {
+      it('reaches an HTTP MCP server configured only on the executor', {
+        skip: modern ? false : 'the 0.139 CLI does not read the executor config (no environmentConfig/read)',
+      }, async () => {
         const { startMcpHttpServer } = await import('./mcp-http-server.js');
         const mcp = await startMcpHttpServer();
         try {
@@ -224,7 +246,10 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
               turns: mcpToolTurns('m1', 'http_probe', { text: 'hello-http' }),
             },
             (run) => {
-              assert.ok(requestsTo(run, 'environmentConfig/read').length >= 1, `the CLI never read the executor's config\n${run.explain()}`);
+              assert.ok(
+                requestsTo(run, 'environmentConfig/read').length >= 1,
+                `the CLI never read the executor's config\n${run.explain()}`,
+              );
               assert.match(outputOf(run, 'm1'), /http probe: hello-http/, run.explain());
               assert.ok(mcp.methods.includes('tools/call'), `MCP server saw ${mcp.methods.join(', ')}`);
               assert.ok(requestsTo(run, 'http/request').length >= 1, `the MCP traffic did not go through the executor\n${run.explain()}`);
@@ -266,5 +291,3 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
     });
   }
 });
-
-

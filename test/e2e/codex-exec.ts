@@ -63,7 +63,16 @@ ${extra}`;
 
 export function runCodexExec(opts: CodexExecOptions): Promise<CodexExecResult> {
   writeFileSync(path.join(opts.codexHome, 'config.toml'), cliConfig(opts.modelUrl, opts.extraConfig));
-  const args = ['exec', '--skip-git-repo-check', '--sandbox', 'workspace-write', '-C', opts.cwd, ...(opts.args ?? []), 'run the scripted tools'];
+  const args = [
+    'exec',
+    '--skip-git-repo-check',
+    '--sandbox',
+    'workspace-write',
+    '-C',
+    opts.cwd,
+    ...(opts.args ?? []),
+    'run the scripted tools',
+  ];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env.HOME ?? opts.codexHome,

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,16 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 export async function startCordon(opts: ExecServerOptions): Promise<ExecServer> {
-  const args = ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn'];
+  const args = [
+    '--import',
+    'tsx',
+    path.join(repoRoot, 'src', 'cli', 'main.ts'),
+    'serve',
+    '--listen',
+    'ws://127.0.0.1:0',
+    '--log-level',
+    'warn',
+  ];
   for (const w of opts.workspaces) args.push('--workspace', w);
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,

@@ -2,11 +2,11 @@ import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { type CodexExecResult, runCodexExec } from './codex-exec.js';
 import { findCodexBinary } from './codex-install.js';
-import { runCodexExec, type CodexExecResult } from './codex-exec.js';
-import { startCordon, startReference, type ExecServer } from './exec-servers.js';
-import { startMockModel, type Json, type MockModel, type Turn } from './mock-model.js';
+import { type ExecServer, startCordon, startReference } from './exec-servers.js';
 import { exposeOnUnixSocket, jailedArgv, loopbackJailAvailable } from './loopback-jail.js';
+import { type Json, type MockModel, startMockModel, type Turn } from './mock-model.js';
 import { startWsTap, type WsTap } from './ws-tap.js';
 
 /**

@@ -52,7 +52,12 @@ describe('exec policy on process/start', () => {
     return f;
   };
 
-  async function output(client: ExecServerClient, processId: string, argv: string[], extra: Record<string, unknown> = {}): Promise<{ out: string; code: number | null }> {
+  async function output(
+    client: ExecServerClient,
+    processId: string,
+    argv: string[],
+    extra: Record<string, unknown> = {},
+  ): Promise<{ out: string; code: number | null }> {
     const { events } = await client.spawn({ processId, argv, cwd: ws, env: SH_ENV, tty: false, ...extra });
     let out = '';
     let code: number | null = null;
@@ -70,7 +75,13 @@ describe('exec policy on process/start', () => {
       const refused = await c.client.request('process/start', { processId: 'rm', argv: ['rm', '-f', f], cwd: ws, env: SH_ENV, tty: false });
       assert.equal(refused.error?.code, -32600);
       assert.equal(refused.error?.message, `\`rm -f ${f}\` rejected: use trash instead`);
-      const bare = await c.client.request('process/start', { processId: 'cp', argv: ['cp', f, `${f}.2`], cwd: ws, env: SH_ENV, tty: false });
+      const bare = await c.client.request('process/start', {
+        processId: 'cp',
+        argv: ['cp', f, `${f}.2`],
+        cwd: ws,
+        env: SH_ENV,
+        tty: false,
+      });
       assert.match(bare.error?.message, /rejected: policy forbids commands starting with `cp`/);
       assert.ok(existsSync(f));
     } finally {
@@ -107,14 +118,23 @@ describe('exec policy on process/start', () => {
         processId: 'touch-yes',
         argv: ['touch', yes],
         commands: [['touch', yes]],
-        evaluation: { matchedRules: [{ prefixRuleMatch: { matchedPrefix: ['touch'], decision: 'prompt', justification: 'creates files' } }], decision: 'prompt' },
+        evaluation: {
+          matchedRules: [{ prefixRuleMatch: { matchedPrefix: ['touch'], decision: 'prompt', justification: 'creates files' } }],
+          decision: 'prompt',
+        },
         reason: `\`touch ${yes}\` requires approval: creates files`,
       });
       answer = { decision: { type: 'deny', reason: 'not today' } };
       const no = path.join(ws, 'no.txt');
-      await assert.rejects(client.startProcess({ processId: 'touch-no', argv: ['touch', no], cwd: ws, env: SH_ENV }), /rejected by the client: not today/);
+      await assert.rejects(
+        client.startProcess({ processId: 'touch-no', argv: ['touch', no], cwd: ws, env: SH_ENV }),
+        /rejected by the client: not today/,
+      );
       answer = { decision: 'allow' }; // malformed: fails closed
-      await assert.rejects(client.startProcess({ processId: 'touch-bad', argv: ['touch', no], cwd: ws, env: SH_ENV }), /rejected by the client/);
+      await assert.rejects(
+        client.startProcess({ processId: 'touch-bad', argv: ['touch', no], cwd: ws, env: SH_ENV }),
+        /rejected by the client/,
+      );
       assert.equal(existsSync(no), false);
       assert.equal(asked.length, 3);
     } finally {
@@ -124,11 +144,21 @@ describe('exec policy on process/start', () => {
 
   it('prompt: a client that did not declare it is refused; an unanswered prompt times out and denies', async () => {
     const plain = await ExecServerClient.connect({ url, reconnect: false });
-    const silent = await ExecServerClient.connect({ url, reconnect: false, requestHandlers: { 'execPolicy/request': () => new Promise(() => undefined) } });
+    const silent = await ExecServerClient.connect({
+      url,
+      reconnect: false,
+      requestHandlers: { 'execPolicy/request': () => new Promise(() => undefined) },
+    });
     try {
       const f = path.join(ws, 'never.txt');
-      await assert.rejects(plain.startProcess({ processId: 't1', argv: ['touch', f], cwd: ws, env: SH_ENV }), /cannot be asked \(it did not declare capabilities\.execPolicyPrompt/);
-      await assert.rejects(silent.startProcess({ processId: 't2', argv: ['touch', f], cwd: ws, env: SH_ENV }), /no approval came: the client did not answer execPolicy\/request/);
+      await assert.rejects(
+        plain.startProcess({ processId: 't1', argv: ['touch', f], cwd: ws, env: SH_ENV }),
+        /cannot be asked \(it did not declare capabilities\.execPolicyPrompt/,
+      );
+      await assert.rejects(
+        silent.startProcess({ processId: 't2', argv: ['touch', f], cwd: ws, env: SH_ENV }),
+        /no approval came: the client did not answer execPolicy\/request/,
+      );
       assert.equal(existsSync(f), false);
       // The connection still works.
       assert.equal((await output(silent, 'after', ['echo', 'still here'])).out, 'still here\n');
@@ -142,8 +172,14 @@ describe('exec policy on process/start', () => {
     const client = await ExecServerClient.connect({ url, reconnect: false });
     try {
       const f = victim('split.txt');
-      await assert.rejects(client.startProcess({ processId: 's1', argv: ['bash', '-lc', `echo hi && rm -f ${f}`], cwd: ws, env: SH_ENV }), /rejected: use trash instead/);
-      await assert.rejects(client.startProcess({ processId: 's2', argv: ['/bin/sh', '-c', `echo hi | rm -f ${f}`], cwd: ws, env: SH_ENV }), /rejected: use trash instead/);
+      await assert.rejects(
+        client.startProcess({ processId: 's1', argv: ['bash', '-lc', `echo hi && rm -f ${f}`], cwd: ws, env: SH_ENV }),
+        /rejected: use trash instead/,
+      );
+      await assert.rejects(
+        client.startProcess({ processId: 's2', argv: ['/bin/sh', '-c', `echo hi | rm -f ${f}`], cwd: ws, env: SH_ENV }),
+        /rejected: use trash instead/,
+      );
       assert.ok(existsSync(f));
       assert.equal((await output(client, 's3', ['bash', '-c', "echo one && echo 'two three'"])).out, 'one\ntwo three\n');
       // Not splittable ($HOME): judged as `bash -lc …`, which no rule matches, so it runs, rm included.
@@ -160,7 +196,10 @@ describe('exec policy on process/start', () => {
     const client = await ExecServerClient.connect({ url, reconnect: false });
     try {
       const f = victim('abs.txt');
-      await assert.rejects(client.startProcess({ processId: 'a1', argv: ['/usr/bin/rm', '-f', f], cwd: ws, env: SH_ENV }), /rejected: use trash instead/);
+      await assert.rejects(
+        client.startProcess({ processId: 'a1', argv: ['/usr/bin/rm', '-f', f], cwd: ws, env: SH_ENV }),
+        /rejected: use trash instead/,
+      );
       assert.ok(existsSync(f));
       // /bin/rm is not one of host_executable's paths for rm: no rule applies (as in Codex).
       assert.equal((await output(client, 'a2', ['/bin/rm', '-f', f])).code, 0);
@@ -176,11 +215,31 @@ describe('exec policy on process/start', () => {
     const c = await RawClient.ready(url);
     try {
       const f = victim('wrapped.txt');
-      const profile = { type: 'managed', file_system: { type: 'restricted', entries: [{ path: { type: 'special', value: { kind: 'root' } }, access: 'read' }, { path: { type: 'path', path: ws }, access: 'write' }] }, network: 'restricted' };
+      const profile = {
+        type: 'managed',
+        file_system: {
+          type: 'restricted',
+          entries: [
+            { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+            { path: { type: 'path', path: ws }, access: 'write' },
+          ],
+        },
+        network: 'restricted',
+      };
       const wrapped = (processId: string, cmd: string[]) =>
         c.client.request('process/start', {
           processId,
-          argv: ['/home/someone/.npm/bin/codex', '--sandbox-policy-cwd', ws, '--command-cwd', ws, '--permission-profile', JSON.stringify(profile), '--', ...cmd],
+          argv: [
+            '/home/someone/.npm/bin/codex',
+            '--sandbox-policy-cwd',
+            ws,
+            '--command-cwd',
+            ws,
+            '--permission-profile',
+            JSON.stringify(profile),
+            '--',
+            ...cmd,
+          ],
           arg0: 'codex-linux-sandbox',
           cwd: ws,
           env: SH_ENV,
@@ -202,10 +261,27 @@ describe('cordon serve --rules', () => {
   it('serves with the rules loaded: a forbidden command is refused, others run', async () => {
     const dir = await mkdtemp('/var/tmp/cordon-execpolicy-serve-');
     writeFileSync(path.join(dir, 'ok.rules'), 'prefix_rule(pattern=["rm"], decision="forbidden", justification="keep it")\n');
-    const server = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'ok.rules', '--log-level', 'silent'], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const server = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        path.join(repo, 'src/cli/main.ts'),
+        'serve',
+        '--listen',
+        'ws://127.0.0.1:0',
+        '--workspace',
+        dir,
+        '--rules',
+        'ok.rules',
+        '--log-level',
+        'silent',
+      ],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       let out = '';
       const url = await new Promise<string>((resolve, reject) => {
@@ -218,7 +294,10 @@ describe('cordon serve --rules', () => {
       });
       const client = await ExecServerClient.connect({ url, reconnect: false });
       try {
-        await assert.rejects(client.startProcess({ processId: 'r', argv: ['rm', '-rf', path.join(dir, 'ok.rules')], cwd: dir, env: SH_ENV }), /rejected: keep it/);
+        await assert.rejects(
+          client.startProcess({ processId: 'r', argv: ['rm', '-rf', path.join(dir, 'ok.rules')], cwd: dir, env: SH_ENV }),
+          /rejected: keep it/,
+        );
         assert.ok(existsSync(path.join(dir, 'ok.rules')));
         const { events } = await client.spawn({ processId: 'e', argv: ['echo', 'fine'], cwd: dir, env: SH_ENV });
         let text = '';
@@ -238,11 +317,26 @@ describe('cordon serve --rules', () => {
     const dir = await mkdtemp('/var/tmp/cordon-execpolicy-serve-');
     try {
       writeFileSync(path.join(dir, 'bad.rules'), 'prefix_rule(pattern=["git"], decision="deny")\n');
-      const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'bad.rules'], {
-        cwd: dir,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          import.meta.resolve('tsx'),
+          path.join(repo, 'src/cli/main.ts'),
+          'serve',
+          '--listen',
+          'ws://127.0.0.1:0',
+          '--workspace',
+          dir,
+          '--rules',
+          'bad.rules',
+        ],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
       assert.equal(r.status, 1);
       assert.equal(
         r.stderr,
@@ -250,21 +344,54 @@ describe('cordon serve --rules', () => {
           '          prefix_rule(pattern=["git"], decision="deny")\n    error: invalid decision: deny\n     --> bad.rules:1:1\n      |\n' +
           '    1 | prefix_rule(pattern=["git"], decision="deny")\n      | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n      |\n    \n',
       );
-      const missing = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'nope.rules'], {
-        cwd: dir,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const missing = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          import.meta.resolve('tsx'),
+          path.join(repo, 'src/cli/main.ts'),
+          'serve',
+          '--listen',
+          'ws://127.0.0.1:0',
+          '--workspace',
+          dir,
+          '--rules',
+          'nope.rules',
+        ],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
       assert.equal(missing.status, 1);
-      assert.equal(missing.stderr, 'Error: failed to read policy at nope.rules\n\nCaused by:\n    No such file or directory (os error 2)\n');
+      assert.equal(
+        missing.stderr,
+        'Error: failed to read policy at nope.rules\n\nCaused by:\n    No such file or directory (os error 2)\n',
+      );
       // The same from cordon.toml's `rules`, resolved next to the file.
       mkdirSync(path.join(dir, 'conf'));
       writeFileSync(path.join(dir, 'conf', 'cordon.toml'), 'rules = ["../bad.rules"]\n');
-      const fromConfig = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--config', 'conf/cordon.toml'], {
-        cwd: dir,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+      const fromConfig = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          import.meta.resolve('tsx'),
+          path.join(repo, 'src/cli/main.ts'),
+          'serve',
+          '--listen',
+          'ws://127.0.0.1:0',
+          '--workspace',
+          dir,
+          '--config',
+          'conf/cordon.toml',
+        ],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
       assert.equal(fromConfig.status, 1, fromConfig.stderr);
       assert.match(fromConfig.stderr, new RegExp(`^Error: failed to parse policy at ${dir}/bad.rules\n\nCaused by:\n {4}starlark error: `));
       assert.match(fromConfig.stderr, /error: invalid decision: deny/);

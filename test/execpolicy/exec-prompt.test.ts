@@ -24,8 +24,13 @@ describe('cordon exec answers exec-policy prompts', () => {
     dir = await mkdtemp('/var/tmp/cordon-exec-prompt-');
     ws = path.join(dir, 'ws');
     mkdirSync(ws);
-    const execPolicy = await ExecPolicyEnforcer.create(policyFromSource('prefix_rule(pattern=["touch"], decision="prompt", justification="creates files")\n'));
-    ({ server, url } = await startServer({ execPolicy, environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } } }));
+    const execPolicy = await ExecPolicyEnforcer.create(
+      policyFromSource('prefix_rule(pattern=["touch"], decision="prompt", justification="creates files")\n'),
+    );
+    ({ server, url } = await startServer({
+      execPolicy,
+      environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } },
+    }));
   });
   after(async () => {
     await server.close();
@@ -34,7 +39,12 @@ describe('cordon exec answers exec-policy prompts', () => {
 
   function onTerminal(file: string, answer: string): Promise<{ code: number; screen: string }> {
     return new Promise((resolve) => {
-      const term = pty.spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', file], { cwd: ws, env: { ...process.env, ...SH_ENV }, cols: 200, rows: 30 });
+      const term = pty.spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', file], {
+        cwd: ws,
+        env: { ...process.env, ...SH_ENV },
+        cols: 200,
+        rows: 30,
+      });
       let screen = '';
       let answered = false;
       term.onData((d) => {
@@ -63,7 +73,9 @@ describe('cordon exec answers exec-policy prompts', () => {
 
   it('without a terminal: refused', async () => {
     const f = path.join(ws, 'notty.txt');
-    const child = spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', f], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', f], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.stdin.end();

@@ -9,11 +9,13 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { policyCheck, type PolicyCheckOptions } from '../../src/cli/policy.js';
+import { type PolicyCheckOptions, policyCheck } from '../../src/cli/policy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // shared/ sits beside the clone (CI), or beside the folder of worktrees.
-const installer = ['../shared', '../../shared'].map((d) => path.resolve(repo, d, 'reference/install.sh')).find((f) => existsSync(f)) ?? path.resolve(repo, '../shared/reference/install.sh');
+const installer =
+  ['../shared', '../../shared'].map((d) => path.resolve(repo, d, 'reference/install.sh')).find((f) => existsSync(f)) ??
+  path.resolve(repo, '../shared/reference/install.sh');
 
 function referenceBinary(): string | undefined {
   if (!existsSync(installer)) return undefined;
@@ -38,8 +40,10 @@ host_executable(name = "git", paths = ["/usr/bin/git"])
 network_rule(host = "example.com", protocol = "https", decision = "allow", justification = "docs")
 `,
   'b.rules': 'prefix_rule(pattern=["git", "push"], decision="forbidden")\nprefix_rule(["ls"])\n',
-  'starlark.rules': 'x = ["git", "status"]\nprefix_rule(pattern = x + ["-s"], decision="prompt")\ndef f(p, d="allow"):\n    prefix_rule(pattern=p, decision=d)\nf(["ls"])\nf(["cat", ["a", "b"]], d="forbidden")\n',
-  'loops.rules': 'SUBS = {"status": "allow", "push": "prompt"}\nfor k, v in SUBS.items():\n    prefix_rule(pattern=["git", k], decision=v)\nprefix_rule(pattern=[t for t in "ls cat".split()], decision="prompt") if len(SUBS) == 2 else None\nif True:\n    prefix_rule(pattern=["x", [s for s in ["a", "b"] if s != "a"]])\n',
+  'starlark.rules':
+    'x = ["git", "status"]\nprefix_rule(pattern = x + ["-s"], decision="prompt")\ndef f(p, d="allow"):\n    prefix_rule(pattern=p, decision=d)\nf(["ls"])\nf(["cat", ["a", "b"]], d="forbidden")\n',
+  'loops.rules':
+    'SUBS = {"status": "allow", "push": "prompt"}\nfor k, v in SUBS.items():\n    prefix_rule(pattern=["git", k], decision=v)\nprefix_rule(pattern=[t for t in "ls cat".split()], decision="prompt") if len(SUBS) == 2 else None\nif True:\n    prefix_rule(pattern=["x", [s for s in ["a", "b"] if s != "a"]])\n',
   'net.rules': 'network_rule(host = "example.com", protocol = "https", decision = "allow")\n',
   'deny.rules': 'prefix_rule(pattern=["git"], decision="deny")\n',
   'empty.rules': 'prefix_rule(pattern=[])\n',
@@ -47,7 +51,8 @@ network_rule(host = "example.com", protocol = "https", decision = "allow", justi
   'int.rules': 'prefix_rule(pattern=["git", 3])\n',
   'just.rules': 'prefix_rule(pattern=["git"], justification="   ")\n',
   'match.rules': 'prefix_rule(pattern=["git","status"], match=["git log"])\n',
-  'match2.rules': 'prefix_rule(pattern=[["git","hg"], ["status","st"]], decision="prompt", justification="j", match=["git log", ["hg","x"]])\n',
+  'match2.rules':
+    'prefix_rule(pattern=[["git","hg"], ["status","st"]], decision="prompt", justification="j", match=["git log", ["hg","x"]])\n',
   'notmatch.rules': 'prefix_rule(pattern=["git"], not_match=["git log"])\n',
   'notmatch2.rules': 'prefix_rule(pattern=["hg"], match=[["hg"]], not_match=[["hg", "a b"]])\n',
   'nhost.rules': 'network_rule(host="", protocol="https", decision="allow")\n',
@@ -133,7 +138,8 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
 
   if (!bin) {
     if (process.env.CI) it('needs the reference binary in CI', () => assert.fail(`codex 0.171.0 not installed (${installer})`));
-    else it('skipped: reference codex 0.171.0 not installed (bash ../shared/reference/install.sh 0.171.0)', { skip: true }, () => undefined);
+    else
+      it('skipped: reference codex 0.171.0 not installed (bash ../shared/reference/install.sh 0.171.0)', { skip: true }, () => undefined);
     return;
   }
 
@@ -144,7 +150,8 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
   const codexHome = path.join(homedir(), '.cache', 'cordon-reference', 'home');
   mkdirSync(codexHome, { recursive: true });
 
-  const reference = (args: string[]) => spawnSync(bin, ['execpolicy', 'check', ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CODEX_HOME: codexHome } });
+  const reference = (args: string[]) =>
+    spawnSync(bin, ['execpolicy', 'check', ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CODEX_HOME: codexHome } });
 
   // The whole corpus in-process (one node start per case would be slow on a busy machine)…
   for (const args of CASES) {
@@ -158,16 +165,25 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
   }
 
   // …and a few through the real command line.
-  for (const args of [['-r', 'a.rules', '--pretty', 'rm', '-rf', '/'], ['--rules', 'deny.rules', '--', 'git'], ['--rules', 'a.rules']]) {
+  for (const args of [
+    ['-r', 'a.rules', '--pretty', 'rm', '-rf', '/'],
+    ['--rules', 'deny.rules', '--', 'git'],
+    ['--rules', 'a.rules'],
+  ]) {
     it(`cli: ${args.join(' ')}`, () => {
       const ref = reference(args);
-      const ours = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'policy', 'check', ...args], {
-        cwd: dir,
-        encoding: 'utf8',
-        env: { ...env, NODE_OPTIONS: '' },
-      });
+      const ours = spawnSync(
+        process.execPath,
+        ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'policy', 'check', ...args],
+        {
+          cwd: dir,
+          encoding: 'utf8',
+          env: { ...env, NODE_OPTIONS: '' },
+        },
+      );
       assert.equal(ours.stdout, ref.stdout, 'stdout');
-      if (ref.status === 2) assert.match(ours.stderr, /^error: the following required arguments were not provided:\n {2}<COMMAND>\.\.\./, 'stderr');
+      if (ref.status === 2)
+        assert.match(ours.stderr, /^error: the following required arguments were not provided:\n {2}<COMMAND>\.\.\./, 'stderr');
       else assert.equal(ours.stderr, ref.stderr, 'stderr');
       assert.equal(ours.status, ref.status, 'exit status');
     });

@@ -1,7 +1,7 @@
 // NETWORK.md §5.4 P1–P15: the .rules loader, the evaluator and the shell splitter.
 import assert from 'node:assert/strict';
-import { describe, it, before } from 'node:test';
-import { formatCheck, policyFromSource, PolicyLoadError, ShellSplitter, type Policy } from '../../src/execpolicy/index.js';
+import { before, describe, it } from 'node:test';
+import { formatCheck, type Policy, PolicyLoadError, policyFromSource, ShellSplitter } from '../../src/execpolicy/index.js';
 
 const RULES_B1 = `prefix_rule(
     pattern = ["git", ["push", "fetch"], "origin"],
@@ -28,7 +28,8 @@ function loadError(src: string): string {
   assert.fail(`loaded: ${src}`);
 }
 
-const check = (p: Policy, argv: string[], resolve = false): string => formatCheck(p.check([argv], { resolveHostExecutables: resolve }), false);
+const check = (p: Policy, argv: string[], resolve = false): string =>
+  formatCheck(p.check([argv], { resolveHostExecutables: resolve }), false);
 
 describe('exec policy rules (NETWORK.md §5.4)', () => {
   it('P1: every load error of the §3.1 table, with Codex text', () => {
@@ -39,16 +40,34 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
       ['prefix_rule(pattern=["git", 3])', 'invalid pattern element: pattern element must be a string or list of strings (got int)'],
       ['prefix_rule(pattern=["git"], justification="   ")', 'invalid rule: justification cannot be empty'],
       ['network_rule(host="", protocol="https", decision="allow")', 'invalid rule: network_rule host cannot be empty'],
-      ['network_rule(host="a.com", protocol="ftp", decision="allow")', 'invalid rule: network_rule protocol must be one of http, https, socks5_tcp, socks5_udp (got ftp)'],
+      [
+        'network_rule(host="a.com", protocol="ftp", decision="allow")',
+        'invalid rule: network_rule protocol must be one of http, https, socks5_tcp, socks5_udp (got ftp)',
+      ],
       ['host_executable(name="git", paths=["git"])', 'invalid rule: host_executable paths must be absolute (got git)'],
-      ['host_executable(name="/usr/bin/git", paths=["/usr/bin/git"])', 'invalid rule: host_executable name must be a bare executable name (got /usr/bin/git)'],
-      ['host_executable(name="git", paths=["/usr/bin/gitx"])', 'invalid rule: host_executable path `/usr/bin/gitx` must have basename `git`'],
+      [
+        'host_executable(name="/usr/bin/git", paths=["/usr/bin/git"])',
+        'invalid rule: host_executable name must be a bare executable name (got /usr/bin/git)',
+      ],
+      [
+        'host_executable(name="git", paths=["/usr/bin/gitx"])',
+        'invalid rule: host_executable path `/usr/bin/gitx` must have basename `git`',
+      ],
       ['prefix_rule(pattern=["git"]\n', "Parse error: unexpected new line, expected symbol ')'"],
       ['frobnicate(1)', 'Variable `frobnicate` not found'],
       ['prefix_rule(pattern=["git"], unknown_kw=1)', 'Found `unknown_kw` extra named parameter(s) for call to prefix_rule'],
-      ['network_rule(host="*.example.com", protocol="https", decision="allow")', 'invalid rule: network_rule host must be a specific host; wildcards are not allowed'],
-      ['network_rule(host="exa mple.com", protocol="https", decision="allow")', 'invalid rule: network_rule host cannot contain whitespace'],
-      ['network_rule(host="https://example.com", protocol="https", decision="allow")', 'invalid rule: network_rule host must be a hostname or IP literal (without scheme or path)'],
+      [
+        'network_rule(host="*.example.com", protocol="https", decision="allow")',
+        'invalid rule: network_rule host must be a specific host; wildcards are not allowed',
+      ],
+      [
+        'network_rule(host="exa mple.com", protocol="https", decision="allow")',
+        'invalid rule: network_rule host cannot contain whitespace',
+      ],
+      [
+        'network_rule(host="https://example.com", protocol="https", decision="allow")',
+        'invalid rule: network_rule host must be a hostname or IP literal (without scheme or path)',
+      ],
       ['network_rule(host="a.com", protocol="https", decision="ask")', 'invalid decision: ask'],
     ];
     for (const [src, message] of table) assert.equal(loadError(src), message, src);
@@ -64,12 +83,18 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
 
   it('P2: the §3.3 transcripts, byte for byte', () => {
     const p = policyFromSource(RULES_B1, 'a.rules');
-    assert.equal(check(p, ['git', 'status']), '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["git","status"],"decision":"allow"}},{"prefixRuleMatch":{"matchedPrefix":["git"],"decision":"prompt"}}],"decision":"prompt"}');
+    assert.equal(
+      check(p, ['git', 'status']),
+      '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["git","status"],"decision":"allow"}},{"prefixRuleMatch":{"matchedPrefix":["git"],"decision":"prompt"}}],"decision":"prompt"}',
+    );
     assert.equal(
       check(p, ['git', 'push', 'origin', 'main']),
       '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["git","push","origin"],"decision":"prompt","justification":"ask a human before touching the remote"}},{"prefixRuleMatch":{"matchedPrefix":["git"],"decision":"prompt"}}],"decision":"prompt"}',
     );
-    assert.equal(check(p, ['rm', '-rf', '/']), '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["rm","-rf"],"decision":"forbidden","justification":"Use `trash` instead."}}],"decision":"forbidden"}');
+    assert.equal(
+      check(p, ['rm', '-rf', '/']),
+      '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["rm","-rf"],"decision":"forbidden","justification":"Use `trash` instead."}}],"decision":"forbidden"}',
+    );
     assert.equal(check(p, ['ls', '-la']), '{"matchedRules":[]}');
     assert.equal(
       check(p, ['/usr/bin/git', 'status'], true),
@@ -80,7 +105,10 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
   it('P3/P4: exact tokens, alternatives in the first position', () => {
     const p = policyFromSource(RULES_B1);
     assert.equal(check(p, ['rm', '-r', '-f', '/']), '{"matchedRules":[]}');
-    assert.equal(check(p, ['pnpm', 'install', 'x']), '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["pnpm","install"],"decision":"prompt"}}],"decision":"prompt"}');
+    assert.equal(
+      check(p, ['pnpm', 'install', 'x']),
+      '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["pnpm","install"],"decision":"prompt"}}],"decision":"prompt"}',
+    );
   });
 
   it('P5/P6: absolute paths and host_executable', () => {
@@ -99,7 +127,9 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
   });
 
   it('P9/P10: variables, +, def; load() is refused', () => {
-    const p = policyFromSource('x = ["git", "status"]\nprefix_rule(pattern = x + ["-s"], decision="prompt")\ndef f(p):\n    prefix_rule(pattern=p)\nf(["ls"])\n');
+    const p = policyFromSource(
+      'x = ["git", "status"]\nprefix_rule(pattern = x + ["-s"], decision="prompt")\ndef f(p):\n    prefix_rule(pattern=p)\nf(["ls"])\n',
+    );
     assert.match(check(p, ['git', 'status', '-s']), /"matchedPrefix":\["git","status","-s"\]/);
     assert.match(check(p, ['ls', '-l']), /"matchedPrefix":\["ls"\]/);
     assert.equal(loadError('load("foo.star", "x")'), 'No imports are available, you tried `foo.star` (no call to `Evaluator.set_loader`)');
@@ -114,15 +144,21 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
     const a = 'prefix_rule(pattern=["git"])\n';
     const b = 'prefix_rule(pattern=["git", "push"], decision="forbidden")\n';
     const p = policyFromSource(a + b);
-    assert.equal(check(p, ['git', 'push']), '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["git"],"decision":"allow"}},{"prefixRuleMatch":{"matchedPrefix":["git","push"],"decision":"forbidden"}}],"decision":"forbidden"}');
+    assert.equal(
+      check(p, ['git', 'push']),
+      '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["git"],"decision":"allow"}},{"prefixRuleMatch":{"matchedPrefix":["git","push"],"decision":"forbidden"}}],"decision":"forbidden"}',
+    );
   });
 
   it('network_rule data is exposed for the managed proxy', () => {
     const p = policyFromSource(`${RULES_B1}network_rule(host="API.Example.com.", protocol="http", decision="forbidden")\n`);
-    assert.deepEqual(p.networkRules.map((r) => [r.normalizedHost, r.protocol, r.decision, r.justification]), [
-      ['example.com', 'https', 'allow', 'docs'],
-      ['api.example.com', 'http', 'deny', null],
-    ]);
+    assert.deepEqual(
+      p.networkRules.map((r) => [r.normalizedHost, r.protocol, r.decision, r.justification]),
+      [
+        ['example.com', 'https', 'allow', 'docs'],
+        ['api.example.com', 'http', 'deny', null],
+      ],
+    );
   });
 
   describe('shell splitting (P12–P14)', () => {
@@ -131,11 +167,26 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
       splitter = await ShellSplitter.create();
     });
     it('P12: plain words joined by && ; | are split', () => {
-      assert.deepEqual(splitter.commandsFor(['bash', '-lc', "ls && pwd; echo 'hi there' | wc -l"]).commands, [['ls'], ['pwd'], ['echo', 'hi there'], ['wc', '-l']]);
+      assert.deepEqual(splitter.commandsFor(['bash', '-lc', "ls && pwd; echo 'hi there' | wc -l"]).commands, [
+        ['ls'],
+        ['pwd'],
+        ['echo', 'hi there'],
+        ['wc', '-l'],
+      ]);
       assert.deepEqual(splitter.commandsFor(['bash', '-c', 'rg -g"*.py" foo || true']).commands, [['rg', '-g*.py', 'foo'], ['true']]);
     });
     it('P13: anything else is one command', () => {
-      for (const script of ['echo $HOME', 'ls > out', '(ls)', 'echo hi & echo bye', 'FOO=bar ls', 'ls &&', 'echo `id`', 'echo $(id)', 'if true; then ls; fi']) {
+      for (const script of [
+        'echo $HOME',
+        'ls > out',
+        '(ls)',
+        'echo hi & echo bye',
+        'FOO=bar ls',
+        'ls &&',
+        'echo `id`',
+        'echo $(id)',
+        'if true; then ls; fi',
+      ]) {
         const r = splitter.commandsFor(['bash', '-lc', script]);
         assert.deepEqual(r.commands, [['bash', '-lc', script]], script);
         assert.equal(r.unsplittableScript, true, script);

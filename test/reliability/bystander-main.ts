@@ -1,4 +1,4 @@
-import { Peer, percentile, ms, sleep } from './harness.js';
+import { ms, Peer, percentile, sleep } from './harness.js';
 
 /**
  * Another session, in a process of its own so the abusing test's work is not counted as the
@@ -29,5 +29,7 @@ for (let i = 0; running; i++) {
   await sleep(20);
 }
 await peer.close();
-process.stdout.write(`${JSON.stringify({ max: ms(Math.max(0, ...latencies)), p50: ms(percentile(latencies, 50)), p99: ms(percentile(latencies, 99)), count: latencies.length, failures })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ max: ms(Math.max(0, ...latencies)), p50: ms(percentile(latencies, 50)), p99: ms(percentile(latencies, 99)), count: latencies.length, failures })}\n`,
+);
 process.exit(0);

@@ -3,7 +3,19 @@ import net from 'node:net';
 import { DisconnectedError } from '../../src/client/errors.js';
 import { ExecServerClient } from '../../src/client/exec-server-client.js';
 import type { ProcessEvent } from '../../src/environment/types.js';
-import { assertScratchCeiling, eventually, figure, makeScratch, rng, scaled, SEED, sleep, spawnServer, withTimeout, relTest } from './harness.js';
+import {
+  assertScratchCeiling,
+  eventually,
+  figure,
+  makeScratch,
+  relTest,
+  rng,
+  SEED,
+  scaled,
+  sleep,
+  spawnServer,
+  withTimeout,
+} from './harness.js';
 
 /**
  * Forced disconnects: the client talks to the server through a TCP relay that the test cuts at
@@ -106,7 +118,12 @@ relTest('forced disconnects at random moments and during resumes lose no byte in
         (async () => {
           for (let attempt = 0; ; attempt++) {
             try {
-              await client!.startProcess({ processId, argv: ['/bin/sh', '-c', script], cwd: scratch.dir, env: { PATH: '/usr/bin:/bin', CORDON_REL_MARK: server.mark } });
+              await client!.startProcess({
+                processId,
+                argv: ['/bin/sh', '-c', script],
+                cwd: scratch.dir,
+                env: { PATH: '/usr/bin:/bin', CORDON_REL_MARK: server.mark },
+              });
               return;
             } catch (err) {
               if (/already exists/.test(String(err))) return;
@@ -141,11 +158,17 @@ relTest('forced disconnects at random moments and during resumes lose no byte in
       if (output !== expected) {
         const got = output.split('\n');
         const firstBad = got.findIndex((l, i) => i < perRound && l !== `line ${i + 1}`);
-        assert.fail(`round ${round} (seed ${SEED}): output differs at line ${firstBad + 1}: got ${JSON.stringify(got.slice(Math.max(0, firstBad - 1), firstBad + 2))}; ${got.length - 1} lines`);
+        assert.fail(
+          `round ${round} (seed ${SEED}): output differs at line ${firstBad + 1}: got ${JSON.stringify(got.slice(Math.max(0, firstBad - 1), firstBad + 2))}; ${got.length - 1} lines`,
+        );
       }
       lines += perRound;
       const seqs = events.map((e) => e.seq);
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), `events out of seq order (round ${round}, seed ${SEED})`);
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        `events out of seq order (round ${round}, seed ${SEED})`,
+      );
       assert.equal(new Set(seqs).size, seqs.length, `an event delivered twice (round ${round}, seed ${SEED})`);
       assert.equal(events.filter((e) => e.type === 'exited').length, 1);
       const exited = events.find((e) => e.type === 'exited');
@@ -191,7 +214,12 @@ relTest('when the server is killed for good, an events iterator ends with an err
     client = await ExecServerClient.connect({ url: server.url });
     client.on('disconnected', () => undefined);
     const events = client.events('sleeper');
-    await client.startProcess({ processId: 'sleeper', argv: ['sleep', '600'], cwd: scratch.dir, env: { PATH: '/usr/bin:/bin', CORDON_REL_MARK: server.mark } });
+    await client.startProcess({
+      processId: 'sleeper',
+      argv: ['sleep', '600'],
+      cwd: scratch.dir,
+      env: { PATH: '/usr/bin:/bin', CORDON_REL_MARK: server.mark },
+    });
     const iterated = (async () => {
       for await (const _ of events) {
         // a sleeper says nothing

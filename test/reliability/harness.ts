@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -49,7 +49,12 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms (seed ${SEED})`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms (seed ${SEED})`)), ms)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -147,7 +152,9 @@ export async function spawnServer(scratch: Scratch, options: ServerSpawnOptions 
   let stderr = '';
   let stdout = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let running = true;
   void exited.then(() => (running = false));
   let url: string;
@@ -215,27 +222,39 @@ export async function assertScratchCeiling(server: ServerProcess, scratch: Scrat
     const inside = path.join(scratch.dir, 'ceiling-probe');
     const data = Buffer.from('probe').toString('base64');
     const ok = await peer.call('fs/writeFile', { path: inside, dataBase64: data });
-    if (ok.error || readFileSync(inside, 'utf8') !== 'probe') throw new Error(`a write inside the scratch dir failed: ${JSON.stringify(ok)}`);
+    if (ok.error || readFileSync(inside, 'utf8') !== 'probe')
+      throw new Error(`a write inside the scratch dir failed: ${JSON.stringify(ok)}`);
     const refused = await peer.call('fs/writeFile', { path: outside, dataBase64: data });
-    if (!refused.error || existsSync(outside)) throw new Error(`the ceiling let a write outside the scratch dir through: ${JSON.stringify(refused)}`);
+    if (!refused.error || existsSync(outside))
+      throw new Error(`the ceiling let a write outside the scratch dir through: ${JSON.stringify(refused)}`);
     // Asking for no sandbox at all (as a fuzzer may) gets no more than the ceiling.
     const unsandboxed = { sandboxPolicy: { type: 'danger-full-access' }, windowsSandboxLevel: 'disabled' };
     const asked = await peer.call('fs/writeFile', { path: outside, dataBase64: data, sandbox: unsandboxed });
-    if (!asked.error || existsSync(outside)) throw new Error(`a client's danger-full-access sandbox got past the ceiling: ${JSON.stringify(asked)}`);
+    if (!asked.error || existsSync(outside))
+      throw new Error(`a client's danger-full-access sandbox got past the ceiling: ${JSON.stringify(asked)}`);
     const run = async (target: string, sandbox?: unknown): Promise<{ code: number | null; sandboxType: unknown }> => {
       const id = `ceiling-${randomUUID()}`;
-      const started = await peer.call('process/start', { processId: id, argv: ['/bin/sh', '-c', `echo x > '${target}'`], cwd: scratch.dir, env: { PATH: '/usr/bin:/bin' }, tty: false, sandbox });
+      const started = await peer.call('process/start', {
+        processId: id,
+        argv: ['/bin/sh', '-c', `echo x > '${target}'`],
+        cwd: scratch.dir,
+        env: { PATH: '/usr/bin:/bin' },
+        tty: false,
+        sandbox,
+      });
       if (started.error) throw new Error(`process/start failed: ${JSON.stringify(started.error)}`);
       const exited = await peer.notification((m) => m.method === 'process/exited' && m.params.processId === id, 30_000);
       return { code: exited.params.exitCode as number, sandboxType: started.result.sandboxType };
     };
     const twin = await run(path.join(scratch.dir, 'ceiling-probe-2'));
-    if (twin.code !== 0 || !existsSync(path.join(scratch.dir, 'ceiling-probe-2'))) throw new Error('a process could not write inside the scratch dir');
-    const escape = await run(outside);
-    if (escape.code === 0 || existsSync(outside)) throw new Error('the ceiling let a process write outside the scratch dir');
+    if (twin.code !== 0 || !existsSync(path.join(scratch.dir, 'ceiling-probe-2')))
+      throw new Error('a process could not write inside the scratch dir');
+    const escaped = await run(outside);
+    if (escaped.code === 0 || existsSync(outside)) throw new Error('the ceiling let a process write outside the scratch dir');
     const asking = await run(outside, unsandboxed);
-    if (asking.code === 0 || existsSync(outside)) throw new Error("a process asking for danger-full-access got past the ceiling");
-    if (twin.sandboxType === 'none' || twin.sandboxType === undefined) throw new Error(`processes do not run in the sandbox (sandboxType ${String(twin.sandboxType)})`);
+    if (asking.code === 0 || existsSync(outside)) throw new Error('a process asking for danger-full-access got past the ceiling');
+    if (twin.sandboxType === 'none' || twin.sandboxType === undefined)
+      throw new Error(`processes do not run in the sandbox (sandboxType ${String(twin.sandboxType)})`);
   } finally {
     await peer.close();
   }
@@ -382,7 +401,8 @@ export class Peer {
   /** Sends a message in 1 MiB fragments (a single frame is bounded by the server's frame limit). */
   sendFragmented(data: Buffer): void {
     const size = 1024 * 1024;
-    for (let off = 0; off < data.length; off += size) this.ws.send(data.subarray(off, off + size), { binary: false, fin: off + size >= data.length });
+    for (let off = 0; off < data.length; off += size)
+      this.ws.send(data.subarray(off, off + size), { binary: false, fin: off + size >= data.length });
   }
 
   callRaw(id: number | string, text: string | Buffer, timeoutMs = 30_000, what = 'request'): Promise<Json> {
@@ -393,7 +413,8 @@ export class Peer {
       }, timeoutMs);
       const onClose = (code: number): void => {
         clearTimeout(timer);
-        if (this.pending.delete(id)) reject(new Error(`${what} (id ${JSON.stringify(id)}): connection closed (${code}) without a response`));
+        if (this.pending.delete(id))
+          reject(new Error(`${what} (id ${JSON.stringify(id)}): connection closed (${code}) without a response`));
       };
       void this.closed.then(onClose);
       this.pending.set(id, (m) => {
@@ -432,12 +453,25 @@ export class Peer {
 // A bystander: another session that keeps asking a cheap question while a test abuses the server.
 
 export class Bystander {
-  private constructor(private readonly child: ChildProcess, private readonly output: Promise<string>) {}
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly output: Promise<string>,
+  ) {}
 
   static async start(url: string, probePath: string): Promise<Bystander> {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(path.dirname(fileURLToPath(import.meta.url)), 'bystander-main.ts'), url, probePath], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        path.join(path.dirname(fileURLToPath(import.meta.url)), 'bystander-main.ts'),
+        url,
+        probePath,
+      ],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     const output = new Promise<string>((resolve) => child.once('exit', () => resolve(out)));
@@ -472,7 +506,8 @@ export const BYSTANDER_BOUND_MS = Number(process.env.CORDON_REL_BYSTANDER_BOUND_
 export const ALLOWED_ERROR_CODES = new Set([-32600, -32601, -32602, -32603, -32004]);
 
 /** The texts of exceptions that escaped a handler (a bug), as opposed to worded errors. */
-export const LEAKED_EXCEPTION = /TypeError|ReferenceError|RangeError|SyntaxError: |Cannot read prop|is not a function|is not iterable|undefined \(reading|\n\s+at /;
+export const LEAKED_EXCEPTION =
+  /TypeError|ReferenceError|RangeError|SyntaxError: |Cannot read prop|is not a function|is not iterable|undefined \(reading|\n\s+at /;
 
 /** Parent pid and start time of a process, from /proc/PID/stat. */
 function statOf(pid: number): { ppid: number; start: string } | undefined {
@@ -493,7 +528,10 @@ export class DescendantWatch {
   private readonly seen = new Map<number, string>();
   private timer: NodeJS.Timeout;
 
-  constructor(private readonly rootPid: number, intervalMs = 100) {
+  constructor(
+    private readonly rootPid: number,
+    intervalMs = 100,
+  ) {
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
   }
@@ -564,11 +602,16 @@ export function describeProcesses(pids: number[]): string {
 export const budgetMs = (seconds: number): number => Math.round(seconds * 1000 * SCALE);
 
 /** fc.assert, but the failure also says what the property's assertion said (fast-check's report alone does not). */
-export async function assertProperty<Ts extends [unknown, ...unknown[]]>(property: fc.IAsyncProperty<Ts>, params: fc.Parameters<Ts>): Promise<number> {
+export async function assertProperty<Ts extends [unknown, ...unknown[]]>(
+  property: fc.IAsyncProperty<Ts>,
+  params: fc.Parameters<Ts>,
+): Promise<number> {
   const out = await fc.check(property, params);
   if (!out.failed) return out.numRuns;
   const cause = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance);
-  throw new Error(`${fc.defaultReportMessage(out)}\nThe property said: ${cause}\nReplay with CORDON_REL_SEED=${SEED} (fast-check seed ${out.seed}, path ${JSON.stringify(out.counterexamplePath)}).`);
+  throw new Error(
+    `${fc.defaultReportMessage(out)}\nThe property said: ${cause}\nReplay with CORDON_REL_SEED=${SEED} (fast-check seed ${out.seed}, path ${JSON.stringify(out.counterexamplePath)}).`,
+  );
 }
 
 /**

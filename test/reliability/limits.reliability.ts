@@ -4,17 +4,17 @@ import { closeSync, constants, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   assertScratchCeiling,
-  Bystander,
   BYSTANDER_BOUND_MS,
+  Bystander,
   figure,
+  type Json,
   LEAKED_EXCEPTION,
   makeScratch,
   Peer,
-  spawnServer,
-  type Json,
+  relTest,
   type Scratch,
   type ServerProcess,
-  relTest,
+  spawnServer,
 } from './harness.js';
 
 /**
@@ -26,7 +26,10 @@ import {
 const MAX_OPEN_FILES = 64;
 const MAX_WATCHES = 64;
 
-async function withServer(name: string, body: (ctx: { server: ServerProcess; scratch: Scratch; peer: Peer }) => Promise<void>): Promise<void> {
+async function withServer(
+  name: string,
+  body: (ctx: { server: ServerProcess; scratch: Scratch; peer: Peer }) => Promise<void>,
+): Promise<void> {
   const scratch = await makeScratch();
   const server = await spawnServer(scratch);
   let bystander: Bystander | undefined;
@@ -62,7 +65,9 @@ relTest('open file handles: the per-session limit holds under concurrent fs/open
   await withServer('open handles', async ({ scratch, peer }) => {
     const file = path.join(scratch.dir, 'f');
     writeFileSync(file, 'x');
-    const answers = await Promise.all(Array.from({ length: 4 * MAX_OPEN_FILES }, () => peer.call('fs/open', { path: file, mode: 'read' }, 60_000)));
+    const answers = await Promise.all(
+      Array.from({ length: 4 * MAX_OPEN_FILES }, () => peer.call('fs/open', { path: file, mode: 'read' }, 60_000)),
+    );
     const opened = answers.filter((a) => a.result).map((a) => a.result.handle as string);
     for (const a of answers.filter((x) => x.error)) worded(a, 'fs/open past the limit');
     figure('open handles: concurrent fs/open accepted of requested', `${opened.length} of ${answers.length} (limit ${MAX_OPEN_FILES})`);
@@ -76,7 +81,9 @@ relTest('open file handles: the per-session limit holds under concurrent fs/open
 
 relTest('watches: the per-session limit holds under concurrent fs/watch', async () => {
   await withServer('watches', async ({ scratch, peer }) => {
-    const answers = await Promise.all(Array.from({ length: 4 * MAX_WATCHES }, () => peer.call('fs/watch', { path: scratch.dir, recursive: false }, 60_000)));
+    const answers = await Promise.all(
+      Array.from({ length: 4 * MAX_WATCHES }, () => peer.call('fs/watch', { path: scratch.dir, recursive: false }, 60_000)),
+    );
     const watching = answers.filter((a) => a.result);
     for (const a of answers.filter((x) => x.error)) worded(a, 'fs/watch past the limit');
     figure('watches: concurrent fs/watch accepted of requested', `${watching.length} of ${answers.length} (limit ${MAX_WATCHES})`);
@@ -93,7 +100,10 @@ relTest('a process/start with a million env entries is answered, and does not st
     const text = `{"id":"${id}","method":"process/start","params":{"processId":"huge","argv":["true"],"cwd":${JSON.stringify(scratch.dir)},"tty":false,"env":{"CORDON_REL_MARK":"${server.mark}",${entries}}}}`;
     const t0 = performance.now();
     const res = await peer.callRaw(id, Buffer.from(text), 120_000, 'huge process/start');
-    figure('huge env: answer to a process/start with 1,000,000 env entries', `${res.error ? `error ${res.error.code}: ${String(res.error.message).slice(0, 80)}` : 'started'} in ${Math.round(performance.now() - t0)} ms`);
+    figure(
+      'huge env: answer to a process/start with 1,000,000 env entries',
+      `${res.error ? `error ${res.error.code}: ${String(res.error.message).slice(0, 80)}` : 'started'} in ${Math.round(performance.now() - t0)} ms`,
+    );
     if (res.error) worded(res, 'huge env');
   });
 });
@@ -104,7 +114,11 @@ relTest('a malformed 40 MB fs/writeFile gets the worded base64 error and does no
   await withServer('malformed 40 MB write', async ({ scratch, peer }) => {
     const target = path.join(scratch.dir, 'big');
     const id = 'malformed-write';
-    const text = Buffer.concat([Buffer.from(`{"id":"${id}","method":"fs/writeFile","params":{"path":${JSON.stringify(target)},"dataBase64":"`), data, Buffer.from('"}}')]);
+    const text = Buffer.concat([
+      Buffer.from(`{"id":"${id}","method":"fs/writeFile","params":{"path":${JSON.stringify(target)},"dataBase64":"`),
+      data,
+      Buffer.from('"}}'),
+    ]);
     const t0 = performance.now();
     const res = await peer.callRaw(id, text, 120_000, 'malformed fs/writeFile');
     figure('malformed 40 MB write: answer', `${res.error?.code} in ${Math.round(performance.now() - t0)} ms`);
@@ -129,7 +143,11 @@ relTest('process/start of an executable FIFO is answered and does not stall othe
     const fifo = path.join(scratch.dir, 'prog');
     execFileSync('mkfifo', ['-m', '0755', fifo]);
     try {
-      const res = await peer.call('process/start', { processId: 'fifo', argv: [fifo], cwd: scratch.dir, env: { CORDON_REL_MARK: server.mark }, tty: false }, 20_000);
+      const res = await peer.call(
+        'process/start',
+        { processId: 'fifo', argv: [fifo], cwd: scratch.dir, env: { CORDON_REL_MARK: server.mark }, tty: false },
+        20_000,
+      );
       figure('FIFO program: answer', res.error ? `error ${res.error.code}: ${res.error.message}` : 'started');
       if (res.error) worded(res, 'FIFO program');
     } finally {
@@ -143,16 +161,33 @@ relTest('fs/readFile of FIFOs and endless devices is bounded: other sessions ans
     const fifo = path.join(scratch.dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
     // More FIFO reads than the thread pool has threads; none of them has a writer.
-    const fifoReads = Array.from({ length: 8 }, () => peer.call('fs/readFile', { path: fifo }, 120_000).catch((err: Error) => ({ pending: err.message })));
-    const devices = await Promise.all(['/dev/zero', '/dev/urandom'].map((dev) => peer.call('fs/readFile', { path: dev }, 20_000).catch((err: Error): Json => ({ error: { code: 0, message: err.message } }))));
+    const fifoReads = Array.from({ length: 8 }, () =>
+      peer.call('fs/readFile', { path: fifo }, 120_000).catch((err: Error) => ({ pending: err.message })),
+    );
+    const devices = await Promise.all(
+      ['/dev/zero', '/dev/urandom'].map((dev) =>
+        peer.call('fs/readFile', { path: dev }, 20_000).catch((err: Error): Json => ({ error: { code: 0, message: err.message } })),
+      ),
+    );
     for (const [i, res] of devices.entries()) {
-      figure(`FIFO and device reads: fs/readFile ${i ? '/dev/urandom' : '/dev/zero'}`, res.error ? `error ${res.error.code}: ${String(res.error.message).slice(0, 80)}` : `${String(res.result?.dataBase64 ?? '').length} base64 chars`);
-      assert.ok(res.error && res.error.code !== 0, `reading an endless device must be refused past a bound, got ${JSON.stringify(res).slice(0, 200)}`);
+      figure(
+        `FIFO and device reads: fs/readFile ${i ? '/dev/urandom' : '/dev/zero'}`,
+        res.error
+          ? `error ${res.error.code}: ${String(res.error.message).slice(0, 80)}`
+          : `${String(res.result?.dataBase64 ?? '').length} base64 chars`,
+      );
+      assert.ok(
+        res.error && res.error.code !== 0,
+        `reading an endless device must be refused past a bound, got ${JSON.stringify(res).slice(0, 200)}`,
+      );
     }
     // Let the bystander ask while the FIFO reads wait.
     await new Promise((r) => setTimeout(r, 3000));
     const answered = await Promise.race([Promise.all(fifoReads), new Promise((r) => setTimeout(() => r('pending'), 100))]);
-    figure('FIFO and device reads: fs/readFile of a FIFO without a writer', answered === 'pending' ? 'still waiting after 3 s' : JSON.stringify((answered as Json[])[0]).slice(0, 120));
+    figure(
+      'FIFO and device reads: fs/readFile of a FIFO without a writer',
+      answered === 'pending' ? 'still waiting after 3 s' : JSON.stringify((answered as Json[])[0]).slice(0, 120),
+    );
     // The FIFO reads are left waiting on purpose: the server must still stop on SIGTERM (withServer measures it).
   });
 });

@@ -38,7 +38,8 @@ export function encodeFrame(f: FrameSpec): Buffer {
   return Buffer.concat([Buffer.from(head), lenBytes, mask, payload]);
 }
 
-export const textFrame = (text: string): Buffer => encodeFrame({ fin: true, rsv: 0, opcode: 1, masked: true, payload: Buffer.from(text), lengthForm: 'min' });
+export const textFrame = (text: string): Buffer =>
+  encodeFrame({ fin: true, rsv: 0, opcode: 1, masked: true, payload: Buffer.from(text), lengthForm: 'min' });
 
 export interface ServerFrame {
   opcode: number;
@@ -57,7 +58,10 @@ export class RawWebSocket {
   readonly end: Promise<void>;
   private listeners: (() => void)[] = [];
 
-  private constructor(readonly socket: net.Socket, rest: Buffer) {
+  private constructor(
+    readonly socket: net.Socket,
+    rest: Buffer,
+  ) {
     this.end = new Promise((resolve) =>
       socket.once('close', () => {
         this.ended = true;
@@ -89,7 +93,9 @@ export class RawWebSocket {
       socket.on('data', onData);
       socket.once('error', reject);
       socket.once('close', () => reject(new Error('closed during the upgrade')));
-      socket.write(`GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      socket.write(
+        `GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
     });
     socket.removeAllListeners('close');
     return new RawWebSocket(socket, rest);

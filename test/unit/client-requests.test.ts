@@ -8,10 +8,13 @@ describe('server-to-client requests', () => {
     const r = new ClientRequests((t) => sent.push(t));
     const a = r.request('x/one', { n: 1 }, 60_000);
     const b = r.request('x/two', null, 60_000);
-    assert.deepEqual(sent.map((t) => JSON.parse(t)), [
-      { id: 1, method: 'x/one', params: { n: 1 } },
-      { id: 2, method: 'x/two', params: null },
-    ]);
+    assert.deepEqual(
+      sent.map((t) => JSON.parse(t)),
+      [
+        { id: 1, method: 'x/one', params: { n: 1 } },
+        { id: 2, method: 'x/two', params: null },
+      ],
+    );
     assert.equal(r.handleResponse(2, { ok: 2 }, undefined), true);
     assert.equal(r.handleResponse(1, undefined, { code: -1, message: 'nope' }), true);
     assert.deepEqual(await b, { ok: 2 });

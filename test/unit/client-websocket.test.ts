@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { ClientWebSocket } from '../../src/client/client-websocket.js';
 
 interface Harness {
@@ -13,7 +13,12 @@ interface Harness {
 }
 
 async function serve(options: { verifyClient?: (info: unknown, cb: (ok: boolean, code?: number) => void) => void } = {}): Promise<Harness> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 256 * 1024 * 1024, ...(options.verifyClient ? { verifyClient: options.verifyClient } : {}) });
+  const wss = new WebSocketServer({
+    host: '127.0.0.1',
+    port: 0,
+    maxPayload: 256 * 1024 * 1024,
+    ...(options.verifyClient ? { verifyClient: options.verifyClient } : {}),
+  });
   await new Promise((r) => wss.once('listening', r));
   const waiting: ((ws: WebSocket) => void)[] = [];
   const ready: WebSocket[] = [];
@@ -73,7 +78,7 @@ describe('ClientWebSocket', () => {
     }
     server.send('{"method":"process/exited","params":{"processId":"p","seq":2,"exitCode":0}}');
     await c.waitMessages(2);
-    assert.ok(((c.messages[0]?.result as Record<string, unknown>).data as Buffer).equals(data));
+    assert.ok(((c.messages[0]?.result as Record<string, unknown> | undefined)?.data as Buffer | undefined)?.equals(data) === true);
     assert.deepEqual(c.messages[1], { method: 'process/exited', params: { processId: 'p', seq: 2, exitCode: 0 } });
     await client.close();
     assert.deepEqual(await c.onClosed, [1000, '']);
@@ -90,7 +95,10 @@ describe('ClientWebSocket', () => {
     client.send(big, (err) => (sentErr = err));
     client.send('after');
     while (got.length < 3) await new Promise((r) => setTimeout(r, 10));
-    assert.deepEqual(got.map((g) => g.length), [5, big.length, 5]);
+    assert.deepEqual(
+      got.map((g) => g.length),
+      [5, big.length, 5],
+    );
     assert.equal(got[1], big);
     assert.equal(sentErr, undefined);
     await client.close();
@@ -143,8 +151,12 @@ describe('ClientWebSocket', () => {
       held.push(socket);
       socket.once('data', (request) => {
         const key = /sec-websocket-key: *(\S+)/i.exec(request.toString())?.[1] ?? '';
-        const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        const accept = createHash('sha1')
+          .update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+          .digest('base64');
+        socket.write(
+          `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
         socket.write(Buffer.from([0x88, 0x02, 0x0f, 0xa1])); // close 4001, no reason
       });
       socket.on('error', () => undefined);

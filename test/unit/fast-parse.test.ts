@@ -1,19 +1,46 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
+import { compileObject } from '../../src/protocol/fast-parse.js';
 import * as fs from '../../src/protocol/fs.js';
 import * as proc from '../../src/protocol/process.js';
-import { compileObject } from '../../src/protocol/fast-parse.js';
 
 /**
  * The compiled parser must agree with zod: on every input it accepts, its output equals zod's; it
  * may decline (undefined) anything, but never accept what zod rejects.
  */
-const schemas = Object.entries({ ...fs, ...proc } as Record<string, unknown>).filter((e): e is [string, z.AnyZodObject] => e[1] instanceof z.ZodObject);
+const schemas = Object.entries({ ...fs, ...proc } as Record<string, unknown>).filter(
+  (e): e is [string, z.AnyZodObject] => e[1] instanceof z.ZodObject,
+);
 
 const values: unknown[] = [
-  undefined, null, true, false, 0, 1, -1, 1.5, 65535, 65536, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2,
-  '', 'x', '/tmp', 'read', 'write', 'interrupt', 'core', 'all', [], ['ls'], ['ls', 1], [1], {}, { a: 'b' }, { a: 1 },
+  undefined,
+  null,
+  true,
+  false,
+  0,
+  1,
+  -1,
+  1.5,
+  65535,
+  65536,
+  Number.MAX_SAFE_INTEGER,
+  Number.MAX_SAFE_INTEGER + 2,
+  '',
+  'x',
+  '/tmp',
+  'read',
+  'write',
+  'interrupt',
+  'core',
+  'all',
+  [],
+  ['ls'],
+  ['ls', 1],
+  [1],
+  {},
+  { a: 'b' },
+  { a: 1 },
 ];
 
 function inputsFor(schema: z.AnyZodObject): unknown[] {
@@ -45,7 +72,11 @@ function inputsFor(schema: z.AnyZodObject): unknown[] {
 
 describe('compiled params parser', () => {
   it('covers the hot schemas (declines nothing well-formed there)', () => {
-    assert.deepEqual(compileObject(proc.ReadParams)({ processId: 'p', afterSeq: 3, maxBytes: null }), { processId: 'p', afterSeq: 3, maxBytes: null });
+    assert.deepEqual(compileObject(proc.ReadParams)({ processId: 'p', afterSeq: 3, maxBytes: null }), {
+      processId: 'p',
+      afterSeq: 3,
+      maxBytes: null,
+    });
     assert.deepEqual(compileObject(fs.PathParams)({ path: '/tmp' }), { path: '/tmp' });
     assert.deepEqual(compileObject(proc.StartParams)({ processId: 'p', argv: ['true'], cwd: '/', env: {}, tty: false, extra: 1 }), {
       processId: 'p',

@@ -33,20 +33,27 @@ function expected(message: Buffer): Record<string, unknown> {
 describe('MessageAssembler', () => {
   const data = randomBytes(300_001);
   const readFile = Buffer.from(JSON.stringify({ id: 7, result: { dataBase64: data.toString('base64') } }));
-  const output = Buffer.from(JSON.stringify({ method: 'process/output', params: { processId: 'p', seq: 3, stream: 'stdout', chunk: data.subarray(0, 70_000).toString('base64') } }));
+  const output = Buffer.from(
+    JSON.stringify({
+      method: 'process/output',
+      params: { processId: 'p', seq: 3, stream: 'stdout', chunk: data.subarray(0, 70_000).toString('base64') },
+    }),
+  );
 
   it('decodes a base64 field split at every kind of boundary', () => {
     for (const sizes of [[1], [2], [3], [5], [7, 1, 2], [1023, 1, 4097], [65536], [readFile.length]]) {
       const got = assemble(readFile, sizes, 65536);
       assert.deepEqual(got, expected(readFile), `pieces of ${sizes.join(',')}`);
-      assert.ok(Buffer.isBuffer((got?.result as Record<string, unknown>).data));
+      assert.ok(Buffer.isBuffer((got?.result as Record<string, unknown> | undefined)?.data));
     }
     assert.deepEqual(assemble(output, [4096, 13]), expected(output));
   });
 
   it('decodes an empty field and padded tails', () => {
     for (const n of [0, 1, 2, 3, 4]) {
-      const m = Buffer.from(JSON.stringify({ id: 1, result: { dataBase64: data.subarray(0, n).toString('base64'), eof: true } }) + ' '.repeat(2000));
+      const m = Buffer.from(
+        JSON.stringify({ id: 1, result: { dataBase64: data.subarray(0, n).toString('base64'), eof: true } }) + ' '.repeat(2000),
+      );
       assert.deepEqual(assemble(m, [3]), expected(m), `${n} bytes`);
     }
   });
@@ -54,7 +61,9 @@ describe('MessageAssembler', () => {
   it('hands other messages to the plain decoder unchanged', () => {
     const small = Buffer.from('{"id":1,"result":{"kind":"file","size":3}}');
     assert.deepEqual(assemble(small, [5]), decodeFrame(small));
-    const big = Buffer.from(JSON.stringify({ id: 2, result: { entries: Array.from({ length: 500 }, (_, i) => ({ name: `f${i}`, kind: 'file' })) } }));
+    const big = Buffer.from(
+      JSON.stringify({ id: 2, result: { entries: Array.from({ length: 500 }, (_, i) => ({ name: `f${i}`, kind: 'file' })) } }),
+    );
     assert.deepEqual(assemble(big, [100]), decodeFrame(big));
     assert.equal(assemble(Buffer.from('not json at all, and long enough '.repeat(100)), [64]), undefined);
   });

@@ -2,23 +2,42 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { type NetworkFlags, operatorNetworkFromFlags } from '../../src/cli/serve.js';
 import { classifyAddress, parseIpLiteral } from '../../src/network/address.js';
 import { DomainPatternError, normalizeHost, parseDomainPattern, patternMatches } from '../../src/network/domain-pattern.js';
 import { ManagedProxy } from '../../src/network/managed-proxy.js';
-import { NetworkPolicy, type DecisionEvent } from '../../src/network/policy.js';
-import { buildSeccompFilter, evaluateSeccomp, SECCOMP } from '../../src/sandbox/seccomp.js';
-import { proxyEnv } from '../../src/sandbox/proxy-env.js';
-import { operatorNetworkFromFlags, type NetworkFlags } from '../../src/cli/serve.js';
+import { type DecisionEvent, NetworkPolicy } from '../../src/network/policy.js';
 import { compilePermissions } from '../../src/sandbox/config.js';
+import { proxyEnv } from '../../src/sandbox/proxy-env.js';
+import { buildSeccompFilter, evaluateSeccomp, SECCOMP } from '../../src/sandbox/seccomp.js';
 
 describe('network: addresses', () => {
   it('parses every inet_aton spelling and judges embedded IPv4 by the embedded address', () => {
-    for (const s of ['127.1', '2130706433', '0x7f.1', '0177.0.0.1', '[::ffff:127.0.0.1]', '::ffff:7f00:1', '64:ff9b::7f00:1', '2002:7f00:1::', '::1', '0.0.0.0', '169.254.169.254', '2852039166', '168.63.129.16', '100.100.100.200', 'fd00:ec2::254', '224.0.0.1', 'fe80::1']) {
+    for (const s of [
+      '127.1',
+      '2130706433',
+      '0x7f.1',
+      '0177.0.0.1',
+      '[::ffff:127.0.0.1]',
+      '::ffff:7f00:1',
+      '64:ff9b::7f00:1',
+      '2002:7f00:1::',
+      '::1',
+      '0.0.0.0',
+      '169.254.169.254',
+      '2852039166',
+      '168.63.129.16',
+      '100.100.100.200',
+      'fd00:ec2::254',
+      '224.0.0.1',
+      'fe80::1',
+    ]) {
       const a = parseIpLiteral(s);
       assert.ok(a, s);
       assert.equal(classifyAddress(a), 'local', s);
     }
-    for (const s of ['10.1.2.3', '172.16.0.1', '192.168.1.1', 'fc00::1', '100.64.0.1', '192.0.2.1']) assert.equal(classifyAddress(parseIpLiteral(s)!), 'private', s);
+    for (const s of ['10.1.2.3', '172.16.0.1', '192.168.1.1', 'fc00::1', '100.64.0.1', '192.0.2.1'])
+      assert.equal(classifyAddress(parseIpLiteral(s)!), 'private', s);
     for (const s of ['8.8.8.8', '::ffff:8.8.8.8', '2606:4700::1']) assert.equal(classifyAddress(parseIpLiteral(s)!), 'public', s);
     assert.equal(parseIpLiteral('example.com'), undefined);
     assert.equal(parseIpLiteral('1.2.3.4.5'), undefined);
@@ -46,13 +65,30 @@ describe('network: domain patterns', () => {
 
 describe('network: decision pipeline', () => {
   const events: DecisionEvent[] = [];
-  const policy = (domains: Record<string, 'allow' | 'deny'>, extra: Partial<ConstructorParameters<typeof NetworkPolicy>[0]> = {}, decider?: () => Promise<{ type: 'allow' } | { type: 'deny' | 'ask'; reason?: string }>): NetworkPolicy =>
-    new NetworkPolicy({ mode: 'full', domains, allowLocalBinding: false, ...extra }, { resolve: async (h) => (h === 'pub.test' ? ['8.8.8.8'] : h === 'mixed.test' ? ['127.0.0.1', '8.8.4.4'] : []), ...(decider ? { decider } : {}), onDecision: (e) => events.push(e) });
+  const policy = (
+    domains: Record<string, 'allow' | 'deny'>,
+    extra: Partial<ConstructorParameters<typeof NetworkPolicy>[0]> = {},
+    decider?: () => Promise<{ type: 'allow' } | { type: 'deny' | 'ask'; reason?: string }>,
+  ): NetworkPolicy =>
+    new NetworkPolicy(
+      { mode: 'full', domains, allowLocalBinding: false, ...extra },
+      {
+        resolve: async (h) => (h === 'pub.test' ? ['8.8.8.8'] : h === 'mixed.test' ? ['127.0.0.1', '8.8.4.4'] : []),
+        ...(decider ? { decider } : {}),
+        onDecision: (e) => events.push(e),
+      },
+    );
 
   it('deny wins and is never asked about; local literals are refused before the decider', async () => {
     let asked = 0;
     const p = policy({ 'x.test': 'deny', '*.test': 'allow' }, {}, async () => (asked++, { type: 'allow' }));
-    assert.deepEqual(await p.check({ protocol: 'http', host: 'x.test', port: 80 }), { allowed: false, host: 'x.test', reason: 'denied', decision: 'deny', source: 'baseline_policy' });
+    assert.deepEqual(await p.check({ protocol: 'http', host: 'x.test', port: 80 }), {
+      allowed: false,
+      host: 'x.test',
+      reason: 'denied',
+      decision: 'deny',
+      source: 'baseline_policy',
+    });
     assert.equal((await p.check({ protocol: 'http', host: '127.1', port: 80 })).allowed, false);
     assert.equal(asked, 0);
   });
@@ -83,7 +119,11 @@ describe('network: decision pipeline', () => {
   });
 
   it('maps decider answers; errors and malformed answers deny', async () => {
-    const deny = await policy({}, {}, async () => ({ type: 'deny', reason: 'user_denied' })).check({ protocol: 'http', host: 'pub.test', port: 80 });
+    const deny = await policy({}, {}, async () => ({ type: 'deny', reason: 'user_denied' })).check({
+      protocol: 'http',
+      host: 'pub.test',
+      port: 80,
+    });
     assert.deepEqual(deny, { allowed: false, host: 'pub.test', reason: 'user_denied', decision: 'deny', source: 'decider' });
     const ask = await policy({}, {}, async () => ({ type: 'ask' })).check({ protocol: 'http', host: 'pub.test', port: 80 });
     assert.equal(ask.allowed === false && ask.decision, 'ask');
@@ -94,7 +134,21 @@ describe('network: decision pipeline', () => {
     events.length = 0;
     const ok = await policy({}, {}, async () => ({ type: 'allow' })).check({ protocol: 'http', host: 'pub.test', port: 80, method: 'GET' });
     assert.equal(ok.allowed, true);
-    assert.deepEqual({ ...events[0], timestamp: 't' }, { timestamp: 't', scope: 'domain', decision: 'allow', source: 'decider', reason: 'not_allowed', protocol: 'http', host: 'pub.test', port: 80, method: 'GET', policyOverride: true });
+    assert.deepEqual(
+      { ...events[0], timestamp: 't' },
+      {
+        timestamp: 't',
+        scope: 'domain',
+        decision: 'allow',
+        source: 'decider',
+        reason: 'not_allowed',
+        protocol: 'http',
+        host: 'pub.test',
+        port: 80,
+        method: 'GET',
+        policyOverride: true,
+      },
+    );
   });
 });
 
@@ -107,7 +161,11 @@ describe('network: proxy listener edge cases (real sockets)', () => {
     up = http.createServer((req, res) => res.end(`up ${req.url}`));
     await new Promise<void>((r) => up.listen(0, '127.0.0.1', r));
     upPort = (up.address() as net.AddressInfo).port;
-    proxy = new ManagedProxy({ policy: { mode: 'full', domains: { '127.0.0.1': 'allow', 'refused.test': 'allow' }, allowLocalBinding: true }, enableSocks5: true, resolve: async () => ['127.0.0.1'] });
+    proxy = new ManagedProxy({
+      policy: { mode: 'full', domains: { '127.0.0.1': 'allow', 'refused.test': 'allow' }, allowLocalBinding: true },
+      enableSocks5: true,
+      resolve: async () => ['127.0.0.1'],
+    });
     ports = await proxy.listen();
   });
   after(() => {
@@ -125,7 +183,13 @@ describe('network: proxy listener edge cases (real sockets)', () => {
       };
       s.on('data', (d) => {
         got = Buffer.concat([got, d]);
-        if (got.length >= until || got.includes('\r\n\r\n') && /content-length: (\d+)/i.test(got.toString()) && got.toString().split('\r\n\r\n')[1]!.length >= Number(/content-length: (\d+)/i.exec(got.toString())![1])) done();
+        if (
+          got.length >= until ||
+          (got.includes('\r\n\r\n') &&
+            /content-length: (\d+)/i.test(got.toString()) &&
+            got.toString().split('\r\n\r\n')[1]!.length >= Number(/content-length: (\d+)/i.exec(got.toString())![1]))
+        )
+          done();
       });
       s.on('close', done);
       s.on('error', done);
@@ -134,13 +198,36 @@ describe('network: proxy listener edge cases (real sockets)', () => {
   it('answers malformed requests like the reference', async () => {
     assert.match((await raw(ports.http, 'HELLO\r\n\r\n')).toString(), /^HTTP\/1\.1 400 Bad Request/);
     assert.match((await raw(ports.http, 'GET /x HTTP/1.1\r\n\r\n')).toString(), /400[\s\S]*missing host$/);
-    assert.match((await raw(ports.http, `GET http://127.0.0.1:${upPort}/ HTTP/1.1\r\nHost: other\r\n\r\n`)).toString(), /400[\s\S]*Host header does not match request target$/);
-    assert.match((await raw(ports.http, `GET ftp://127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)).toString(), /400[\s\S]*Host header does not match request target$/);
-    assert.match((await raw(ports.http, `GET http://127.0.0.1:${upPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\nx-unix-socket: /run/docker.sock\r\n\r\n`)).toString(), /501[\s\S]*unix sockets unsupported$/);
-    assert.match((await raw(ports.http, `GET http://127.0.0.1:${upPort}/fine HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\n\r\n`)).toString(), /200[\s\S]*up \/fine$/);
+    assert.match(
+      (await raw(ports.http, `GET http://127.0.0.1:${upPort}/ HTTP/1.1\r\nHost: other\r\n\r\n`)).toString(),
+      /400[\s\S]*Host header does not match request target$/,
+    );
+    assert.match(
+      (await raw(ports.http, `GET ftp://127.0.0.1/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)).toString(),
+      /400[\s\S]*Host header does not match request target$/,
+    );
+    assert.match(
+      (
+        await raw(
+          ports.http,
+          `GET http://127.0.0.1:${upPort}/ HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\nx-unix-socket: /run/docker.sock\r\n\r\n`,
+        )
+      ).toString(),
+      /501[\s\S]*unix sockets unsupported$/,
+    );
+    assert.match(
+      (await raw(ports.http, `GET http://127.0.0.1:${upPort}/fine HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\n\r\n`)).toString(),
+      /200[\s\S]*up \/fine$/,
+    );
     assert.match((await raw(ports.http, `GET /origin HTTP/1.1\r\nHost: 127.0.0.1:${upPort}\r\n\r\n`)).toString(), /200[\s\S]*up \/origin$/);
-    assert.match((await raw(ports.http, `GET http://refused.test:1/ HTTP/1.1\r\nHost: refused.test:1\r\n\r\n`)).toString(), /502[\s\S]*x-proxy-error: upstream-failure[\s\S]*upstream failure$/);
-    assert.match((await raw(ports.http, `GET http://[fe80::1]/ HTTP/1.1\r\nHost: [fe80::1]\r\n\r\n`)).toString(), /403[\s\S]*"host":"fe80::1"[\s\S]*"port":80/);
+    assert.match(
+      (await raw(ports.http, `GET http://refused.test:1/ HTTP/1.1\r\nHost: refused.test:1\r\n\r\n`)).toString(),
+      /502[\s\S]*x-proxy-error: upstream-failure[\s\S]*upstream failure$/,
+    );
+    assert.match(
+      (await raw(ports.http, `GET http://[fe80::1]/ HTTP/1.1\r\nHost: [fe80::1]\r\n\r\n`)).toString(),
+      /403[\s\S]*"host":"fe80::1"[\s\S]*"port":80/,
+    );
   });
 
   it('speaks SOCKS5 CONNECT only, without authentication', async () => {
@@ -153,7 +240,11 @@ describe('network: proxy listener edge cases (real sockets)', () => {
     assert.equal(udp[3], 7);
     const blocked = await raw(socks, Buffer.from([5, 1, 0, 5, 1, 0, 1, 127, 0, 0, 2, 0, 80]), 12);
     assert.equal(blocked[3], 2);
-    const refused = await raw(socks, Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, 12]), Buffer.from('refused.test'), Buffer.from([0, 1])]), 12);
+    const refused = await raw(
+      socks,
+      Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, 12]), Buffer.from('refused.test'), Buffer.from([0, 1])]),
+      12,
+    );
     assert.equal(refused[3], 5);
   });
 });
@@ -190,7 +281,12 @@ describe('network: operator configuration', () => {
   it('reads [permissions.NAME.network] keys and --network-* flags, and rejects bad ones', async () => {
     const toml = `default_permissions = "p"\n[permissions.p.filesystem]\n":minimal" = "read"\n[permissions.p.network]\nenabled = true\nmode = "limited"\ntrusted_ranges = ["10.0.0.0/8"]\n[permissions.p.network.domains]\n"a.test" = "allow"\n"b.test" = "deny"\n`;
     const compiled = compilePermissions(toml, undefined);
-    assert.deepEqual(compiled.network, { mode: 'limited', domains: { 'a.test': 'allow', 'b.test': 'deny' }, allowLocalBinding: false, trustedRanges: ['10.0.0.0/8'] });
+    assert.deepEqual(compiled.network, {
+      mode: 'limited',
+      domains: { 'a.test': 'allow', 'b.test': 'deny' },
+      allowLocalBinding: false,
+      trustedRanges: ['10.0.0.0/8'],
+    });
     assert.throws(() => compilePermissions(toml.replace('"deny"', '"maybe"'), undefined), /allow" or "deny/);
     const base: NetworkFlags = {};
     assert.equal(await operatorNetworkFromFlags(base, undefined), undefined);

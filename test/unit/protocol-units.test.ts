@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
 import { decodeBase64BytesStrict, decodeBase64Strict } from '../../src/protocol/base64.js';
+import {
+  Base64Stream,
+  classifyMessage,
+  encodeError,
+  encodeResult,
+  encodeResultFrame,
+  isStreamed,
+  parseMessage,
+} from '../../src/protocol/envelope.js';
+import type { RpcError } from '../../src/protocol/errors.js';
 import { LARGE_MESSAGE_BYTES, parseLargeWriteFile } from '../../src/protocol/large-request.js';
-import { Base64Stream, classifyMessage, encodeError, encodeResult, encodeResultFrame, isStreamed, parseMessage } from '../../src/protocol/envelope.js';
 import { fsErrorFromOs, osErrorMessage } from '../../src/protocol/os-error.js';
 import { parseAbsolutePath } from '../../src/protocol/paths.js';
-import { parseParams } from '../../src/protocol/validate.js';
 import { ReadParams, StartParams } from '../../src/protocol/process.js';
-import { RpcError } from '../../src/protocol/errors.js';
+import { parseParams } from '../../src/protocol/validate.js';
 
 describe('base64 (strict, reference wording)', () => {
   it('decodes canonical input', () => {
@@ -58,10 +66,29 @@ describe('base64 from bytes (strict)', () => {
     const good = randomBytes(6 * 1024 * 1024 + 1).toString('base64');
     const spoil = (at: number, ch: string): string => good.slice(0, at) + ch + good.slice(at + 1);
     const cases = [
-      'Y', 'YQ', 'YQ=', 'YQ===', 'YR==', 'YWJ=', 'Y===', '=YWJ', 'YW=j', 'YWJj\nZGVm', 'ab c', 'YWJj ZGVm',
-      'YW-j', 'YW_j', 'YWJjZA', 'é123',
-      spoil(5, '!'), spoil(4 * 1024 * 1024 + 2, '-'), spoil(4 * 1024 * 1024 - 1, '_'), spoil(good.length - 5, '='), spoil(100, '\u00ff'),
-      `${good.slice(0, -4)}AAB=`, good.slice(0, -1),
+      'Y',
+      'YQ',
+      'YQ=',
+      'YQ===',
+      'YR==',
+      'YWJ=',
+      'Y===',
+      '=YWJ',
+      'YW=j',
+      'YWJj\nZGVm',
+      'ab c',
+      'YWJj ZGVm',
+      'YW-j',
+      'YW_j',
+      'YWJjZA',
+      'é123',
+      spoil(5, '!'),
+      spoil(4 * 1024 * 1024 + 2, '-'),
+      spoil(4 * 1024 * 1024 - 1, '_'),
+      spoil(good.length - 5, '='),
+      spoil(100, '\u00ff'),
+      `${good.slice(0, -4)}AAB=`,
+      good.slice(0, -1),
     ];
     for (const s of cases) {
       assert.equal(strictOk(s), false, `strict refuses ${JSON.stringify(s.slice(0, 20))}`);
@@ -76,14 +103,28 @@ describe('large fs/writeFile requests', () => {
   const bytes = (o: unknown) => Buffer.from(JSON.stringify(o));
 
   it('takes the data out as bytes and parses the rest', () => {
-    const parsed = parseLargeWriteFile(bytes({ id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: b64, sandbox: null } }));
+    const parsed = parseLargeWriteFile(
+      bytes({ id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: b64, sandbox: null } }),
+    );
     assert.ok(parsed && 'data' in parsed && parsed.data.equals(data));
-    assert.deepEqual(parsed?.request, { kind: 'request', id: 7, method: 'fs/writeFile', params: { path: '/tmp/é "x"', dataBase64: '', sandbox: null } });
+    assert.deepEqual(parsed?.request, {
+      kind: 'request',
+      id: 7,
+      method: 'fs/writeFile',
+      params: { path: '/tmp/é "x"', dataBase64: '', sandbox: null },
+    });
     assert.equal(decodeBase64BytesStrict(Buffer.alloc(0)), undefined, 'empty data is left to the usual path');
   });
 
   it('words invalid base64 from the bytes exactly as the usual path does', () => {
-    const invalid = [`${b64.slice(0, -4)}!!!!`, b64.replace(/\//g, '_'), `${b64.slice(0, -4)}AB=A`, `${b64.slice(0, -4)}AAB=`, `${b64}A`, `${b64.slice(0, -4)}AA=`];
+    const invalid = [
+      `${b64.slice(0, -4)}!!!!`,
+      b64.replace(/\//g, '_'),
+      `${b64.slice(0, -4)}AB=A`,
+      `${b64.slice(0, -4)}AAB=`,
+      `${b64}A`,
+      `${b64.slice(0, -4)}AA=`,
+    ];
     for (const field of invalid) {
       const parsed = parseLargeWriteFile(bytes({ id: 1, method: 'fs/writeFile', params: { path: '/x', dataBase64: field } }));
       let expected = '';
@@ -110,15 +151,29 @@ describe('large fs/writeFile requests', () => {
     ];
     for (const c of cases) assert.equal(parseLargeWriteFile(bytes(c)), undefined, JSON.stringify(c).slice(0, 120));
     // An escaped slash is valid JSON for the same base64, but only JSON.parse reads escapes.
-    assert.equal(parseLargeWriteFile(Buffer.from(`{"id":1,"method":"fs/writeFile","params":{"path":"/x","dataBase64":"${b64.replace(/\//g, '\\/')}"}}`)), undefined);
-    assert.equal(parseLargeWriteFile(Buffer.from(`{"id":1,"method":"fs/writeFile","params":{"path":"/x","dataBase64":"${b64}"}`)), undefined, 'truncated JSON');
+    assert.equal(
+      parseLargeWriteFile(
+        Buffer.from(`{"id":1,"method":"fs/writeFile","params":{"path":"/x","dataBase64":"${b64.replace(/\//g, '\\/')}"}}`),
+      ),
+      undefined,
+    );
+    assert.equal(
+      parseLargeWriteFile(Buffer.from(`{"id":1,"method":"fs/writeFile","params":{"path":"/x","dataBase64":"${b64}"}`)),
+      undefined,
+      'truncated JSON',
+    );
   });
 });
 
 describe('envelope', () => {
   it('classifies requests, notifications, responses and junk', () => {
     assert.deepEqual(classifyMessage({ id: 1, method: 'm', params: { a: 1 } }), { kind: 'request', id: 1, method: 'm', params: { a: 1 } });
-    assert.deepEqual(classifyMessage({ jsonrpc: '2.0', id: 'x', method: 'm' }), { kind: 'request', id: 'x', method: 'm', params: undefined });
+    assert.deepEqual(classifyMessage({ jsonrpc: '2.0', id: 'x', method: 'm' }), {
+      kind: 'request',
+      id: 'x',
+      method: 'm',
+      params: undefined,
+    });
     assert.equal(classifyMessage({ method: 'n' }).kind, 'notification');
     assert.equal(classifyMessage({ id: 3, result: {} }).kind, 'response');
     assert.equal(classifyMessage({ id: null, method: 'm' }).kind, 'invalid');
@@ -136,9 +191,18 @@ describe('paths', () => {
   it('accepts absolute paths and file URIs, refuses the rest', () => {
     assert.equal(parseAbsolutePath('/tmp/x'), '/tmp/x');
     assert.equal(parseAbsolutePath('file:///tmp/a%20b'), '/tmp/a b');
-    assert.throws(() => parseAbsolutePath('tmp'), (e: RpcError) => e.code === -32602 && e.message === 'path is not absolute: tmp');
-    assert.throws(() => parseAbsolutePath(''), (e: RpcError) => e.message === 'path is not absolute: ');
-    assert.throws(() => parseAbsolutePath('file://remote-host/x'), (e: RpcError) => e.code === -32602);
+    assert.throws(
+      () => parseAbsolutePath('tmp'),
+      (e: RpcError) => e.code === -32602 && e.message === 'path is not absolute: tmp',
+    );
+    assert.throws(
+      () => parseAbsolutePath(''),
+      (e: RpcError) => e.message === 'path is not absolute: ',
+    );
+    assert.throws(
+      () => parseAbsolutePath('file://remote-host/x'),
+      (e: RpcError) => e.code === -32602,
+    );
   });
 });
 
@@ -162,21 +226,50 @@ describe('params validation (serde wording)', () => {
     }
   };
   it('words missing fields, wrong types and bad numbers like serde', () => {
-    assert.equal(msg(() => parseParams(ReadParams, {}, 'ReadParams')), 'missing field `processId`');
-    assert.equal(msg(() => parseParams(ReadParams, { processId: 1 }, 'ReadParams')), 'invalid type: number, expected a string');
-    assert.equal(msg(() => parseParams(ReadParams, { processId: 'p', afterSeq: -1 }, 'ReadParams')), 'invalid number');
-    assert.equal(msg(() => parseParams(ReadParams, { processId: 'p', afterSeq: 1.5 }, 'ReadParams')), 'invalid number');
-    assert.equal(msg(() => parseParams(ReadParams, { processId: 'p', waitMs: true }, 'ReadParams')), 'invalid type: boolean `true`, expected u64');
-    assert.equal(msg(() => parseParams(ReadParams, 'x', 'ReadParams')), 'invalid type: string "x", expected struct ReadParams');
-    assert.equal(msg(() => parseParams(ReadParams, null, 'ReadParams')), 'invalid type: null, expected struct ReadParams');
-    assert.equal(msg(() => parseParams(StartParams, { processId: 'p', argv: ['x'], cwd: '/', env: { A: 1 }, tty: false }, 'ExecParams')), 'invalid type: number, expected a string');
-    assert.equal(msg(() => parseParams(ReadParams, ['p', 3], 'ReadParams')), 'ok');
+    assert.equal(
+      msg(() => parseParams(ReadParams, {}, 'ReadParams')),
+      'missing field `processId`',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, { processId: 1 }, 'ReadParams')),
+      'invalid type: number, expected a string',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, { processId: 'p', afterSeq: -1 }, 'ReadParams')),
+      'invalid number',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, { processId: 'p', afterSeq: 1.5 }, 'ReadParams')),
+      'invalid number',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, { processId: 'p', waitMs: true }, 'ReadParams')),
+      'invalid type: boolean `true`, expected u64',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, 'x', 'ReadParams')),
+      'invalid type: string "x", expected struct ReadParams',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, null, 'ReadParams')),
+      'invalid type: null, expected struct ReadParams',
+    );
+    assert.equal(
+      msg(() => parseParams(StartParams, { processId: 'p', argv: ['x'], cwd: '/', env: { A: 1 }, tty: false }, 'ExecParams')),
+      'invalid type: number, expected a string',
+    );
+    assert.equal(
+      msg(() => parseParams(ReadParams, ['p', 3], 'ReadParams')),
+      'ok',
+    );
   });
 });
 
 describe('streamed base64 results', () => {
   it('encodes chunks of any length into one valid message, carrying partial triples across chunks', async () => {
-    const pieces = [1, 2, 4, 3 * 16 * 1024 + 1, 100_000, 5, 0, 7].map((n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff)));
+    const pieces = [1, 2, 4, 3 * 16 * 1024 + 1, 100_000, 5, 0, 7].map((n) =>
+      Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff)),
+    );
     async function* chunks() {
       // The same buffer is reused between chunks, as the file reader does.
       const scratch = Buffer.alloc(200_000);

@@ -65,7 +65,7 @@ async function withHost(fn: (host: PtyHost) => Promise<void>): Promise<void> {
 }
 
 describe('terminal thread (PtyHost)', () => {
-  it('delivers a fast writer\'s whole output, in order, then exited and closed', () =>
+  it("delivers a fast writer's whole output, in order, then exited and closed", () =>
     withHost(async (host) => {
       const r = recorder();
       // 4 MB of numbered lines: any lost, duplicated or reordered chunk changes the digest.

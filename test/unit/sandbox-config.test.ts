@@ -7,12 +7,15 @@ import { intersectProfiles } from '../../src/sandbox/intersect.js';
 import { deriveViews, resolveAccess, resolvePolicy } from '../../src/sandbox/resolve.js';
 
 const fails = (toml: string, message: string | RegExp, name?: string) =>
-  assert.throws(() => compilePermissions(toml, name, { home: '/home/u' }), (err: unknown) => {
-    assert.ok(err instanceof PermissionsConfigError, String(err));
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
+  assert.throws(
+    () => compilePermissions(toml, name, { home: '/home/u' }),
+    (err: unknown) => {
+      assert.ok(err instanceof PermissionsConfigError, String(err));
+      if (typeof message === 'string') assert.equal(err.message, message);
+      else assert.match(err.message, message);
+      return true;
+    },
+  );
 
 const accessOf = (profile: PermissionProfile, cwd: string, p: string) => resolveAccess(resolvePolicy(profile.fileSystem, { cwd }), p);
 
@@ -49,7 +52,11 @@ enabled = true
     assert.ok(c.profile.fileSystem.kind === 'restricted');
     const fs = c.profile.fileSystem as { entries: FsEntry[]; globScanMaxDepth?: number };
     assert.equal(fs.globScanMaxDepth, 3);
-    const has = (e: FsEntry) => assert.ok(fs.entries.some((x) => JSON.stringify(x) === JSON.stringify(e)), JSON.stringify(e));
+    const has = (e: FsEntry) =>
+      assert.ok(
+        fs.entries.some((x) => JSON.stringify(x) === JSON.stringify(e)),
+        JSON.stringify(e),
+      );
     has({ path: { type: 'path', path: '/home/u/notes' }, access: 'write' });
     has({ path: { type: 'path', path: '/abs/secrets' }, access: 'deny' });
     has({ path: { type: 'glob_pattern', pattern: '/abs/keys/**/*.pem' }, access: 'deny' });
@@ -93,12 +100,28 @@ extends = "base"
     fails('default_permissions = ":nope"\n', 'default_permissions refers to unknown built-in profile `:nope`');
     fails('default_permissions = "dev"\n', 'default_permissions requires a `[permissions]` table');
     fails('default_permissions = "dev"\n[permissions.other]\n', 'default_permissions refers to undefined profile `dev`');
-    fails('[permissions.a]\nextends = "b"\n[permissions.b]\nextends = "a"\n', 'permissions profile inheritance cycle detected: a -> b -> a', 'a');
+    fails(
+      '[permissions.a]\nextends = "b"\n[permissions.b]\nextends = "a"\n',
+      'permissions profile inheritance cycle detected: a -> b -> a',
+      'a',
+    );
     fails('[permissions.a]\nextends = "ghost"\n', /extends undefined profile `ghost`/, 'a');
     fails('[permissions.a]\nextends = ":danger-full-access"\n', /only `:read-only` and `:workspace` can be extended/, 'a');
-    fails('[permissions.a.filesystem]\n"relative/path" = "read"\n', 'filesystem path `relative/path` must be absolute, use `~/...`, or start with `:`', 'a');
-    fails('[permissions.a.filesystem]\n"/x/*.txt" = "read"\n', 'filesystem glob path `/x/*.txt` only supports `deny` access; use an exact path or trailing `/**` for `write` subtree access', 'a');
-    fails('[permissions.a.filesystem.":workspace_roots"]\n"../x" = "read"\n', 'filesystem subpath `../x` must be a descendant path without `.` or `..` components', 'a');
+    fails(
+      '[permissions.a.filesystem]\n"relative/path" = "read"\n',
+      'filesystem path `relative/path` must be absolute, use `~/...`, or start with `:`',
+      'a',
+    );
+    fails(
+      '[permissions.a.filesystem]\n"/x/*.txt" = "read"\n',
+      'filesystem glob path `/x/*.txt` only supports `deny` access; use an exact path or trailing `/**` for `write` subtree access',
+      'a',
+    );
+    fails(
+      '[permissions.a.filesystem.":workspace_roots"]\n"../x" = "read"\n',
+      'filesystem subpath `../x` must be a descendant path without `.` or `..` components',
+      'a',
+    );
     fails('[permissions.a.filesystem.":tmpdir"]\n"x" = "read"\n', 'filesystem path `:tmpdir` does not support nested entries', 'a');
     fails('[permissions.a.filesystem]\nglob_scan_max_depth = 0\n', 'glob_scan_max_depth must be at least 1', 'a');
     fails('not toml = = =', /invalid TOML/);
@@ -127,7 +150,14 @@ describe('profile intersection (the operator ceiling)', () => {
     const withDeny: PermissionProfile = {
       enforcement: 'managed',
       network: 'enabled',
-      fileSystem: { kind: 'restricted', entries: [{ path: { type: 'special', kind: 'root' }, access: 'write' }, { path: { type: 'glob_pattern', pattern: '**/*.pem' }, access: 'deny' }, { path: { type: 'path', path: '/w/private' }, access: 'deny' }] },
+      fileSystem: {
+        kind: 'restricted',
+        entries: [
+          { path: { type: 'special', kind: 'root' }, access: 'write' },
+          { path: { type: 'glob_pattern', pattern: '**/*.pem' }, access: 'deny' },
+          { path: { type: 'path', path: '/w/private' }, access: 'deny' },
+        ],
+      },
     };
     const mixed = intersectProfiles(ceiling, ctx, withDeny, ctx);
     assert.equal(accessOf(mixed, '/w', '/w/private/x'), 'deny');

@@ -11,12 +11,21 @@ const scan = (chunks: (string | Buffer)[]): SandboxDenialScanner => {
 
 describe('sandboxDenied: the 0.171 reference rule', () => {
   it('matches each phrase in any case, only with a non-zero exit', () => {
-    for (const phrase of ['Operation not permitted', 'PERMISSION DENIED', 'read-only file system', 'seccomp', 'Sandbox', 'landlock', 'failed to write file']) {
+    for (const phrase of [
+      'Operation not permitted',
+      'PERMISSION DENIED',
+      'read-only file system',
+      'seccomp',
+      'Sandbox',
+      'landlock',
+      'failed to write file',
+    ]) {
       const s = scan([`x: ${phrase}\n`]);
       assert.equal(s.denied(1), true, phrase);
       assert.equal(s.denied(0), false, `${phrase} with exit 0`);
     }
-    for (const text of ['EPERM', 'not allowed', 'Access is denied', 'bwrap: nope', 'permission\ndenied']) assert.equal(scan([text]).denied(1), false, text);
+    for (const text of ['EPERM', 'not allowed', 'Access is denied', 'bwrap: nope', 'permission\ndenied'])
+      assert.equal(scan([text]).denied(1), false, text);
   });
 
   it('counts a seccomp kill (128 + SIGSYS) without any output, but not other signals or 126/127', () => {
@@ -44,11 +53,15 @@ describe('sandboxDenied: the 0.171 reference rule', () => {
 describe('metadata.threadId: UUID problems in the uuid crate wording', () => {
   it('accepts the hyphenated, simple, braced and urn forms', () => {
     const id = '01a23c2a-3070-79f0-a528-386924514ac9';
-    for (const ok of [id, id.toUpperCase(), id.replaceAll('-', ''), `{${id}}`, `urn:uuid:${id}`]) assert.equal(uuidProblem(ok), undefined, ok);
+    for (const ok of [id, id.toUpperCase(), id.replaceAll('-', ''), `{${id}}`, `urn:uuid:${id}`])
+      assert.equal(uuidProblem(ok), undefined, ok);
   });
 
   it('words each problem as the reference does', () => {
-    assert.equal(uuidProblem('t'), 'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `t` at 1');
+    assert.equal(
+      uuidProblem('t'),
+      'invalid character: expected an optional prefix of `urn:uuid:` followed by [0-9a-fA-F-], found `t` at 1',
+    );
     assert.equal(uuidProblem(''), 'invalid length: expected length 32 for simple format, found 0');
     assert.equal(uuidProblem('0123'), 'invalid length: expected length 32 for simple format, found 4');
     assert.equal(uuidProblem('01a23c2a-3070-79f0-a528-386924514ac'), 'invalid group length in group 4: expected 12, found 11');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { OutputLog } from '../../src/local/output-log.js';
+import { buildChildEnv, wildcardToRegExp } from '../../src/sandbox/env-policy.js';
 import { bearerMatches } from '../../src/server/auth.js';
 import { FrameSizeGuard } from '../../src/server/frame-size-guard.js';
 import { isLoopbackHost } from '../../src/server/loopback.js';
-import { OutputLog } from '../../src/local/output-log.js';
-import { buildChildEnv, wildcardToRegExp } from '../../src/sandbox/env-policy.js';
 
 function frame(payloadLength: number, masked = true): Buffer {
   const head: number[] = [0x81];
@@ -58,20 +58,40 @@ describe('OutputLog', () => {
   it('retains the most recent bytes, always the newest chunk, and reads by seq with maxBytes', () => {
     const log = new OutputLog(10);
     for (let seq = 1; seq <= 5; seq++) log.push({ seq, stream: 'stdout', data: Buffer.alloc(4, seq) });
-    assert.deepEqual(log.read(0, null).map((c) => c.seq), [4, 5]);
+    assert.deepEqual(
+      log.read(0, null).map((c) => c.seq),
+      [4, 5],
+    );
     assert.equal(log.retainedBytes, 8);
-    assert.deepEqual(log.read(4, null).map((c) => c.seq), [5]);
-    assert.deepEqual(log.read(0, 0).map((c) => c.seq), [4], 'at least one chunk');
-    assert.deepEqual(log.read(0, 8).map((c) => c.seq), [4, 5]);
+    assert.deepEqual(
+      log.read(4, null).map((c) => c.seq),
+      [5],
+    );
+    assert.deepEqual(
+      log.read(0, 0).map((c) => c.seq),
+      [4],
+      'at least one chunk',
+    );
+    assert.deepEqual(
+      log.read(0, 8).map((c) => c.seq),
+      [4, 5],
+    );
     log.push({ seq: 6, stream: 'stderr', data: Buffer.alloc(50) });
-    assert.deepEqual(log.read(0, null).map((c) => c.seq), [6], 'an oversized chunk is still kept');
+    assert.deepEqual(
+      log.read(0, null).map((c) => c.seq),
+      [6],
+      'an oversized chunk is still kept',
+    );
     assert.equal(log.hasAfter(6), false);
     assert.equal(log.hasAfter(5), true);
   });
   it('stays correct over many evictions', () => {
     const log = new OutputLog(100);
     for (let seq = 1; seq <= 10_000; seq++) log.push({ seq, stream: 'stdout', data: Buffer.alloc(10) });
-    assert.deepEqual(log.read(0, null).map((c) => c.seq), Array.from({ length: 10 }, (_, i) => 9991 + i));
+    assert.deepEqual(
+      log.read(0, null).map((c) => c.seq),
+      Array.from({ length: 10 }, (_, i) => 9991 + i),
+    );
   });
 });
 
@@ -83,13 +103,35 @@ describe('env policy', () => {
     assert.ok(wildcardToRegExp('[AB]').test('[ab]'));
   });
   it('runs the PROTOCOL.md §8 algorithm', () => {
-    const server = { MY_API_KEY: '1', MY_SECRET: '1', MY_TOKEN: '1', FOO_PASSWORD: '1', NORMAL_VAR: '1', AWS_ACCESS_KEY_ID: '1', PATH: '/bin', HOME: '/root', SHELL: '/bin/sh', OTHER: 'x' };
+    const server = {
+      MY_API_KEY: '1',
+      MY_SECRET: '1',
+      MY_TOKEN: '1',
+      FOO_PASSWORD: '1',
+      NORMAL_VAR: '1',
+      AWS_ACCESS_KEY_ID: '1',
+      PATH: '/bin',
+      HOME: '/root',
+      SHELL: '/bin/sh',
+      OTHER: 'x',
+    };
     const policy = { inherit: 'all' as const, ignoreDefaultExcludes: false, exclude: [], set: {}, includeOnly: [] };
-    assert.deepEqual(Object.keys(buildChildEnv({ EXPLICIT_TOKEN: 't' }, policy, server)).sort(), ['EXPLICIT_TOKEN', 'FOO_PASSWORD', 'HOME', 'NORMAL_VAR', 'OTHER', 'PATH', 'SHELL']);
+    assert.deepEqual(Object.keys(buildChildEnv({ EXPLICIT_TOKEN: 't' }, policy, server)).sort(), [
+      'EXPLICIT_TOKEN',
+      'FOO_PASSWORD',
+      'HOME',
+      'NORMAL_VAR',
+      'OTHER',
+      'PATH',
+      'SHELL',
+    ]);
     assert.equal(Object.keys(buildChildEnv({}, { ...policy, ignoreDefaultExcludes: true }, server)).length, Object.keys(server).length);
     assert.deepEqual(Object.keys(buildChildEnv({}, { ...policy, inherit: 'core' }, server)).sort(), ['HOME', 'PATH', 'SHELL']);
     assert.deepEqual(buildChildEnv({ S: '2' }, { ...policy, inherit: 'none', set: { S: '1', T: '1' } }, server), { S: '2', T: '1' });
-    assert.deepEqual(Object.keys(buildChildEnv({ E: '1' }, { ...policy, includeOnly: ['NORMAL_VAR', 'PATH', 'MY_*'], set: { Z: '1' } }, server)).sort(), ['E', 'NORMAL_VAR', 'PATH']);
+    assert.deepEqual(
+      Object.keys(buildChildEnv({ E: '1' }, { ...policy, includeOnly: ['NORMAL_VAR', 'PATH', 'MY_*'], set: { Z: '1' } }, server)).sort(),
+      ['E', 'NORMAL_VAR', 'PATH'],
+    );
     assert.deepEqual(buildChildEnv({ PATH: '/custom/bin' }, policy, server).PATH, '/custom/bin');
     assert.deepEqual(buildChildEnv({ A: 'b' }, null, server), { A: 'b' });
   });

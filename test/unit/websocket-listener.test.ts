@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { WebSocketListener } from '../../src/server/websocket-listener.js';
 import type { ServerTransport } from '../../src/server/transport.js';
+import { WebSocketListener } from '../../src/server/websocket-listener.js';
 
 interface Frame {
   fin: boolean;
@@ -85,7 +85,11 @@ class FrameClient {
         at = 10;
       }
       if (b.length < at + length) return;
-      this.frames.push({ fin: ((b[0] as number) & 0x80) !== 0, opcode: (b[0] as number) & 0x0f, payload: Buffer.from(b.subarray(at, at + length)) });
+      this.frames.push({
+        fin: ((b[0] as number) & 0x80) !== 0,
+        opcode: (b[0] as number) & 0x0f,
+        payload: Buffer.from(b.subarray(at, at + length)),
+      });
       this.buffered = b.subarray(at + length);
       this.waiter?.();
     }

@@ -1,15 +1,21 @@
 import { createInterface } from 'node:readline';
-import { ClientFileHandles } from '../local/client-file-handles.js';
-import { getMetadataSync, LocalFileSystem } from '../local/file-system.js';
 import { ErrorCode, RpcError } from '../protocol/errors.js';
-import type { FsWorkerMessage, FsWorkerRequest } from './fs-worker-protocol.js';
+import type { FsWorkerMessage, FsWorkerRequest } from '../sandbox/fs-worker-protocol.js';
+import { ClientFileHandles } from './client-file-handles.js';
+import { getMetadataSync, LocalFileSystem } from './file-system.js';
 
 /**
  * A sandboxed fs worker: runs under bubblewrap with a client's profile and performs file operations
  * for the server, so the kernel decides what they may touch. Requests arrive on stdin, answers and
  * watch events leave on stdout, one JSON object per line.
  */
-const fs = new LocalFileSystem({ maxOpenFiles: 256, maxBlockBytes: 16 * 1024 * 1024, maxWatches: 256, watchCoalesceMs: 50, maxPendingWatchPaths: 10_000 });
+const fs = new LocalFileSystem({
+  maxOpenFiles: 256,
+  maxBlockBytes: 16 * 1024 * 1024,
+  maxWatches: 256,
+  watchCoalesceMs: 50,
+  maxPendingWatchPaths: 10_000,
+});
 /** Client-named handles of every session this worker serves (each session bounds its own). */
 const files = new ClientFileHandles(4096);
 const send = (m: FsWorkerMessage): void => void process.stdout.write(`${JSON.stringify(m)}\n`);
