@@ -282,6 +282,11 @@ export interface HttpRequest {
   redirectPolicy?: 'follow' | 'stop';
   /** Answer with an empty body and deliver it as body deltas instead. */
   streamResponse?: boolean;
+  /**
+   * The server's network policy for this request: resolves each URL it is about to fetch (the
+   * first and every redirect) to the addresses it may dial, or throws the refusal. Absent: any.
+   */
+  guard?: (url: URL, method: string) => Promise<string[]>;
 }
 
 export interface HttpResponse {

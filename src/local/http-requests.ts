@@ -1,5 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { isIPv6 } from 'node:net';
 import type { HttpBackend, HttpBodyDelta, HttpRequest, HttpResponse } from '../environment/types.js';
 import { internalError, invalidParams, invalidRequest, methodMessages } from '../protocol/index.js';
 
@@ -58,15 +59,35 @@ function prepare(r: HttpRequest, env: Readonly<Record<string, string | undefined
   return { url, method: r.method, headers, body: r.body ? Buffer.from(r.body) : undefined };
 }
 
+/** A `lookup` that answers with addresses already checked, so the name is never looked up again. */
+function pinnedLookup(addresses: string[]): NonNullable<http.RequestOptions['lookup']> {
+  const entries = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
+  return ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) => {
+    const first = entries[0];
+    if (!first) return callback(Object.assign(new Error('no address'), { code: 'ENOTFOUND' }));
+    if (options.all) return callback(null, entries);
+    return callback(null, first.address, first.family);
+  }) as unknown as NonNullable<http.RequestOptions['lookup']>;
+}
+
 /** One exchange, no redirects: resolves with the response head, its body unread. */
-function exchange(p: Prepared, signal: AbortSignal): Promise<IncomingMessage> {
+function exchange(p: Prepared, signal: AbortSignal, addresses?: string[]): Promise<IncomingMessage> {
   const raw: string[] = ['host', p.url.host];
   if (!p.headers.some(([n]) => n.toLowerCase() === 'accept')) raw.push('accept', '*/*');
   for (const [n, v] of p.headers) if (n.toLowerCase() !== 'host' && n.toLowerCase() !== 'content-length') raw.push(n, v);
   if (p.body || !['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(p.method)) raw.push('content-length', String(p.body?.length ?? 0));
   return new Promise((resolve, reject) => {
     const module = p.url.protocol === 'https:' ? https : http;
-    const req = module.request(p.url, { method: p.method, headers: raw as unknown as http.OutgoingHttpHeaders, signal }, resolve);
+    const req = module.request(
+      p.url,
+      {
+        method: p.method,
+        headers: raw as unknown as http.OutgoingHttpHeaders,
+        signal,
+        ...(addresses ? { lookup: pinnedLookup(addresses) } : {}),
+      },
+      resolve,
+    );
     req.on('error', () => reject(new TransportError(`error sending request for url (${p.url.href})`)));
     req.end(p.body);
   });
@@ -141,7 +162,7 @@ export class HttpRequests implements HttpBackend {
     };
     let res: IncomingMessage;
     try {
-      res = await this.follow(prepared, r.redirectPolicy ?? 'follow', aborter.signal);
+      res = await this.follow(prepared, r.redirectPolicy ?? 'follow', aborter.signal, r.guard);
     } catch (err) {
       finish();
       throw err instanceof TransportError ? internalError(methodMessages.httpFailed(err.message)) : err;
@@ -161,10 +182,15 @@ export class HttpRequests implements HttpBackend {
     return { ...head, body: Buffer.alloc(0) };
   }
 
-  private async follow(first: Prepared, policy: 'follow' | 'stop', signal: AbortSignal): Promise<IncomingMessage> {
+  private async follow(
+    first: Prepared,
+    policy: 'follow' | 'stop',
+    signal: AbortSignal,
+    guard: HttpRequest['guard'],
+  ): Promise<IncomingMessage> {
     let p = first;
     for (let hops = 0; ; hops++) {
-      const res = await exchange(p, signal);
+      const res = await exchange(p, signal, guard ? await guard(p.url, p.method) : undefined);
       if (policy === 'stop' || !REDIRECTS.has(res.statusCode ?? 0)) return res;
       const next = redirected(p, res);
       if (!next) return res;

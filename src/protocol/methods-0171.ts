@@ -87,6 +87,10 @@ export const methodMessages = {
   httpHeaderValue: (name: string) => `http/request header value is invalid for ${name}: failed to parse header value`,
   httpEnvVar: (name: string, variable: string) => `http/request header ${name} requires executor environment variable ${variable}`,
   httpFailed: (detail: string) => `http/request failed: ${detail}`,
+  httpNoNetwork:
+    "http/request is refused: this server's permissions give its clients no network access (serve with a profile whose network is enabled, or a managed network policy such as --network-allow HOST)",
+  httpPolicyRefused: (host: string, port: number, reason: string) =>
+    `http/request to ${host}:${port} is refused by the server's network policy (${reason})`,
   httpStreamActive: (id: string) => `http/request streamResponse requestId \`${id}\` is already active`,
   httpTooMany: (n: number) => `http/request: at most ${n} requests may be in flight per session`,
 } as const;

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import type { EnvironmentConfigLayer, HttpBodyDelta } from '../environment/types.js';
+import { NetworkPolicy } from '../network/policy.js';
 import {
   Base64Error,
   Base64Result,
@@ -7,6 +8,8 @@ import {
   EnvironmentConfigReadParams,
   HttpRequestParams,
   invalidParams,
+  invalidRequest,
+  methodMessages,
   parseAbsolutePath,
   parseParams,
 } from '../protocol/index.js';
@@ -33,8 +36,51 @@ export async function handleEnvironmentConfigRead(ctx: HandlerContext, raw: unkn
   };
 }
 
+/**
+ * The operator's network rules bind http/request as they bind processes: a ceiling without network
+ * refuses it, and a managed network policy judges every URL fetched (redirects included) and pins
+ * the addresses it checked.
+ */
+function httpGuard(ctx: HandlerContext): ((url: URL, method: string) => Promise<string[]>) | undefined {
+  if (ctx.ceilingNetwork === 'restricted') throw invalidRequest(methodMessages.httpNoNetwork);
+  const operator = ctx.operatorNetwork;
+  if (!operator) return undefined;
+  const policy = new NetworkPolicy(
+    {
+      mode: operator.mode,
+      domains: operator.domains,
+      allowLocalBinding: operator.allowLocalBinding,
+      trustedRanges: [...operator.trustedRanges, ...(ctx.trustedRanges ?? [])],
+    },
+    {
+      ...(ctx.resolve ? { resolve: ctx.resolve } : {}),
+      onDecision: (e) =>
+        ctx.logger?.info(
+          {
+            host: e.host,
+            port: e.port,
+            protocol: e.protocol,
+            decision: e.decision,
+            source: e.source,
+            reason: e.reason,
+            method: 'http/request',
+          },
+          'network decision',
+        ),
+    },
+  );
+  return async (url, method) => {
+    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const verdict = await policy.check({ protocol: url.protocol === 'https:' ? 'https_connect' : 'http', host, port, method });
+    if (!verdict.allowed) throw invalidRequest(methodMessages.httpPolicyRefused(host, port, verdict.reason));
+    return verdict.addresses;
+  };
+}
+
 export async function handleHttpRequest(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
   const p = parseParams(HttpRequestParams, raw, 'HttpRequestParams');
+  const guard = httpGuard(ctx);
   let body: Buffer | null = null;
   if (p.bodyBase64) {
     try {
@@ -53,6 +99,7 @@ export async function handleHttpRequest(ctx: HandlerContext, raw: unknown): Prom
     timeoutMs: p.timeoutMs ?? null,
     redirectPolicy: p.redirectPolicy ?? 'follow',
     streamResponse: p.streamResponse ?? false,
+    ...(guard ? { guard } : {}),
   });
   const head = JSON.stringify({ status: response.status, headers: response.headers }).slice(0, -1);
   return new Base64Result(`${head},"bodyBase64":"`, response.body, '"}');

@@ -241,6 +241,9 @@ describe('e2e: the Codex CLI drives the exec-server', () => {
             {
               name: 'mcp-http-executor',
               cliVersion: version,
+              // http/request obeys the operator's network rules: the default ceiling has no network,
+              // so this executor allows its loopback MCP server through the managed network policy.
+              cordonArgs: ['--network-allow', '127.0.0.1', '--network-allow-local-binding'],
               executorConfig: () =>
                 `approval_policy = "never"\n\n[mcp_servers.e2ehttp]\nurl = ${JSON.stringify(mcp.url)}\ndefault_tools_approval_mode = "approve"\n`,
               turns: mcpToolTurns('m1', 'http_probe', { text: 'hello-http' }),

@@ -24,6 +24,8 @@ export interface ExecServerOptions {
   workspaces: string[];
   /** Scratch directory for the reference's sandbox helper link. */
   scratch: string;
+  /** Extra `cordon serve` flags. */
+  extraArgs?: string[];
 }
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -63,6 +65,7 @@ export async function startCordon(opts: ExecServerOptions): Promise<ExecServer> 
     'warn',
   ];
   for (const w of opts.workspaces) args.push('--workspace', w);
+  args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, {
     cwd: repoRoot,
     env: { ...process.env, CODEX_HOME: opts.codexHome },

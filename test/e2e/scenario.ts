@@ -41,6 +41,8 @@ export interface ScenarioSpec {
   cliConfig?: (dirs: Dirs) => string;
   /** The executor's `$CODEX_HOME/config.toml`. */
   executorConfig?: (dirs: Dirs) => string;
+  /** Extra `cordon serve` flags (the reference takes none). */
+  cordonArgs?: string[];
   /** Arm the tap before the CLI starts (e.g. to drop a connection). */
   arm?: (tap: WsTap) => void;
 }
@@ -93,7 +95,7 @@ export async function withScenario(spec: ScenarioSpec, check: (run: ScenarioRun)
 
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const serverOpts = { codexHome: dirs.executorHome, workspaces: [base], scratch: base };
+    const serverOpts = { codexHome: dirs.executorHome, workspaces: [base], scratch: base, extraArgs: spec.cordonArgs ?? [] };
     const server =
       serverKind() === 'reference'
         ? await startReference(REFERENCE_FOR_CLI[spec.cliVersion] ?? spec.cliVersion, serverOpts)
