@@ -30,6 +30,8 @@ export class FsWorker {
   readonly gone: Promise<void>;
   private markGone!: () => void;
   pins = 0;
+  /** Calls handed this worker and not finished (they may still wait for it to be ready). */
+  leases = 0;
   lastUsed = Date.now();
   idleTimer: NodeJS.Timeout | undefined;
   readonly ready: Promise<void>;
@@ -87,7 +89,7 @@ export class FsWorker {
   }
 
   get busy(): boolean {
-    return this.pending.size > 0 || this.pins > 0;
+    return this.pending.size > 0 || this.pins > 0 || this.leases > 0;
   }
 
   get pid(): number | undefined {
@@ -247,10 +249,12 @@ export class FsWorkerPool {
   /** Runs one operation in the sandbox of `request`. */
   async call(request: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
     const worker = await this.worker(request);
+    worker.leases++;
     this.touch(worker);
     try {
       return { result: await worker.call(op), worker };
     } finally {
+      worker.leases--;
       this.touch(worker);
     }
   }
