@@ -78,7 +78,7 @@ function incomplete(server: RunningServer, kind: string, bytes: number): void {
 const uri = (p: string): string => `file://${p}`;
 
 /**
- * The sandbox a 0.171 CLI sends with every command (PROTOCOL-0171.md §3.1): root read, the project
+ * The sandbox a 0.171 CLI sends with every command (docs/protocol.md §8): root read, the project
  * roots and both temporary directories writable, .git/.agents/.codex/.aws read-only (skipped when
  * missing), the workspace roots given. fs calls carry the same profile with a `policyContext`.
  */

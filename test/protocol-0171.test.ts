@@ -8,9 +8,9 @@ import type { CordonServer } from '../src/server/index.js';
 import { type Json, RawClient, SH_ENV, startServer } from './helpers.js';
 
 /**
- * The 0.142–0.171 additions on the wire (PROTOCOL-0171 §1, §3), each compared with what the 0.171
- * reference answered to the same request. Sandbox outcomes are checked on disk: a refused write
- * next to the allowed one.
+ * The 0.142–0.171 additions on the wire (docs/clients.md, docs/protocol-extensions.md), each
+ * compared with what the 0.171 reference answered to the same request. Sandbox outcomes are checked
+ * on disk: a refused write next to the allowed one.
  */
 
 const uri = (p: string): string => pathToFileURL(p).href;
@@ -19,7 +19,7 @@ const special = (kind: string, access: string, extra: Json = {}): Json => ({
   access,
 });
 
-/** The sandbox the 0.171 CLI sends for `--sandbox workspace-write` (PROTOCOL-0171 §3.1). */
+/** The sandbox the 0.171 CLI sends for `--sandbox workspace-write` (docs/protocol.md §8). */
 function workspaceWrite(cwd: string, roots: string[]): Json {
   const carveOut = (name: string): Json => ({ ...special('project_roots', 'read', { subpath: name }), missing_path_behavior: 'skip' });
   return {

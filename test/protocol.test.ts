@@ -25,7 +25,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
     c.close();
   });
 
-  it('answers the lifecycle errors of PROTOCOL.md §3', async () => {
+  it('answers the lifecycle errors of docs/protocol.md §4', async () => {
     const c = await RawClient.open(url);
     const startParams = { processId: 'p', argv: ['true'], cwd: '/tmp', env: {}, tty: false };
     assert.deepEqual((await c.request('process/start', startParams)).error, {
@@ -134,7 +134,7 @@ describe('protocol: lifecycle, framing and errors over WebSocket', () => {
     c.close();
   });
 
-  it('answers the parameter errors of PROTOCOL.md §5 and §6 in serde wording', async () => {
+  it('answers the parameter errors of docs/protocol.md §7 in serde wording (§3)', async () => {
     const { client: c } = await RawClient.ready(url);
     const start = (params: unknown) => c.request('process/start', params);
     const base = { processId: 'e', argv: ['true'], cwd: '/tmp', env: {}, tty: false };

@@ -62,7 +62,7 @@ export interface StartProcessParams {
   envPolicy?: EnvPolicy | null;
   rows?: number;
   cols?: number;
-  /** A wire `sandbox` object (PROTOCOL.md §10, PROTOCOL-0171 §3.1.2 shapes); Cordon enforces it with bubblewrap. */
+  /** A wire `sandbox` object (any shape of docs/protocol.md §8); Cordon enforces it with bubblewrap. */
   sandbox?: Record<string, unknown> | null;
   /** 0.155+ call labels; threadId must be a UUID. */
   metadata?: { threadId?: string | null; toolCallId?: string | null } | null;

@@ -5,7 +5,7 @@ import { fieldData } from './frame-decoder.js';
 
 type Request = <T>(method: string, params: unknown) => Promise<T>;
 
-/** A wire `sandbox` object (either shape of PROTOCOL.md §10), passed through as given. */
+/** A wire `sandbox` object (any shape of docs/protocol.md §8), passed through as given. */
 export type WireSandboxObject = Record<string, unknown>;
 
 export interface FsRequestOptions {

@@ -1,4 +1,4 @@
-/** The permission model of SANDBOX.md §2–§3, as plain types. */
+/** The permission model of docs/sandbox.md, as plain types. */
 
 export type Access = 'read' | 'write' | 'deny';
 export type SpecialKind = 'root' | 'minimal' | 'tmpdir' | 'slash_tmp' | 'project_roots' | 'unknown';

@@ -3,7 +3,7 @@ import type { WireEntry, WirePermissionProfile, WireSandbox, WireSandboxPolicy }
 
 import type { Access, FsEntry, FsPath, NetworkPolicy, PermissionProfile, SandboxRequest, SpecialKind } from './permissions.js';
 
-/** Normalises the wire shapes of sandboxes into the permission model of SANDBOX.md §2–§3. */
+/** Normalises the wire shapes of sandboxes (docs/protocol.md §8) into Cordon's permission model. */
 
 const special = (kind: SpecialKind, subpath?: string): FsPath => ({ type: 'special', kind, ...(subpath ? { subpath } : {}) });
 
@@ -53,7 +53,10 @@ export function profileFromWire(w: WirePermissionProfile): PermissionProfile {
   return { enforcement: 'managed', network, fileSystem: { kind: 'restricted', entries, ...(depth ? { globScanMaxDepth: depth } : {}) } };
 }
 
-/** SANDBOX.md §2.5: the workspace-write preset (project roots symbolic, resolved against the cwd later). */
+/**
+ * The workspace-write preset of docs/protocol.md §8 (project roots symbolic, resolved against the
+ * cwd later).
+ */
 export function workspaceWriteEntries(writableRoots: string[], excludeTmpdirEnvVar: boolean, excludeSlashTmp: boolean): FsEntry[] {
   const entries: FsEntry[] = [
     { path: special('root'), access: 'read' },

@@ -19,7 +19,7 @@ export interface StartProcessRequest {
   envPolicy?: EnvPolicy | null;
   rows?: number | null;
   cols?: number | null;
-  /** Run under this sandbox (SANDBOX.md); an environment that cannot enforce it must refuse. */
+  /** Run under this sandbox (docs/sandbox.md); an environment that cannot enforce it must refuse. */
   sandbox?: SandboxRequest | null;
   /** The process must run behind a managed network proxy; an environment that cannot must refuse. */
   enforceManagedNetwork?: boolean;
@@ -79,7 +79,7 @@ export interface ReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
-  /** Exited, sandboxed, and its failure looks like a sandbox denial (PROTOCOL-0171 §3.4). */
+  /** Exited, sandboxed, and its failure looks like a sandbox denial (docs/protocol.md §7.2). */
   sandboxDenied: boolean;
   /**
    * Output seqs this read skipped because the process produced more than is retained (present only
@@ -154,7 +154,7 @@ export interface FsChange {
 export type FsChangeListener = (change: FsChange) => void;
 
 /**
- * Per-call options. `sandbox` is the client's request to restrict this call (SANDBOX.md); an
+ * Per-call options. `sandbox` is the client's request to restrict this call (docs/sandbox.md); an
  * implementation that cannot enforce it must refuse the call rather than run it unrestricted.
  */
 export interface FsCallOptions {

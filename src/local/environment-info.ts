@@ -61,7 +61,7 @@ function currentDirectory(): string | null {
   }
 }
 
-/** What a local environment says about itself (PROTOCOL-0171 §1.1), with plain paths. */
+/** What a local environment says about itself (docs/clients.md, "`environmentInfo`"), plain paths. */
 export function describeLocalEnvironment(env: Env): Required<Omit<EnvironmentInfo, 'capabilities'>> {
   const tmp = env.TMPDIR && path.isAbsolute(env.TMPDIR) ? env.TMPDIR : '/tmp';
   let home: string | null = env.HOME && path.isAbsolute(env.HOME) ? env.HOME : null;

@@ -150,7 +150,7 @@ function fsCallSync<T>(op: () => T): T {
   }
 }
 
-/** Runs `op`, turning OS errors into the fs error codes of PROTOCOL.md §9. */
+/** Runs `op`, turning OS errors into the fs error codes of docs/protocol.md §10. */
 async function fsCall<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();

@@ -83,8 +83,8 @@ async function copyTree(src: string, dst: string): Promise<void> {
 }
 
 /**
- * fs/copy (PROTOCOL.md §9): files overwrite, trees merge, symlinks are copied as symlinks. Unlike the
- * reference, copying a file onto itself is refused instead of truncating it.
+ * fs/copy (docs/protocol.md §10): files overwrite, trees merge, symlinks are copied as symlinks.
+ * Unlike the reference, copying a file onto itself is refused instead of truncating it.
  */
 export function copyPath(src: string, dst: string, recursive: boolean): void | Promise<void> {
   const info = lstatSync(src);

@@ -4,7 +4,7 @@ import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
 import { defaultHttpLimits, type HttpLimits } from './http-requests.js';
 import type { PtyHost } from './pty-host.js';
 
-/** The named bounds of a local environment (ARCHITECTURE.md: every bound is named and configurable). */
+/** The named bounds of a local environment (docs/architecture.md: every bound is configurable). */
 export interface LocalEnvironmentOptions {
   /** Most recent output bytes kept per process. */
   retainBytesPerProcess: number;

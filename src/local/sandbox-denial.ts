@@ -1,8 +1,8 @@
 /**
  * Whether a sandboxed process's failure looks like a sandbox denial, by the reference's rule
- * (PROTOCOL-0171 §3.4, checked against the 0.171 executor): exit code not 0, and either the output
- * (stdout and stderr, case-insensitive) contains one of these phrases, or the exit code is
- * 128 + SIGSYS (a seccomp kill).
+ * (docs/clients.md, "What differs between generations"; checked against the 0.171 executor): exit
+ * code not 0, and either the output (stdout and stderr, case-insensitive) contains one of these
+ * phrases, or the exit code is 128 + SIGSYS (a seccomp kill).
  */
 const PHRASES = [
   'operation not permitted',

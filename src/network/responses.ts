@@ -1,4 +1,7 @@
-/** What a blocked request gets (NETWORK.md §1.9): status 403, `x-proxy-error` and a message per reason. */
+/**
+ * What a blocked request gets (docs/network.md, "What a refused request gets"): status 403,
+ * `x-proxy-error` and a message per reason.
+ */
 export interface BlockedShape {
   header: string;
   message: string;

@@ -1,7 +1,8 @@
 /**
- * The capability flags of `environmentInfo.capabilities` (PROTOCOL-0171 §1.3), in the reference's
- * key order. A flag tells a 0.150+ client that a method or behaviour is there; a client treats an
- * absent flag as false. Which of them Cordon sets is decided in one place: server/capabilities.ts.
+ * The capability flags of `environmentInfo.capabilities` (docs/clients.md, "Capabilities"), in the
+ * reference's key order. A flag tells a 0.150+ client that a method or behaviour is there; a client
+ * treats an absent flag as false. Which of them Cordon sets is decided in one place:
+ * server/capabilities.ts.
  */
 export const CAPABILITY_NAMES = [
   'networkProxyLaunch',

@@ -11,9 +11,9 @@ export const InitializeParams = struct('InitializeParams', {
 export type InitializeParams = z.infer<typeof InitializeParams>;
 
 /**
- * `environmentInfo` as 0.150+ clients read it (PROTOCOL-0171 §1.1), key order as the reference
- * sends it. Paths are `file://` URIs for every client: only 0.150+ clients read this object, and
- * they parse URIs. `cwd` is null when the server's working directory no longer exists.
+ * `environmentInfo` as 0.150+ clients read it (docs/clients.md, "`environmentInfo`"), key order as
+ * the reference sends it. Paths are `file://` URIs for every client: only 0.150+ clients read this
+ * object, and they parse URIs. `cwd` is null when the server's working directory no longer exists.
  */
 export interface WireEnvironmentInfo {
   shell: { name: string; path: string };

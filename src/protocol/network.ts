@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { struct, u64 } from './validate.js';
 
-/** `networkProxy.proxy` (PROTOCOL-0171 §4.1); unknown fields (e.g. `mitm`) are ignored, as the reference does. */
+/**
+ * `networkProxy.proxy` (docs/network.md, "On the wire (Codex clients)"); unknown fields (e.g. `mitm`)
+ * are ignored, as the reference does.
+ */
 export const NetworkProxySettings = struct('NetworkProxySettings', {
   enabled: z.boolean(),
   enableSocks5: z.boolean().nullish(),

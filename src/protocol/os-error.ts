@@ -63,7 +63,7 @@ export function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 
-/** Maps an OS error to the fs error codes of PROTOCOL.md §9: not found, permission denied, other. */
+/** Maps an OS error to the fs error codes of docs/protocol.md §10: not found, permission denied, other. */
 export function fsErrorFromOs(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
   if (!isSystemError(err)) return new RpcError(ErrorCode.Internal, err instanceof Error ? err.message : String(err));

@@ -3,7 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { invalidParams } from './errors.js';
 
 /**
- * Every path field takes a plain absolute path or a `file://` URI (PROTOCOL.md §1). Results carry
+ * Every path field takes a plain absolute path or a `file://` URI (docs/protocol.md §6). Results carry
  * paths in the form the request used (see `pathForm`): URIs for 0.142+ clients, which send URIs
  * and parse them back, plain paths for 0.122–0.141 clients. Anything else is
  * `-32602 path is not absolute: <path>`.

@@ -126,7 +126,7 @@ export const WriteParams = struct('WriteParams', {
   processId: processId(),
   chunk: z.string(),
   writeId: z.string().nullish(),
-  /** Cordon extension: close the child's stdin after writing `chunk` (PROTOCOL.md §13.9). */
+  /** Cordon extension: close the child's stdin after writing `chunk` (docs/protocol.md §7.3). */
   closeStdin: z.boolean().nullish(),
 });
 export type WriteParams = z.infer<typeof WriteParams>;
@@ -154,7 +154,7 @@ export interface WireReadResult {
   exitCode: number | null;
   closed: boolean;
   failure: string | null;
-  /** 0.142+: the process ran sandboxed and its failure looks like a sandbox denial (PROTOCOL-0171 §3.4). */
+  /** 0.142+: the process ran sandboxed and failed like a sandbox denial (docs/protocol.md §7.2). */
   sandboxDenied: boolean;
   /** Cordon extension (docs/protocol-extensions.md): output seqs skipped because they were not retained. */
   droppedOutput?: { fromSeq: number; toSeq: number };

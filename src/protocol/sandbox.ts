@@ -4,7 +4,7 @@ import { describeUnexpected, serdeErrorMessage } from './validate.js';
 
 /**
  * The `sandbox` object fs requests and `process/start` carry, in every shape clients send
- * (PROTOCOL.md §10, PROTOCOL-0171 §3.1.2): `{permissions, cwd?, windowsSandboxLevel}` (0.124+),
+ * (docs/protocol.md §8): `{permissions, cwd?, windowsSandboxLevel}` (0.124+),
  * `{sandboxPolicy, sandboxPolicyCwd?, windowsSandboxLevel}` (0.122–0.123), and the 0.142+ context
  * with `workspaceRoots`, `policyContext`, `userHomeDir`, `windowsSandboxProxySettingsMode`,
  * `useLegacyLandlock` (and `windowsSandboxPrivateDesktop`, 0.142–0.155, ignored).

@@ -34,7 +34,7 @@ function valueAt(input: unknown, path: readonly (string | number)[]): unknown {
 }
 
 /**
- * Turns a zod issue into the serde wording the reference uses (PROTOCOL.md §11): clients and the
+ * Turns a zod issue into the serde wording the reference uses (docs/protocol.md §3): clients and the
  * differential suite compare these texts.
  */
 function serdeMessage(issue: z.ZodIssueOptionalMessage, input: unknown): string {

@@ -4,7 +4,10 @@ import { workspaceWriteEntries } from './profile.js';
 export const BUILTIN_PROFILE_NAMES = [':read-only', ':workspace', ':danger-full-access'] as const;
 export type BuiltinProfileName = (typeof BUILTIN_PROFILE_NAMES)[number];
 
-/** SANDBOX.md §3.2 presets: read-only, workspace-write (symbolic project roots), and no sandbox. */
+/**
+ * The built-in profiles (docs/sandbox.md, "Profiles"): read-only, workspace-write (symbolic project
+ * roots), and no sandbox.
+ */
 export function builtinProfile(name: BuiltinProfileName, options: { network?: 'restricted' | 'enabled' } = {}): PermissionProfile {
   const network = options.network ?? 'restricted';
   switch (name) {

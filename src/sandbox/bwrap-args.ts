@@ -77,9 +77,10 @@ const depth = (p: string): number => (p === '/' ? 0 : p.split('/').length);
 const byDepth = (a: string, b: string): number => depth(a) - depth(b) || a.localeCompare(b);
 
 /**
- * `profile views + cwd -> bwrap argv` (SANDBOX.md §4.2), pure but for the FsFacts it is given. Later
- * mounts shadow earlier ones: base view, /dev, deny ancestors of writable roots, writable roots with
- * their read-only carve-outs and protected metadata masks, then the remaining denies.
+ * `profile views + cwd -> bwrap argv` (docs/sandbox.md, "What the sandbox enforces"), pure but for
+ * the FsFacts it is given. Later mounts shadow earlier ones: base view, /dev, deny ancestors of
+ * writable roots, writable roots with their read-only carve-outs and protected metadata masks, then
+ * the remaining denies.
  */
 export function buildBwrapArgs(views: SandboxViews, options: BwrapOptions, facts: FsFacts = hostFsFacts): BwrapPlan {
   const args: string[] = ['--die-with-parent'];

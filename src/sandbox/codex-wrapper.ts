@@ -19,8 +19,8 @@ const VALUE_FLAGS = new Set(['--sandbox-policy-cwd', '--command-cwd', '--permiss
 /**
  * Turns `[<client's codex>, --sandbox-policy-cwd CWD, --command-cwd CWD, --permission-profile JSON
  * (or --sandbox-policy LEGACY_JSON), --, CMD...]` into CMD and the sandbox it asks for
- * (PROTOCOL.md §10.4), so Cordon runs CMD under its own sandbox: the paths in that argv exist only
- * on the client's machine. Unknown flags are refused rather than guessed at.
+ * (docs/protocol.md §7.1.3), so Cordon runs CMD under its own sandbox: the paths in that argv exist
+ * only on the client's machine. Unknown flags are refused rather than guessed at.
  */
 export function unwrapCodexSandboxArgv(argv: string[]): UnwrappedCodexCommand {
   const flags = new Map<string, string>();

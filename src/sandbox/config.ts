@@ -5,7 +5,7 @@ import type { Access, FsEntry, PermissionProfile, SpecialKind } from '../environ
 import { builtinProfile, isBuiltinProfileName } from './builtin-profiles.js';
 import { hasGlobMeta } from './glob.js';
 
-/** A `cordon.toml` problem, worded as SANDBOX.md §3.3 words it. */
+/** A `cordon.toml` problem, naming the exact key (docs/sandbox.md). */
 export class PermissionsConfigError extends Error {}
 
 type Table = Record<string, unknown>;
@@ -70,7 +70,7 @@ function checkSubpath(sub: string): void {
   }
 }
 
-/** One `key = access` rule at an absolute base, with the glob rules of §3.3. */
+/** One `key = access` rule at an absolute base, with the glob rules of `cordon.toml` (docs/sandbox.md). */
 function pathRule(full: string, key: string, access: Access, into: FsEntry[], warnings: string[]): void {
   if (hasGlobMeta(full)) {
     if (access === 'deny') return void into.push({ path: { type: 'glob_pattern', pattern: full }, access });
@@ -148,9 +148,9 @@ function compileFilesystem(fs: Table, home: string, warnings: string[]): { entri
 }
 
 /**
- * Compiles `[permissions.NAME]` of a `cordon.toml` (the `[permissions]` format of SANDBOX.md §3.3) into
- * a PermissionProfile. `name` defaults to `default_permissions`; built-in names (`:read-only`,
- * `:workspace`, `:danger-full-access`) need no table.
+ * Compiles `[permissions.NAME]` of a `cordon.toml` (the format of docs/sandbox.md, "Writing your
+ * own: `cordon.toml`") into a PermissionProfile. `name` defaults to `default_permissions`; built-in
+ * names (`:read-only`, `:workspace`, `:danger-full-access`) need no table.
  */
 export function compilePermissions(configText: string, name?: string, options: { home?: string } = {}): CompiledProfile {
   let doc: Table;

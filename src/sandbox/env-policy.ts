@@ -25,8 +25,8 @@ const matcher = (patterns: readonly string[]): ((name: string) => boolean) => {
 };
 
 /**
- * The child's environment (PROTOCOL.md §8): without a policy exactly `env`; with one, the server's
- * environment filtered by the policy, then `env` on top, unfiltered.
+ * The child's environment (docs/protocol.md §7.1.1): without a policy exactly `env`; with one, the
+ * server's environment filtered by the policy, then `env` on top, unfiltered.
  */
 export function buildChildEnv(
   env: Record<string, string>,

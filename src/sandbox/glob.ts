@@ -1,7 +1,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
-/** Glob metacharacters of SANDBOX.md §2.6. */
+/** Glob metacharacters (docs/sandbox.md, "Writing your own: `cordon.toml`"). */
 const META = /[*?[\]]/;
 
 export const hasGlobMeta = (p: string): boolean => META.test(p);
@@ -64,9 +64,10 @@ export function globSearchRoot(glob: string): string {
 }
 
 /**
- * Expands absolute deny globs against the disk now (SANDBOX.md §4.5): files, directories and
- * symlinks that match, without following symlinked directories. Too-broad roots (`/`) are skipped;
- * an unreadable directory or too many matches is an error, so a deny never silently weakens.
+ * Expands absolute deny globs against the disk now (docs/sandbox.md, "What the sandbox enforces"):
+ * files, directories and symlinks that match, without following symlinked directories. Too-broad
+ * roots (`/`) are skipped; an unreadable directory or too many matches is an error, so a deny never
+ * silently weakens.
  */
 export async function expandGlobs(globs: string[], options: GlobExpansionOptions): Promise<string[]> {
   const matches = new Set<string>();

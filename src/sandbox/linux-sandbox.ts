@@ -148,11 +148,12 @@ export function sweepStalePrivateDirs(parent: string = tmpdir()): void {
 }
 
 /**
- * Runs commands under bubblewrap + seccomp (SANDBOX.md §4). One per server: it probes the host
- * once, and owns a private directory (`$TMPDIR/cordon-sandbox-<pid>-*`, mode 0700) holding the
- * seccomp programs and a journal of the mount targets bwrap had to create on the host; that
- * directory is itself denied inside every sandbox. It is removed when the server ends, and by the
- * next server to start when this one could not (kill -9), together with the targets it lists.
+ * Runs commands under bubblewrap + seccomp (docs/sandbox.md, "What the sandbox enforces"). One per
+ * server: it probes the host once, and owns a private directory (`$TMPDIR/cordon-sandbox-<pid>-*`,
+ * mode 0700) holding the seccomp programs and a journal of the mount targets bwrap had to create on
+ * the host; that directory is itself denied inside every sandbox. It is removed when the server
+ * ends, and by the next server to start when this one could not (kill -9), together with the
+ * targets it lists.
  */
 export class LinuxSandbox {
   private support: Promise<HostSupport> | undefined;

@@ -28,7 +28,7 @@ export function profileNeedsNoSandbox(p: PermissionProfile): boolean {
 
 /**
  * Whether a file-system policy lets every path be read and written, so an fs call needs no sandbox:
- * unrestricted, external, or restricted with `:root` writable and nothing narrowing it (SANDBOX.md §2.4).
+ * unrestricted, external, or restricted with `:root` writable and nothing narrowing it.
  */
 export function grantsFullFileAccess(fs: FileSystemPolicy): boolean {
   if (fs.kind !== 'restricted') return true;

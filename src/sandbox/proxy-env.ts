@@ -1,4 +1,7 @@
-/** The proxy variables a proxied child gets (NETWORK.md §1.11), overriding anything it was given. */
+/**
+ * The proxy variables a proxied child gets (docs/network.md, "What the process sees"), overriding
+ * anything it was given.
+ */
 
 const HTTP_KEYS = [
   'HTTP_PROXY',

@@ -2,7 +2,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node
 import path from 'node:path';
 import type { Access, FileSystemPolicy } from '../environment/permissions.js';
 
-/** Where special paths point (SANDBOX.md §2.2). */
+/** Where special paths point (docs/sandbox.md, "Profiles"). */
 export interface ResolveContext {
   cwd: string;
   /** Workspace (project) roots; `:workspace_roots` expands to each. Defaults to [cwd]. */
@@ -18,7 +18,7 @@ export interface ResolvedEntry {
   access: Access;
 }
 
-/** A deny glob relative to every workspace root (SANDBOX.md §2.1). */
+/** A deny glob relative to every workspace root (a `:workspace_roots` scoped table in `cordon.toml`). */
 export const PROJECT_ROOTS_GLOB = 'codex-project-roots://';
 
 /** Kept read-only under every writable root (0.171 adds `.aws` to the `.git`/`.agents`/`.codex` carve-outs). */
@@ -102,7 +102,7 @@ export function resolvePolicy(policy: FileSystemPolicy, ctx: ResolveContext): Re
   };
 }
 
-/** SANDBOX.md §2.3: most specific entry wins; deny > write > read on ties; nothing matching = deny. */
+/** Most specific entry wins; deny > write > read on ties; nothing matching = deny (docs/sandbox.md, "Profiles"). */
 export function resolveAccess(policy: ResolvedPolicy, target: string): Access {
   if (policy.kind !== 'restricted') return 'write';
   const abs = path.resolve(policy.cwd, target);
@@ -166,7 +166,7 @@ export interface DeriveOptions {
   protectMissingIn?: readonly string[];
 }
 
-/** The derived views of SANDBOX.md §2.4 that drive bubblewrap. */
+/** The views that drive bubblewrap (docs/sandbox.md, "What the sandbox enforces"). */
 export function deriveViews(policy: ResolvedPolicy, options: DeriveOptions = {}): SandboxViews {
   if (policy.kind !== 'restricted') {
     return {

@@ -1,6 +1,7 @@
 /**
- * A classic-BPF seccomp program, built here (no native addon, no compiler) and handed to
- * bubblewrap with `--seccomp FD`. Default allow; listed calls fail with EPERM (SANDBOX.md §4.4).
+ * A classic-BPF seccomp program, built here (no native addon, no compiler) and handed to bubblewrap
+ * with `--seccomp FD`. Default allow; listed calls fail with EPERM (docs/sandbox.md, "What the
+ * sandbox enforces").
  */
 
 export interface SeccompOptions {

@@ -81,7 +81,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
   let sandbox = wire ? sandboxFromWire(wire) : null;
   let arg0 = p.arg0 ?? null;
   if (isCodexSandboxWrapper(p.arg0)) {
-    // Codex's client-side sandbox wrapper names paths on the client's machine (PROTOCOL.md §10.4):
+    // Codex's client-side sandbox wrapper names paths on the client's machine (docs/protocol.md §7.1.3):
     // run its command under Cordon's own sandbox instead.
     const unwrapped = unwrapCodexSandboxArgv(p.argv);
     argv = unwrapped.argv;

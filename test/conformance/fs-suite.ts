@@ -14,7 +14,7 @@ import type { EnvironmentFixture } from './process-suite.js';
 
 const ENOENT = 'No such file or directory (os error 2)';
 
-/** The fs conformance suite (PROTOCOL.md §9 and Cordon's extensions), for any Environment. */
+/** The fs conformance suite (docs/protocol.md §10 and Cordon's extensions), for any Environment. */
 export function fsConformance(name: string, makeFixture: () => Promise<EnvironmentFixture>): void {
   describe(`fs conformance: ${name}`, () => {
     let fx: EnvironmentFixture;
@@ -215,7 +215,7 @@ export function fsConformance(name: string, makeFixture: () => Promise<Environme
       assert.equal(readlinkSync(p('top-link-copy')), 'src.txt');
     });
 
-    it('refuses the copy errors of PROTOCOL.md, and never truncates a file copied onto itself', async () => {
+    it('refuses the copy errors of docs/protocol.md §10, and never truncates a file copied onto itself', async () => {
       await writeFile(p('f'), 'precious');
       await mkdir(p('d', 'inner'), { recursive: true });
       await rejectsWith(env.fs.copy(p('missing'), p('x'), { recursive: false }), -32004, ENOENT);

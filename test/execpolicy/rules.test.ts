@@ -1,4 +1,4 @@
-// NETWORK.md §5.4 P1–P15: the .rules loader, the evaluator and the shell splitter.
+// Command rules (docs/exec-policy.md): the .rules loader, the evaluator and the shell splitter.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { formatCheck, type Policy, PolicyLoadError, policyFromSource, ShellSplitter } from '../../src/execpolicy/index.js';
@@ -31,8 +31,8 @@ function loadError(src: string): string {
 const check = (p: Policy, argv: string[], resolve = false): string =>
   formatCheck(p.check([argv], { resolveHostExecutables: resolve }), false);
 
-describe('exec policy rules (NETWORK.md §5.4)', () => {
-  it('P1: every load error of the §3.1 table, with Codex text', () => {
+describe('exec policy rules (docs/exec-policy.md)', () => {
+  it('P1: every load error, with Codex text', () => {
     const table: Array<[string, string]> = [
       ['prefix_rule(pattern=["git"], decision="deny")', 'invalid decision: deny'],
       ['prefix_rule(pattern=[])', 'invalid pattern element: pattern cannot be empty'],
@@ -81,7 +81,7 @@ describe('exec policy rules (NETWORK.md §5.4)', () => {
     );
   });
 
-  it('P2: the §3.3 transcripts, byte for byte', () => {
+  it('P2: the `codex execpolicy check` transcripts, byte for byte', () => {
     const p = policyFromSource(RULES_B1, 'a.rules');
     assert.equal(
       check(p, ['git', 'status']),

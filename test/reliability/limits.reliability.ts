@@ -123,7 +123,7 @@ relTest('a malformed 40 MB fs/writeFile gets the worded base64 error and does no
     const res = await peer.callRaw(id, text, 120_000, 'malformed fs/writeFile');
     figure('malformed 40 MB write: answer', `${res.error?.code} in ${Math.round(performance.now() - t0)} ms`);
     worded(res, 'malformed fs/writeFile');
-    // The reference's contract (PROTOCOL.md): -32600 `fs/writeFile requires valid base64 dataBase64: Invalid symbol 33, offset N.`
+    // The wire contract (docs/protocol.md §10): -32600 `fs/writeFile requires valid base64 dataBase64: Invalid symbol 33, offset N.`
     assert.equal(res.error.code, -32600);
     assert.match(res.error.message, /valid base64.*Invalid symbol 33, offset 20971520/);
   });

@@ -19,7 +19,7 @@ const fails = (toml: string, message: string | RegExp, name?: string) =>
 
 const accessOf = (profile: PermissionProfile, cwd: string, p: string) => resolveAccess(resolvePolicy(profile.fileSystem, { cwd }), p);
 
-describe('cordon.toml permission profiles (SANDBOX.md §3.3)', () => {
+describe('cordon.toml permission profiles (docs/sandbox.md)', () => {
   it('compiles a profile with specials, paths, ~, scoped tables, globs, subtrees and network', () => {
     const c = compilePermissions(
       `default_permissions = "dev"
@@ -95,7 +95,7 @@ extends = "base"
     assert.equal(accessOf(compilePermissions('default_permissions = ":workspace"').profile, '/w', '/w/x'), 'write');
   });
 
-  it('reports the validation errors of SANDBOX.md §3.3', () => {
+  it('reports the validation errors of cordon.toml', () => {
     fails('[permissions.":x"]\n', 'permissions profile `:x` uses a reserved built-in profile prefix');
     fails('default_permissions = ":nope"\n', 'default_permissions refers to unknown built-in profile `:nope`');
     fails('default_permissions = "dev"\n', 'default_permissions requires a `[permissions]` table');

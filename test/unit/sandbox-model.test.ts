@@ -19,7 +19,7 @@ const special = (
 const exact = (p: string, access: FsEntry['access']): FsEntry => ({ path: { type: 'path', path: p }, access });
 const restricted = (entries: FsEntry[]): FileSystemPolicy => ({ kind: 'restricted', entries });
 
-describe('permission resolution (SANDBOX.md §2.3)', () => {
+describe('permission resolution (docs/sandbox.md, "Profiles")', () => {
   it('resolve_access_with_cwd_uses_most_specific_entry', () => {
     const p = resolvePolicy(
       restricted([
@@ -74,7 +74,7 @@ describe('permission resolution (SANDBOX.md §2.3)', () => {
   });
 });
 
-describe('derived views (SANDBOX.md §2.4)', () => {
+describe('derived views', () => {
   it('root_write_with_read_only_child_is_not_full_disk_write, same_specificity_write_override_keeps_full_disk_write_access', () => {
     const v = deriveViews(resolvePolicy(restricted([special('root', 'write'), exact('/docs', 'read')]), { cwd: '/' }));
     assert.equal(v.fullWrite, false);
@@ -141,7 +141,7 @@ describe('derived views (SANDBOX.md §2.4)', () => {
 });
 
 describe('legacy and tagged profiles', () => {
-  it('converts legacy SandboxPolicy per SANDBOX.md §1', () => {
+  it('converts legacy SandboxPolicy per docs/protocol.md §8', () => {
     assert.equal(profileFromLegacyPolicy({ type: 'danger-full-access' }).enforcement, 'disabled');
     assert.equal(profileFromLegacyPolicy({ type: 'external-sandbox', network_access: 'enabled' }).network, 'enabled');
     const ro = profileFromLegacyPolicy({ type: 'read-only' });
@@ -178,7 +178,7 @@ describe('legacy and tagged profiles', () => {
   });
 });
 
-describe('git-style globs (SANDBOX.md §2.6)', () => {
+describe('git-style globs', () => {
   it('glob_patterns_do_not_cross_path_separators; globstar spans directories; unclosed classes are literal', () => {
     assert.ok(globToRegExp('/w/*.env').test('/w/.env'));
     assert.ok(!globToRegExp('/w/*.env').test('/w/sub/a.env'));

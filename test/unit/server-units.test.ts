@@ -102,7 +102,7 @@ describe('env policy', () => {
     assert.ok(!wildcardToRegExp('[AB]').test('A'));
     assert.ok(wildcardToRegExp('[AB]').test('[ab]'));
   });
-  it('runs the PROTOCOL.md §8 algorithm', () => {
+  it('runs the envPolicy algorithm of docs/protocol.md §7.1.1', () => {
     const server = {
       MY_API_KEY: '1',
       MY_SECRET: '1',
