@@ -1,5 +1,5 @@
 import { base64Problem, decodeBase64BytesStrict } from './base64.js';
-import { classifyMessage, type IncomingMessage } from './envelope.js';
+import { classifyMessage, type IncomingMessage, type RequestId } from './envelope.js';
 
 /** Messages from this size on are looked at for a base64 field before being made one string. */
 export const LARGE_MESSAGE_BYTES = 1024 * 1024;
@@ -48,4 +48,31 @@ export function parseLargeWriteFile(
   // megabytes one string, parse them again and search them character by character.
   const problem = base64Problem(field);
   return problem === undefined ? undefined : { request, base64Problem: problem };
+}
+
+/** Messages over this size are parsed only for the methods that carry bulk data. */
+export const BULK_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** The methods whose payload may be large: file contents, stdin, HTTP bodies. */
+const BULK_METHODS = new Set(['fs/writeFile', 'fs/writeBlock', 'process/write', 'http/request']);
+/** How far into a message its `id` and `method` are looked for (clients send them first). */
+const HEAD_BYTES = 1024;
+
+/**
+ * The refusal of a message too large for its method, found without parsing it: parsing a message
+ * of tens of megabytes holds the event loop, and every other session with it, for seconds. A
+ * message over BULK_MESSAGE_BYTES must name a bulk method in its first kilobyte. Undefined when the
+ * message may be parsed.
+ */
+export function oversizeRefusal(head: string, length: number): { id: RequestId | null; message: string } | undefined {
+  if (length <= BULK_MESSAGE_BYTES) return undefined;
+  const start = head.slice(0, HEAD_BYTES);
+  const method = /"method"\s*:\s*"([^"\\]{1,100})"/.exec(start)?.[1];
+  if (method !== undefined && BULK_METHODS.has(method)) return undefined;
+  const idMatch = /"id"\s*:\s*("(?:[^"\\]{0,200})"|-?\d{1,20})/.exec(start)?.[1];
+  const id = idMatch === undefined ? null : idMatch.startsWith('"') ? idMatch.slice(1, -1) : Number(idMatch);
+  const what = method === undefined ? 'a message that does not name its method in its first kilobyte' : method;
+  return {
+    id,
+    message: `message of ${length} bytes is too large for ${what}: over ${BULK_MESSAGE_BYTES} bytes only ${[...BULK_METHODS].join(', ')} are accepted`,
+  };
 }

@@ -20,6 +20,7 @@ import {
   methodFamily,
   methodNotFound,
   type OutgoingMessage,
+  oversizeRefusal,
   parseLargeWriteFile,
   parseMessage,
   parseParams,
@@ -115,11 +116,23 @@ export class Connection implements SessionSink {
           'data' in large ? { decodedData: large.data } : { base64Problem: large.base64Problem },
         );
     }
-    this.handleText(data.toString('utf8'));
+    if (this.refusedAsOversize(data.toString('latin1', 0, 1024), data.length)) return;
+    this.parseAndHandle(data.toString('utf8'));
   }
 
   handleText(text: string): void {
     if (this.state === 'closed') return;
+    if (this.refusedAsOversize(text.slice(0, 1024), text.length)) return;
+    this.parseAndHandle(text);
+  }
+
+  private refusedAsOversize(head: string, length: number): boolean {
+    const refusal = oversizeRefusal(head, length);
+    if (refusal) this.sendError(refusal.id ?? -1, ErrorCode.InvalidRequest, refusal.message);
+    return refusal !== undefined;
+  }
+
+  private parseAndHandle(text: string): void {
     const msg = parseMessage(text);
     switch (msg.kind) {
       case 'invalid':

@@ -619,10 +619,7 @@ export async function assertProperty<Ts extends [unknown, ...unknown[]]>(
  * but do not fail the suite (node:test `todo`). Empty when every item of #15 is fixed; an entry is
  * removed as soon as its fix lands.
  */
-const KNOWN_FAILING: Readonly<Record<string, string>> = {
-  'a process/start with a million env entries is answered, and does not stall other sessions':
-    'refused with a worded error, but parsing the 14 MB message holds the event loop 0.5-5 s depending on load (docs/reliability.md)',
-};
+const KNOWN_FAILING: Readonly<Record<string, string>> = {};
 
 /** `test`, marked `todo` when it is listed in KNOWN_FAILING. */
 export function relTest(name: string, fn: () => Promise<void>): void {

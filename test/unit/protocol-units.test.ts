@@ -290,3 +290,21 @@ describe('streamed base64 results', () => {
     assert.equal(parsed.result.dataBase64, Buffer.concat(pieces).toString('base64'));
   });
 });
+
+describe('oversize messages are refused before they are parsed', () => {
+  it('over the bulk bound, only bulk methods named in the first kilobyte are parsed; the refusal keeps the id', async () => {
+    const { BULK_MESSAGE_BYTES, oversizeRefusal } = await import('../../src/protocol/large-request.js');
+    const big = BULK_MESSAGE_BYTES + 1;
+    assert.equal(oversizeRefusal('{"id":1,"method":"process/start","params":{', BULK_MESSAGE_BYTES), undefined, 'at the bound: parsed');
+    for (const m of ['fs/writeFile', 'fs/writeBlock', 'process/write', 'http/request']) {
+      assert.equal(oversizeRefusal(`{"id":1,"method":"${m}","params":{`, big), undefined, m);
+    }
+    const start = oversizeRefusal('{"id":"huge","method":"process/start","params":{', big);
+    assert.equal(start?.id, 'huge');
+    assert.match(start?.message ?? '', /too large for process\/start/);
+    assert.equal(oversizeRefusal('{"jsonrpc":"2.0","id":7,"method":"fs/readFile"', big)?.id, 7);
+    const hidden = oversizeRefusal(`{"params":{"x":"${'a'.repeat(2000)}"},"method":"fs/writeFile","id":3}`, big);
+    assert.equal(hidden?.id, null, 'no id in the head: answered with id -1');
+    assert.match(hidden?.message ?? '', /does not name its method in its first kilobyte/);
+  });
+});
