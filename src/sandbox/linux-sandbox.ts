@@ -298,7 +298,12 @@ export class LinuxSandbox {
     // last user's release and the removal of a target it is about to mount (bwrap then failed with
     // "Can't remount readonly ... No such file or directory").
     let journalChanged = false;
-    for (const t of plan.syntheticTargets) {
+    // Targets another live sandbox of this server created are used by this one too when its plan
+    // binds them (it saw them as existing): it holds them, or their removal at the other's end
+    // would pull them from under this bwrap before it mounts them.
+    const bound = new Set(plan.args);
+    const held = [...new Set([...plan.syntheticTargets, ...[...this.targets.keys()].filter((t) => bound.has(t))])];
+    for (const t of held) {
       const entry = this.targets.get(t);
       if (entry) entry.users++;
       else {
@@ -329,14 +334,14 @@ export class LinuxSandbox {
           env: { ...env, CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
         }
       : { file: '/bin/sh', args: ['-c', `${trap}exec "$@" 3<"$0" 4</dev/null`, seccomp, support.bwrap, ...plan.args], env };
-    const leavesTrace = plan.syntheticTargets.some((t) => this.targets.get(t)?.preexisting === false);
+    const leavesTrace = held.some((t) => this.targets.get(t)?.preexisting === false);
     return {
       ...launchSpec,
       leavesTrace,
       cleanup: async () => {
         channel?.close();
         let removed = false;
-        for (const t of [...plan.syntheticTargets].reverse()) {
+        for (const t of [...held].reverse()) {
           const entry = this.targets.get(t);
           if (!entry || --entry.users > 0) continue;
           this.targets.delete(t);
