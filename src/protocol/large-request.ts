@@ -50,29 +50,30 @@ export function parseLargeWriteFile(
   return problem === undefined ? undefined : { request, base64Problem: problem };
 }
 
-/** Messages over this size are parsed only for the methods that carry bulk data. */
-export const BULK_MESSAGE_BYTES = 8 * 1024 * 1024;
-/** The methods whose payload may be large: file contents, stdin, HTTP bodies. */
-const BULK_METHODS = new Set(['fs/writeFile', 'fs/writeBlock', 'process/write', 'http/request']);
-/** How far into a message its `id` and `method` are looked for (clients send them first). */
+/**
+ * The most values (commas) a message may hold. Bulk data travels as base64 (no commas), so real
+ * messages stay far below it; a message with a million env entries does not.
+ */
+export const MAX_MESSAGE_VALUES = 131_072;
+/** How far into a message its `id` is looked for (clients send it first). */
 const HEAD_BYTES = 1024;
 
 /**
- * The refusal of a message too large for its method, found without parsing it: parsing a message
- * of tens of megabytes holds the event loop, and every other session with it, for seconds. A
- * message over BULK_MESSAGE_BYTES must name a bulk method in its first kilobyte. Undefined when the
- * message may be parsed.
+ * The refusal of a message holding more values than any method takes, found without parsing it:
+ * parsing a message of a million values holds the event loop, and every other session with it,
+ * for seconds. Counting commas is a native scan. Undefined when the message may be parsed.
  */
-export function oversizeRefusal(head: string, length: number): { id: RequestId | null; message: string } | undefined {
-  if (length <= BULK_MESSAGE_BYTES) return undefined;
-  const start = head.slice(0, HEAD_BYTES);
-  const method = /"method"\s*:\s*"([^"\\]{1,100})"/.exec(start)?.[1];
-  if (method !== undefined && BULK_METHODS.has(method)) return undefined;
-  const idMatch = /"id"\s*:\s*("(?:[^"\\]{0,200})"|-?\d{1,20})/.exec(start)?.[1];
-  const id = idMatch === undefined ? null : idMatch.startsWith('"') ? idMatch.slice(1, -1) : Number(idMatch);
-  const what = method === undefined ? 'a message that does not name its method in its first kilobyte' : method;
-  return {
-    id,
-    message: `message of ${length} bytes is too large for ${what}: over ${BULK_MESSAGE_BYTES} bytes only ${[...BULK_METHODS].join(', ')} are accepted`,
-  };
+export function oversizeRefusal(message: Buffer | string): { id: RequestId | null; message: string } | undefined {
+  if (message.length < LARGE_MESSAGE_BYTES) return undefined;
+  let commas = 0;
+  for (let at = message.indexOf(','); at !== -1; at = message.indexOf(',', at + 1)) {
+    if (++commas > MAX_MESSAGE_VALUES) {
+      const head = typeof message === 'string' ? message.slice(0, HEAD_BYTES) : message.toString('latin1', 0, HEAD_BYTES);
+      const idMatch = /"id"\s*:\s*("(?:[^"\\]{0,200})"|-?\d{1,20})/.exec(head)?.[1];
+      const id = idMatch === undefined ? null : idMatch.startsWith('"') ? idMatch.slice(1, -1) : Number(idMatch);
+      const method = /"method"\s*:\s*"([^"\\]{1,100})"/.exec(head)?.[1];
+      return { id, message: `${method ?? 'message'} is too large: more than ${MAX_MESSAGE_VALUES} values in one message` };
+    }
+  }
+  return undefined;
 }

@@ -116,19 +116,19 @@ export class Connection implements SessionSink {
           'data' in large ? { decodedData: large.data } : { base64Problem: large.base64Problem },
         );
     }
-    if (this.refusedAsOversize(data.toString('latin1', 0, 1024), data.length)) return;
+    if (this.refusedAsOversize(data)) return;
     this.parseAndHandle(data.toString('utf8'));
   }
 
   handleText(text: string): void {
     if (this.state === 'closed') return;
-    if (this.refusedAsOversize(text.slice(0, 1024), text.length)) return;
+    if (this.refusedAsOversize(text)) return;
     this.parseAndHandle(text);
   }
 
-  private refusedAsOversize(head: string, length: number): boolean {
-    const refusal = oversizeRefusal(head, length);
-    if (refusal) this.sendError(refusal.id ?? -1, ErrorCode.InvalidRequest, refusal.message);
+  private refusedAsOversize(message: Buffer | string): boolean {
+    const refusal = oversizeRefusal(message);
+    if (refusal) this.sendError(refusal.id ?? -1, ErrorCode.InvalidParams, refusal.message);
     return refusal !== undefined;
   }
 

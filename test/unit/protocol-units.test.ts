@@ -292,19 +292,17 @@ describe('streamed base64 results', () => {
 });
 
 describe('oversize messages are refused before they are parsed', () => {
-  it('over the bulk bound, only bulk methods named in the first kilobyte are parsed; the refusal keeps the id', async () => {
-    const { BULK_MESSAGE_BYTES, oversizeRefusal } = await import('../../src/protocol/large-request.js');
-    const big = BULK_MESSAGE_BYTES + 1;
-    assert.equal(oversizeRefusal('{"id":1,"method":"process/start","params":{', BULK_MESSAGE_BYTES), undefined, 'at the bound: parsed');
-    for (const m of ['fs/writeFile', 'fs/writeBlock', 'process/write', 'http/request']) {
-      assert.equal(oversizeRefusal(`{"id":1,"method":"${m}","params":{`, big), undefined, m);
-    }
-    const start = oversizeRefusal('{"id":"huge","method":"process/start","params":{', big);
-    assert.equal(start?.id, 'huge');
-    assert.match(start?.message ?? '', /too large for process\/start/);
-    assert.equal(oversizeRefusal('{"jsonrpc":"2.0","id":7,"method":"fs/readFile"', big)?.id, 7);
-    const hidden = oversizeRefusal(`{"params":{"x":"${'a'.repeat(2000)}"},"method":"fs/writeFile","id":3}`, big);
-    assert.equal(hidden?.id, null, 'no id in the head: answered with id -1');
-    assert.match(hidden?.message ?? '', /does not name its method in its first kilobyte/);
+  it('a large message holding more values than any method takes is refused with its id; a large string is parsed', async () => {
+    const { MAX_MESSAGE_VALUES, oversizeRefusal } = await import('../../src/protocol/large-request.js');
+    const many = `{"id":"huge","method":"process/start","params":{"env":{${Array.from({ length: MAX_MESSAGE_VALUES + 1 }, (_, i) => `"E${i}":"v"`).join(',')}}}}`;
+    const refused = oversizeRefusal(Buffer.from(many));
+    assert.equal(refused?.id, 'huge');
+    assert.match(refused?.message ?? '', /process\/start is too large: more than 131072 values/);
+    assert.equal(oversizeRefusal(many)?.id, 'huge', 'the stdio transport gives text');
+    const justUnder = `{"id":2,"method":"process/start","params":{"env":{${Array.from({ length: MAX_MESSAGE_VALUES - 10 }, (_, i) => `"E${i}":"v"`).join(',')}}}}`;
+    assert.equal(oversizeRefusal(Buffer.from(justUnder)), undefined);
+    const pad = Buffer.from(`{"id":9,"method":"environment/info","params":{"pad":"${'x'.repeat(16 * 1024 * 1024)}"}}`);
+    assert.equal(oversizeRefusal(pad), undefined, 'a 16 MiB message of few values is parsed, as the reference does');
+    assert.equal(oversizeRefusal(`{"params":{"a":[${'123456789,'.repeat(MAX_MESSAGE_VALUES + 1)}1]}}`)?.id, null, 'no id: answered with id -1');
   });
 });
