@@ -303,6 +303,10 @@ describe('oversize messages are refused before they are parsed', () => {
     assert.equal(oversizeRefusal(Buffer.from(justUnder)), undefined);
     const pad = Buffer.from(`{"id":9,"method":"environment/info","params":{"pad":"${'x'.repeat(16 * 1024 * 1024)}"}}`);
     assert.equal(oversizeRefusal(pad), undefined, 'a 16 MiB message of few values is parsed, as the reference does');
-    assert.equal(oversizeRefusal(`{"params":{"a":[${'123456789,'.repeat(MAX_MESSAGE_VALUES + 1)}1]}}`)?.id, null, 'no id: answered with id -1');
+    assert.equal(
+      oversizeRefusal(`{"params":{"a":[${'123456789,'.repeat(MAX_MESSAGE_VALUES + 1)}1]}}`)?.id,
+      null,
+      'no id: answered with id -1',
+    );
   });
 });
