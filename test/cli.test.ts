@@ -7,39 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { CLI, cordon, ROOT, serve } from './cli-helpers.js';
 import { eventually, isAlive, RawClient, tempDir } from './helpers.js';
-
-// The CLI reads these; a developer's own settings must not point the tests at their server.
-delete process.env.CORDON_URL;
-delete process.env.CORDON_TOKEN;
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
-
-function cordon(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.stdin.end(input ?? '');
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function serve(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], { cwd: ROOT });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /ws:\/\/\S+/.exec(out);
-      if (m) resolve({ child, url: m[0] });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited early with ${code}`)));
-  });
-}
 
 describe('cli', () => {
   it('cordon exec (in-process) streams output and exits with the command exit code', async () => {

@@ -37,6 +37,21 @@ const reconnectOption = (): Option =>
     .argParser(int('--reconnect-window-ms'))
     .default(15_000);
 
+/** The managed network flags, shared by serve (the operator's policy) and exec/sandbox (in-process commands). */
+function withNetworkOptions(command: Command, who: string): Command {
+  return command
+    .option(
+      '--network-allow <pattern>',
+      `let ${who} reach this host pattern through the managed proxy (repeatable; implies the proxy)`,
+      collect,
+      [] as string[],
+    )
+    .option('--network-deny <pattern>', `never let ${who} reach this host pattern (repeatable; implies the proxy)`, collect, [] as string[])
+    .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
+    .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
+    .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[]);
+}
+
 const program = new Command()
   .name('cordon')
   .description('An execution server for coding agents (Codex exec-server compatible)')
@@ -48,90 +63,61 @@ const program = new Command()
   })
   .enablePositionalOptions();
 
-program
-  .command('serve')
-  .description('serve the exec-server protocol over WebSocket or stdio')
-  .option('--listen <address>', 'ws://HOST:PORT or stdio', 'ws://127.0.0.1:8765')
-  .option(
-    '--token-file <file>',
-    'require `Authorization: Bearer <token>` with the token in this file (default: the CORDON_TOKEN variable, if set)',
-  )
-  .option('--insecure-no-auth', 'allow listening on a non-loopback address without a token')
-  .option('--session-grace-ms <ms>', 'how long a detached session waits to be resumed', int('--session-grace-ms'), 30_000)
-  .option('--retain-bytes <bytes>', 'output bytes retained per process', int('--retain-bytes'), 1024 * 1024)
-  .option('--retain-exited-ms <ms>', 'how long an exited process stays readable', int('--retain-exited-ms'), 30_000)
-  .option('--max-processes <n>', 'processes a session may hold at once', int('--max-processes'), 1024)
-  .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-  .option(
-    '--permissions <profile>',
-    'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config',
-  )
-  .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
-  .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
-  .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[])
-  .option(
-    '--network-allow <pattern>',
-    'let processes reach this host pattern through the managed proxy (repeatable; implies the proxy)',
-    collect,
-    [] as string[],
-  )
-  .option(
-    '--network-deny <pattern>',
-    'never let processes reach this host pattern (repeatable; implies the proxy)',
-    collect,
-    [] as string[],
-  )
-  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
-  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
-  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
-  .action(async (opts) => exit(await runServe(opts)));
+withNetworkOptions(
+  program
+    .command('serve')
+    .description('serve the exec-server protocol over WebSocket or stdio')
+    .option('--listen <address>', 'ws://HOST:PORT or stdio', 'ws://127.0.0.1:8765')
+    .option(
+      '--token-file <file>',
+      'require `Authorization: Bearer <token>` with the token in this file (default: the CORDON_TOKEN variable, if set)',
+    )
+    .option('--insecure-no-auth', 'allow listening on a non-loopback address without a token')
+    .option('--session-grace-ms <ms>', 'how long a detached session waits to be resumed', int('--session-grace-ms'), 30_000)
+    .option('--retain-bytes <bytes>', 'output bytes retained per process', int('--retain-bytes'), 1024 * 1024)
+    .option('--retain-exited-ms <ms>', 'how long an exited process stays readable', int('--retain-exited-ms'), 30_000)
+    .option('--max-processes <n>', 'processes a session may hold at once', int('--max-processes'), 1024)
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option(
+      '--permissions <profile>',
+      'the most access any client gets: :workspace (default), :read-only, :danger-full-access, or a profile of --config',
+    )
+    .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
+    .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+    .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[]),
+  'processes',
+).action(async (opts) => exit(await runServe(opts)));
 
-program
-  .command('exec')
-  .description('run a command through a server (or in-process without --url) and exit with its code')
-  .addOption(urlOption('ws:// URL of a Cordon server (default: run in-process)'))
-  .addOption(tokenOption())
-  .addOption(reconnectOption())
-  .option('--tty', 'run the command on a pseudo-terminal')
-  .option('--cwd <dir>', 'working directory of the command', process.cwd())
-  .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
-  .option(
-    '--network-allow <pattern>',
-    'reach this host pattern through the managed proxy (repeatable; implies the proxy)',
-    collect,
-    [] as string[],
-  )
-  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
-  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
-  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
-  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
-  .argument('<command...>', 'the command and its arguments (after --)')
-  .action(async (command: string[], opts) => exit(await runExec(command, opts)));
+withNetworkOptions(
+  program
+    .command('exec')
+    .description('run a command through a server (or in-process without --url) and exit with its code')
+    .addOption(urlOption('ws:// URL of a Cordon server (default: run in-process)'))
+    .addOption(tokenOption())
+    .addOption(reconnectOption())
+    .option('--tty', 'run the command on a pseudo-terminal')
+    .option('--cwd <dir>', 'working directory of the command', process.cwd())
+    .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+    .argument('<command...>', 'the command and its arguments (after --)'),
+  'the command',
+).action(async (command: string[], opts) => exit(await runExec(command, opts)));
 
-program
-  .command('sandbox')
-  .description('run a command locally under a permission profile (bubblewrap + seccomp) and exit with its code')
-  .option(
-    '--permissions <profile>',
-    ':workspace, :read-only, :danger-full-access, or a profile of --config (default: :workspace, or the config default)',
-  )
-  .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
-  .option('--cwd <dir>', 'working directory and workspace root', process.cwd())
-  .option('--allow-network', 'let the command use the network')
-  .option(
-    '--network-allow <pattern>',
-    'reach this host pattern through the managed proxy (repeatable; implies the proxy)',
-    collect,
-    [] as string[],
-  )
-  .option('--network-deny <pattern>', 'never reach this host pattern (repeatable; implies the proxy)', collect, [] as string[])
-  .option('--network-mode <mode>', 'full, or limited (GET/HEAD/OPTIONS only, no CONNECT)')
-  .option('--network-allow-local-binding', 'let the proxy reach local/private addresses')
-  .option('--network-trusted-range <cidr>', 'a private range (an intranet) the proxy may reach (repeatable)', collect, [] as string[])
-  .option('--tty', 'run the command on a pseudo-terminal')
-  .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
-  .argument('<command...>', 'the command and its arguments (after --)')
-  .action(async (command: string[], opts) => exit(await runSandbox(command, opts)));
+withNetworkOptions(
+  program
+    .command('sandbox')
+    .description('run a command locally under a permission profile (bubblewrap + seccomp) and exit with its code')
+    .option(
+      '--permissions <profile>',
+      ':workspace, :read-only, :danger-full-access, or a profile of --config (default: :workspace, or the config default)',
+    )
+    .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
+    .option('--cwd <dir>', 'working directory and workspace root', process.cwd())
+    .option('--allow-network', 'let the command use the network')
+    .option('--tty', 'run the command on a pseudo-terminal')
+    .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
+    .argument('<command...>', 'the command and its arguments (after --)'),
+  'the command',
+).action(async (command: string[], opts) => exit(await runSandbox(command, opts)));
 
 program
   .command('fs')
