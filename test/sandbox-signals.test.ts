@@ -74,6 +74,25 @@ describe('sandbox: signals and terminals', {
     }
   }
 
+  for (const sandboxed of [false, true]) {
+    it(`process/signal interrupt ends a command with no SIGINT handler with 130 (${sandboxed ? 'sandboxed' : 'unsandboxed'}, pipes)`, async () => {
+      const p = await launch(['/bin/sh', '-c', 'echo ready; exec sleep 600'], sandboxed ? workspace() : undefined, false);
+      await eventually(() => p.out().includes('ready'), 30_000, 'ready');
+      // The exec may not have happened yet when `ready` arrives: interrupt until the command ends.
+      let ended = false;
+      void p.done.then(() => (ended = true));
+      await eventually(
+        () => {
+          if (!ended) void env.exec.signal(p.processId, 'interrupt');
+          return ended;
+        },
+        30_000,
+        'ended by the interrupt',
+      );
+      assert.equal((await p.done).code, 130);
+    });
+  }
+
   it("refuses TIOCSTI and TIOCLINUX on the sandbox's terminal; TIOCGWINSZ works", async () => {
     const script = [
       'my $c = "x"; my $r = ioctl(STDIN, 0x5412, $c); print defined $r ? "sti-allowed\\n" : "sti-refused: $!\\n";',

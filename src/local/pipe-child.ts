@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { type ChildHandle, type ChildListener, type ChildSpec, killGroup, signalExitCode, signalProcess, slices } from './child.js';
@@ -19,22 +20,14 @@ const KEEPER_EXIT_GRACE_MS = 15;
  */
 export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
   const keeper = spec.keeper ? keeperCommand(spec.file, [spec.argv0, ...spec.args]) : undefined;
-  const child = keeper
-    ? spawn(keeper.file, keeper.args, {
-        cwd: spec.cwd,
-        env: keeperEnv(spec.env),
-        detached: true,
-        stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
-        windowsHide: true,
-      })
-    : spawn(spec.file, spec.args, {
-        argv0: spec.argv0,
-        cwd: spec.cwd,
-        env: spec.env,
-        detached: true,
-        stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-        windowsHide: true,
-      });
+  // Opened for each start: bwrap reads the seccomp program through the description's offset.
+  const descriptors = keeper ? [] : (spec.descriptors ?? []).map((f) => openSync(f, 'r'));
+  let child: ChildProcess;
+  try {
+    child = spawnChild(spec, keeper, descriptors);
+  } finally {
+    for (const fd of descriptors) closeSync(fd);
+  }
   /** The command's pid under the keeper (its process group); the spawned pid otherwise. */
   let commandPid: number | undefined;
   let keeperAlive = true;
@@ -175,7 +168,10 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
         interrupt: () => {
           // The keeper forwards SIGINT to the command's process group.
           if (keeper && keeperAlive) signalProcess(pid, 'SIGINT');
-          else if (!keeper) killGroup(pid, 'SIGINT');
+          else if (spec.interruptGroup) {
+            const group = spec.interruptGroup(pid);
+            if (group !== undefined) killGroup(group, 'SIGINT');
+          } else if (!keeper) killGroup(pid, 'SIGINT');
         },
         terminate: () => {
           terminated = true;
@@ -197,5 +193,24 @@ export function spawnPipeChild(spec: ChildSpec, listener: ChildListener): Promis
         },
       });
     });
+  });
+}
+
+function spawnChild(spec: ChildSpec, keeper: { file: string; args: string[] } | undefined, descriptors: number[]): ChildProcess {
+  if (keeper)
+    return spawn(keeper.file, keeper.args, {
+      cwd: spec.cwd,
+      env: keeperEnv(spec.env),
+      detached: true,
+      stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+  return spawn(spec.file, spec.args, {
+    argv0: spec.argv0,
+    cwd: spec.cwd,
+    env: spec.env,
+    detached: true,
+    stdio: [spec.pipeStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', ...descriptors],
+    windowsHide: true,
   });
 }

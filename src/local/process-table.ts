@@ -126,11 +126,14 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
           network,
           processId,
           workspaceRoots: sandbox.workspaceRoots ?? undefined,
+          passDescriptors: !request.tty,
         });
         spec.file = sandboxed.file;
         spec.args = sandboxed.args;
         spec.argv0 = sandboxed.file;
         spec.env = { ...env, ...sandboxed.env };
+        if (sandboxed.descriptors) spec.descriptors = sandboxed.descriptors;
+        if (sandboxed.interruptGroup) spec.interruptGroup = sandboxed.interruptGroup;
         spec.keeper = false; // bubblewrap's PID namespace dies with it, and it with the server
       }
       // As the reference: a request that carried a sandbox counts as sandboxed even when its profile

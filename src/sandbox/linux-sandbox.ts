@@ -38,6 +38,13 @@ export interface SandboxedCommand {
   args: string[];
   /** Variables added to the command's environment. */
   env: Record<string, string>;
+  /** Files the spawner opens read-only as the child's fds 3, 4, ... (when the launch asked to pass descriptors). */
+  descriptors?: string[];
+  /**
+   * The process group an interrupt goes to, given the spawned pid, when it is not the spawned
+   * process's own: bwrap run directly dies of SIGINT, so the interrupt skips it.
+   */
+  interruptGroup?: (spawnedPid: number) => number | undefined;
   /** Whether bwrap created mount targets on the host for it (empty names in a project root, while it lives). */
   leavesTrace: boolean;
   /** Removes what bwrap created on the host; call once the process is gone. */
@@ -56,6 +63,8 @@ export interface SandboxLaunch {
   network?: ProcessNetwork | null;
   /** For log lines and stream labels. */
   processId?: string;
+  /** The spawner can open files as the child's fds 3 and up (pipes; not node-pty): bwrap then runs with no shell in front. */
+  passDescriptors?: boolean;
 }
 
 /** bash's /dev/tcp connects the bridge channel before bubblewrap starts; fd 4 is then handed down. */
@@ -82,6 +91,22 @@ const run = (file: string, args: string[]): Promise<{ code: number; stderr: stri
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
+
+/** The first child of a process, from /proc (Linux 3.5+); undefined when it has none or is gone. */
+function firstChild(pid: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').split(' ')[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host pid of the command bwrap runs in its PID namespace: bwrap -> the namespace's init -> the command. */
+function sandboxedCommandPid(bwrapPid: number): number | undefined {
+  const init = firstChild(bwrapPid);
+  return init === undefined ? undefined : firstChild(init);
+}
 
 export function findBwrap(searchPath: string | undefined): string | undefined {
   for (const dir of (searchPath ?? '/usr/local/bin:/usr/bin:/bin').split(':')) {
@@ -253,9 +278,15 @@ export class LinuxSandbox {
     // handler has run. So bwrap is started with INT/QUIT/TSTP ignored (below), and the command
     // gets them back to default through env(1) inside; the sandbox's init ignores them anyway
     // (the kernel's rule for a PID namespace's init). The command stays in bwrap's process group
-    // (no --new-session): a pipe child has no controlling terminal to abuse (the server starts
-    // it in a session of its own), and TIOCSTI/TIOCLINUX are refused by the seccomp filter.
-    let command = [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command];
+    // (no --new-session): a terminal's ^C must reach it, and TIOCSTI/TIOCLINUX are refused by the
+    // seccomp filter.
+    //
+    // Where the spawner can pass descriptors (pipes) and no bridge is needed, bwrap is run directly
+    // instead: no shell and no env(1) in front, two execs fewer per start (docs/performance.md).
+    // The command then leads a session of its own (--new-session) and an interrupt goes to its
+    // group, found through /proc, not to bwrap's.
+    const direct = launch.passDescriptors === true && !launch.tty && network === undefined;
+    let command = direct ? launch.command : [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command];
     let channel: BridgeChannel | undefined;
     if (network) {
       const endpoints: ProxyEndpointName[] = network.enableSocks5 ? ['http', 'socks5'] : ['http'];
@@ -283,7 +314,7 @@ export class LinuxSandbox {
         restrictNetwork,
         extraReadOnly: network ? [process.execPath] : [],
         mountProc: support.mountProc,
-        newSession: false,
+        newSession: direct,
         disableUserns: support.disableUserns,
         seccompFd: 3,
         // fd 4 carries the network bridge's channel when proxied, so the deny data moves to fd 5 then.
@@ -321,19 +352,21 @@ export class LinuxSandbox {
     const trap = "trap '' INT QUIT TSTP; ";
     const env = { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) };
     const seccomp = filter(restrictNetwork, channel !== undefined);
-    const launchSpec = channel
-      ? {
-          file: BASH,
-          args: [
-            '-c',
-            `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0" 5</dev/null`,
-            seccomp,
-            support.bwrap,
-            ...plan.args,
-          ],
-          env: { ...env, CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
-        }
-      : { file: '/bin/sh', args: ['-c', `${trap}exec "$@" 3<"$0" 4</dev/null`, seccomp, support.bwrap, ...plan.args], env };
+    const launchSpec = direct
+      ? { file: support.bwrap, args: plan.args, env, descriptors: [seccomp, '/dev/null'], interruptGroup: sandboxedCommandPid }
+      : channel
+        ? {
+            file: BASH,
+            args: [
+              '-c',
+              `${trap}exec 4<>"/dev/tcp/127.0.0.1/$CORDON_NET_PORT" || { echo "cordon: cannot reach the network bridge" >&2; exit 125; }; printf %s "$CORDON_NET_TOKEN" >&4; unset CORDON_NET_PORT CORDON_NET_TOKEN; exec "$@" 3<"$0" 5</dev/null`,
+              seccomp,
+              support.bwrap,
+              ...plan.args,
+            ],
+            env: { ...env, CORDON_NET_PORT: String(channel.port), CORDON_NET_TOKEN: channel.token },
+          }
+        : { file: '/bin/sh', args: ['-c', `${trap}exec "$@" 3<"$0" 4</dev/null`, seccomp, support.bwrap, ...plan.args], env };
     const leavesTrace = held.some((t) => this.targets.get(t)?.preexisting === false);
     return {
       ...launchSpec,
