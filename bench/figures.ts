@@ -26,6 +26,8 @@ export interface Figure {
   unit: string;
   /** Whether a larger value is better (throughput) or a smaller one (latency, memory). */
   higherIsBetter: boolean;
+  /** The row of docs/performance.md's table: the configuration it measures, its bar and whether it is met. */
+  row: { configuration: 'default' | 'sandboxed' | 'unsandboxed'; bar?: string; met?: (median: number, ratios: number[]) => boolean };
   measure(server: RunningServer): Promise<number>;
 }
 
@@ -126,6 +128,7 @@ export function figures(options: { fsDir: string }): Figure[] {
   return [
     {
       name: 'start->closed of `true`, sequential',
+      row: { configuration: 'unsandboxed', bar: '≥ 15x 0.141.0', met: (_, [r]) => (r as number) >= 15 },
       unit: 'processes/s',
       higherIsBetter: true,
       measure: (s) =>
@@ -139,6 +142,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: '8 concurrent starts of `true` (all closed)',
+      row: { configuration: 'unsandboxed' },
       unit: 'ms',
       higherIsBetter: false,
       measure: (s) =>
@@ -151,6 +155,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'stdout stream of 200 MB through pipes',
+      row: { configuration: 'unsandboxed' },
       unit: 'MB/s',
       higherIsBetter: true,
       measure: (s) =>
@@ -163,6 +168,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'stdout stream of 200 MB through a PTY',
+      row: { configuration: 'unsandboxed' },
       unit: 'MB/s',
       higherIsBetter: true,
       measure: (s) =>
@@ -175,6 +181,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'long-poll wake-up (child writes a line -> process/read returns)',
+      row: { configuration: 'unsandboxed' },
       unit: 'ms',
       higherIsBetter: false,
       measure: (s) =>
@@ -199,6 +206,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: '200 sequential fs/getMetadata round trips',
+      row: { configuration: 'unsandboxed' },
       unit: 'ms',
       roundsFactor: 5,
       higherIsBetter: false,
@@ -212,6 +220,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'fs/readFile of a 50 MB file',
+      row: { configuration: 'unsandboxed' },
       unit: 'ms',
       higherIsBetter: false,
       measure: (s) =>
@@ -224,6 +233,11 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'default config: 200 sequential fs/getMetadata round trips',
+      row: {
+        configuration: 'default',
+        bar: 'within 1.1x of Cordon unsandboxed, ahead of 0.141.0',
+        met: (_, [unsandboxed, reference]) => (unsandboxed as number) >= 1 / 1.1 && (reference as number) > 1,
+      },
       sides: ['cordon-default', 'cordon', 'reference'],
       unit: 'ms',
       roundsFactor: 5,
@@ -238,6 +252,11 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'default config: fs/readFile of a 50 MB file',
+      row: {
+        configuration: 'default',
+        bar: 'within 1.1x of Cordon unsandboxed, ahead of 0.141.0',
+        met: (_, [unsandboxed, reference]) => (unsandboxed as number) >= 1 / 1.1 && (reference as number) > 1,
+      },
       sides: ['cordon-default', 'cordon', 'reference'],
       unit: 'ms',
       higherIsBetter: false,
@@ -251,6 +270,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'sandboxed (0.171 object): start->closed of `true`, per start',
+      row: { configuration: 'sandboxed', bar: '≥ 5x faster than 0.171.0', met: (_, [r]) => (r as number) >= 5 },
       sides: ['cordon', 'reference-sandboxed'],
       unit: 'ms',
       higherIsBetter: false,
@@ -263,6 +283,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'unsandboxed start->closed of `true`, per start',
+      row: { configuration: 'unsandboxed' },
       sides: ['cordon'],
       unit: 'ms',
       higherIsBetter: false,
@@ -274,6 +295,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'sandboxed (0.171 object): warm fs/getMetadata, per call',
+      row: { configuration: 'sandboxed' },
       sides: ['cordon', 'reference-sandboxed'],
       unit: 'ms',
       higherIsBetter: false,
@@ -286,6 +308,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'warm fs/getMetadata per call: sandboxed (0.171 object) minus unsandboxed',
+      row: { configuration: 'sandboxed', bar: '≤ 0.3 ms', met: (m) => m <= 0.3 },
       sides: ['cordon'],
       unit: 'ms',
       higherIsBetter: false,
@@ -312,6 +335,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'sandboxed (0.171 object): fs/readFile of a 50 MB file',
+      row: { configuration: 'sandboxed' },
       sides: ['cordon', 'reference-sandboxed'],
       unit: 'ms',
       higherIsBetter: false,
@@ -325,6 +349,7 @@ export function figures(options: { fsDir: string }): Figure[] {
     },
     {
       name: 'server RSS growth with 200 idle `sleep` processes, per process',
+      row: { configuration: 'unsandboxed' },
       unit: 'KB',
       higherIsBetter: false,
       measure: (s) =>

@@ -51,8 +51,14 @@ const starters: Record<Side, () => Promise<RunningServer>> = {
 };
 const label = (side: Side): string => (side.startsWith('reference') ? `${side.replace('-sandboxed', '')} ${versions[side]}` : side);
 
+const loadAtStart = os.loadavg();
+const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
+console.log(`${machine}; load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}\n`);
 const began = performance.now();
 const results: { name: string; unit: string; higherIsBetter: boolean; samples: Partial<Record<Side, number[]>> }[] = [];
+/** docs/performance.md's table, one row per figure: configuration, figure, bar, Cordon, compared with, ratio, met. */
+const table: string[] = [];
+const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 10 ? x.toFixed(1) : x.toFixed(2));
 try {
   for (const figure of all) {
     const samples: Partial<Record<Side, number[]>> = {};
@@ -71,12 +77,22 @@ try {
     const [first, ...others] = figure.sides as [Side, ...Side[]];
     const mine = samples[first] as number[];
     const parts = [`${label(first)} ${median(mine).toFixed(3)} ${figure.unit}`];
+    const ratios: number[] = [];
+    const compared: string[] = [];
     for (const other of others) {
       const theirs = samples[other] as number[];
       const ratio = median(theirs.map((t, i) => (figure.higherIsBetter ? (mine[i] as number) / t : t / (mine[i] as number))));
+      ratios.push(ratio);
+      compared.push(`${label(other)} ${fmt(median(theirs))}`);
       parts.push(`${label(other)} ${median(theirs).toFixed(3)} (${ratio.toFixed(2)}x ${ratio >= 1 ? 'better' : 'worse'})`);
     }
     console.log(`${figure.name}\n    ${parts.join('  |  ')}`);
+    const { configuration, bar, met } = figure.row;
+    table.push(
+      `| ${configuration} | ${figure.name.replace(/^(default config|sandboxed \(0\.171 object\)): /, '')} | ${bar ?? '—'} | ${fmt(median(mine))} ${figure.unit} | ${
+        compared.join('; ') || '—'
+      } | ${ratios.map((r) => `${r.toFixed(2)}x`).join('; ') || '—'} | ${met ? (met(median(mine), ratios) ? 'yes' : 'no') : '—'} |`,
+    );
   }
 } finally {
   fixtures.cleanup();
@@ -91,17 +107,22 @@ const out = {
     model: os.cpus()[0]?.model,
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     kernel: os.release(),
+    loadAverageAtStart: loadAtStart,
     loadAverage: os.loadavg(),
   },
   node: process.version,
   references: withReference ? versions : null,
   rounds,
   minutes,
+  table,
   results: results.map((r) => ({ ...r, medians: Object.fromEntries(Object.entries(r.samples).map(([k, v]) => [k, median(v)])) })),
 };
 mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
 const file = path.join(ROOT, 'bench', 'results', `${stamp.replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+console.log('\n| configuration | figure | bar | Cordon (median) | compared with (median) | ratio (median of rounds) | met |');
+console.log('|---|---|---|---|---|---|---|');
+for (const row of table) console.log(row);
 console.log(
   `\n${minutes.toFixed(1)} min; load average ${os
     .loadavg()
