@@ -8,6 +8,8 @@ import { z } from 'zod';
  * that code runs in V8's interpreter for the first few hundred requests, which made parameter
  * validation a visible part of a small request's latency. These checks are plain `typeof` tests.
  * Field types it does not know make the whole parser decline (return undefined), never guess.
+ * Measured against zod alone (docs/performance.md): server CPU for a fresh server's first 220
+ * getMetadata 76.7 -> 54.7 ms.
  */
 export type FastParser = (input: unknown) => unknown;
 
