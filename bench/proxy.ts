@@ -138,6 +138,15 @@ try {
   rows.push(
     `new connection + one round trip (median of ${CONNECTIONS}): direct ${f(lDirect)}; through the proxy ${f(lProxy)}; from a sandbox ${f(lBridge)}`,
   );
+  // docs/performance.md's proxy table.
+  const mbps = (r: Record<string, number> | undefined): string => (r ? `${r.mbps?.toFixed(0)} MiB/s` : 'n/a');
+  const ms = (r: Record<string, number> | undefined): string => (r ? `${r.medianMs?.toFixed(2)} ms (${r.p90Ms?.toFixed(1)})` : 'n/a');
+  rows.push(
+    '',
+    `| direct loopback | ${mbps(direct)} | ${ms(lDirect)} |`,
+    `| through the proxy | ${mbps(viaProxy)} | ${ms(lProxy)} |`,
+    `| from a sandbox | ${mbps(viaBridge)} | ${ms(lBridge)} |`,
+  );
 } finally {
   proxy.close();
   sink.close();
