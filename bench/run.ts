@@ -83,7 +83,7 @@ try {
       const theirs = samples[other] as number[];
       const ratio = median(theirs.map((t, i) => (figure.higherIsBetter ? (mine[i] as number) / t : t / (mine[i] as number))));
       ratios.push(ratio);
-      compared.push(`${label(other)} ${fmt(median(theirs))}`);
+      compared.push(`${other === 'cordon' ? 'Cordon unsandboxed' : label(other)} ${fmt(median(theirs))}`);
       parts.push(`${label(other)} ${median(theirs).toFixed(3)} (${ratio.toFixed(2)}x ${ratio >= 1 ? 'better' : 'worse'})`);
     }
     console.log(`${figure.name}\n    ${parts.join('  |  ')}`);
