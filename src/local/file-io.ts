@@ -2,7 +2,10 @@ import { close, closeSync, constants, fstatSync, openSync, read, readSync, type 
 
 /** Bytes read per step: a multiple of 3 (each chunk's base64 then concatenates), read into one reused buffer. */
 const CHUNK_BYTES = 3 * 256 * 1024;
-/** Regular files up to this size are read whole, synchronously: a few syscalls against four thread-pool round trips. */
+/**
+ * Regular files up to this size are read whole, synchronously: a few syscalls against four thread-pool
+ * round trips (against fs.promises.readFile, server CPU for a fresh server's first 220 reads of 4 KB 214 -> 117 ms).
+ */
 const SMALL_FILE_BYTES = 64 * 1024;
 
 /**
