@@ -9,7 +9,7 @@ export interface HandlerContext {
   environment: Environment;
   /** Aborted when the connection that asked goes away. */
   signal: AbortSignal;
-  /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
+  /** `fs/writeFile`'s data, decoded by the dispatcher from the message's bytes (`dataBase64` is then empty). */
   decodedData?: Buffer;
   /** fs/writeFile taken apart from bytes whose dataBase64 is not valid: the problem, worded. */
   base64Problem?: string;
