@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
 import { CordonServer, type ServerOptions } from '../src/server/index.js';
+import { ensureBuilt } from './built-cli.js';
 
 export const SH_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
@@ -141,13 +142,14 @@ export async function remoteFixture(options: Partial<ServerOptions> = {}): Promi
   };
 }
 
-const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.ts');
+const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.mjs');
 
-/** A server in a child process (the test survives the server stalling or being killed). */
+/** A server in a child process (the test survives the server stalling or being killed); the built one, from dist/. */
 export async function startServerProcess(
   options: Json = {},
 ): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_PROCESS, JSON.stringify(options)], {
+  ensureBuilt();
+  const child = spawn(process.execPath, [SERVER_PROCESS, JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

@@ -5,15 +5,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pty from '@lydell/node-pty';
 import { ExecPolicyEnforcer, policyFromSource } from '../../src/execpolicy/index.js';
 import { builtinProfile } from '../../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../../src/server/index.js';
+import { CLI } from '../cli-helpers.js';
 import { SH_ENV, startServer } from '../helpers.js';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = (): string[] => ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts')];
 
 describe('cordon exec answers exec-policy prompts', () => {
   let server: CordonServer;
@@ -39,7 +36,7 @@ describe('cordon exec answers exec-policy prompts', () => {
 
   function onTerminal(file: string, answer: string): Promise<{ code: number; screen: string }> {
     return new Promise((resolve) => {
-      const term = pty.spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', file], {
+      const term = pty.spawn(process.execPath, [CLI, 'exec', '--url', url, '--cwd', ws, '--', 'touch', file], {
         cwd: ws,
         env: { ...process.env, ...SH_ENV },
         cols: 200,
@@ -73,7 +70,7 @@ describe('cordon exec answers exec-policy prompts', () => {
 
   it('without a terminal: refused', async () => {
     const f = path.join(ws, 'notty.txt');
-    const child = spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', f], {
+    const child = spawn(process.execPath, [CLI, 'exec', '--url', url, '--cwd', ws, '--', 'touch', f], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';
