@@ -110,6 +110,31 @@ export class RawClient {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * RawClient.ready resuming `sessionId` once the server has noticed that the session's previous
+ * connection is gone: until then it answers -32010 (still attached), which this retries.
+ */
+export async function resumeWhenDetached(
+  url: string,
+  sessionId: string,
+  timeoutMs = 10_000,
+): Promise<{ client: RawClient; sessionId: string }> {
+  const client = await RawClient.open(url);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await client.request('initialize', { clientName: 'test', resumeSessionId: sessionId });
+    if (!res.error) {
+      client.send({ method: 'initialized', params: {} });
+      return { client, sessionId: res.result.sessionId as string };
+    }
+    if (res.error.code !== -32010 || Date.now() > deadline) {
+      client.close();
+      throw new Error(`initialize failed: ${res.error.message}`);
+    }
+    await sleep(20);
+  }
+}
+
 /** Polls `check` until it returns true or the deadline passes. */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
