@@ -16,7 +16,6 @@ import { builtCli } from '../built-cli.js';
  * peer with per-request timeouts, process counting through /proc, and the figures the suite reports.
  */
 
-
 /** `CORDON_REL_SEED` (default 15) makes a run reproducible; `CORDON_REL_SCALE` (default 1) runs it longer. */
 export const SEED = Number(process.env.CORDON_REL_SEED ?? 15);
 export const SCALE = Math.max(0.05, Number(process.env.CORDON_REL_SCALE ?? 1));
