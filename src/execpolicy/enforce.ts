@@ -109,11 +109,7 @@ export class ExecPolicyEnforcer {
   }
 
   /** Resolves when `argv` may run; throws ExecPolicyRefusal (its message says why) when it may not. */
-  async enforce(
-    argv: readonly string[],
-    ask: ExecPolicyAsk | undefined,
-    context: EnforceContext | string = {},
-  ): Promise<EnforceOutcome> {
+  async enforce(argv: readonly string[], ask: ExecPolicyAsk | undefined, context: EnforceContext | string = {}): Promise<EnforceOutcome> {
     const ctx: EnforceContext = typeof context === 'string' ? { processId: context } : context;
     const cmd = shlexJoin(argv);
     const verdict = this.judge(argv);

@@ -13,6 +13,17 @@ export {
 } from './enforce.js';
 export { loadPolicyFiles, loadRulesDirectory, PolicyLoadError, policyFromSource, type RulesDirectory } from './load-policy.js';
 export {
+  type Decision,
+  type Evaluation,
+  type MatchOptions,
+  type NetworkProtocol,
+  type NetworkRule,
+  Policy,
+  type PrefixRule,
+  type RuleMatch,
+  strictest,
+} from './policy.js';
+export {
   type ApprovalPolicy,
   BANNED_AMENDMENT_PREFIXES,
   type ExecRequirement,
@@ -25,15 +36,4 @@ export {
   type RequirementResult,
 } from './requirement.js';
 export { loadRequirementsFile, RequirementsLoadError, requirementsPolicyFromToml } from './requirements-toml.js';
-export {
-  type Decision,
-  type Evaluation,
-  type MatchOptions,
-  type NetworkProtocol,
-  type NetworkRule,
-  Policy,
-  type PrefixRule,
-  type RuleMatch,
-  strictest,
-} from './policy.js';
 export { isSplittableShell, ShellSplitter } from './shell-split.js';

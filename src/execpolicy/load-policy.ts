@@ -142,7 +142,11 @@ export interface RulesDirectory {
  * A missing directory has no rules; one that cannot be listed, or a file that cannot be read, is
  * an error (as in Codex).
  */
-export async function loadRulesDirectory(dirs: readonly string[], files: readonly string[] = [], cwd = process.cwd()): Promise<RulesDirectory> {
+export async function loadRulesDirectory(
+  dirs: readonly string[],
+  files: readonly string[] = [],
+  cwd = process.cwd(),
+): Promise<RulesDirectory> {
   const builder = newPolicyBuilder();
   const warnings: string[] = [];
   const loaded: string[] = [];

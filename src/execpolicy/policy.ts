@@ -82,7 +82,14 @@ export class Policy {
   withAllowPrefixes(prefixes: ReadonlyArray<readonly string[]>): Policy {
     const added = prefixes
       .filter((p) => p.length > 0)
-      .map((p): PrefixRule => ({ first: p[0] as string, rest: p.slice(1).map((single) => ({ single })), decision: 'allow', justification: null }));
+      .map(
+        (p): PrefixRule => ({
+          first: p[0] as string,
+          rest: p.slice(1).map((single) => ({ single })),
+          decision: 'allow',
+          justification: null,
+        }),
+      );
     return added.length === 0 ? this : new Policy([...this.prefixRules, ...added], this.hostExecutables, this.networkRules);
   }
 
@@ -97,11 +104,10 @@ export class Policy {
 
   /** This policy with `overlay`'s rules added after its own (managed requirements over `.rules` files). */
   withOverlay(overlay: Policy): Policy {
-    return new Policy(
-      [...this.prefixRules, ...overlay.prefixRules],
-      new Map([...this.hostExecutables, ...overlay.hostExecutables]),
-      [...this.networkRules, ...overlay.networkRules],
-    );
+    return new Policy([...this.prefixRules, ...overlay.prefixRules], new Map([...this.hostExecutables, ...overlay.hostExecutables]), [
+      ...this.networkRules,
+      ...overlay.networkRules,
+    ]);
   }
 
   /** Every rule matching one command, in rule order. */

@@ -46,13 +46,20 @@ function invalid(message: string): never {
 class RulesError extends Error {}
 
 function tokenOf(raw: unknown, rule: number, index: number, warnings: string[]): PatternToken {
-  if (!isTable(raw)) throw new ShapeError(`invalid type: ${typeText(raw)}, expected struct RequirementsExecPolicyPatternTokenToml`, 'rules.prefix_rules.pattern');
-  for (const k of Object.keys(raw)) if (k !== 'token' && k !== 'any_of') warnings.push(`\`rules.prefix_rules.${rule}.pattern.${index}.${k}\` is ignored.`);
+  if (!isTable(raw))
+    throw new ShapeError(
+      `invalid type: ${typeText(raw)}, expected struct RequirementsExecPolicyPatternTokenToml`,
+      'rules.prefix_rules.pattern',
+    );
+  for (const k of Object.keys(raw))
+    if (k !== 'token' && k !== 'any_of') warnings.push(`\`rules.prefix_rules.${rule}.pattern.${index}.${k}\` is ignored.`);
   const { token, any_of: anyOf } = raw;
-  if (token !== undefined && typeof token !== 'string') throw new ShapeError(`invalid type: ${typeText(token)}, expected a string`, 'rules.prefix_rules.pattern.token');
+  if (token !== undefined && typeof token !== 'string')
+    throw new ShapeError(`invalid type: ${typeText(token)}, expected a string`, 'rules.prefix_rules.pattern.token');
   if (anyOf !== undefined && (!Array.isArray(anyOf) || !anyOf.every((a) => typeof a === 'string')))
     throw new ShapeError(`invalid type: ${typeText(anyOf)}, expected a sequence of strings`, 'rules.prefix_rules.pattern.any_of');
-  const bad = (reason: string): never => invalid(`rules prefix_rule at index ${rule} has an invalid pattern token at index ${index}: ${reason}`);
+  const bad = (reason: string): never =>
+    invalid(`rules prefix_rule at index ${rule} has an invalid pattern token at index ${index}: ${reason}`);
   if (token !== undefined && anyOf !== undefined) return bad('set either token or any_of, not both');
   if (token !== undefined) return token.trim() === '' ? bad('token cannot be empty') : { single: token };
   if (anyOf === undefined) return bad('set either token or any_of');
@@ -69,9 +76,11 @@ function rulesFrom(rules: Table, warnings: string[]): PrefixRule[] {
   if (!Array.isArray(list)) throw new ShapeError(`invalid type: ${typeText(list)}, expected a sequence`, 'rules.prefix_rules');
   // Shapes first (serde reads the whole file before Codex checks a rule).
   for (const [i, raw] of list.entries()) {
-    if (!isTable(raw)) throw new ShapeError(`invalid type: ${typeText(raw)}, expected struct RequirementsExecPolicyPrefixRuleToml`, 'rules.prefix_rules');
+    if (!isTable(raw))
+      throw new ShapeError(`invalid type: ${typeText(raw)}, expected struct RequirementsExecPolicyPrefixRuleToml`, 'rules.prefix_rules');
     if (raw.pattern === undefined) throw new ShapeError('missing field `pattern`', 'rules.prefix_rules');
-    if (!Array.isArray(raw.pattern)) throw new ShapeError(`invalid type: ${typeText(raw.pattern)}, expected a sequence`, 'rules.prefix_rules.pattern');
+    if (!Array.isArray(raw.pattern))
+      throw new ShapeError(`invalid type: ${typeText(raw.pattern)}, expected a sequence`, 'rules.prefix_rules.pattern');
     const d = raw.decision;
     if (d !== undefined && (typeof d !== 'string' || !(d in DECISIONS)))
       throw new ShapeError(
@@ -120,7 +129,8 @@ export function requirementsPolicyFromToml(text: string, name: string): { policy
   const warnings: string[] = [];
   if (doc.rules === undefined) return { policy: Policy.empty(), warnings };
   try {
-    if (!isTable(doc.rules)) throw new ShapeError(`invalid type: ${typeText(doc.rules)}, expected struct RequirementsExecPolicyToml`, 'rules');
+    if (!isTable(doc.rules))
+      throw new ShapeError(`invalid type: ${typeText(doc.rules)}, expected struct RequirementsExecPolicyToml`, 'rules');
     const rules = rulesFrom(doc.rules, warnings);
     return { policy: new Policy(rules, new Map(), []), warnings: warnings.map((w) => `requirements (${name}): ${w}`) };
   } catch (err) {

@@ -86,7 +86,16 @@ describe('dangerous-command classifier (as Codex 0.171.0 flags it)', () => {
 
 describe('the splitter keeps only literal words (Codex 0.171.0)', () => {
   it('a word the shell would expand makes the script unsplittable', () => {
-    for (const script of ['echo ~', 'echo HEAD^', 'echo *.py', 'echo a{b,c}', 'echo foo#bar', 'echo =sh', 'find . -de\\lete', 'echo "a\\"b"'])
+    for (const script of [
+      'echo ~',
+      'echo HEAD^',
+      'echo *.py',
+      'echo a{b,c}',
+      'echo foo#bar',
+      'echo =sh',
+      'find . -de\\lete',
+      'echo "a\\"b"',
+    ])
       assert.deepEqual(splitter.commandsFor(bash(script)), { commands: [bash(script)], unsplittableScript: true }, script);
   });
   it('quoted, the same characters are literal', () => {
@@ -109,7 +118,11 @@ describe('per-call requirement (NETWORK.md §3.6)', () => {
       reason: "`/bin/bash -lc 'rm -rf x'` rejected: rm -f style commands are not permitted. Use a safer approach",
     });
     // Its allowed twins: not dangerous, or not under never.
-    assert.deepEqual(req(EMPTY(), ['rm', '-r', 'x'], 'never'), { kind: 'skip', bypassSandbox: false, proposedAmendment: ['rm', '-r', 'x'] });
+    assert.deepEqual(req(EMPTY(), ['rm', '-r', 'x'], 'never'), {
+      kind: 'skip',
+      bypassSandbox: false,
+      proposedAmendment: ['rm', '-r', 'x'],
+    });
     assert.equal(req(EMPTY(), ['git', 'reset', '--hard'], 'never').kind, 'skip');
     assert.deepEqual(req(EMPTY(), ['rm', '-rf', 'x'], 'on-request'), { kind: 'needsApproval', proposedAmendment: ['rm', '-rf', 'x'] });
   });
@@ -181,7 +194,10 @@ describe('per-call requirement (NETWORK.md §3.6)', () => {
 
   it('on-request: unmatched commands run in a restricted sandbox unless the call asks to leave it', () => {
     assert.deepEqual(req(EMPTY(), ['ls'], 'on-request'), { kind: 'skip', bypassSandbox: false, proposedAmendment: ['ls'] });
-    assert.deepEqual(req(EMPTY(), ['ls'], 'on-request', { requestsSandboxOverride: true }), { kind: 'needsApproval', proposedAmendment: ['ls'] });
+    assert.deepEqual(req(EMPTY(), ['ls'], 'on-request', { requestsSandboxOverride: true }), {
+      kind: 'needsApproval',
+      proposedAmendment: ['ls'],
+    });
     assert.equal(req(EMPTY(), ['ls'], 'on-request', { requestsSandboxOverride: true, fileSystem: 'unrestricted' }).kind, 'skip');
   });
 
@@ -191,11 +207,24 @@ describe('per-call requirement (NETWORK.md §3.6)', () => {
     assert.deepEqual(req(p, bash('git status && pwd'), 'on-request'), { kind: 'skip', bypassSandbox: false });
     assert.deepEqual(req(p, bash('git status && pwd'), 'never'), { kind: 'skip', bypassSandbox: false });
     // Unsplittable: judged whole, which no rule allows.
-    assert.deepEqual(req(p, bash('git status && ls $HOME'), 'on-request'), { kind: 'skip', bypassSandbox: false, proposedAmendment: bash('git status && ls $HOME') });
+    assert.deepEqual(req(p, bash('git status && ls $HOME'), 'on-request'), {
+      kind: 'skip',
+      bypassSandbox: false,
+      proposedAmendment: bash('git status && ls $HOME'),
+    });
   });
 
   it('P20: a banned prefix is never proposed', () => {
-    for (const banned of [['bash', '-lc'], ['python3', '-c'], ['rm'], ['git'], ['/bin/zsh', '-lc'], ['node', '-e'], ['pwsh', '-EncodedCommand'], ['sudo']]) {
+    for (const banned of [
+      ['bash', '-lc'],
+      ['python3', '-c'],
+      ['rm'],
+      ['git'],
+      ['/bin/zsh', '-lc'],
+      ['node', '-e'],
+      ['pwsh', '-EncodedCommand'],
+      ['sudo'],
+    ]) {
       assert.ok(isBannedAmendment(banned), banned.join(' '));
       const argv = [...banned, 'x'];
       const r = req(EMPTY(), argv, 'untrusted', { proposedPrefixRule: banned });

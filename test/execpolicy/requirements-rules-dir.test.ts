@@ -115,7 +115,8 @@ describe('a rules directory (P22)', () => {
       'f-match.rules': 'prefix_rule(pattern=["git","status"], match=["git log"])\n',
       'g-multi.rules': 'prefix_rule(\n  pattern=["git"],\n  decision="deny",\n)\n',
       'h-nested.rules': 'def f(p):\n    prefix_rule(pattern=p, decision="nope")\n\nf(["x"])\n',
-      'i-partial.rules': 'prefix_rule(pattern=["cat"], decision="forbidden")\nhost_executable(name="echo", paths=["/nowhere/echo"])\nboom\n',
+      'i-partial.rules':
+        'prefix_rule(pattern=["cat"], decision="forbidden")\nhost_executable(name="echo", paths=["/nowhere/echo"])\nboom\n',
       'not-rules.txt': 'this is not read',
     };
     for (const [name, text] of Object.entries(files)) writeFileSync(path.join(d, name), text);
