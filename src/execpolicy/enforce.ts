@@ -4,7 +4,7 @@
  */
 import { checkDocument } from './check-output.js';
 import type { Evaluation, Policy } from './policy.js';
-import { type ApprovalPolicy, type ExecRequirement, execRequirement, forbiddenReason, promptReason } from './requirement.js';
+import { type ApprovalPolicy, execRequirement, forbiddenReason, promptReason, type RequirementResult } from './requirement.js';
 import { ShellSplitter } from './shell-split.js';
 import { shlexJoin } from './shlex.js';
 
@@ -67,6 +67,9 @@ export interface EnforceOutcome {
   bypassSandbox?: boolean;
 }
 
+/** Amendments one session may accept; later ones are not remembered (the start itself still runs). */
+const MAX_SESSION_AMENDMENTS = 1024;
+
 export class ExecPolicyEnforcer {
   /** Per session: the prefix rules its client accepted as amendments. */
   private readonly amendments = new WeakMap<object, { prefixes: string[][]; policy: Policy }>();
@@ -87,19 +90,23 @@ export class ExecPolicyEnforcer {
   }
 
   /** Codex's requirement for `argv` under the configured approval policy (undefined without one). */
-  requirement(argv: readonly string[], context: EnforceContext = {}): ExecRequirement | undefined {
+  requirement(argv: readonly string[], context: EnforceContext = {}): RequirementResult | undefined {
     const approvalPolicy = this.options.approvalPolicy;
     if (approvalPolicy === undefined) return undefined;
     return execRequirement(this.policyFor(context.session), this.splitter, {
       argv,
       approvalPolicy,
       fileSystem: context.sandboxed === false ? 'unrestricted' : 'restricted',
-    }).requirement;
+    });
   }
 
   private accept(session: object, prefix: string[]): void {
-    const prefixes = [...(this.amendments.get(session)?.prefixes ?? []), prefix];
-    this.amendments.set(session, { prefixes, policy: this.policy.withAllowPrefixes(prefixes) });
+    const prefixes = this.amendments.get(session)?.prefixes ?? [];
+    const known = prefixes.some((p) => p.length === prefix.length && p.every((t, i) => t === prefix[i]));
+    // Bounded: a client accepting without end would otherwise grow the session's policy without end.
+    if (known || prefixes.length >= MAX_SESSION_AMENDMENTS) return;
+    const next = [...prefixes, prefix];
+    this.amendments.set(session, { prefixes: next, policy: this.policy.withAllowPrefixes(next) });
   }
 
   /** Judges an argv as Codex's core does: shell scripts split, absolute paths resolved via host_executable. */
@@ -112,16 +119,20 @@ export class ExecPolicyEnforcer {
   async enforce(argv: readonly string[], ask: ExecPolicyAsk | undefined, context: EnforceContext | string = {}): Promise<EnforceOutcome> {
     const ctx: EnforceContext = typeof context === 'string' ? { processId: context } : context;
     const cmd = shlexJoin(argv);
-    const verdict = this.judge(argv);
     let reason: string;
     let proposedAmendment: string[] | undefined;
-    const requirement = this.requirement(argv, ctx);
-    if (requirement) {
+    let commands: string[][];
+    const result = this.requirement(argv, ctx);
+    if (result) {
+      const { requirement } = result;
       if (requirement.kind === 'forbidden') throw new ExecPolicyRefusal(requirement.reason);
       if (requirement.kind === 'skip') return { bypassSandbox: requirement.bypassSandbox };
       reason = requirement.reason ?? `\`${cmd}\` requires approval under the approval policy ${policyName(this.options.approvalPolicy)}`;
       proposedAmendment = requirement.proposedAmendment;
+      commands = result.commands;
     } else {
+      const verdict = this.judge(argv);
+      commands = verdict.commands;
       const { decision, matchedRules } = verdict.evaluation;
       if (decision === undefined || decision === 'allow') return {};
       if (decision === 'forbidden') throw new ExecPolicyRefusal(forbiddenReason(cmd, matchedRules));
@@ -136,8 +147,8 @@ export class ExecPolicyEnforcer {
       answer = await ask({
         ...(ctx.processId !== undefined ? { processId: ctx.processId } : {}),
         argv: [...argv],
-        commands: verdict.commands,
-        evaluation: checkDocument(this.policyFor(ctx.session).check(verdict.commands, { resolveHostExecutables: true })),
+        commands,
+        evaluation: checkDocument(this.policyFor(ctx.session).check(commands, { resolveHostExecutables: true })),
         reason,
         ...(proposedAmendment ? { proposedAmendment } : {}),
       });
