@@ -14,7 +14,7 @@ import { ExecPolicyEnforcer, policyFromSource } from '../../src/execpolicy/index
 import { builtinProfile } from '../../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../../src/server/index.js';
 import { cordon, serve } from '../cli-helpers.js';
-import { SH_ENV, startServer } from '../helpers.js';
+import { RawClient, SH_ENV, startServer } from '../helpers.js';
 
 async function run(
   client: ExecServerClient,
@@ -86,6 +86,65 @@ describe('cordon serve --approval-policy never', () => {
       assert.equal(existsSync(path.join(victim, 'f')), false);
     } finally {
       await client.close();
+    }
+  });
+
+  it("sandboxed starts and Codex's wrapper form are judged too", async () => {
+    const c = await RawClient.ready(url);
+    try {
+      const victim = path.join(dir, 'wrapped');
+      mkdirSync(victim);
+      const fileSystem = {
+        type: 'restricted',
+        entries: [
+          { path: { type: 'special', value: { kind: 'root' } }, access: 'read' },
+          { path: { type: 'path', path: dir }, access: 'write' },
+        ],
+      };
+      const sandboxed = await c.client.request('process/start', {
+        processId: 'sb',
+        argv: ['rm', '-fr', victim],
+        cwd: dir,
+        env: SH_ENV,
+        tty: false,
+        sandbox: {
+          permissions: { type: 'managed', network: 'restricted', file_system: fileSystem },
+          cwd: dir,
+          windowsSandboxLevel: 'disabled',
+        },
+      });
+      assert.equal(sandboxed.error?.message, `\`rm -fr ${victim}\` rejected: rm -f style commands are not permitted. Use a safer approach`);
+      const profile = { type: 'managed', file_system: fileSystem, network: 'restricted' };
+      const wrapped = (processId: string, cmd: string[]) =>
+        c.client.request('process/start', {
+          processId,
+          argv: [
+            '/home/someone/.npm/bin/codex',
+            '--sandbox-policy-cwd',
+            dir,
+            '--command-cwd',
+            dir,
+            '--permission-profile',
+            JSON.stringify(profile),
+            '--',
+            ...cmd,
+          ],
+          arg0: 'codex-linux-sandbox',
+          cwd: dir,
+          env: SH_ENV,
+          tty: false,
+        });
+      const refused = await wrapped('w1', ['/bin/bash', '-lc', `sudo rm -rf ${victim}`]);
+      assert.equal(
+        refused.error?.message,
+        `\`/bin/bash -lc 'sudo rm -rf ${victim}'\` rejected: rm -f style commands are not permitted. Use a safer approach`,
+      );
+      const ok = await wrapped('w2', ['/bin/bash', '-lc', `rmdir ${victim}`]);
+      assert.equal(ok.error, undefined, JSON.stringify(ok));
+      await c.client.untilClosed('w2');
+      assert.equal(existsSync(victim), false);
+    } finally {
+      c.client.close();
     }
   });
 });
