@@ -2,7 +2,8 @@
 // controller: `codex exec` (approval policy never, as `codex exec` always runs) with a scripted model
 // asks to run each command of a corpus; what Codex refused (and its text) or ran must be what
 // Cordon's execRequirement says. Bad rules files: Codex's `Error loading rules:` line must be the
-// warning Cordon prints. Needs the reference binary (../shared/reference/install.sh 0.171.0);
+// warning Cordon prints. Bad requirements files: Codex reads /etc/codex/requirements.toml, so it
+// runs in a bubblewrap mount namespace whose /etc holds only passwd, group and that file. Needs the reference binary (../shared/reference/install.sh 0.171.0);
 // skipped without it, except in CI. Everything runs in scratch directories; the model is on 127.0.0.1.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,14 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { execRequirement, loadRulesDirectory, policyFromSource, ShellSplitter } from '../../src/execpolicy/index.js';
+import {
+  execRequirement,
+  loadRulesDirectory,
+  policyFromSource,
+  RequirementsLoadError,
+  requirementsPolicyFromToml,
+  ShellSplitter,
+} from '../../src/execpolicy/index.js';
 import { runCodexExec } from '../e2e/codex-exec.js';
 import { functionCall, startMockModel, toolOutput } from '../e2e/mock-model.js';
 
@@ -150,6 +158,56 @@ describe('the per-call requirement against Codex 0.171.0', () => {
       assert.ok(line, run.output);
       const ours = await loadRulesDirectory([rulesDir]);
       assert.deepEqual(ours.warnings, [line], file);
+    }
+  });
+
+  it('a requirements file that does not load: the text Codex prints', async () => {
+    const corpus = [
+      '[rules]\nprefix_rules = [{ pattern = [{ token = "rm" }], decision = "allow" }]\n',
+      '[rules]\nprefix_rules = [{ pattern = [{ token = "rm" }] }]\n',
+      '[rules]\nprefix_rules = []\n',
+      '[rules]\nprefix_rules = [{ pattern = [], decision = "prompt" }]\n',
+      '[rules]\nprefix_rules = [{ pattern = [{ token = "a" }, { any_of = ["b", " "] }], decision = "forbidden" }]\n',
+      '[rules]\nprefix_rules = [{ pattern = [{ token = "a", any_of = ["b"] }], decision = "prompt", justification = "" }]\n',
+      '[rules]\nprefix_rules = [{ pattern = [{ token = "a" }], decision = "prompt" }, { pattern = [{}], decision = "prompt" }]\n',
+      '[rules]\nprefix_rules = [{ pattern = [{ token = "a" }], decision = "ask" }]\n',
+      '[rules]\n',
+    ];
+    for (const [i, toml] of corpus.entries()) {
+      const etc = path.join(scratch, `requirements-${i}`);
+      const home = path.join(etc, 'home');
+      mkdirSync(path.join(etc, 'codex'), { recursive: true });
+      mkdirSync(home, { recursive: true });
+      writeFileSync(path.join(etc, 'codex', 'requirements.toml'), toml);
+      const mock = await startMockModel([]);
+      try {
+        const run = await runCodexExec({
+          bin: bin as string,
+          codexHome: home,
+          cwd: home,
+          modelUrl: mock.url,
+          execServerUrl: '',
+          timeoutMs: 60_000,
+          wrap: (command, args) => [
+            'bwrap',
+            ...['--dev-bind', '/', '/', '--tmpfs', '/etc', '--ro-bind', '/etc/passwd', '/etc/passwd'],
+            ...['--ro-bind', '/etc/group', '/etc/group', '--ro-bind', path.join(etc, 'codex'), '/etc/codex', '--', command],
+            ...args,
+          ],
+        });
+        assert.equal(run.code, 1, run.output);
+        let ours = '';
+        try {
+          requirementsPolicyFromToml(toml, '/etc/codex/requirements.toml');
+          assert.fail(`Cordon loaded ${toml}`);
+        } catch (err) {
+          assert.ok(err instanceof RequirementsLoadError, String(err));
+          ours = err.message;
+        }
+        assert.equal(run.output.trim(), `Error loading config.toml: ${ours}`, toml);
+      } finally {
+        await mock.close();
+      }
     }
   });
 });
