@@ -263,6 +263,13 @@ export async function runServe(opts: ServeOptions): Promise<number> {
       'cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n',
     );
   }
+  if (execPolicy) {
+    const ap = execPolicy.options.approvalPolicy;
+    process.stderr.write(
+      `cordon serve: command rules: ${execPolicy.policy.prefixRules.length} prefix rules checked before every process start; ` +
+        `${ap === undefined ? 'no approval policy (commands no rule matches run)' : `approval policy ${typeof ap === 'string' ? ap : 'granular'}`}.\n`,
+    );
+  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopping ??= server.close());
   const done = new Promise<number>((resolve) => {

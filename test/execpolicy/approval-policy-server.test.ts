@@ -294,6 +294,12 @@ describe('cordon serve --requirements and --rules-dir', () => {
         ),
         stderr,
       );
+      assert.ok(
+        stderr.includes(
+          'cordon serve: command rules: 2 prefix rules checked before every process start; no approval policy (commands no rule matches run).\n',
+        ),
+        stderr,
+      );
     } finally {
       await client.close();
       await stop(child);
