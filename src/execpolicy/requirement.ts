@@ -166,7 +166,10 @@ export function execRequirement(basePolicy: Policy, splitter: ShellSplitter, inp
   const heuristics = matches.flatMap((m) => ('heuristic' in m ? [m.heuristic] : []));
   const cmd = shlexJoin(input.argv);
   const heuristicDanger = (d: Decision): DangerousCommandMatch | undefined => {
-    for (const h of heuristics) if (h.decision === d) return dangerOf(h.command);
+    for (const h of heuristics) {
+      const danger = h.decision === d ? dangerOf(h.command) : undefined;
+      if (danger) return danger;
+    }
     return undefined;
   };
 

@@ -156,6 +156,11 @@ describe('per-call requirement (NETWORK.md §3.6)', () => {
       kind: 'forbidden',
       reason: 'rm -f style commands are not permitted. Use a safer approach',
     });
+    // The first dangerous heuristic prompt speaks, even after a harmless one.
+    assert.deepEqual(req(EMPTY(), bash('ls && rm -f x'), noSandbox, { requestsSandboxOverride: true }), {
+      kind: 'forbidden',
+      reason: 'rm -f style commands are not permitted. Use a safer approach',
+    });
     assert.deepEqual(req(EMPTY(), ['ls'], noSandbox, { requestsSandboxOverride: true }), {
       kind: 'forbidden',
       reason: 'approval required by policy, but AskForApproval::Granular.sandbox_approval is false',
