@@ -34,9 +34,9 @@ describe('cordon exec answers exec-policy prompts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function onTerminal(file: string, answer: string): Promise<{ code: number; screen: string }> {
+  function onTerminal(file: string, answer: string, at = url, marker = '[y/N]'): Promise<{ code: number; screen: string }> {
     return new Promise((resolve) => {
-      const term = pty.spawn(process.execPath, [CLI, 'exec', '--url', url, '--cwd', ws, '--', 'touch', file], {
+      const term = pty.spawn(process.execPath, [CLI, 'exec', '--url', at, '--cwd', ws, '--', 'touch', file], {
         cwd: ws,
         env: { ...process.env, ...SH_ENV },
         cols: 200,
@@ -46,7 +46,7 @@ describe('cordon exec answers exec-policy prompts', () => {
       let answered = false;
       term.onData((d) => {
         screen += d;
-        if (!answered && screen.includes('[y/N]')) {
+        if (!answered && screen.includes(marker)) {
           answered = true;
           term.write(`${answer}\r`);
         }
@@ -66,6 +66,28 @@ describe('cordon exec answers exec-policy prompts', () => {
     assert.notEqual(n.code, 0);
     assert.match(n.screen, /rejected by the client: denied at the terminal/);
     assert.equal(existsSync(no), false);
+  });
+
+  it('under an approval policy: the proposed rule is offered, and `a` accepts it', async () => {
+    const execPolicy = await ExecPolicyEnforcer.create(policyFromSource(''), { approvalPolicy: 'untrusted' });
+    const strict = await startServer({
+      execPolicy,
+      environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } },
+    });
+    try {
+      const f = path.join(ws, 'amended.txt');
+      const r = await onTerminal(f, 'a', strict.url, '[y/N/a]');
+      assert.match(r.screen, /`touch \S+amended\.txt` requires approval under the approval policy untrusted/);
+      assert.match(r.screen, /\[a\] allow, and for the rest of the session allow commands starting with `touch \S+amended\.txt`/);
+      assert.equal(r.code, 0, r.screen);
+      assert.ok(existsSync(f));
+      const g = path.join(ws, 'refused.txt');
+      const n = await onTerminal(g, 'n', strict.url, '[y/N/a]');
+      assert.notEqual(n.code, 0);
+      assert.equal(existsSync(g), false);
+    } finally {
+      await strict.server.close();
+    }
   });
 
   it('without a terminal: refused', async () => {
