@@ -7,8 +7,8 @@
  * proxy variables pointing at its listeners. The command gets neither fd 4 nor any way to open a
  * socket of its own outside the namespace (seccomp allows only AF_INET/AF_INET6 there).
  *
- * argv: <config json> <command...>; config: {endpoints: ["http","socks5"?], env: {KEY: template}}
- * where a template's `{http}` / `{socks5}` is replaced with the listener's port.
+ * argv: <config json> <command...>; config: {endpoints: [name...], env: {KEY: [part...]}} where a
+ * part is literal text or {port: name}, the port of that endpoint's listener.
  */
 export const BRIDGE_SOURCE = String.raw`'use strict';
 const net = require('net');
@@ -70,7 +70,7 @@ cfg.endpoints.forEach((name, kind) => {
 });
 function run() {
   const env = Object.assign({}, process.env);
-  for (const k of Object.keys(cfg.env)) env[k] = cfg.env[k].replace(/\{(http|socks5)\}/g, (_, n) => String(ports[n]));
+  for (const k of Object.keys(cfg.env)) env[k] = cfg.env[k].map((p) => (typeof p === 'string' ? p : String(ports[p.port]))).join('');
   const child = spawn('/bin/sh', ['-c', 'exec "$@" 4>&-', 'sh'].concat(command), { stdio: 'inherit', env });
   for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTSTP']) process.on(sig, () => {});
   for (const sig of ['SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { ProcessNetwork } from '../environment/types.js';
 import { ErrorCode, invalidParams, networkMessages, RpcError, type StartParams } from '../protocol/index.js';
+import { loopbackRoutedNetwork } from '../sandbox/loopback-routing.js';
+import { proxiedNetwork } from '../sandbox/proxy-env.js';
 
 /** Enforcement asked for without what it needs: refused before anything runs (as the core refusal). */
 const unenforceable = (message: string): RpcError => new RpcError(ErrorCode.InvalidParams, message, { kind: 'sandboxUnavailable' });
@@ -39,9 +41,15 @@ export async function launchProcessNetwork(
   ctx: NetworkLaunchContext,
 ): Promise<ProcessNetwork | null> {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
-  // Routing to a proxy the client runs is not implemented: accepted when nothing is to be enforced.
-  if (p.managedNetwork && p.enforceManagedNetwork === true) throw unenforceable(networkMessages.managedNetworkUnsupported);
   const operator = ctx.operatorNetwork;
+  // A proxy the client runs on this host: routed only when enforced (otherwise the command's
+  // environment already points at it, as with the reference, and `managedNetwork` changes nothing).
+  if (p.managedNetwork && p.enforceManagedNetwork === true) {
+    if (operator) throw invalidParams(networkMessages.managedNetworkWithOperatorPolicy);
+    if (ctx.ceilingNetwork === 'restricted') throw invalidParams(networkMessages.managedNetworkCeilingRestricted);
+    if (sandboxNetwork !== undefined && sandboxNetwork !== 'enabled') throw invalidParams(networkMessages.restrictedWithManagedNetwork);
+    return loopbackRoutedNetwork(p.managedNetwork);
+  }
   let launch = p.networkProxy;
   if (!launch) {
     const networkWanted = sandboxNetwork === undefined || sandboxNetwork === 'enabled';
@@ -114,12 +122,5 @@ async function buildNetwork(
     onDecision,
     ...(ctx.resolve ? { resolve: ctx.resolve } : {}),
   });
-  return {
-    enableSocks5: proxy.enableSocks5,
-    allowLocalBinding: settings.allowLocalBinding ?? false,
-    enforce,
-    accept: (endpoint, stream) => proxy.accept(endpoint, stream),
-    listen: () => proxy.listen(),
-    close: () => proxy.close(),
-  };
+  return proxiedNetwork(proxy, { allowLocalBinding: settings.allowLocalBinding ?? false, enforce });
 }
