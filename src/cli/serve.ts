@@ -4,6 +4,7 @@ import pino from 'pino';
 import { parse as parseToml } from 'smol-toml';
 import { ExecPolicyEnforcer, loadPolicyFiles, PolicyLoadError } from '../execpolicy/index.js';
 import { defaultLinuxSandbox } from '../local/local-environment.js';
+import { withNetworkRules } from '../network/network-rules.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
@@ -73,9 +74,13 @@ export async function operatorNetworkFromFlags(
     allowLocalBinding: opts.networkAllowLocalBinding === true || fromConfig?.allowLocalBinding === true,
     trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
   };
-  // Every pattern and range is checked now, so a typo stops the server instead of a request.
+  return checkedNetworkPolicy(policy);
+}
+
+/** Every pattern and range is checked now, so a typo stops the server instead of a request. */
+async function checkedNetworkPolicy(policy: OperatorNetworkPolicy): Promise<OperatorNetworkPolicy> {
   const { NetworkPolicy } = await import('../network/policy.js');
-  new NetworkPolicy({ ...policy, trustedRanges: policy.trustedRanges });
+  new NetworkPolicy({ ...policy, ceiling: policy });
   return policy;
 }
 
@@ -156,7 +161,17 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
     const rules = await rulesFiles(opts);
-    if (rules.length > 0) execPolicy = await ExecPolicyEnforcer.create(await loadPolicyFiles(rules));
+    if (rules.length > 0) {
+      const policy = await loadPolicyFiles(rules);
+      execPolicy = await ExecPolicyEnforcer.create(policy);
+      if (policy.networkRules.length > 0) {
+        if (!network && ceiling && ceiling.profile.network !== 'enabled')
+          process.stderr.write(
+            `cordon serve: warning: the network_rule entries of the rules files have no effect: the permissions ceiling ${ceiling.name} gives processes no network\n`,
+          );
+        else network = await checkedNetworkPolicy(withNetworkRules(network, policy.networkRules) as OperatorNetworkPolicy);
+      }
+    }
   } catch (err) {
     if (err instanceof PolicyLoadError) {
       // The text `codex execpolicy check` prints for the same file.

@@ -35,7 +35,10 @@ interface Endpoint {
 }
 
 /** The route for a command with this environment, or an RpcError saying why there is none. */
-export function loopbackRoute(facts: LoopbackRouteFacts, env: Readonly<Record<string, string>>): { route: NetworkRoute; endpoints: Map<string, Endpoint> } {
+export function loopbackRoute(
+  facts: LoopbackRouteFacts,
+  env: Readonly<Record<string, string>>,
+): { route: NetworkRoute; endpoints: Map<string, Endpoint> } {
   const allowed = new Set(facts.loopbackPorts);
   const endpoints = new Map<string, Endpoint>();
   const templates: Record<string, EnvTemplate> = {};
@@ -59,7 +62,7 @@ export function loopbackRoute(facts: LoopbackRouteFacts, env: Readonly<Record<st
       endpoint = { name: `loopback-${endpoints.size}`, host, port };
       endpoints.set(id, endpoint);
     }
-    templates[key] = [`${m[1] ?? ''}${m[2] ?? ''}127.0.0.1:`, { port: endpoint.name }, m[5] ?? ''];
+    templates[key] = [`${(m[1] ?? '').toLowerCase()}${m[2] ?? ''}127.0.0.1:`, { port: endpoint.name }, m[5] ?? ''];
   }
   if (endpoints.size === 0)
     throw refuse(

@@ -103,8 +103,7 @@ export function proxiedNetwork(proxy: ProxyLike, o: { allowLocalBinding: boolean
   return {
     enforce: o.enforce,
     route: () => route,
-    accept: (endpoint, stream) =>
-      endpoint === 'http' || endpoint === 'socks5' ? proxy.accept(endpoint, stream) : void stream.destroy(),
+    accept: (endpoint, stream) => (endpoint === 'http' || endpoint === 'socks5' ? proxy.accept(endpoint, stream) : void stream.destroy()),
     listen: async () => {
       const ports = await proxy.listen();
       return proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: o.allowLocalBinding });

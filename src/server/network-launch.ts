@@ -13,6 +13,9 @@ import type { Session } from './session.js';
 /** The reference waits this long past the client's own budget for a decision (transport overhead). */
 export const POLICY_DECISION_MARGIN_MS = 5_000;
 
+/** How long a client has to answer about a host an operator's `network_rule(decision="prompt")` names. */
+export const OPERATOR_PROMPT_TIMEOUT_MS = 60_000;
+
 export interface NetworkLaunchContext {
   session?: Session;
   logger?: Logger;
@@ -63,8 +66,10 @@ export async function launchProcessNetwork(
           allowLocalBinding: operator.allowLocalBinding,
           enableSocks5: true,
         },
+        // A prompt rule of the operator's asks the client (its answer within this, or deny).
+        ...(operator.protocolRules?.some((r) => r.decision === 'prompt') ? { policyDecisionTimeoutMs: OPERATOR_PROMPT_TIMEOUT_MS } : {}),
       };
-      return buildNetwork(launch, processId, ctx, true);
+      return buildNetwork(launch, processId, ctx, true, true);
     }
     if (p.enforceManagedNetwork === true) throw unenforceable(networkMessages.enforceWithoutProxy);
     return null;
@@ -79,6 +84,7 @@ async function buildNetwork(
   processId: string,
   ctx: NetworkLaunchContext,
   enforce: boolean,
+  operatorLaunch = false,
 ): Promise<ProcessNetwork> {
   // Loaded with the first proxied process: a server (and the CLI) that never proxies starts faster.
   const { ManagedProxy } = await import('../network/managed-proxy.js');
@@ -116,6 +122,7 @@ async function buildNetwork(
       disabled: !settings.enabled,
       trustedRanges: ctx.trustedRanges ?? [],
       ...(ctx.operatorNetwork ? { ceiling: ctx.operatorNetwork } : {}),
+      ...(operatorLaunch ? { operatorLaunch } : {}),
     },
     enableSocks5: settings.enableSocks5 ?? true,
     ...(decider ? { decider } : {}),
