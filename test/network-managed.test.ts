@@ -5,6 +5,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import { builtinProfile } from '../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../src/server/index.js';
 import { findCodexBinary } from './e2e/codex-install.js';
 import { type ExecServer, startReference } from './e2e/exec-servers.js';
@@ -267,6 +268,35 @@ http.get({ host: u.hostname, port: u.port, path: 'http://node.test/via-node', he
     } finally {
       oc.close();
       await op.server.close();
+    }
+  });
+
+  it('under an operator ceiling without network, neither route nor proxy: the process runs with no network', async () => {
+    const ceiling = { profile: builtinProfile(':workspace'), cwd: tmp.dir, workspaceRoots: [tmp.dir], name: ':workspace' };
+    const ws = await startServer({ environment: { ceiling } });
+    const { client: wc } = await RawClient.ready(ws.url);
+    const hits: string[] = [];
+    proxy.server.on('request', (req) => hits.push(req.url ?? ''));
+    try {
+      const script = `${printEnv('HTTP_PROXY')}; curl -sS --max-time 5 -x "$HTTP_PROXY" http://ceiling.test/; echo " via=$?"`;
+      const routed = await run(wc, script, { HTTP_PROXY: `http://127.0.0.1:${proxy.port}` });
+      assert.equal(routed.start.error, undefined, JSON.stringify(routed.start));
+      assert.equal(envLines(routed.out).HTTP_PROXY, `http://127.0.0.1:${proxy.port}`, 'not rewritten');
+      assert.match(routed.out, / via=[1-9]/);
+      const launched = await run(
+        wc,
+        script,
+        {},
+        { managedNetwork: null, networkProxy: { proxy: { enabled: true, mode: 'full', domains: { '*': 'allow' } } } },
+      );
+      assert.equal(launched.start.error, undefined, JSON.stringify(launched.start));
+      assert.equal(envLines(launched.out).HTTP_PROXY, '<unset>');
+      assert.match(launched.out, / via=[1-9]/);
+      assert.deepEqual(hits, [], 'the client proxy was never reached');
+      assert.equal(wc.received.filter((m) => m.method === 'network/policyDecision').length, 0, 'no proxy judged anything');
+    } finally {
+      wc.close();
+      await ws.server.close();
     }
   });
 

@@ -48,7 +48,6 @@ export const networkMessages = {
     '`enforceManagedNetwork` is set but there is nothing to enforce: send `networkProxy` (Cordon launches the proxy) or `managedNetwork` with the proxy variables in `env`',
   managedNetworkWithOperatorPolicy:
     "`managedNetwork` routing to the client's own proxy is refused: this server's operator routes every process's network through Cordon's proxy (send `networkProxy` instead)",
-  managedNetworkCeilingRestricted: "`managedNetwork` routing is refused: this server's permissions give processes no network",
   restrictedWithManagedNetwork:
     '`managedNetwork` with `enforceManagedNetwork` needs a sandbox whose network is `enabled` (`restricted` means no network, not a routed one)',
   mitmUnsupported: 'remote exec-server network proxy does not support MITM, external CAs, credential injection, or MITM hooks',

@@ -44,13 +44,18 @@ export async function launchProcessNetwork(
   ctx: NetworkLaunchContext,
 ): Promise<ProcessNetwork | null> {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
+  if (p.networkProxy?.policyDecisionTimeoutMs === 0) throw invalidParams(networkMessages.zeroTimeout);
   const operator = ctx.operatorNetwork;
+  const routed = p.managedNetwork && p.enforceManagedNetwork === true;
+  if ((p.networkProxy || routed) && sandboxNetwork !== undefined && sandboxNetwork !== 'enabled')
+    throw invalidParams(p.networkProxy ? networkMessages.restrictedWithProxy : networkMessages.restrictedWithManagedNetwork);
+  // The operator's ceiling gives no network: the process runs with none, its request intersected
+  // with the ceiling as every sandbox is (no proxy, no route: nothing is left to enforce).
+  if ((p.networkProxy || routed) && ctx.ceilingNetwork === 'restricted') return null;
   // A proxy the client runs on this host: routed only when enforced (otherwise the command's
   // environment already points at it, as with the reference, and `managedNetwork` changes nothing).
-  if (p.managedNetwork && p.enforceManagedNetwork === true) {
+  if (p.managedNetwork && routed) {
     if (operator) throw invalidParams(networkMessages.managedNetworkWithOperatorPolicy);
-    if (ctx.ceilingNetwork === 'restricted') throw invalidParams(networkMessages.managedNetworkCeilingRestricted);
-    if (sandboxNetwork !== undefined && sandboxNetwork !== 'enabled') throw invalidParams(networkMessages.restrictedWithManagedNetwork);
     return loopbackRoutedNetwork(p.managedNetwork);
   }
   let launch = p.networkProxy;
@@ -74,8 +79,6 @@ export async function launchProcessNetwork(
     if (p.enforceManagedNetwork === true) throw unenforceable(networkMessages.enforceWithoutProxy);
     return null;
   }
-  if (launch.policyDecisionTimeoutMs === 0) throw invalidParams(networkMessages.zeroTimeout);
-  if (sandboxNetwork !== undefined && sandboxNetwork !== 'enabled') throw invalidParams(networkMessages.restrictedWithProxy);
   return buildNetwork(launch, processId, ctx, p.enforceManagedNetwork === true || operator !== undefined);
 }
 

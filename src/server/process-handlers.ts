@@ -111,7 +111,8 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
     cols: p.cols ?? null,
     sandbox,
     network,
-    enforceManagedNetwork: p.enforceManagedNetwork ?? false,
+    // Without a network (the ceiling gave none) there is nothing left to enforce.
+    enforceManagedNetwork: network !== null && (p.enforceManagedNetwork ?? false),
   });
 }
 
