@@ -68,6 +68,8 @@ export interface StartProcessParams {
   metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
   /** Launch a managed network proxy for the process (docs/network.md). */
   networkProxy?: Record<string, unknown> | null;
+  /** Route the process to the caller's own proxy on the server's loopback (docs/network.md); needs enforceManagedNetwork. */
+  managedNetwork?: { loopbackPorts: number[]; allowLocalBinding?: boolean } | null;
   enforceManagedNetwork?: boolean | null;
 }
 
