@@ -187,6 +187,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
         trustedRanges: networkPolicy.trustedRanges,
       },
       enableSocks5: true,
+      enableSocks5Udp: true,
       decider: async (r) => {
         const answer = await approvals.decide({ ...r, processId });
         if (answer.type === 'deny' && !denial) {

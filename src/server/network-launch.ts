@@ -70,6 +70,7 @@ export async function launchProcessNetwork(
           domains: operator.domains,
           allowLocalBinding: operator.allowLocalBinding,
           enableSocks5: true,
+          enableSocks5Udp: true,
         },
         // A prompt rule of the operator's asks the client (its answer within this, or deny).
         ...(operator.protocolRules?.some((r) => r.decision === 'prompt') ? { policyDecisionTimeoutMs: OPERATOR_PROMPT_TIMEOUT_MS } : {}),
@@ -128,6 +129,8 @@ async function buildNetwork(
       ...(operatorLaunch ? { operatorLaunch } : {}),
     },
     enableSocks5: settings.enableSocks5 ?? true,
+    // Codex sends `enableSocks5Udp: true`; absent means off, as in its config.
+    enableSocks5Udp: settings.enableSocks5Udp === true,
     ...(decider ? { decider } : {}),
     onDecision,
     ...(ctx.resolve ? { resolve: ctx.resolve } : {}),
