@@ -3,8 +3,13 @@ import type { EnvPolicy, FsChange, ProcessEvent, SandboxType, Stream } from '../
 import {
   ErrorCode,
   encodeRequest,
+  type MethodName,
+  type MethodRequest,
+  type MethodResult,
   type RequestId,
+  type WireEnvironmentConfig,
   type WireEnvironmentInfo,
+  type WireHttpResponse,
   type WireReadResult,
   type WriteStatus,
 } from '../protocol/index.js';
@@ -67,25 +72,13 @@ export interface StartProcessParams {
   /** 0.155+ call labels; threadId must be a UUID. */
   metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
   /** Launch a managed network proxy for the process (docs/network.md). */
-  networkProxy?: Record<string, unknown> | null;
+  networkProxy?: MethodRequest<'process/start'>['networkProxy'];
   /** Route the process to the caller's own proxy on the server's loopback (docs/network.md); needs enforceManagedNetwork. */
-  managedNetwork?: { loopbackPorts: number[]; allowLocalBinding?: boolean } | null;
+  managedNetwork?: MethodRequest<'process/start'>['managedNetwork'];
   enforceManagedNetwork?: boolean | null;
 }
 
-export interface WireEnvironmentConfigLayer {
-  source: string;
-  baseDir: string;
-  toml: string;
-}
-
-export interface WireEnvironmentConfig {
-  userHomeDir: string;
-  codexHomeDir: string;
-  hostname: string;
-  config: { layers: WireEnvironmentConfigLayer[]; cloudInsertionIndex: number };
-  requirements: { layers: WireEnvironmentConfigLayer[]; cloudInsertionIndex: number };
-}
+export type { WireEnvironmentConfig, WireEnvironmentConfigLayer } from '../protocol/index.js';
 
 export interface HttpRequestWireParams {
   method: string;
@@ -547,10 +540,13 @@ export class ExecServerClient {
     this.emitter.emit('gap', event);
   }
 
-  /** Sends a request and resolves with its result; rejects with RpcError or DisconnectedError. */
-  async request<T = unknown>(method: string, params: unknown): Promise<T> {
+  /**
+   * Sends a request and resolves with its result; rejects with RpcError or DisconnectedError. The
+   * method, its params and its result are typed from the protocol's declaration (methods.ts).
+   */
+  async request<M extends MethodName>(method: M, params: MethodRequest<M>): Promise<MethodResult<M>> {
     while (this.state === 'resuming') await this.resumed;
-    return this.send<T>(method, params);
+    return this.send<MethodResult<M>>(method, params);
   }
 
   /** Sends on the current connection, whatever the state (the resume loop's own requests). */
@@ -633,7 +629,7 @@ export class ExecServerClient {
   async startProcess(params: StartProcessParams): Promise<{ processId: string; sandboxType: SandboxType }> {
     this.track(params.processId);
     try {
-      const r = await this.request<{ processId: string; sandboxType?: unknown }>('process/start', { env: {}, tty: false, ...params });
+      const r = await this.request('process/start', { env: {}, tty: false, ...params });
       return { processId: r.processId, sandboxType: normalizeSandboxType(r.sandboxType) };
     } catch (err) {
       const t = this.tracked.get(params.processId);
@@ -652,7 +648,7 @@ export class ExecServerClient {
   }
 
   async read(processId: string, options: ReadOptions = {}): Promise<DecodedReadResult> {
-    const r = await this.request<WireReadResult>('process/read', {
+    const r = await this.request('process/read', {
       processId,
       afterSeq: options.afterSeq ?? null,
       maxBytes: options.maxBytes ?? null,
@@ -667,8 +663,7 @@ export class ExecServerClient {
     options: { writeId?: string; closeStdin?: boolean } = {},
   ): Promise<WriteStatus> {
     const chunk = Buffer.from(data).toString('base64');
-    const r = await this.request<{ status: WriteStatus }>('process/write', { processId, chunk, ...options });
-    return r.status;
+    return (await this.request('process/write', { processId, chunk, ...options })).status;
   }
 
   terminate(processId: string): Promise<{ running: boolean }> {
@@ -706,7 +701,7 @@ export class ExecServerClient {
    * http/request, made from the server's machine. With `streamResponse` the body arrives as
    * `http/request/bodyDelta` notifications (see onServerNotification); subscribe before sending.
    */
-  httpRequest(params: HttpRequestWireParams): Promise<{ status: number; headers: { name: string; value: string }[]; bodyBase64: string }> {
+  httpRequest(params: HttpRequestWireParams): Promise<WireHttpResponse> {
     return this.request('http/request', params);
   }
 

@@ -1,9 +1,13 @@
 import type { DirectoryEntry, FileMetadata, FsChange, OpenFileMode, WalkOptions, WalkResult } from '../environment/types.js';
-import type { WireDirEntry, WireMetadata } from '../protocol/fs.js';
+import type { MethodName, MethodRequest, MethodResult } from '../protocol/methods.js';
 import { EventQueue } from './event-queue.js';
 import { fieldData } from './frame-decoder.js';
 
-type Request = <T>(method: string, params: unknown) => Promise<T>;
+/** ExecServerClient's `request`: a declared method with its params, resolving to its result. */
+export type RequestFn = <M extends MethodName>(method: M, params: MethodRequest<M>) => Promise<MethodResult<M>>;
+
+/** The answer of a two-form method to an older-form request (`handle`, not `handleId`): the union narrowed by the form asked. */
+const olderForm = <R extends object>(r: R): Extract<R, { handle: string }> => r as Extract<R, { handle: string }>;
 
 /** A wire `sandbox` object (any shape of docs/protocol.md §8), passed through as given. */
 export type WireSandboxObject = Record<string, unknown>;
@@ -12,7 +16,7 @@ export interface FsRequestOptions {
   sandbox?: WireSandboxObject | null;
 }
 
-const withSandbox = (params: Record<string, unknown>, options: FsRequestOptions = {}): Record<string, unknown> =>
+const withSandbox = <P extends object>(params: P, options: FsRequestOptions = {}): P & { sandbox?: WireSandboxObject } =>
   options.sandbox ? { ...params, sandbox: options.sandbox } : params;
 
 /** Default block size for chunked transfers: large enough to amortise round trips, well under the frame limit. */
@@ -21,12 +25,12 @@ export const DEFAULT_BLOCK_BYTES = 4 * 1024 * 1024;
 /** The `fs/*` methods with Buffer data; base64 stays on the wire. */
 export class FsClient {
   constructor(
-    private readonly request: Request,
+    private readonly request: RequestFn,
     private readonly onChange: (listener: (change: FsChange) => void) => () => void,
   ) {}
 
   async readFile(path: string, options?: FsRequestOptions): Promise<Buffer> {
-    const r = await this.request<Record<string, unknown>>('fs/readFile', withSandbox({ path }, options));
+    const r = await this.request('fs/readFile', withSandbox({ path }, options));
     return fieldData(r, 'dataBase64');
   }
 
@@ -39,11 +43,11 @@ export class FsClient {
   }
 
   getMetadata(path: string, options?: FsRequestOptions): Promise<FileMetadata> {
-    return this.request<WireMetadata>('fs/getMetadata', withSandbox({ path }, options));
+    return this.request('fs/getMetadata', withSandbox({ path }, options));
   }
 
   async readDirectory(path: string, options?: FsRequestOptions): Promise<DirectoryEntry[]> {
-    return (await this.request<{ entries: WireDirEntry[] }>('fs/readDirectory', withSandbox({ path }, options))).entries;
+    return (await this.request('fs/readDirectory', withSandbox({ path }, options))).entries;
   }
 
   async remove(path: string, args: { recursive?: boolean; force?: boolean } = {}, options?: FsRequestOptions): Promise<void> {
@@ -55,7 +59,7 @@ export class FsClient {
   }
 
   async canonicalize(path: string, options?: FsRequestOptions): Promise<string> {
-    return (await this.request<{ path: string }>('fs/canonicalize', withSandbox({ path }, options))).path;
+    return (await this.request('fs/canonicalize', withSandbox({ path }, options))).path;
   }
 
   async rename(sourcePath: string, destinationPath: string, options?: FsRequestOptions): Promise<void> {
@@ -63,7 +67,7 @@ export class FsClient {
   }
 
   async open(path: string, mode: 'read' | 'write', options?: FsRequestOptions): Promise<string> {
-    return (await this.request<{ handle: string }>('fs/open', withSandbox({ path, mode }, options))).handle;
+    return olderForm(await this.request('fs/open', withSandbox({ path, mode }, options))).handle;
   }
 
   /**
@@ -81,12 +85,12 @@ export class FsClient {
       mode,
       ...(args.permissions !== undefined && args.permissions !== null ? { permissions: args.permissions } : {}),
     };
-    const r = await this.request<{ handle: string; permissions?: number }>('fs/open', withSandbox(params, options));
+    const r = olderForm(await this.request('fs/open', withSandbox(params, options)));
     return { handle: r.handle, permissions: typeof r.permissions === 'number' ? r.permissions : Number.NaN };
   }
 
   async readBlock(handle: string, offset: number, length: number): Promise<{ data: Buffer; eof: boolean }> {
-    const r = await this.request<Record<string, unknown>>('fs/readBlock', { handle, offset, length });
+    const r = await this.request('fs/readBlock', { handle, offset, length });
     return { data: fieldData(r, 'dataBase64'), eof: r.eof === true };
   }
 
@@ -167,7 +171,7 @@ export class FsClient {
       else if (c.watchId === watchId) queue.push(c);
     });
     try {
-      watchId = (await this.request<{ watchId: string }>('fs/watch', withSandbox({ path, ...args }, options))).watchId;
+      watchId = (await this.request('fs/watch', withSandbox({ path, ...args }, options))).watchId;
     } catch (err) {
       off();
       throw err;
@@ -191,12 +195,12 @@ export class FsClient {
 
   /** fs/walk; paths come back in the form they were given (a `file://` URI gets URIs). */
   walk(path: string, options: WalkOptions, requestOptions?: FsRequestOptions): Promise<WalkResult> {
-    return this.request<WalkResult>('fs/walk', withSandbox({ path, options }, requestOptions));
+    return this.request('fs/walk', withSandbox({ path, options }, requestOptions));
   }
 
   /** fs/watchMissing: whether the server watches; it then sends `fs/missingChanged {watchId}` once. */
   async watchMissing(watchId: number, missing: string[], present: string | null = null): Promise<boolean> {
-    return (await this.request<{ watching: boolean }>('fs/watchMissing', { watchId, missing, present })).watching;
+    return (await this.request('fs/watchMissing', { watchId, missing, present })).watching;
   }
 
   /** fs/open with a client-chosen `handleId` (0.142+ form). */
@@ -205,7 +209,7 @@ export class FsClient {
   }
 
   async readFileBlock(handleId: string, offset: number, len: number): Promise<{ data: Buffer; eof: boolean }> {
-    const r = await this.request<Record<string, unknown>>('fs/readBlock', { handleId, offset, len });
+    const r = await this.request('fs/readBlock', { handleId, offset, len });
     return { data: fieldData(r, 'chunk'), eof: r.eof === true };
   }
 

@@ -104,7 +104,7 @@ export class RemoteEnvironment implements Environment, OutputFlowControl {
       writeBlock: (h, off, d) => f.writeBlock(h, off, d),
       close: (h) => f.close(h),
       watch: async (p, a, o) =>
-        (await client.request<{ watchId: string }>('fs/watch', { path: p, recursive: a?.recursive ?? false, ...wireOptions(o) })).watchId,
+        (await client.request('fs/watch', { path: p, recursive: a?.recursive ?? false, ...wireOptions(o) })).watchId,
       unwatch: (id) => f.unwatch(id),
       subscribeChanges: (listener: FsChangeListener) => client.onFsChange(listener),
       walk: (p, options, o) => f.walk(p, options, wireOptions(o)),

@@ -5,6 +5,8 @@ export * from './errors.js';
 export * from './fs.js';
 export * from './initialize.js';
 export * from './large-request.js';
+export * from './method-spec.js';
+export * from './methods.js';
 export * from './methods-0171.js';
 export * from './network.js';
 export * from './notifications.js';

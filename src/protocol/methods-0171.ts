@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { invalidParams } from './errors.js';
+import { method } from './method-spec.js';
 import { struct, u64 } from './validate.js';
 
 /**
@@ -67,6 +68,32 @@ export const HttpRequestParams = struct('HttpRequestParams', {
   redirectPolicy: z.enum(['follow', 'stop']).nullish(),
   streamResponse: z.boolean().nullish(),
 });
+
+export interface WireEnvironmentConfigLayer {
+  source: string;
+  baseDir: string;
+  toml: string;
+}
+
+export interface WireEnvironmentConfig {
+  userHomeDir: string;
+  codexHomeDir: string;
+  hostname: string;
+  config: { layers: WireEnvironmentConfigLayer[]; cloudInsertionIndex: number };
+  requirements: { layers: WireEnvironmentConfigLayer[]; cloudInsertionIndex: number };
+}
+
+export interface WireHttpResponse {
+  status: number;
+  headers: { name: string; value: string }[];
+  bodyBase64: string;
+}
+
+/** environmentConfig/read and http/request: params as the server reads them, and their results. */
+export const configHttpMethods = {
+  'environmentConfig/read': method(EnvironmentConfigReadParams, 'EnvironmentConfigReadParams')<WireEnvironmentConfig>(),
+  'http/request': method(HttpRequestParams, 'HttpRequestParams')<WireHttpResponse>(),
+};
 
 export const methodMessages = {
   walkLimits: 'filesystem walk limits must be greater than zero',

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { invalidParams } from './errors.js';
+import type { WireEnvironmentInfo } from './initialize.js';
+import { method, methodWith } from './method-spec.js';
 import { ManagedNetworkFacts, NetworkProxyLaunch } from './network.js';
 import { uuidProblem } from './uuid.js';
 import { parseParams, struct, u64 } from './validate.js';
@@ -185,3 +187,21 @@ export const processMessages = {
   writeFailed: 'failed to write to process stdin',
   notTty: (id: string) => `process ${id} is not a tty`,
 } as const;
+
+type Empty = Record<string, never>;
+
+/** The `process/*` and `environment/*` request methods: params as the server reads them, and their results. */
+export const processMethods = {
+  'process/start': methodWith<StartParams, z.input<typeof StartParams>, { processId: string; sandboxType: string }>((raw) => {
+    checkStartBounds(raw);
+    return parseParams(StartParams, raw, 'ExecParams');
+  }),
+  'process/read': method(ReadParams, 'ReadParams')<WireReadResult>(),
+  'process/write': method(WriteParams, 'WriteParams')<{ status: WriteStatus }>(),
+  'process/terminate': method(TerminateParams, 'TerminateParams')<{ running: boolean }>(),
+  'process/signal': method(SignalParams, 'SignalParams')<Empty>(),
+  'process/resize': method(ResizeParams, 'ResizeParams')<Empty>(),
+  /** Params are ignored, as the reference does. */
+  'environment/info': methodWith<undefined, Empty | null, WireEnvironmentInfo>(() => undefined),
+  'environment/status': methodWith<undefined, Empty | null, { status: 'ready' }>(() => undefined),
+};

@@ -4,24 +4,31 @@ import { NetworkPolicy } from '../network/policy.js';
 import {
   Base64Error,
   Base64Result,
+  type ConfigHttpMethodName,
   decodeBase64Strict,
-  EnvironmentConfigReadParams,
-  HttpRequestParams,
   invalidParams,
   invalidRequest,
+  type MethodHandlers,
+  type MethodParams,
   methodMessages,
   parseAbsolutePath,
-  parseParams,
+  type WireEnvironmentConfig,
 } from '../protocol/index.js';
-import type { HandlerContext } from './process-handlers.js';
+import type { HandlerContext } from './handler-context.js';
 
 /** environmentConfig/read and http/request (0.150+ clients): directories go out as `file://` URIs. */
 
 const uri = (p: string): string => pathToFileURL(p).href;
-const wireLayer = (l: EnvironmentConfigLayer): unknown => ({ source: l.source, baseDir: uri(l.baseDir), toml: l.toml });
+const wireLayer = (l: EnvironmentConfigLayer): WireEnvironmentConfig['config']['layers'][number] => ({
+  source: l.source,
+  baseDir: uri(l.baseDir),
+  toml: l.toml,
+});
 
-export async function handleEnvironmentConfigRead(ctx: HandlerContext, raw: unknown): Promise<unknown> {
-  const p = parseParams(EnvironmentConfigReadParams, raw, 'EnvironmentConfigReadParams');
+export async function handleEnvironmentConfigRead(
+  ctx: HandlerContext,
+  p: MethodParams<'environmentConfig/read'>,
+): Promise<WireEnvironmentConfig> {
   const config = await ctx.environment.readConfig({
     cwd: parseAbsolutePath(p.cwd),
     configPaths: p.configPaths,
@@ -78,8 +85,7 @@ function httpGuard(ctx: HandlerContext): ((url: URL, method: string) => Promise<
   };
 }
 
-export async function handleHttpRequest(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
-  const p = parseParams(HttpRequestParams, raw, 'HttpRequestParams');
+export async function handleHttpRequest(ctx: HandlerContext, p: MethodParams<'http/request'>): Promise<Base64Result> {
   const guard = httpGuard(ctx);
   let body: Buffer | null = null;
   if (p.bodyBase64) {
@@ -113,3 +119,8 @@ export const wireBodyDelta = (d: HttpBodyDelta): unknown => ({
   done: d.done,
   error: d.error,
 });
+
+export const configHttpHandlers: MethodHandlers<HandlerContext, ConfigHttpMethodName> = {
+  'environmentConfig/read': handleEnvironmentConfigRead,
+  'http/request': handleHttpRequest,
+};

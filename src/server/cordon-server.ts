@@ -4,7 +4,7 @@ import { PtyHost } from '../local/pty-host.js';
 import { ErrorCode, encodeError } from '../protocol/index.js';
 import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
-import { Connection } from './connection.js';
+import { Dispatcher } from './dispatcher.js';
 import { isLoopbackHost } from './loopback.js';
 import { defaultServerOptions, type ServerOptions } from './options.js';
 import { SessionRegistry } from './session-registry.js';
@@ -24,7 +24,7 @@ export class CordonServer {
   readonly options: ServerOptions;
   readonly sessions: SessionRegistry;
   private readonly listeners: WebSocketListener[] = [];
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Set<Dispatcher>();
   private closed = false;
   private readonly sandbox: LinuxSandbox;
   private readonly fsWorkers: FsWorkerPool;
@@ -45,13 +45,13 @@ export class CordonServer {
     );
   }
 
-  private connect(transport: ServerTransport): Connection {
-    const conn = new Connection(transport, this.sessions, this.options, this.options.logger);
+  private connect(transport: ServerTransport): Dispatcher {
+    const conn = new Dispatcher(transport, this.sessions, this.options, this.options.logger);
     this.connections.add(conn);
     return conn;
   }
 
-  private disconnect(conn: Connection): void {
+  private disconnect(conn: Dispatcher): void {
     this.connections.delete(conn);
     conn.handleClose();
   }

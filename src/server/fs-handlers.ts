@@ -3,41 +3,26 @@ import {
   Base64Error,
   Base64Result,
   Base64Stream,
-  CloseFileParams,
-  CopyParams,
-  CreateDirectoryParams,
   decodeBase64Strict,
+  type FsMethodName,
   formatPath,
   fsMessages,
-  HandleParams,
   invalidParams,
   invalidRequest,
-  OpenFileParams,
-  OpenParams,
+  type MethodHandlers,
+  type MethodParams,
   osErrorMessage,
-  PathParams,
   parseAbsolutePath,
   parseOpenFileMode,
-  parseParams,
   parseWireSandbox,
   pathForm,
-  ReadBlockParams,
-  ReadFileBlockParams,
-  RemoveParams,
-  RenameParams,
   RpcError,
-  UnwatchParams,
-  WalkParams,
-  WatchMissingParams,
-  WatchParams,
   type WireDirEntry,
   type WireMetadata,
-  WriteBlockParams,
-  WriteFileBlockParams,
-  WriteFileParams,
+  type WireWalkResult,
 } from '../protocol/index.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
-import type { HandlerContext } from './process-handlers.js';
+import type { HandlerContext } from './handler-context.js';
 
 /** The thin adapters from `fs/*` params to the environment's FileSystem. */
 
@@ -65,8 +50,7 @@ const IS_A_DIRECTORY = osErrorMessage({ code: 'EISDIR' });
  * reference) and ``-32600 path `X` is not a file`` for a URI (0.142+, as the newer reference): the
  * request's path form tells the generations apart, and each gets the answer its own server gave.
  */
-export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise<Base64Result | Base64Stream> {
-  const p = parseParams(PathParams, raw, 'FsPathParams');
+export async function handleReadFile(ctx: HandlerContext, p: MethodParams<'fs/readFile'>): Promise<Base64Result | Base64Stream> {
   const file = parseAbsolutePath(p.path);
   let data: Buffer | AsyncIterable<Buffer>;
   try {
@@ -79,8 +63,7 @@ export async function handleReadFile(ctx: HandlerContext, raw: unknown): Promise
   return Buffer.isBuffer(data) ? new Base64Result('{"dataBase64":"', data, '"}') : new Base64Stream('{"dataBase64":"', data, '"}');
 }
 
-export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  const p = parseParams(WriteFileParams, raw, 'FsWriteFileParams');
+export async function handleWriteFile(ctx: HandlerContext, p: MethodParams<'fs/writeFile'>): Promise<Empty> {
   const file = parseAbsolutePath(p.path);
   const options = callOptions(p);
   if (ctx.base64Problem !== undefined) throw invalidRequest(fsMessages.writeFileBase64(ctx.base64Problem));
@@ -88,15 +71,13 @@ export async function handleWriteFile(ctx: HandlerContext, raw: unknown): Promis
   return EMPTY;
 }
 
-export async function handleCreateDirectory(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  const p = parseParams(CreateDirectoryParams, raw, 'FsCreateDirectoryParams');
+export async function handleCreateDirectory(ctx: HandlerContext, p: MethodParams<'fs/createDirectory'>): Promise<Empty> {
   await ctx.environment.fs.createDirectory(parseAbsolutePath(p.path), { recursive: p.recursive ?? true }, callOptions(p));
   return EMPTY;
 }
 
 /** Answered in the same turn when the environment can (no promise layers: the commonest fs call). */
-export function handleGetMetadata(ctx: HandlerContext, raw: unknown): WireMetadata | Promise<WireMetadata> {
-  const p = parseParams(PathParams, raw, 'FsPathParams');
+export function handleGetMetadata(ctx: HandlerContext, p: MethodParams<'fs/getMetadata'>): WireMetadata | Promise<WireMetadata> {
   const file = parseAbsolutePath(p.path);
   const options = callOptions(p);
   const now = ctx.environment.fs.getMetadataNow?.(file, options);
@@ -112,20 +93,17 @@ const wireMetadata = (m: FileMetadata): WireMetadata => ({
   modifiedAtMs: m.modifiedAtMs,
 });
 
-export async function handleReadDirectory(ctx: HandlerContext, raw: unknown): Promise<{ entries: WireDirEntry[] }> {
-  const p = parseParams(PathParams, raw, 'FsPathParams');
+export async function handleReadDirectory(ctx: HandlerContext, p: MethodParams<'fs/readDirectory'>): Promise<{ entries: WireDirEntry[] }> {
   const entries = await ctx.environment.fs.readDirectory(parseAbsolutePath(p.path), callOptions(p));
   return { entries: entries.map((e) => ({ fileName: e.fileName, isDirectory: e.isDirectory, isFile: e.isFile })) };
 }
 
-export async function handleRemove(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  const p = parseParams(RemoveParams, raw, 'FsRemoveParams');
+export async function handleRemove(ctx: HandlerContext, p: MethodParams<'fs/remove'>): Promise<Empty> {
   await ctx.environment.fs.remove(parseAbsolutePath(p.path), { recursive: p.recursive ?? true, force: p.force ?? true }, callOptions(p));
   return EMPTY;
 }
 
-export async function handleCopy(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  const p = parseParams(CopyParams, raw, 'FsCopyParams');
+export async function handleCopy(ctx: HandlerContext, p: MethodParams<'fs/copy'>): Promise<Empty> {
   await ctx.environment.fs.copy(
     parseAbsolutePath(p.sourcePath),
     parseAbsolutePath(p.destinationPath),
@@ -136,55 +114,37 @@ export async function handleCopy(ctx: HandlerContext, raw: unknown): Promise<Emp
 }
 
 /** The result is a URI when the request's path was one (0.142+ clients), else a plain path. */
-export async function handleCanonicalize(ctx: HandlerContext, raw: unknown): Promise<{ path: string }> {
-  const p = parseParams(PathParams, raw, 'FsPathParams');
+export async function handleCanonicalize(ctx: HandlerContext, p: MethodParams<'fs/canonicalize'>): Promise<{ path: string }> {
   return { path: formatPath(await ctx.environment.fs.canonicalize(parseAbsolutePath(p.path), callOptions(p)), pathForm(p.path)) };
 }
 
-export async function handleRename(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  const p = parseParams(RenameParams, raw, 'FsRenameParams');
+export async function handleRename(ctx: HandlerContext, p: MethodParams<'fs/rename'>): Promise<Empty> {
   await ctx.environment.fs.rename(parseAbsolutePath(p.sourcePath), parseAbsolutePath(p.destinationPath), callOptions(p));
   return EMPTY;
 }
 
-/**
- * fs/open and friends come in two forms: the client-named one of 0.142+ clients (`handleId`) and
- * Cordon's older form (`handle`, chosen by the server), still served for the clients written for it.
- * A request without `handle` is read as the client-named form, so its errors are worded like the
- * reference's; fs/open without `handleId` and with mode `read` or `write` is the older form.
- */
-const olderForm = (raw: unknown, key: string): boolean => raw !== null && typeof raw === 'object' && !Array.isArray(raw) && key in raw;
-
+/** fs/open and friends in either form (see fsMethods in the protocol). */
 export async function handleOpen(
   ctx: HandlerContext,
-  raw: unknown,
+  { form, params: p }: MethodParams<'fs/open'>,
 ): Promise<{ handle: string; permissions: number } | { handleId: string }> {
-  const mode = olderForm(raw, 'mode') ? (raw as { mode: unknown }).mode : undefined;
-  if (!olderForm(raw, 'handleId') && (mode === 'read' || mode === 'write')) return handleOlderOpen(ctx, raw);
-  const p = parseParams(OpenFileParams, raw, 'FsOpenParams');
+  if (form === 'older')
+    return ctx.environment.fs.openWithMode(parseAbsolutePath(p.path), p.mode, { permissions: p.permissions ?? null }, callOptions(p));
   await ctx.environment.fs.openFile(p.handleId, parseAbsolutePath(p.path), parseOpenFileMode(p.mode), callOptions(p));
   return { handleId: p.handleId };
 }
 
-async function handleOlderOpen(ctx: HandlerContext, raw: unknown): Promise<{ handle: string; permissions: number }> {
-  const p = parseParams(OpenParams, raw, 'FsOpenParams');
-  return ctx.environment.fs.openWithMode(parseAbsolutePath(p.path), p.mode, { permissions: p.permissions ?? null }, callOptions(p));
-}
-
-export async function handleReadBlock(ctx: HandlerContext, raw: unknown): Promise<Base64Result> {
-  if (!olderForm(raw, 'handle')) {
-    const p = parseParams(ReadFileBlockParams, raw, 'FsReadBlockParams');
+export async function handleReadBlock(ctx: HandlerContext, { form, params: p }: MethodParams<'fs/readBlock'>): Promise<Base64Result> {
+  if (form === 'named') {
     const { data, eof } = await ctx.environment.fs.readFileBlock(p.handleId, p.offset, p.len);
     return new Base64Result('{"chunk":"', data, `","eof":${eof}}`);
   }
-  const p = parseParams(ReadBlockParams, raw, 'FsReadBlockParams');
   const { data, eof } = await ctx.environment.fs.readBlock(p.handle, p.offset, p.length);
   return new Base64Result('{"dataBase64":"', data, `","eof":${eof}}`);
 }
 
-export async function handleWriteBlock(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  if (!olderForm(raw, 'handle')) {
-    const p = parseParams(WriteFileBlockParams, raw, 'FsWriteBlockParams');
+export async function handleWriteBlock(ctx: HandlerContext, { form, params: p }: MethodParams<'fs/writeBlock'>): Promise<Empty> {
+  if (form === 'named') {
     let data: Buffer;
     try {
       data = decodeBase64Strict(p.chunk);
@@ -195,24 +155,17 @@ export async function handleWriteBlock(ctx: HandlerContext, raw: unknown): Promi
     await ctx.environment.fs.writeFileBlock(p.handleId, p.offset, data);
     return EMPTY;
   }
-  const p = parseParams(WriteBlockParams, raw, 'FsWriteBlockParams');
   await ctx.environment.fs.writeBlock(p.handle, p.offset, decode(p.dataBase64, fsMessages.writeBlockBase64));
   return EMPTY;
 }
 
-export async function handleClose(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  if (!olderForm(raw, 'handle')) {
-    const p = parseParams(CloseFileParams, raw, 'FsCloseParams');
-    await ctx.environment.fs.closeFile(p.handleId);
-    return EMPTY;
-  }
-  const p = parseParams(HandleParams, raw, 'FsHandleParams');
-  await ctx.environment.fs.close(p.handle);
+export async function handleClose(ctx: HandlerContext, { form, params: p }: MethodParams<'fs/close'>): Promise<Empty> {
+  if (form === 'named') await ctx.environment.fs.closeFile(p.handleId);
+  else await ctx.environment.fs.close(p.handle);
   return EMPTY;
 }
 
-export async function handleWalk(ctx: HandlerContext, raw: unknown): Promise<unknown> {
-  const p = parseParams(WalkParams, raw, 'FsWalkParams');
+export async function handleWalk(ctx: HandlerContext, p: MethodParams<'fs/walk'>): Promise<WireWalkResult> {
   const result = await ctx.environment.fs.walk(parseAbsolutePath(p.path), p.options, callOptions(p));
   const form = pathForm(p.path);
   return {
@@ -222,20 +175,37 @@ export async function handleWalk(ctx: HandlerContext, raw: unknown): Promise<unk
   };
 }
 
-export async function handleWatchMissing(ctx: HandlerContext, raw: unknown): Promise<{ watching: boolean }> {
-  const p = parseParams(WatchMissingParams, raw, 'FsWatchMissingParams');
+export async function handleWatchMissing(ctx: HandlerContext, p: MethodParams<'fs/watchMissing'>): Promise<{ watching: boolean }> {
   const missing = p.missing.map(parseAbsolutePath);
   const present = p.present ? parseAbsolutePath(p.present) : null;
   return { watching: await ctx.environment.fs.watchMissing(p.watchId, missing, present) };
 }
 
-export async function handleWatch(ctx: HandlerContext, raw: unknown): Promise<{ watchId: string }> {
-  const p = parseParams(WatchParams, raw, 'FsWatchParams');
+export async function handleWatch(ctx: HandlerContext, p: MethodParams<'fs/watch'>): Promise<{ watchId: string }> {
   return { watchId: await ctx.environment.fs.watch(parseAbsolutePath(p.path), { recursive: p.recursive ?? false }, callOptions(p)) };
 }
 
-export async function handleUnwatch(ctx: HandlerContext, raw: unknown): Promise<Empty> {
-  const p = parseParams(UnwatchParams, raw, 'FsUnwatchParams');
+export async function handleUnwatch(ctx: HandlerContext, p: MethodParams<'fs/unwatch'>): Promise<Empty> {
   await ctx.environment.fs.unwatch(p.watchId);
   return EMPTY;
 }
+
+export const fsHandlers: MethodHandlers<HandlerContext, FsMethodName> = {
+  'fs/readFile': handleReadFile,
+  'fs/writeFile': handleWriteFile,
+  'fs/createDirectory': handleCreateDirectory,
+  'fs/getMetadata': handleGetMetadata,
+  'fs/readDirectory': handleReadDirectory,
+  'fs/remove': handleRemove,
+  'fs/copy': handleCopy,
+  'fs/canonicalize': handleCanonicalize,
+  'fs/rename': handleRename,
+  'fs/open': handleOpen,
+  'fs/readBlock': handleReadBlock,
+  'fs/writeBlock': handleWriteBlock,
+  'fs/close': handleClose,
+  'fs/watch': handleWatch,
+  'fs/unwatch': handleUnwatch,
+  'fs/walk': handleWalk,
+  'fs/watchMissing': handleWatchMissing,
+};

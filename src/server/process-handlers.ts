@@ -1,57 +1,28 @@
-import type { Logger } from 'pino';
-import type { Environment, ReadResult } from '../environment/types.js';
-import { type ExecPolicyAsk, type ExecPolicyEnforcer, ExecPolicyRefusal } from '../execpolicy/index.js';
-import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
+import type { ReadResult } from '../environment/types.js';
+import { ExecPolicyRefusal } from '../execpolicy/index.js';
 import {
   Base64Error,
-  checkStartBounds,
   decodeBase64Strict,
   invalidParams,
+  type MethodHandlers,
+  type MethodParams,
+  type ProcessMethodName,
   parseAbsolutePath,
   parseExecMetadata,
-  parseParams,
   parseWireSandbox,
-  ReadParams,
-  ResizeParams,
   RpcError,
-  SignalParams,
-  StartParams,
-  TerminateParams,
   type WireEnvironmentInfo,
   type WireReadResult,
-  WriteParams,
+  type WriteStatus,
 } from '../protocol/index.js';
 import { isCodexSandboxWrapper, unwrapCodexSandboxArgv } from '../sandbox/codex-wrapper.js';
 import { sandboxFromWire } from '../sandbox/profile.js';
 import { CORDON_CAPABILITIES } from './capabilities.js';
 import { wireEnvironmentInfo } from './environment-info.js';
+import type { HandlerContext } from './handler-context.js';
 import { launchProcessNetwork } from './network-launch.js';
-import type { Session } from './session.js';
 
 /** The thin adapters from `process/*` params to the environment and back to wire shapes. */
-
-export interface HandlerContext {
-  environment: Environment;
-  /** Aborted when the connection that asked goes away. */
-  signal: AbortSignal;
-  /** `fs/writeFile`'s data, decoded by the connection from the message's bytes (`dataBase64` is then empty). */
-  decodedData?: Buffer;
-  /** fs/writeFile taken apart from bytes whose dataBase64 is not valid: the problem, worded. */
-  base64Problem?: string;
-  /** The operator's command rules, checked before anything is spawned. */
-  execPolicy?: ExecPolicyEnforcer;
-  /** Asks the client about a `prompt` verdict; absent when the client did not offer to answer. */
-  askExecPolicy?: ExecPolicyAsk;
-  /** The session asking: server-to-client requests and notifications (the network decider). */
-  session?: Session;
-  logger?: Logger;
-  /** Name resolution for managed network proxies (injectable for tests). */
-  resolve?: Resolve;
-  trustedRanges?: string[];
-  operatorNetwork?: OperatorNetworkPolicy;
-  /** The server ceiling's network (`restricted`: no process has any network). */
-  ceilingNetwork?: string;
-}
 
 /** The JSON-RPC error code of a start refused by the exec policy (docs/protocol-extensions.md). */
 export const EXEC_POLICY_REFUSED = -32600;
@@ -69,9 +40,10 @@ export function toWireReadResult(result: ReadResult): WireReadResult {
   };
 }
 
-export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ processId: string; sandboxType: string }> {
-  checkStartBounds(raw);
-  const p = parseParams(StartParams, raw, 'ExecParams');
+export async function handleStart(
+  ctx: HandlerContext,
+  p: MethodParams<'process/start'>,
+): Promise<{ processId: string; sandboxType: string }> {
   // Validated as the reference does; its ids only label the call, nothing here depends on them.
   parseExecMetadata(p.metadata);
   const cwd = parseAbsolutePath(p.cwd);
@@ -116,8 +88,7 @@ export async function handleStart(ctx: HandlerContext, raw: unknown): Promise<{ 
   });
 }
 
-export async function handleRead(ctx: HandlerContext, raw: unknown): Promise<WireReadResult> {
-  const p = parseParams(ReadParams, raw, 'ReadParams');
+export async function handleRead(ctx: HandlerContext, p: MethodParams<'process/read'>): Promise<WireReadResult> {
   const result = await ctx.environment.exec.read(p.processId, {
     afterSeq: p.afterSeq ?? null,
     maxBytes: p.maxBytes ?? null,
@@ -127,8 +98,7 @@ export async function handleRead(ctx: HandlerContext, raw: unknown): Promise<Wir
   return toWireReadResult(result);
 }
 
-export async function handleWrite(ctx: HandlerContext, raw: unknown): Promise<{ status: string }> {
-  const p = parseParams(WriteParams, raw, 'WriteParams');
+export async function handleWrite(ctx: HandlerContext, p: MethodParams<'process/write'>): Promise<{ status: WriteStatus }> {
   let data: Buffer;
   try {
     data = decodeBase64Strict(p.chunk);
@@ -145,19 +115,16 @@ export async function handleWrite(ctx: HandlerContext, raw: unknown): Promise<{ 
   return { status };
 }
 
-export async function handleTerminate(ctx: HandlerContext, raw: unknown): Promise<{ running: boolean }> {
-  const p = parseParams(TerminateParams, raw, 'TerminateParams');
+export async function handleTerminate(ctx: HandlerContext, p: MethodParams<'process/terminate'>): Promise<{ running: boolean }> {
   return ctx.environment.exec.terminate(p.processId);
 }
 
-export async function handleSignal(ctx: HandlerContext, raw: unknown): Promise<Record<string, never>> {
-  const p = parseParams(SignalParams, raw, 'SignalParams');
+export async function handleSignal(ctx: HandlerContext, p: MethodParams<'process/signal'>): Promise<Record<string, never>> {
   await ctx.environment.exec.signal(p.processId, p.signal);
   return {};
 }
 
-export async function handleResize(ctx: HandlerContext, raw: unknown): Promise<Record<string, never>> {
-  const p = parseParams(ResizeParams, raw, 'ResizeParams');
+export async function handleResize(ctx: HandlerContext, p: MethodParams<'process/resize'>): Promise<Record<string, never>> {
   await ctx.environment.exec.resize(p.processId, p.rows, p.cols);
   return {};
 }
@@ -173,3 +140,14 @@ const READY = { status: 'ready' } as const;
 export function handleEnvironmentStatus(): typeof READY {
   return READY;
 }
+
+export const processHandlers: MethodHandlers<HandlerContext, ProcessMethodName> = {
+  'process/start': handleStart,
+  'process/read': handleRead,
+  'process/write': handleWrite,
+  'process/terminate': handleTerminate,
+  'process/signal': handleSignal,
+  'process/resize': handleResize,
+  'environment/info': handleEnvironmentInfo,
+  'environment/status': handleEnvironmentStatus,
+};

@@ -1,4 +1,4 @@
-/** One peer's message channel, as the connection state machine sees it (WebSocket or stdio). */
+/** One peer's message channel, as the dispatcher and outbox see it (WebSocket or stdio). */
 export interface ServerTransport {
   /** `websocket` or `stdio`: used in the reference's parse-error text. */
   readonly kind: string;
