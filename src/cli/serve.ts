@@ -12,6 +12,7 @@ import {
   RequirementsLoadError,
 } from '../execpolicy/index.js';
 import { defaultLinuxSandbox } from '../local/local-environment.js';
+import { withNetworkRules } from '../network/network-rules.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
@@ -133,9 +134,13 @@ export async function operatorNetworkFromFlags(
     allowLocalBinding: opts.networkAllowLocalBinding === true || fromConfig?.allowLocalBinding === true,
     trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
   };
-  // Every pattern and range is checked now, so a typo stops the server instead of a request.
+  return checkedNetworkPolicy(policy);
+}
+
+/** Every pattern and range is checked now, so a typo stops the server instead of a request. */
+async function checkedNetworkPolicy(policy: OperatorNetworkPolicy): Promise<OperatorNetworkPolicy> {
   const { NetworkPolicy } = await import('../network/policy.js');
-  new NetworkPolicy({ ...policy, trustedRanges: policy.trustedRanges });
+  new NetworkPolicy({ ...policy, ceiling: policy });
   return policy;
 }
 
@@ -215,7 +220,17 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     // every process with the network enabled is routed through a proxy with this policy.
     if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
-    execPolicy = await execPolicyFromSources(await execPolicySources(opts), (w) => process.stderr.write(`cordon serve: warning: ${w}\n`));
+    execPolicy = await execPolicyFromSources(await execPolicySources(opts), (w) => process.stderr.write(`cordon serve: warning: ${w}
+`));
+    const networkRules = execPolicy?.policy.networkRules ?? [];
+    if (networkRules.length > 0) {
+      if (!network && ceiling && ceiling.profile.network !== 'enabled')
+        process.stderr.write(
+          `cordon serve: warning: the network_rule entries of the rules files have no effect: the permissions ceiling ${ceiling.name} gives processes no network
+`,
+        );
+      else network = await checkedNetworkPolicy(withNetworkRules(network, networkRules) as OperatorNetworkPolicy);
+    }
   } catch (err) {
     if (err instanceof PolicyLoadError) {
       // The text `codex execpolicy check` prints for the same file.

@@ -90,7 +90,8 @@ export async function handleStart(
     cols: p.cols ?? null,
     sandbox,
     network,
-    enforceManagedNetwork: p.enforceManagedNetwork ?? false,
+    // Without a network (the ceiling gave none) there is nothing left to enforce.
+    enforceManagedNetwork: network !== null && (p.enforceManagedNetwork ?? false),
   });
 }
 
