@@ -220,8 +220,10 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     // every process with the network enabled is routed through a proxy with this policy.
     if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
-    execPolicy = await execPolicyFromSources(await execPolicySources(opts), (w) => process.stderr.write(`cordon serve: warning: ${w}
-`));
+    execPolicy = await execPolicyFromSources(await execPolicySources(opts), (w) =>
+      process.stderr.write(`cordon serve: warning: ${w}
+`),
+    );
     const networkRules = execPolicy?.policy.networkRules ?? [];
     if (networkRules.length > 0) {
       if (!network && ceiling && ceiling.profile.network !== 'enabled')
