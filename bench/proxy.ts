@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { ManagedProxy } from '../src/network/managed-proxy.js';
 import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
+import { proxyRoute } from '../src/sandbox/proxy-env.js';
 
 /**
  * `npm run bench:proxy`: CONNECT tunnel throughput and the added latency of a new connection,
@@ -101,12 +102,8 @@ async function runClient(args: string[], sandboxed: boolean): Promise<Record<str
       ],
       tty: false,
       network: {
-        enableSocks5: false,
-        allowLocalBinding: false,
-        enforce: true,
-        accept: (e, s) => proxy.accept(e, s),
-        listen: () => proxy.listen(),
-        close: () => undefined,
+        route: proxyRoute({ enableSocks5: false, allowLocalBinding: false }),
+        accept: (e, s) => (e === 'http' ? proxy.accept(e, s) : s.destroy()),
       },
     });
     file = wrapped.file;

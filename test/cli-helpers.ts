@@ -1,18 +1,18 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { builtCli, ROOT } from './built-cli.js';
 
 // The CLI reads these; a developer's own settings must not point the tests at their server.
 delete process.env.CORDON_URL;
 delete process.env.CORDON_TOKEN;
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
+export { ROOT };
+/** The built CLI (dist/, rebuilt first when stale): run it as `node CLI args...`. */
+export const CLI = builtCli();
 
 /** Runs the CLI with `args` and `input` on stdin. */
 export function cordon(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -24,7 +24,7 @@ export function cordon(args: string[], input?: string): Promise<{ code: number |
 
 /** `cordon serve` with `args`; resolves with its URL once it listens. */
 export function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessWithoutNullStreams; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--log-level', 'warn', ...args], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--log-level', 'warn', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
   });
@@ -48,7 +48,7 @@ export function bash(
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', script], {
       cwd: ROOT,
-      env: { ...process.env, CORDON: `${process.execPath} --import tsx ${CLI}`, ...env },
+      env: { ...process.env, CORDON: `${process.execPath} ${CLI}`, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -51,7 +51,7 @@ describe('cli: a good Unix citizen, through a server', () => {
       const remote = path.join(tmp.dir, 'remote', 'upload.bin');
       await mkdir(path.dirname(remote));
       await bash(`mkfifo ${fifo}`);
-      const put = spawn(process.execPath, ['--import', 'tsx', CLI, 'fs', 'put', '--url', url, fifo, remote], {
+      const put = spawn(process.execPath, [CLI, 'fs', 'put', '--url', url, fifo, remote], {
         cwd: ROOT,
         stdio: ['ignore', 'ignore', 'pipe'],
       });
@@ -90,7 +90,7 @@ describe('cli: a good Unix citizen, through a server', () => {
       // cat ends by itself when the dead server's end of its stdin closes.
       const exec = spawn(
         process.execPath,
-        ['--import', 'tsx', CLI, 'exec', '--url', url, '--reconnect-window-ms', '1000', '--', 'sh', '-c', 'echo started; exec cat'],
+        [CLI, 'exec', '--url', url, '--reconnect-window-ms', '1000', '--', 'sh', '-c', 'echo started; exec cat'],
         {
           cwd: ROOT,
           stdio: ['pipe', 'pipe', 'pipe'],

@@ -27,7 +27,7 @@ describe('cli: a good Unix citizen', () => {
       try {
         const pidFile = path.join(tmp.dir, 'pid');
         // A grandchild too: the command's whole process group must go.
-        const exec = spawn(process.execPath, ['--import', 'tsx', CLI, 'exec', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], {
+        const exec = spawn(process.execPath, [CLI, 'exec', '--', 'sh', '-c', `sleep 300 & echo $! > ${pidFile}; wait`], {
           cwd: ROOT,
           stdio: 'ignore',
         });

@@ -45,7 +45,7 @@ describe('cli', () => {
       const pidFile = path.join(tmp.dir, 'pid');
       const exec = spawn(
         process.execPath,
-        ['--import', 'tsx', CLI, 'exec', '--url', url, '--token-file', tokenFile, '--', 'sh', '-c', `echo $$ > ${pidFile}; sleep 60`],
+        [CLI, 'exec', '--url', url, '--token-file', tokenFile, '--', 'sh', '-c', `echo $$ > ${pidFile}; sleep 60`],
         { cwd: ROOT },
       );
       await eventually(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 10_000, 'pid file');
@@ -71,7 +71,7 @@ describe('cli', () => {
   it('cordon serve --listen stdio speaks newline-delimited JSON-RPC and ends with its input', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent', '--permissions', ':danger-full-access'],
+      [CLI, 'serve', '--listen', 'stdio', '--log-level', 'silent', '--permissions', ':danger-full-access'],
       { cwd: ROOT },
     );
     const lines: Record<string, any>[] = [];

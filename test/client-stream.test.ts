@@ -4,12 +4,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DisconnectedError } from '../src/client/errors.js';
 import { type ClientProcessEvent, ExecServerClient } from '../src/client/exec-server-client.js';
+import { CLI } from './cli-helpers.js';
 import { eventually, SH_ENV, startServer, tempDir } from './helpers.js';
-
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.ts');
 
 /**
  * A TCP proxy in front of a server, so a test can cut the client's connections and refuse or
@@ -170,7 +168,7 @@ describe('client: the stream across disconnects', () => {
   it('ends events iterators with an error when the server is gone for good, within the reconnect window', async () => {
     const serve = spawn(
       process.execPath,
-      ['--import', 'tsx', CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'silent', '--permissions', ':danger-full-access'],
+      [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'silent', '--permissions', ':danger-full-access'],
       {
         stdio: ['ignore', 'pipe', 'ignore'],
       },

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
 import { CordonServer, type ServerOptions } from '../src/server/index.js';
+import { ensureBuilt } from './built-cli.js';
 
 export const SH_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
@@ -109,6 +110,31 @@ export class RawClient {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * RawClient.ready resuming `sessionId` once the server has noticed that the session's previous
+ * connection is gone: until then it answers -32010 (still attached), which this retries.
+ */
+export async function resumeWhenDetached(
+  url: string,
+  sessionId: string,
+  timeoutMs = 10_000,
+): Promise<{ client: RawClient; sessionId: string }> {
+  const client = await RawClient.open(url);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await client.request('initialize', { clientName: 'test', resumeSessionId: sessionId });
+    if (!res.error) {
+      client.send({ method: 'initialized', params: {} });
+      return { client, sessionId: res.result.sessionId as string };
+    }
+    if (res.error.code !== -32010 || Date.now() > deadline) {
+      client.close();
+      throw new Error(`initialize failed: ${res.error.message}`);
+    }
+    await sleep(20);
+  }
+}
+
 /** Polls `check` until it returns true or the deadline passes. */
 export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -141,13 +167,14 @@ export async function remoteFixture(options: Partial<ServerOptions> = {}): Promi
   };
 }
 
-const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.ts');
+const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.mjs');
 
-/** A server in a child process (the test survives the server stalling or being killed). */
+/** A server in a child process (the test survives the server stalling or being killed); the built one, from dist/. */
 export async function startServerProcess(
   options: Json = {},
 ): Promise<{ child: ChildProcess; url: string; stop(): Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_PROCESS, JSON.stringify(options)], {
+  ensureBuilt();
+  const child = spawn(process.execPath, [SERVER_PROCESS, JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

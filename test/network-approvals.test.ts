@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pty from '@lydell/node-pty';
 import { type ApprovalDecision, type ApprovalRequest, ExecServerClient } from '../src/client/index.js';
 import type { ProcessEvent } from '../src/environment/types.js';
 import type { CordonServer } from '../src/server/index.js';
+import { CLI } from './cli-helpers.js';
 import { eventually, startServer, tempDir } from './helpers.js';
 import { canUseNetns, startUpstream, type Upstream } from './network-fixture.js';
 
@@ -136,14 +136,10 @@ describe('managed network: approvals in the client library', { skip }, () => {
     }
   });
 
-  const CLI = path.resolve('src/cli/main.ts');
-
   it('cordon sandbox asks on the terminal: "session" lets the request through', async () => {
     const term = pty.spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
         CLI,
         'sandbox',
         '--permissions',
@@ -179,8 +175,6 @@ describe('managed network: approvals in the client library', { skip }, () => {
     const child = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
         CLI,
         'sandbox',
         '--permissions',

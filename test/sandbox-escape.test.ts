@@ -9,6 +9,7 @@ import type { Environment } from '../src/environment/types.js';
 import { LocalEnvironment } from '../src/local/local-environment.js';
 import { RpcError } from '../src/protocol/errors.js';
 import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
+import { CLI } from './cli-helpers.js';
 import { SH_ENV, tempDir } from './helpers.js';
 
 const special = (
@@ -341,10 +342,9 @@ describe('sandbox escape suite (bubblewrap + seccomp)', {
     const secretFile = path.join(tmp.dir, 'inherited-secret');
     writeFileSync(secretFile, 'INHERITED-SECRET');
     const fd = openSync(secretFile, 'r');
-    const cli = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '..', 'src', 'cli', 'main.ts');
     const run = (args: string[]) =>
       new Promise<string>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', cli, 'exec', ...args], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+        const child = spawn(process.execPath, [CLI, 'exec', ...args], { stdio: ['ignore', 'pipe', 'pipe', fd] });
         let out = '';
         child.stdout?.on('data', (d) => (out += d));
         child.stderr?.on('data', (d) => (out += d));
@@ -356,7 +356,7 @@ describe('sandbox escape suite (bubblewrap + seccomp)', {
     const sandboxedRun = await new Promise<string>((resolve) => {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', cli, 'sandbox', '--cwd', ws, '--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; echo sandboxed-ran'],
+        [CLI, 'sandbox', '--cwd', ws, '--', 'sh', '-c', 'cat <&3; cat /proc/self/fd/3; echo sandboxed-ran'],
         { stdio: ['ignore', 'pipe', 'pipe', fd] },
       );
       let out = '';

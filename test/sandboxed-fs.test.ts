@@ -12,7 +12,7 @@ import { builtinProfile } from '../src/sandbox/builtin-profiles.js';
 import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
 import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import type { CordonServer } from '../src/server/index.js';
-import { eventually, isAlive, RawClient, SH_ENV, sleep, startServer, tempDir } from './helpers.js';
+import { eventually, isAlive, RawClient, SH_ENV, startServer, tempDir } from './helpers.js';
 
 const special = (kind: 'root' | 'project_roots', access: FsEntry['access'], subpath?: string): FsEntry => ({
   path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
@@ -232,7 +232,7 @@ describe('the fs worker pool', () => {
 
       // Crash mid-request: a request in flight fails clearly; the next call gets a new worker.
       const slow = env.fs.readFile('/dev/zero', req()).catch((e: unknown) => e);
-      await sleep(50);
+      await eventually(() => first.busy, 10_000, 'the read to reach the worker');
       process.kill(first.pid as number, 'SIGKILL');
       const failure = await slow;
       assert.ok(failure instanceof RpcError && /fs sandbox helper failed/.test(failure.message), String(failure));

@@ -2,17 +2,13 @@
 // instead of starting and then refusing every request; an explicit :danger-full-access still runs.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { CLI, ROOT } from './cli-helpers.js';
 import { tempDir } from './helpers.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'src', 'cli', 'main.ts');
 
 /** Runs `cordon serve ...` with PATH limited to an empty directory (no bwrap); resolves at its URL or its exit. */
 function serveWithoutBwrap(args: string[], emptyDir: string): Promise<{ code: number | null; stderr: string; url?: string; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', ...args], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn', ...args], {
     cwd: ROOT,
     env: { PATH: emptyDir, HOME: emptyDir },
   });

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { DisconnectedError } from '../src/client/errors.js';
 import type { ClientProcessEvent } from '../src/client/exec-server-client.js';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
-import { eventually, isAlive, RawClient, SH_ENV, sleep, startServer, tempDir } from './helpers.js';
+import { eventually, isAlive, type Json, RawClient, resumeWhenDetached, SH_ENV, sleep, startServer, tempDir } from './helpers.js';
 
 describe('sessions: detach, resume, expiry', () => {
   it('keeps processes running across a disconnect; a resumed connection reads, writes and terminates them', async () => {
@@ -24,8 +24,7 @@ describe('sessions: detach, resume, expiry', () => {
       await a.request('process/start', { processId: 'long', argv: ['sleep', '30'], cwd: '/tmp', env: SH_ENV, tty: false });
       a.ws.terminate();
       await a.closed;
-      await sleep(100);
-      const { client: b, sessionId: resumed } = await RawClient.ready(url, sessionId);
+      const { client: b, sessionId: resumed } = await resumeWhenDetached(url, sessionId);
       assert.equal(resumed, sessionId);
       assert.deepEqual((await b.request('process/write', { processId: 'bg', chunk: Buffer.from('later\n').toString('base64') })).result, {
         status: 'accepted',
@@ -63,12 +62,17 @@ describe('sessions: detach, resume, expiry', () => {
       });
       a.close();
       await a.closed;
-      await sleep(50);
-      assert.equal(
-        (await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId })).result.sessionId,
-        sessionId,
-        'retry after the failure works once the first connection is gone',
+      // Until the server has noticed the first connection is gone, the session is still attached (-32010).
+      let retry: Json = {};
+      await eventually(
+        async () => {
+          retry = await b.request('initialize', { clientName: 'b', resumeSessionId: sessionId });
+          return retry.error?.code !== -32010;
+        },
+        10_000,
+        'the server to notice the first connection is gone',
       );
+      assert.equal(retry.result.sessionId, sessionId, 'retry after the failure works once the first connection is gone');
       b.close();
     } finally {
       await server.close();

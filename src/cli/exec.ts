@@ -6,6 +6,7 @@ import type { SandboxRequest } from '../environment/permissions.js';
 import type { Environment, OutputFlowControl, ProcessEvent, ProcessNetwork } from '../environment/types.js';
 import { LocalEnvironment } from '../local/local-environment.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
+import { proxiedNetwork } from '../sandbox/proxy-env.js';
 import { connectRemote } from './connect.js';
 import { terminalExecPolicyPrompt } from './exec-policy-prompt.js';
 import { type NetworkFlags, operatorNetworkFromFlags } from './serve.js';
@@ -186,6 +187,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
         trustedRanges: networkPolicy.trustedRanges,
       },
       enableSocks5: true,
+      enableSocks5Udp: true,
       decider: async (r) => {
         const answer = await approvals.decide({ ...r, processId });
         if (answer.type === 'deny' && !denial) {
@@ -196,14 +198,7 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
         return answer;
       },
     });
-    network = {
-      enableSocks5: true,
-      allowLocalBinding: networkPolicy.allowLocalBinding,
-      enforce: true,
-      accept: (e, st) => proxy.accept(e, st),
-      listen: () => proxy.listen(),
-      close: () => proxy.close(),
-    };
+    network = proxiedNetwork(proxy, { allowLocalBinding: networkPolicy.allowLocalBinding, enforce: true });
   }
   try {
     await environment.exec.start({

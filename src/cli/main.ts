@@ -84,7 +84,20 @@ withNetworkOptions(
     )
     .option('--workspace <dir>', 'a workspace root of the ceiling (repeatable; default: the current directory)', collect, [] as string[])
     .option('--config <file>', 'cordon.toml with [permissions.NAME] profiles')
-    .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[]),
+    .option('--rules <file>', 'a .rules file of command rules checked before every process start (repeatable)', collect, [] as string[])
+    .option(
+      '--rules-dir <dir>',
+      'a directory whose *.rules files are loaded like ~/.codex/rules: one that does not load is skipped with a warning (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option('--requirements <file>', "a requirements.toml whose [rules] (Codex's managed command rules) are laid over the rules files")
+    .addOption(
+      new Option(
+        '--approval-policy <policy>',
+        "judge every process start as Codex's client would under this approval policy: heuristics for commands no rule matches (docs/exec-policy.md)",
+      ).choices(['never', 'on-request', 'untrusted']),
+    ),
   'processes',
 ).action(async (opts) => exit(await runServe(opts)));
 

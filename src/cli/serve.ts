@@ -2,8 +2,17 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
 import { parse as parseToml } from 'smol-toml';
-import { ExecPolicyEnforcer, loadPolicyFiles, PolicyLoadError } from '../execpolicy/index.js';
+import {
+  type ApprovalPolicy,
+  ExecPolicyEnforcer,
+  loadRequirementsFile,
+  loadRulesDirectory,
+  PolicyLoadError,
+  parseApprovalPolicy,
+  RequirementsLoadError,
+} from '../execpolicy/index.js';
 import { defaultLinuxSandbox } from '../local/local-environment.js';
+import { withNetworkRules } from '../network/network-rules.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profiles.js';
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
@@ -33,20 +42,72 @@ export interface ServeOptions extends NetworkFlags {
   workspace: string[];
   config?: string;
   rules?: string[];
+  rulesDir?: string[];
+  requirements?: string;
+  approvalPolicy?: string;
 }
 
-/** `rules = ["a.rules", ...]` of cordon.toml (relative to the file), then every `--rules`. */
-export async function rulesFiles(opts: { config?: string; rules?: string[] }): Promise<string[]> {
-  const files: string[] = [];
+export interface ExecPolicySources {
+  /** `.rules` files that must load. */
+  files: string[];
+  /** Directories whose `*.rules` files are loaded, a file that does not load skipped with a warning. */
+  dirs: string[];
+  requirements?: string;
+  approvalPolicy?: ApprovalPolicy;
+}
+
+/**
+ * Where command rules come from: cordon.toml's `rules`, `rules_dir`, `requirements` and
+ * `approval_policy` (paths relative to the file), then the flags (files and directories added,
+ * the others replacing the file's).
+ */
+export async function execPolicySources(
+  opts: Pick<ServeOptions, 'config' | 'rules' | 'rulesDir' | 'requirements' | 'approvalPolicy'>,
+): Promise<ExecPolicySources> {
+  const out: ExecPolicySources = { files: [], dirs: [] };
   if (opts.config) {
-    const doc = parseToml(await readFile(opts.config, 'utf8')) as Record<string, unknown>;
-    if (doc.rules !== undefined) {
-      if (!Array.isArray(doc.rules) || !doc.rules.every((r) => typeof r === 'string'))
-        throw new Error(`${opts.config}: \`rules\` must be a list of .rules file paths`);
-      files.push(...(doc.rules as string[]).map((r) => path.resolve(path.dirname(opts.config as string), r)));
+    const config = opts.config;
+    const doc = parseToml(await readFile(config, 'utf8')) as Record<string, unknown>;
+    const paths = (key: string, what: string, single: boolean): string[] => {
+      const v = doc[key];
+      if (v === undefined) return [];
+      const list = single && typeof v === 'string' ? [v] : v;
+      if (!Array.isArray(list) || !list.every((r) => typeof r === 'string'))
+        throw new Error(`${config}: \`${key}\` must be ${single ? 'a path or ' : ''}a list of ${what}`);
+      return (list as string[]).map((r) => path.resolve(path.dirname(config), r));
+    };
+    out.files.push(...paths('rules', '.rules file paths', false));
+    out.dirs.push(...paths('rules_dir', 'directory paths', true));
+    if (doc.requirements !== undefined) {
+      if (typeof doc.requirements !== 'string') throw new Error(`${config}: \`requirements\` must be the path of a requirements.toml`);
+      out.requirements = path.resolve(path.dirname(config), doc.requirements);
     }
+    if (doc.approval_policy !== undefined) out.approvalPolicy = parseApprovalPolicy(doc.approval_policy);
   }
-  return [...files, ...(opts.rules ?? [])];
+  out.files.push(...(opts.rules ?? []));
+  out.dirs.push(...(opts.rulesDir ?? []));
+  if (opts.requirements !== undefined) out.requirements = opts.requirements;
+  if (opts.approvalPolicy !== undefined) out.approvalPolicy = parseApprovalPolicy(opts.approvalPolicy);
+  return out;
+}
+
+/**
+ * The enforcer for those sources, or undefined when there is nothing to enforce. A named rules
+ * file or a requirements file that does not load throws; a directory's bad files are reported
+ * through `warn`.
+ */
+export async function execPolicyFromSources(src: ExecPolicySources, warn: (line: string) => void): Promise<ExecPolicyEnforcer | undefined> {
+  if (src.files.length === 0 && src.dirs.length === 0 && src.requirements === undefined && src.approvalPolicy === undefined)
+    return undefined;
+  const loaded = await loadRulesDirectory(src.dirs, src.files);
+  for (const w of loaded.warnings) warn(`ignoring a rules file that does not load: ${w}`);
+  let policy = loaded.policy;
+  if (src.requirements !== undefined) {
+    const requirements = await loadRequirementsFile(src.requirements);
+    for (const w of requirements.warnings) warn(w);
+    policy = policy.withOverlay(requirements.policy);
+  }
+  return ExecPolicyEnforcer.create(policy, src.approvalPolicy !== undefined ? { approvalPolicy: src.approvalPolicy } : {});
 }
 
 /**
@@ -73,9 +134,13 @@ export async function operatorNetworkFromFlags(
     allowLocalBinding: opts.networkAllowLocalBinding === true || fromConfig?.allowLocalBinding === true,
     trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
   };
-  // Every pattern and range is checked now, so a typo stops the server instead of a request.
+  return checkedNetworkPolicy(policy);
+}
+
+/** Every pattern and range is checked now, so a typo stops the server instead of a request. */
+async function checkedNetworkPolicy(policy: OperatorNetworkPolicy): Promise<OperatorNetworkPolicy> {
   const { NetworkPolicy } = await import('../network/policy.js');
-  new NetworkPolicy({ ...policy, trustedRanges: policy.trustedRanges });
+  new NetworkPolicy({ ...policy, ceiling: policy });
   return policy;
 }
 
@@ -155,12 +220,28 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     // every process with the network enabled is routed through a proxy with this policy.
     if (network && ceiling) ceiling = { ...ceiling, profile: { ...ceiling.profile, network: 'enabled' } };
     for (const w of fromFlags.warnings) process.stderr.write(`cordon serve: warning: ${w}\n`);
-    const rules = await rulesFiles(opts);
-    if (rules.length > 0) execPolicy = await ExecPolicyEnforcer.create(await loadPolicyFiles(rules));
+    execPolicy = await execPolicyFromSources(await execPolicySources(opts), (w) =>
+      process.stderr.write(`cordon serve: warning: ${w}
+`),
+    );
+    const networkRules = execPolicy?.policy.networkRules ?? [];
+    if (networkRules.length > 0) {
+      if (!network && ceiling && ceiling.profile.network !== 'enabled')
+        process.stderr.write(
+          `cordon serve: warning: the network_rule entries of the rules files have no effect: the permissions ceiling ${ceiling.name} gives processes no network
+`,
+        );
+      else network = await checkedNetworkPolicy(withNetworkRules(network, networkRules) as OperatorNetworkPolicy);
+    }
   } catch (err) {
     if (err instanceof PolicyLoadError) {
       // The text `codex execpolicy check` prints for the same file.
       process.stderr.write(err.report);
+      return 1;
+    }
+    if (err instanceof RequirementsLoadError) {
+      // The text Codex prints for the same requirements file.
+      process.stderr.write(`cordon serve: ${err.message}\n`);
       return 1;
     }
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -197,6 +278,13 @@ export async function runServe(opts: ServeOptions): Promise<number> {
   } else {
     process.stderr.write(
       'cordon serve: WARNING: no permissions ceiling (--permissions :danger-full-access): clients may read and write anything this user can, and use the network.\n',
+    );
+  }
+  if (execPolicy) {
+    const ap = execPolicy.options.approvalPolicy;
+    process.stderr.write(
+      `cordon serve: command rules: ${execPolicy.policy.prefixRules.length} prefix rules checked before every process start; ` +
+        `${ap === undefined ? 'no approval policy (commands no rule matches run)' : `approval policy ${typeof ap === 'string' ? ap : 'granular'}`}.\n`,
     );
   }
   let stopping: Promise<void> | undefined;

@@ -73,6 +73,8 @@ export interface StartProcessParams {
   metadata?: { threadId?: string | null; toolCallId?: string | null } | null;
   /** Launch a managed network proxy for the process (docs/network.md). */
   networkProxy?: MethodRequest<'process/start'>['networkProxy'];
+  /** Route the process to the caller's own proxy on the server's loopback (docs/network.md); needs enforceManagedNetwork. */
+  managedNetwork?: MethodRequest<'process/start'>['managedNetwork'];
   enforceManagedNetwork?: boolean | null;
 }
 

@@ -1,4 +1,12 @@
 export { DisconnectedError, RpcError } from './errors.js';
+export {
+  type ExecPolicyAnswerWire,
+  type ExecPolicyDecider,
+  type ExecPolicyDecision,
+  type ExecPolicyRequest,
+  execPolicyRequestHandler,
+  parseExecPolicyRequest,
+} from './exec-policy-requests.js';
 export type { NetworkDenial, ServerRequestHandler } from './exec-server-client.js';
 export {
   type ClientOptions,

@@ -29,20 +29,34 @@ export interface StartProcessRequest {
 
 export type ProxyEndpointName = 'http' | 'socks5';
 
-/** The process's proxy as the environment sees it: where its connections go, and how it is reached. */
+/** A variable's value in the sandboxed child: literal text and the in-namespace ports of bridge endpoints. */
+export type EnvTemplate = (string | { port: string })[];
+
+/** How a command reaches its network from its own network namespace (docs/network.md). */
+export interface NetworkRoute {
+  /** The bridge listens on one namespace loopback port per endpoint, in this order. */
+  endpoints: string[];
+  /** Variables set for the command (overriding its own), pointing at those ports. */
+  env: Record<string, EnvTemplate>;
+}
+
+/** The process's network as the environment sees it: where its connections go, and how it is reached. */
 export interface ProcessNetwork {
-  enableSocks5: boolean;
-  allowLocalBinding: boolean;
   /**
-   * Enforced: the process runs in its own network namespace whose only way out is the proxy, even
-   * when its sandbox would otherwise need none. Not enforced (and not sandboxed): the proxy listens
-   * on host loopback ports and only the proxy variables point there.
+   * Enforced: the process runs in its own network namespace whose only way out is the bridge, even
+   * when its sandbox would otherwise need none. Not enforced (and not sandboxed): `listen` gives the
+   * variables for a process on the host's network, and nothing stops it from going around them.
    */
   enforce: boolean;
-  /** Serves one connection the process opened to an endpoint. */
-  accept(endpoint: ProxyEndpointName, stream: Duplex): void;
-  /** Opens loopback listeners for an unenforced process. */
-  listen(): Promise<{ http: number; socks5?: number }>;
+  /**
+   * The bridge for a command with this environment; throws an RpcError (nothing has run yet) when
+   * the environment cannot be routed.
+   */
+  route(childEnv: Readonly<Record<string, string>>): NetworkRoute;
+  /** Serves one connection the process opened to an endpoint of its route. */
+  accept(endpoint: string, stream: Duplex): void;
+  /** For an unenforced process: the variables to set (loopback listeners opened as needed). */
+  listen(): Promise<Record<string, string>>;
   close(): void;
 }
 

@@ -3,7 +3,8 @@
  * it. Wire-agnostic: asking a human goes through the `ask` callback the caller provides.
  */
 import { checkDocument } from './check-output.js';
-import type { Evaluation, Policy, RuleMatch } from './policy.js';
+import type { Evaluation, Policy } from './policy.js';
+import { type ApprovalPolicy, execRequirement, forbiddenReason, promptReason, type RequirementResult } from './requirement.js';
 import { ShellSplitter } from './shell-split.js';
 import { shlexJoin } from './shlex.js';
 
@@ -18,11 +19,18 @@ export interface ExecPolicyQuestion {
   evaluation: unknown;
   /** Codex's wording: `` `cmd` requires approval: <justification> `` or `` `cmd` requires approval by policy ``. */
   reason: string;
+  /**
+   * With an approval policy: the prefix rule (`prefix_rule(pattern=…, decision="allow")`) Codex
+   * would offer to remember; the client may accept it for the session.
+   */
+  proposedAmendment?: string[];
 }
 
 export interface ExecPolicyAnswer {
   allow: boolean;
   reason?: string;
+  /** Allow, and add the question's `proposedAmendment` as an allow rule for the rest of the session. */
+  acceptAmendment?: boolean;
 }
 
 /** Asks someone (the client) about a `prompt` verdict; undefined when nobody can be asked. */
@@ -36,14 +44,69 @@ export interface Verdict {
   evaluation: Evaluation;
 }
 
+export interface EnforcerOptions {
+  /**
+   * Apply Codex's per-call requirement (heuristics for unmatched commands, approval-policy
+   * refusals, amendments) instead of the rules alone. Unset: rules alone.
+   */
+  approvalPolicy?: ApprovalPolicy;
+}
+
+/** Who is starting the process: amendments accepted in a session apply to that session only. */
+export interface EnforceContext {
+  processId?: string;
+  /** Any object standing for the session (its identity keys the accepted amendments). */
+  session?: object;
+  /** Whether the process runs under a file-system sandbox. */
+  sandboxed?: boolean;
+}
+
+/** What a permitted start learned. */
+export interface EnforceOutcome {
+  /** Codex would run this command outside its sandbox (every part explicitly allowed); Cordon never does. */
+  bypassSandbox?: boolean;
+}
+
+/** Amendments one session may accept; later ones are not remembered (the start itself still runs). */
+const MAX_SESSION_AMENDMENTS = 1024;
+
 export class ExecPolicyEnforcer {
+  /** Per session: the prefix rules its client accepted as amendments. */
+  private readonly amendments = new WeakMap<object, { prefixes: string[][]; policy: Policy }>();
+
   private constructor(
     readonly policy: Policy,
     private readonly splitter: ShellSplitter,
+    readonly options: EnforcerOptions,
   ) {}
 
-  static async create(policy: Policy): Promise<ExecPolicyEnforcer> {
-    return new ExecPolicyEnforcer(policy, await ShellSplitter.create());
+  static async create(policy: Policy, options: EnforcerOptions = {}): Promise<ExecPolicyEnforcer> {
+    return new ExecPolicyEnforcer(policy, await ShellSplitter.create(), options);
+  }
+
+  /** The policy a session's starts are judged by: the loaded one plus the amendments it accepted. */
+  policyFor(session: object | undefined): Policy {
+    return (session && this.amendments.get(session)?.policy) ?? this.policy;
+  }
+
+  /** Codex's requirement for `argv` under the configured approval policy (undefined without one). */
+  requirement(argv: readonly string[], context: EnforceContext = {}): RequirementResult | undefined {
+    const approvalPolicy = this.options.approvalPolicy;
+    if (approvalPolicy === undefined) return undefined;
+    return execRequirement(this.policyFor(context.session), this.splitter, {
+      argv,
+      approvalPolicy,
+      fileSystem: context.sandboxed === false ? 'unrestricted' : 'restricted',
+    });
+  }
+
+  private accept(session: object, prefix: string[]): void {
+    const prefixes = this.amendments.get(session)?.prefixes ?? [];
+    const known = prefixes.some((p) => p.length === prefix.length && p.every((t, i) => t === prefix[i]));
+    // Bounded: a client accepting without end would otherwise grow the session's policy without end.
+    if (known || prefixes.length >= MAX_SESSION_AMENDMENTS) return;
+    const next = [...prefixes, prefix];
+    this.amendments.set(session, { prefixes: next, policy: this.policy.withAllowPrefixes(next) });
   }
 
   /** Judges an argv as Codex's core does: shell scripts split, absolute paths resolved via host_executable. */
@@ -53,14 +116,28 @@ export class ExecPolicyEnforcer {
   }
 
   /** Resolves when `argv` may run; throws ExecPolicyRefusal (its message says why) when it may not. */
-  async enforce(argv: readonly string[], ask: ExecPolicyAsk | undefined, processId?: string): Promise<void> {
-    const verdict = this.judge(argv);
-    const { decision, matchedRules } = verdict.evaluation;
+  async enforce(argv: readonly string[], ask: ExecPolicyAsk | undefined, context: EnforceContext | string = {}): Promise<EnforceOutcome> {
+    const ctx: EnforceContext = typeof context === 'string' ? { processId: context } : context;
     const cmd = shlexJoin(argv);
-    if (decision === undefined || decision === 'allow') return;
-    if (decision === 'forbidden') throw new ExecPolicyRefusal(forbiddenReason(cmd, matchedRules));
-    const prompting = matchedRules.find((m) => m.decision === 'prompt' && m.justification !== undefined);
-    const reason = prompting ? `\`${cmd}\` requires approval: ${prompting.justification}` : `\`${cmd}\` requires approval by policy`;
+    let reason: string;
+    let proposedAmendment: string[] | undefined;
+    let commands: string[][];
+    const result = this.requirement(argv, ctx);
+    if (result) {
+      const { requirement } = result;
+      if (requirement.kind === 'forbidden') throw new ExecPolicyRefusal(requirement.reason);
+      if (requirement.kind === 'skip') return { bypassSandbox: requirement.bypassSandbox };
+      reason = requirement.reason ?? `\`${cmd}\` requires approval under the approval policy ${policyName(this.options.approvalPolicy)}`;
+      proposedAmendment = requirement.proposedAmendment;
+      commands = result.commands;
+    } else {
+      const verdict = this.judge(argv);
+      commands = verdict.commands;
+      const { decision, matchedRules } = verdict.evaluation;
+      if (decision === undefined || decision === 'allow') return {};
+      if (decision === 'forbidden') throw new ExecPolicyRefusal(forbiddenReason(cmd, matchedRules));
+      reason = promptReason(cmd, matchedRules) as string;
+    }
     if (!ask)
       throw new ExecPolicyRefusal(
         `${reason}, but the client cannot be asked (it did not declare capabilities.execPolicyPrompt at initialize)`,
@@ -68,26 +145,22 @@ export class ExecPolicyEnforcer {
     let answer: ExecPolicyAnswer;
     try {
       answer = await ask({
-        ...(processId !== undefined ? { processId } : {}),
+        ...(ctx.processId !== undefined ? { processId: ctx.processId } : {}),
         argv: [...argv],
-        commands: verdict.commands,
-        evaluation: checkDocument(verdict.evaluation),
+        commands,
+        evaluation: checkDocument(this.policyFor(ctx.session).check(commands, { resolveHostExecutables: true })),
         reason,
+        ...(proposedAmendment ? { proposedAmendment } : {}),
       });
     } catch (err) {
       throw new ExecPolicyRefusal(`${reason}, and no approval came: ${err instanceof Error ? err.message : String(err)}`);
     }
     if (!answer.allow) throw new ExecPolicyRefusal(`\`${cmd}\` rejected by the client${answer.reason ? `: ${answer.reason}` : ''}`);
+    if (answer.acceptAmendment === true && proposedAmendment && ctx.session) this.accept(ctx.session, proposedAmendment);
+    return {};
   }
 }
 
-/** Codex's text: the most specific forbidding rule's justification, else the prefix it forbids. */
-function forbiddenReason(cmd: string, matches: RuleMatch[]): string {
-  const forbidding = matches.filter((m) => m.decision === 'forbidden');
-  const withReason = forbidding
-    .filter((m) => m.justification !== undefined)
-    .sort((a, b) => b.matchedPrefix.length - a.matchedPrefix.length)[0];
-  if (withReason) return `\`${cmd}\` rejected: ${withReason.justification}`;
-  const longest = forbidding.sort((a, b) => b.matchedPrefix.length - a.matchedPrefix.length)[0] as RuleMatch;
-  return `\`${cmd}\` rejected: policy forbids commands starting with \`${longest.matchedPrefix.join(' ')}\``;
+function policyName(p: ApprovalPolicy | undefined): string {
+  return typeof p === 'object' ? 'granular' : String(p);
 }

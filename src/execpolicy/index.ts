@@ -1,5 +1,9 @@
 export { checkDocument, formatCheck } from './check-output.js';
+export { type DangerousCommandMatch, dangerousCommandMatch } from './dangerous-command.js';
 export {
+  type EnforceContext,
+  type EnforceOutcome,
+  type EnforcerOptions,
   type ExecPolicyAnswer,
   type ExecPolicyAsk,
   ExecPolicyEnforcer,
@@ -7,7 +11,7 @@ export {
   ExecPolicyRefusal,
   type Verdict,
 } from './enforce.js';
-export { loadPolicyFiles, PolicyLoadError, policyFromSource } from './load-policy.js';
+export { loadPolicyFiles, loadRulesDirectory, PolicyLoadError, policyFromSource, type RulesDirectory } from './load-policy.js';
 export {
   type Decision,
   type Evaluation,
@@ -19,4 +23,17 @@ export {
   type RuleMatch,
   strictest,
 } from './policy.js';
+export {
+  type ApprovalPolicy,
+  BANNED_AMENDMENT_PREFIXES,
+  type ExecRequirement,
+  execRequirement,
+  type GranularApproval,
+  isBannedAmendment,
+  parseApprovalPolicy,
+  type RequirementInput,
+  type RequirementMatch,
+  type RequirementResult,
+} from './requirement.js';
+export { loadRequirementsFile, RequirementsLoadError, requirementsPolicyFromToml } from './requirements-toml.js';
 export { isSplittableShell, ShellSplitter } from './shell-split.js';

@@ -78,6 +78,38 @@ export class Policy {
     return new Policy([], new Map(), []);
   }
 
+  /** This policy with `prefix_rule(pattern=prefix, decision="allow")` added for each prefix (an accepted amendment). */
+  withAllowPrefixes(prefixes: ReadonlyArray<readonly string[]>): Policy {
+    const added = prefixes
+      .filter((p) => p.length > 0)
+      .map(
+        (p): PrefixRule => ({
+          first: p[0] as string,
+          rest: p.slice(1).map((single) => ({ single })),
+          decision: 'allow',
+          justification: null,
+        }),
+      );
+    return added.length === 0 ? this : new Policy([...this.prefixRules, ...added], this.hostExecutables, this.networkRules);
+  }
+
+  /** This policy without its `allow` prefix rules (Codex's policy for a model whose prefix rules are not honoured). */
+  withoutAllowRules(): Policy {
+    return new Policy(
+      this.prefixRules.filter((r) => r.decision !== 'allow'),
+      this.hostExecutables,
+      this.networkRules,
+    );
+  }
+
+  /** This policy with `overlay`'s rules added after its own (managed requirements over `.rules` files). */
+  withOverlay(overlay: Policy): Policy {
+    return new Policy([...this.prefixRules, ...overlay.prefixRules], new Map([...this.hostExecutables, ...overlay.hostExecutables]), [
+      ...this.networkRules,
+      ...overlay.networkRules,
+    ]);
+  }
+
   /** Every rule matching one command, in rule order. */
   matchesFor(command: readonly string[], options: MatchOptions): RuleMatch[] {
     const program = command[0];

@@ -9,6 +9,8 @@ export interface PendingExamples {
   rules: PrefixRule[];
   matches: string[][];
   notMatches: string[][];
+  /** Where the `prefix_rule` call starts in its file (offset). */
+  site: number;
 }
 
 /** What evaluating rules files produces. */
@@ -103,7 +105,7 @@ export function rulesBuiltins(builder: PolicyBuilder): Map<string, Builtin> {
     name: 'prefix_rule',
     params: ['pattern', 'decision', 'match', 'not_match', 'justification'],
     required: ['pattern'],
-    call(args) {
+    call(args, site) {
       const pattern = list(args, 'pattern') as Value[];
       const decisionText = str(args, 'decision');
       const matchList = list(args, 'match');
@@ -117,7 +119,7 @@ export function rulesBuiltins(builder: PolicyBuilder): Map<string, Builtin> {
       const matches = (matchList ?? []).map(example);
       const notMatches = (notMatchList ?? []).map(example);
       builder.prefixRules.push(...rules);
-      if (matches.length > 0 || notMatches.length > 0) builder.pending.push({ rules, matches, notMatches });
+      if (matches.length > 0 || notMatches.length > 0) builder.pending.push({ rules, matches, notMatches, site: site.start });
       return null;
     },
   };

@@ -66,6 +66,7 @@ export class ShellSplitter {
       for (let node = stack.pop(); node; node = stack.pop()) {
         if (node.isNamed) {
           if (!ALLOWED_KINDS.has(node.type)) return null;
+          if ((node.type === 'word' || node.type === 'number') && !isLiteralWord(node)) return null;
           if (node.type === 'command') commands.push(node);
         } else if (!ALLOWED_PUNCTUATION.has(node.type) && node.type.trim() !== '') return null;
         for (const child of node.children) if (child) stack.push(child);
@@ -76,6 +77,34 @@ export class ShellSplitter {
         const words = plainCommand(c);
         if (!words) return null;
         out.push(words);
+      }
+      return out;
+    } finally {
+      tree.delete();
+    }
+  }
+
+  /**
+   * The literal words of every command anywhere in a `bash -lc` script (inside loops,
+   * substitutions, subshells…), dynamic words and redirections left out; null when the argv is
+   * not such a script or the script does not parse. For spotting dangerous commands only: it
+   * must never be taken as proof that a script is harmless.
+   */
+  literalCommands(argv: readonly string[]): string[][] | null {
+    const [shell, flag, script] = argv;
+    if (argv.length !== 3 || (flag !== '-c' && flag !== '-lc') || !isSplittableShell(shell as string)) return null;
+    const tree = this.parser.parse(script as string);
+    if (!tree) return null;
+    try {
+      if (tree.rootNode.hasError) return null;
+      const out: string[][] = [];
+      const stack: Node[] = [tree.rootNode];
+      for (let node = stack.pop(); node; node = stack.pop()) {
+        if (node.type === 'command') {
+          const words = literalCommand(node);
+          if (words) out.push(words);
+        }
+        for (const child of node.namedChildren) if (child) stack.push(child);
       }
       return out;
     } finally {
@@ -95,10 +124,67 @@ export class ShellSplitter {
   }
 }
 
+/**
+ * A word whose spelling is what the program receives: no expansion, globbing, brace or tilde
+ * expansion, escape or zsh `=cmd`. Codex refuses to split a script holding any other word.
+ */
+function isLiteralWord(node: Node): boolean {
+  if (node.namedChildCount > 0) return false;
+  const text = node.text;
+  return !text.startsWith('=') && !/[{}*?[\]\\~^#$`]/.test(text);
+}
+
 function doubleQuoted(node: Node): string | null {
   for (const part of node.namedChildren) if (part?.type !== 'string_content') return null;
   const text = node.text;
-  return text.length >= 2 && text.startsWith('"') && text.endsWith('"') ? text.slice(1, -1) : null;
+  if (text.length < 2 || !text.startsWith('"') || !text.endsWith('"')) return null;
+  const inner = text.slice(1, -1);
+  // Double quotes still remove these escapes: the spelling is not the value.
+  if (/\\[$`"\\\n]/.test(inner)) return null;
+  return inner;
+}
+
+function literalWord(node: Node): string | null {
+  switch (node.type) {
+    case 'word':
+    case 'number':
+      return isLiteralWord(node) ? node.text : null;
+    case 'string':
+      return doubleQuoted(node);
+    case 'raw_string':
+      return rawString(node);
+    case 'concatenation': {
+      let joined = '';
+      for (const part of node.namedChildren) {
+        const piece = part ? literalWord(part) : null;
+        if (piece === null) return null;
+        joined += piece;
+      }
+      return joined === '' ? null : joined;
+    }
+    default:
+      return null;
+  }
+}
+
+/** A command node's literal words: its name must be literal; other non-literal words are dropped. */
+function literalCommand(cmd: Node): string[] | null {
+  const words: string[] = [];
+  let named = false;
+  for (const child of cmd.namedChildren) {
+    if (!child) continue;
+    if (child.type === 'command_name') {
+      const first = child.namedChild(0);
+      const name = first ? literalWord(first) : null;
+      if (name === null) return null;
+      words.push(name);
+      named = true;
+    } else if (named) {
+      const word = literalWord(child);
+      if (word !== null) words.push(word);
+    }
+  }
+  return named ? words : null;
 }
 
 function rawString(node: Node): string | null {

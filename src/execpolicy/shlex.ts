@@ -47,10 +47,60 @@ export function shlexSplit(s: string): string[] | null {
   return words;
 }
 
+const UNQUOTED = 1;
+const SINGLE = 2;
+const DOUBLE = 4;
+
+/** Bytes a word may hold unquoted (the Rust `shlex` crate's list, which Codex's texts use). */
+function unquotedOk(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || '+-./:@]_'.includes(String.fromCharCode(c));
+}
+
+/** How a run of bytes from the start of `b` can be quoted, and how long that run is. */
+function strategy(b: Buffer, from: number): [number, number] {
+  let ok = UNQUOTED | SINGLE | DOUBLE;
+  let i = from;
+  // `^` is only safe right after an opening single quote.
+  if (b[i] === 0x5e) {
+    ok = SINGLE;
+    i++;
+  }
+  for (; i < b.length; i++) {
+    const c = b[i] as number;
+    let cur = ok;
+    if (c >= 0x80 || !unquotedOk(c)) cur &= ~UNQUOTED;
+    if (c === 0x27 || c === 0x5e || c === 0x5c) cur &= ~SINGLE; // ' ^ \
+    if (c === 0x60 || c === 0x24 || c === 0x21 || c === 0x5e) cur &= ~DOUBLE; // ` $ ! ^
+    if (cur === 0) break;
+    ok = cur;
+  }
+  return [i - from, ok & UNQUOTED ? UNQUOTED : ok & SINGLE ? SINGLE : DOUBLE];
+}
+
+/**
+ * Quotes a word as Codex does (the Rust `shlex` crate's `try_quote`): unquoted when it can be,
+ * else runs of single- or double-quoted text, preferring single quotes.
+ */
 export function shlexQuote(word: string): string {
   if (word === '') return "''";
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'"'"'`)}'`;
+  const b = Buffer.from(word, 'utf8');
+  const out: number[] = [];
+  for (let at = 0; at < b.length; ) {
+    const [len, how] = strategy(b, at);
+    const chunk = b.subarray(at, at + len);
+    if (how === UNQUOTED) out.push(...chunk);
+    else if (how === SINGLE) out.push(0x27, ...chunk, 0x27);
+    else {
+      out.push(0x22);
+      for (const c of chunk) {
+        if (c === 0x24 || c === 0x60 || c === 0x22 || c === 0x5c) out.push(0x5c);
+        out.push(c);
+      }
+      out.push(0x22);
+    }
+    at += len;
+  }
+  return Buffer.from(out).toString('utf8');
 }
 
 export function shlexJoin(words: readonly string[]): string {

@@ -23,7 +23,8 @@ export interface Builtin {
   params: readonly string[];
   /** Those that must be given. */
   required: readonly string[];
-  call(args: Map<string, Value>): Value;
+  /** `site`: the call expression (where a later error about this call points). */
+  call(args: Map<string, Value>, site: Span): Value;
 }
 
 export type Value = null | boolean | number | string | Value[] | StarlarkTuple | Map<Value, Value> | StarlarkFunction | Builtin;
@@ -628,7 +629,7 @@ export class Evaluator {
       this.frames.push({ start: e.start, end: e.end, callee: builtin.name });
       try {
         const args = this.bind(builtin.name, builtin.params, builtin.required, positional, named, e, () => undefined);
-        return builtin.call(args);
+        return builtin.call(args, { start: e.start, end: e.end });
       } catch (err) {
         if (err instanceof BuiltinError) this.fail(err.message, e);
         throw err;

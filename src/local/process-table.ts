@@ -17,7 +17,6 @@ import { applyCeiling } from '../sandbox/ceiling.js';
 import { buildChildEnv } from '../sandbox/env-policy.js';
 import { type SandboxedCommand, SandboxPreparationError, SandboxUnavailableError } from '../sandbox/linux-sandbox.js';
 import { profileNeedsNoSandbox } from '../sandbox/profile.js';
-import { proxyEnv } from '../sandbox/proxy-env.js';
 import type { ChildHandle, ChildSpec } from './child.js';
 import { ManagedProcess } from './managed-process.js';
 import type { LocalEnvironmentOptions } from './options.js';
@@ -96,13 +95,11 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
           };
           sandboxNeeded = true;
         } else {
-          const ports = await network.listen();
-          spec.env = {
-            ...spec.env,
-            ...proxyEnv({ httpPort: ports.http, socksPort: ports.socks5, allowLocalBinding: network.allowLocalBinding }),
-          };
+          spec.env = { ...spec.env, ...(await network.listen()) };
         }
       }
+      // Checked before anything is prepared: an environment that cannot be routed is refused.
+      const route = network && sandboxNeeded ? network.route(env) : undefined;
       let commandArgv = [file, ...spec.args];
       if (request.arg0 != null && request.arg0 !== command && (request.tty || sandboxNeeded)) {
         // node-pty and bubblewrap 0.8 cannot set argv[0]; bash's `exec -a` can, keeping the pid.
@@ -123,7 +120,7 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
           commandCwd: cwd,
           command: commandArgv,
           tty: request.tty,
-          network,
+          network: route && network ? { route, accept: (endpoint, stream) => network.accept(endpoint, stream) } : null,
           processId,
           workspaceRoots: sandbox.workspaceRoots ?? undefined,
           passDescriptors: !request.tty,

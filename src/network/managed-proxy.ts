@@ -4,13 +4,23 @@ import { type Dial, tcpDial } from './dial.js';
 import { HttpProxy } from './http-proxy.js';
 import { NetworkPolicy, type NetworkPolicyConfig, type NetworkPolicyHooks } from './policy.js';
 import { serveSocks5 } from './socks5.js';
+import { loopbackDatagramPort, type OpenDatagramPort } from './socks5-udp.js';
 
 export type ProxyEndpoint = 'http' | 'socks5';
 
 export interface ManagedProxyOptions extends NetworkPolicyHooks {
   policy: NetworkPolicyConfig;
   enableSocks5: boolean;
+  /** SOCKS5 UDP ASSOCIATE (else answered 07): for streams that can open a datagram port (the bridge's, loopback sockets). */
+  enableSocks5Udp?: boolean;
   dial?: Dial;
+}
+
+/** How a client of this stream is reached over UDP: the bridge opens a port in the sandbox; a loopback client gets one on the host. */
+function datagramPortOf(stream: Duplex): OpenDatagramPort | undefined {
+  const bridged = stream as Duplex & { openDatagramPort?: OpenDatagramPort };
+  if (typeof bridged.openDatagramPort === 'function') return () => (bridged.openDatagramPort as OpenDatagramPort)();
+  return stream instanceof net.Socket ? loopbackDatagramPort : undefined;
 }
 
 /**
@@ -41,7 +51,7 @@ export class ManagedProxy {
     this.live.add(stream);
     stream.once('close', () => this.live.delete(stream));
     if (endpoint === 'http') this.http.accept(stream);
-    else void serveSocks5(stream, this.policy, this.dial);
+    else void serveSocks5(stream, this.policy, this.dial, this.options.enableSocks5Udp ? datagramPortOf(stream) : undefined);
   }
 
   /** Loopback listeners (ephemeral ports) for a process that is not sandboxed. */

@@ -31,6 +31,11 @@ export interface NetworkPolicyConfig {
    * without asking anyone; local binding needs both to allow it.
    */
   ceiling?: OperatorNetworkPolicy;
+  /**
+   * The process's proxy is the operator's own (not a client's launch): the operator's protocol
+   * rules allow hosts here too, and its decider is asked only about hosts a prompt rule names.
+   */
+  operatorLaunch?: boolean;
 }
 
 export interface OperatorNetworkPolicy {
@@ -38,6 +43,18 @@ export interface OperatorNetworkPolicy {
   domains: Record<string, DomainDecision>;
   allowLocalBinding: boolean;
   trustedRanges: string[];
+  /**
+   * Exec-policy `network_rule`s that allow a host, or ask the client about it, for one protocol
+   * only (network-rules.ts; their denials are in `domains`, for every protocol).
+   */
+  protocolRules?: ProtocolRule[];
+}
+
+/** A host allowed, or to be asked about, for one protocol as the proxy sees it. */
+export interface ProtocolRule {
+  host: string;
+  protocol: PolicyProtocol;
+  decision: 'allow' | 'prompt';
 }
 
 /** Resolves a name to addresses, once per request; injectable (tests map names to their own namespace). */
@@ -109,6 +126,8 @@ export class NetworkPolicy {
   private readonly resolve: Resolve;
   private readonly ceilingAllow: DomainPattern[] = [];
   private readonly ceilingDeny: DomainPattern[] = [];
+  private readonly ruleAllow: Array<{ pattern: DomainPattern; protocol: PolicyProtocol }> = [];
+  private readonly rulePrompt: Array<{ pattern: DomainPattern; protocol: PolicyProtocol }> = [];
 
   constructor(
     readonly config: NetworkPolicyConfig,
@@ -117,6 +136,8 @@ export class NetworkPolicy {
     for (const [pattern, decision] of Object.entries(config.domains)) this.addDomainRule(pattern, decision);
     for (const [pattern, decision] of Object.entries(config.ceiling?.domains ?? {}))
       (decision === 'allow' ? this.ceilingAllow : this.ceilingDeny).push(parseDomainPattern(pattern));
+    for (const r of config.ceiling?.protocolRules ?? [])
+      (r.decision === 'allow' ? this.ruleAllow : this.rulePrompt).push({ pattern: parseDomainPattern(r.host), protocol: r.protocol });
     this.trusted = parseCidrs([...(config.trustedRanges ?? []), ...(config.ceiling?.trustedRanges ?? [])]);
     this.resolve = hooks.resolve ?? systemResolve;
   }
@@ -181,7 +202,13 @@ export class NetworkPolicy {
     if (this.deny.some((p) => patternMatches(p, host, req.port)) || this.ceilingDeny.some((p) => patternMatches(p, host, req.port))) {
       return this.refuse(req, host, 'domain', 'baseline_policy', 'denied');
     }
-    if (this.ceilingAllow.length > 0 && !this.ceilingAllow.some((p) => patternMatches(p, host, req.port))) {
+    // Protocol rules (exec-policy network_rule) match a host for their protocol only; prompt beats allow.
+    const ruleMatches = (rules: typeof this.ruleAllow): boolean =>
+      rules.some((r) => r.protocol === req.protocol && patternMatches(r.pattern, host, req.port));
+    const prompted = ruleMatches(this.rulePrompt);
+    const ruleAllowed = !prompted && ruleMatches(this.ruleAllow);
+    const operatorAllowList = this.ceilingAllow.length > 0 || this.ruleAllow.length > 0;
+    if (operatorAllowList && !prompted && !ruleAllowed && !this.ceilingAllow.some((p) => patternMatches(p, host, req.port))) {
       return this.refuse(req, host, 'domain', 'baseline_policy', 'not_allowed');
     }
 
@@ -200,9 +227,12 @@ export class NetworkPolicy {
     }
 
     let override = false;
-    if (!this.allow.some((p) => patternMatches(p, host, req.port))) {
+    const allowed =
+      !prompted && ((this.config.operatorLaunch === true && ruleAllowed) || this.allow.some((p) => patternMatches(p, host, req.port)));
+    if (!allowed) {
       const decider = this.hooks.decider;
-      if (!decider) return this.refuse(req, host, 'domain', 'baseline_policy', 'not_allowed');
+      if (!decider || (this.config.operatorLaunch === true && !prompted))
+        return this.refuse(req, host, 'domain', 'baseline_policy', 'not_allowed');
       let answer: DeciderAnswer | undefined;
       try {
         answer = await decider({ protocol: req.protocol, host, port: req.port });

@@ -2,6 +2,7 @@ import type { Duplex } from 'node:stream';
 import { type Dial, dialFirst } from './dial.js';
 import { clientOf, splice } from './http-proxy.js';
 import type { NetworkPolicy } from './policy.js';
+import { type DatagramPort, type OpenDatagramPort, relayDatagrams } from './socks5-udp.js';
 
 /** Reads exactly n bytes from a paused stream, or rejects when it ends first. */
 class ByteReader {
@@ -62,11 +63,12 @@ const REPLY = {
 const reply = (code: number): Buffer => Buffer.from([0x05, code, 0x00, 0x01, 0, 0, 0, 0, 0, 0]);
 
 /**
- * SOCKS5 (RFC 1928), no-auth only, CONNECT only: BIND and UDP ASSOCIATE get 07. Written here
+ * SOCKS5 (RFC 1928), no-auth only, CONNECT, and UDP ASSOCIATE when the caller can open a datagram
+ * port the client reaches (socks5-udp.ts); BIND (and UDP without such a port) gets 07. Written here
  * rather than taken from npm: the server side is ~100 lines, and the maintained packages are
  * client-oriented or carry their own connection logic that would dial names, not checked addresses.
  */
-export async function serveSocks5(stream: Duplex, policy: NetworkPolicy, dial: Dial): Promise<void> {
+export async function serveSocks5(stream: Duplex, policy: NetworkPolicy, dial: Dial, openDatagramPort?: OpenDatagramPort): Promise<void> {
   const r = new ByteReader(stream);
   stream.on('error', () => stream.destroy());
   try {
@@ -87,6 +89,7 @@ export async function serveSocks5(stream: Duplex, policy: NetworkPolicy, dial: D
       host = (await r.read(len as number)).toString('latin1');
     } else return void stream.end(reply(REPLY.addressNotSupported));
     const port = (await r.read(2)).readUInt16BE(0);
+    if (cmd === 0x03 && openDatagramPort) return void (await associate(stream, r, policy, openDatagramPort));
     if (cmd !== 0x01) return void stream.end(reply(REPLY.commandNotSupported));
     if (!host || /[\u0000-\u0020\u007f-\uffff]/.test(host) || port === 0) return void stream.end(reply(REPLY.notAllowed));
     const verdict = await policy.check({ protocol: 'socks5_tcp', host, port, client: clientOf(stream) });
@@ -107,4 +110,25 @@ export async function serveSocks5(stream: Duplex, policy: NetworkPolicy, dial: D
   } catch {
     stream.destroy();
   }
+}
+
+/** UDP ASSOCIATE: the relay lives as long as this control connection (RFC 1928 §7). */
+async function associate(stream: Duplex, r: ByteReader, policy: NetworkPolicy, open: OpenDatagramPort): Promise<void> {
+  let port: DatagramPort;
+  try {
+    port = await open();
+  } catch {
+    return void stream.end(reply(REPLY.failure));
+  }
+  if (stream.destroyed) return port.close();
+  const relay = relayDatagrams(port, policy, clientOf(stream));
+  r.detach();
+  const ok = reply(REPLY.ok);
+  port.address.split('.').forEach((b, i) => ok.writeUInt8(Number(b), 4 + i));
+  ok.writeUInt16BE(port.port, 8);
+  stream.write(ok);
+  stream.on('data', () => undefined); // nothing more is expected on the control connection
+  stream.once('end', () => stream.end());
+  stream.once('close', () => relay.close());
+  stream.resume();
 }

@@ -46,7 +46,9 @@ export const networkMessages = {
     '`networkProxy` needs a sandbox whose network is `enabled` (with `restricted`, the process could not reach its proxy)',
   enforceWithoutProxy:
     '`enforceManagedNetwork` is set but there is nothing to enforce: send `networkProxy` (Cordon launches the proxy) or `managedNetwork` with the proxy variables in `env`',
-  managedNetworkUnsupported:
-    '`managedNetwork` (routing to a proxy the client runs) is not supported by this server; send `networkProxy` instead',
+  managedNetworkWithOperatorPolicy:
+    "`managedNetwork` routing to the client's own proxy is refused: this server's operator routes every process's network through Cordon's proxy (send `networkProxy` instead)",
+  restrictedWithManagedNetwork:
+    '`managedNetwork` with `enforceManagedNetwork` needs a sandbox whose network is `enabled` (`restricted` means no network, not a routed one)',
   mitmUnsupported: 'remote exec-server network proxy does not support MITM, external CAs, credential injection, or MITM hooks',
 } as const;

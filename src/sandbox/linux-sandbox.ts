@@ -13,13 +13,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
 import type { PermissionProfile } from '../environment/permissions.js';
-import type { ProcessNetwork, ProxyEndpointName } from '../environment/types.js';
+import type { NetworkRoute } from '../environment/types.js';
 import { BwrapPlanError, buildBwrapArgs } from './bwrap-args.js';
 import { expandGlobs, GlobExpansionError } from './glob.js';
 import { BridgeChannel } from './net-bridge.js';
 import { BRIDGE_SOURCE } from './net-bridge-script.js';
-import { proxyEnv } from './proxy-env.js';
 import { deriveViews, resolvePolicy } from './resolve.js';
 import { buildSeccompFilter, seccompSupported } from './seccomp.js';
 
@@ -59,8 +59,8 @@ export interface SandboxLaunch {
   command: string[];
   tty: boolean;
   workspaceRoots?: string[];
-  /** Route the command's network through this proxy (its only way out of its network namespace). */
-  network?: ProcessNetwork | null;
+  /** Route the command's network through this bridge (its only way out of its network namespace). */
+  network?: { route: NetworkRoute; accept(endpoint: string, stream: Duplex): void } | null;
   /** For log lines and stream labels. */
   processId?: string;
   /** The spawner can open files as the child's fds 3 and up (pipes; not node-pty): bwrap then runs with no shell in front. */
@@ -289,7 +289,7 @@ export class LinuxSandbox {
     let command = direct ? launch.command : [ENV_BINARY, '--default-signal=INT,QUIT,TSTP', ...launch.command];
     let channel: BridgeChannel | undefined;
     if (network) {
-      const endpoints: ProxyEndpointName[] = network.enableSocks5 ? ['http', 'socks5'] : ['http'];
+      const { endpoints, env } = network.route;
       channel = new BridgeChannel(
         (index, stream) => {
           const endpoint = endpoints[index];
@@ -299,11 +299,6 @@ export class LinuxSandbox {
         `sandbox:${launch.processId ?? '?'}`,
       );
       await channel.open();
-      const env = proxyEnv({
-        httpPort: '{http}',
-        socksPort: network.enableSocks5 ? '{socks5}' : undefined,
-        allowLocalBinding: network.allowLocalBinding,
-      });
       command = [process.execPath, '-e', BRIDGE_SOURCE, '--', JSON.stringify({ endpoints, env }), ...command];
     }
     let plan: ReturnType<typeof buildBwrapArgs>;

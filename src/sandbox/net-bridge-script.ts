@@ -7,16 +7,18 @@
  * proxy variables pointing at its listeners. The command gets neither fd 4 nor any way to open a
  * socket of its own outside the namespace (seccomp allows only AF_INET/AF_INET6 there).
  *
- * argv: <config json> <command...>; config: {endpoints: ["http","socks5"?], env: {KEY: template}}
- * where a template's `{http}` / `{socks5}` is replaced with the listener's port.
+ * argv: <config json> <command...>; config: {endpoints: [name...], env: {KEY: [part...]}} where a
+ * part is literal text or {port: name}, the port of that endpoint's listener.
  */
 export const BRIDGE_SOURCE = String.raw`'use strict';
 const net = require('net');
+const dgram = require('dgram');
 const { spawn } = require('child_process');
 const cfg = JSON.parse(process.argv[1]);
 const command = process.argv.slice(2);
 const WINDOW = 2 * 1024 * 1024;
-const T = { OPEN: 1, DATA: 2, END: 3, RESET: 4, ACK: 5 };
+const T = { OPEN: 1, DATA: 2, END: 3, RESET: 4, ACK: 5, UDP_OPEN: 6, UDP_BOUND: 7, DGRAM: 8 };
+const DGRAM_BACKLOG = 4 * 1024 * 1024;
 const mux = new net.Socket({ fd: 4, readable: true, writable: true });
 mux.setNoDelay(true);
 const streams = new Map();
@@ -40,7 +42,7 @@ function relay(kind, sock) {
   });
   sock.on('end', () => { s.ended = true; frame(T.END, id); });
   sock.on('error', () => sock.destroy());
-  sock.on('close', () => { if (!(s.ended && s.gotEnd) && streams.has(id)) frame(T.RESET, id); streams.delete(id); });
+  sock.on('close', () => { if (!(s.ended && s.gotEnd) && streams.has(id)) frame(T.RESET, id); streams.delete(id); if (s.udp) s.udp.close(); });
 }
 let buf = Buffer.alloc(0);
 mux.on('data', (d) => {
@@ -52,10 +54,19 @@ mux.on('data', (d) => {
     buf = buf.subarray(9 + len);
     const s = streams.get(id);
     if (!s) continue;
-    if (type === T.DATA) { const n = p.length; s.sock.write(Buffer.from(p), () => { if (streams.has(id)) frame(T.ACK, id, u32(n)); }); }
+    if (type === T.UDP_OPEN && !s.udp) {
+      // A SOCKS5 UDP association: a port in the namespace for the command's datagrams, carried over fd 4.
+      const u = dgram.createSocket('udp4');
+      s.udp = u;
+      u.on('error', () => {});
+      u.on('message', (m, r) => { s.peer = r; if (mux.writableLength < DGRAM_BACKLOG) frame(T.DGRAM, id, m); });
+      u.bind(0, '127.0.0.1', () => { const b = Buffer.allocUnsafe(2); b.writeUInt16BE(u.address().port, 0); frame(T.UDP_BOUND, id, b); });
+    }
+    else if (type === T.DGRAM) { if (s.udp && s.peer) s.udp.send(Buffer.from(p), s.peer.port, s.peer.address); }
+    else if (type === T.DATA) { const n = p.length; s.sock.write(Buffer.from(p), () => { if (streams.has(id)) frame(T.ACK, id, u32(n)); }); }
     else if (type === T.ACK) { s.credit += p.readUInt32BE(0); if (s.credit > 0) s.sock.resume(); }
     else if (type === T.END) { s.gotEnd = true; s.sock.end(); }
-    else if (type === T.RESET) { streams.delete(id); s.sock.destroy(); }
+    else if (type === T.RESET) { streams.delete(id); s.sock.destroy(); if (s.udp) s.udp.close(); }
   }
 });
 const dropAll = () => { for (const s of streams.values()) s.sock.destroy(); streams.clear(); };
@@ -70,7 +81,7 @@ cfg.endpoints.forEach((name, kind) => {
 });
 function run() {
   const env = Object.assign({}, process.env);
-  for (const k of Object.keys(cfg.env)) env[k] = cfg.env[k].replace(/\{(http|socks5)\}/g, (_, n) => String(ports[n]));
+  for (const k of Object.keys(cfg.env)) env[k] = cfg.env[k].map((p) => (typeof p === 'string' ? p : String(ports[p.port]))).join('');
   const child = spawn('/bin/sh', ['-c', 'exec "$@" 4>&-', 'sh'].concat(command), { stdio: 'inherit', env });
   for (const sig of ['SIGINT', 'SIGQUIT', 'SIGTSTP']) process.on(sig, () => {});
   for (const sig of ['SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig));

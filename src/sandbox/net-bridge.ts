@@ -1,14 +1,21 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
+import type { DatagramPort } from '../network/socks5-udp.js';
 
 /**
  * Host end of the sandbox network bridge (net-bridge-script.ts is the other end). Frames on the
  * channel: type u8, stream id u32, length u32, payload. The bridge opens streams (OPEN carries the
  * endpoint index); DATA is flow-controlled by credit: each side may have WINDOW bytes unacknowledged
- * per stream and ACKs what it has handed on. END is a half-close, RESET an abort.
+ * per stream and ACKs what it has handed on. END is a half-close, RESET an abort. For a SOCKS5 UDP
+ * association the host sends UDP_OPEN on the control connection's stream, the bridge binds a UDP
+ * port in the namespace and answers UDP_BOUND (u16 port); DGRAM frames then carry one datagram each
+ * way, unacknowledged and dropped under backlog. The port closes with the stream.
  */
-const T = { OPEN: 1, DATA: 2, END: 3, RESET: 4, ACK: 5 } as const;
+const T = { OPEN: 1, DATA: 2, END: 3, RESET: 4, ACK: 5, UDP_OPEN: 6, UDP_BOUND: 7, DGRAM: 8 } as const;
+/** Datagrams are dropped, as UDP may be, rather than queued past this. */
+const DGRAM_BACKLOG = 4 * 1024 * 1024;
+const UDP_OPEN_TIMEOUT_MS = 10_000;
 const WINDOW = 2 * 1024 * 1024;
 const MAX_FRAME = 64 * 1024;
 const MAX_STREAMS = 1024;
@@ -54,6 +61,34 @@ class MuxStream extends Duplex {
   override _read(): void {
     if (this.unacked > 0) this.ack();
   }
+
+  /** A UDP port inside the sandbox for this stream's SOCKS5 association (socks5-udp.ts). */
+  openDatagramPort(): Promise<DatagramPort> {
+    if (this.udpBound || this.destroyed) return Promise.reject(new Error('no datagram port on this stream'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error('the sandbox bridge did not open a UDP port')), UDP_OPEN_TIMEOUT_MS);
+      const fail = (e: Error): void => {
+        clearTimeout(timer);
+        this.udpBound = undefined;
+        reject(e);
+      };
+      this.once('close', () => fail(new Error('stream closed')));
+      this.udpBound = (port) => {
+        clearTimeout(timer);
+        resolve({
+          address: '127.0.0.1',
+          port,
+          send: (d) => this.mux.sendDatagram(this.id, d),
+          onMessage: (l) => (this.datagramListener = l),
+          close: () => (this.datagramListener = undefined),
+        });
+      };
+      this.mux.send(T.UDP_OPEN, this.id);
+    });
+  }
+
+  udpBound: ((port: number) => void) | undefined;
+  datagramListener: ((d: Buffer) => void) | undefined;
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (this.mux.forget(this.id) && !(this.gotEnd && this.sentEnd)) this.mux.send(T.RESET, this.id);
@@ -124,6 +159,10 @@ class HostMux {
     this.socket.write(payload && payload.length > 0 ? Buffer.concat([header(type, id, payload.length), payload]) : header(type, id, 0));
   }
 
+  sendDatagram(id: number, d: Buffer): void {
+    if (d.length <= MAX_FRAME && this.socket.writableLength < DGRAM_BACKLOG) this.send(T.DGRAM, id, d);
+  }
+
   forget(id: number): boolean {
     return this.streams.delete(id);
   }
@@ -151,7 +190,12 @@ class HostMux {
       const s = this.streams.get(id);
       if (!s) continue;
       if (type === T.DATA) s.received(payload);
-      else if (type === T.ACK && len === 4) s.credited(payload.readUInt32BE(0));
+      else if (type === T.DGRAM) s.datagramListener?.(Buffer.from(payload));
+      else if (type === T.UDP_BOUND && len === 2) {
+        const bound = s.udpBound;
+        s.udpBound = () => undefined; // once
+        bound?.(payload.readUInt16BE(0));
+      } else if (type === T.ACK && len === 4) s.credited(payload.readUInt32BE(0));
       else if (type === T.END) s.ended();
       else if (type === T.RESET) {
         this.streams.delete(id);

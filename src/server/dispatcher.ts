@@ -217,12 +217,18 @@ export class Dispatcher implements SessionSink {
       commands: q.commands,
       evaluation: q.evaluation,
       reason: q.reason,
+      ...(q.proposedAmendment ? { proposedAmendment: q.proposedAmendment } : {}),
     };
     const result = await this.clientRequests.request(EXEC_POLICY_REQUEST, params, this.limits.execPolicyPromptTimeoutMs ?? 120_000);
     // Fail closed: only `{decision: {type: "allow"}}` allows.
     const decision = (result as { decision?: { type?: unknown; reason?: unknown } } | null)?.decision;
     const reason = typeof decision?.reason === 'string' ? decision.reason : undefined;
-    return { allow: decision?.type === 'allow', ...(reason !== undefined ? { reason } : {}) };
+    const acceptAmendment = (decision as { acceptAmendment?: unknown } | undefined)?.acceptAmendment === true;
+    return {
+      allow: decision?.type === 'allow',
+      ...(reason !== undefined ? { reason } : {}),
+      ...(acceptAmendment ? { acceptAmendment } : {}),
+    };
   }
 
   private release(processId: string): void {

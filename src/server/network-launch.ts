@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { ProcessNetwork } from '../environment/types.js';
 import { ErrorCode, invalidParams, networkMessages, RpcError, type StartParams } from '../protocol/index.js';
+import { loopbackRoutedNetwork } from '../sandbox/loopback-routing.js';
+import { proxiedNetwork } from '../sandbox/proxy-env.js';
 
 /** Enforcement asked for without what it needs: refused before anything runs (as the core refusal). */
 const unenforceable = (message: string): RpcError => new RpcError(ErrorCode.InvalidParams, message, { kind: 'sandboxUnavailable' });
@@ -10,6 +12,9 @@ import type { Session } from './session.js';
 
 /** The reference waits this long past the client's own budget for a decision (transport overhead). */
 export const POLICY_DECISION_MARGIN_MS = 5_000;
+
+/** How long a client has to answer about a host an operator's `network_rule(decision="prompt")` names. */
+export const OPERATOR_PROMPT_TIMEOUT_MS = 60_000;
 
 export interface NetworkLaunchContext {
   session?: Session;
@@ -39,9 +44,20 @@ export async function launchProcessNetwork(
   ctx: NetworkLaunchContext,
 ): Promise<ProcessNetwork | null> {
   if (p.networkProxy && p.managedNetwork) throw invalidParams(networkMessages.mutuallyExclusive);
-  // Routing to a proxy the client runs is not implemented: accepted when nothing is to be enforced.
-  if (p.managedNetwork && p.enforceManagedNetwork === true) throw unenforceable(networkMessages.managedNetworkUnsupported);
+  if (p.networkProxy?.policyDecisionTimeoutMs === 0) throw invalidParams(networkMessages.zeroTimeout);
   const operator = ctx.operatorNetwork;
+  const routed = p.managedNetwork && p.enforceManagedNetwork === true;
+  if ((p.networkProxy || routed) && sandboxNetwork !== undefined && sandboxNetwork !== 'enabled')
+    throw invalidParams(p.networkProxy ? networkMessages.restrictedWithProxy : networkMessages.restrictedWithManagedNetwork);
+  // The operator's ceiling gives no network: the process runs with none, its request intersected
+  // with the ceiling as every sandbox is (no proxy, no route: nothing is left to enforce).
+  if ((p.networkProxy || routed) && ctx.ceilingNetwork === 'restricted') return null;
+  // A proxy the client runs on this host: routed only when enforced (otherwise the command's
+  // environment already points at it, as with the reference, and `managedNetwork` changes nothing).
+  if (p.managedNetwork && routed) {
+    if (operator) throw invalidParams(networkMessages.managedNetworkWithOperatorPolicy);
+    return loopbackRoutedNetwork(p.managedNetwork);
+  }
   let launch = p.networkProxy;
   if (!launch) {
     const networkWanted = sandboxNetwork === undefined || sandboxNetwork === 'enabled';
@@ -54,15 +70,16 @@ export async function launchProcessNetwork(
           domains: operator.domains,
           allowLocalBinding: operator.allowLocalBinding,
           enableSocks5: true,
+          enableSocks5Udp: true,
         },
+        // A prompt rule of the operator's asks the client (its answer within this, or deny).
+        ...(operator.protocolRules?.some((r) => r.decision === 'prompt') ? { policyDecisionTimeoutMs: OPERATOR_PROMPT_TIMEOUT_MS } : {}),
       };
-      return buildNetwork(launch, processId, ctx, true);
+      return buildNetwork(launch, processId, ctx, true, true);
     }
     if (p.enforceManagedNetwork === true) throw unenforceable(networkMessages.enforceWithoutProxy);
     return null;
   }
-  if (launch.policyDecisionTimeoutMs === 0) throw invalidParams(networkMessages.zeroTimeout);
-  if (sandboxNetwork !== undefined && sandboxNetwork !== 'enabled') throw invalidParams(networkMessages.restrictedWithProxy);
   return buildNetwork(launch, processId, ctx, p.enforceManagedNetwork === true || operator !== undefined);
 }
 
@@ -71,6 +88,7 @@ async function buildNetwork(
   processId: string,
   ctx: NetworkLaunchContext,
   enforce: boolean,
+  operatorLaunch = false,
 ): Promise<ProcessNetwork> {
   // Loaded with the first proxied process: a server (and the CLI) that never proxies starts faster.
   const { ManagedProxy } = await import('../network/managed-proxy.js');
@@ -108,18 +126,14 @@ async function buildNetwork(
       disabled: !settings.enabled,
       trustedRanges: ctx.trustedRanges ?? [],
       ...(ctx.operatorNetwork ? { ceiling: ctx.operatorNetwork } : {}),
+      ...(operatorLaunch ? { operatorLaunch } : {}),
     },
     enableSocks5: settings.enableSocks5 ?? true,
+    // Codex sends `enableSocks5Udp: true`; absent means off, as in its config.
+    enableSocks5Udp: settings.enableSocks5Udp === true,
     ...(decider ? { decider } : {}),
     onDecision,
     ...(ctx.resolve ? { resolve: ctx.resolve } : {}),
   });
-  return {
-    enableSocks5: proxy.enableSocks5,
-    allowLocalBinding: settings.allowLocalBinding ?? false,
-    enforce,
-    accept: (endpoint, stream) => proxy.accept(endpoint, stream),
-    listen: () => proxy.listen(),
-    close: () => proxy.close(),
-  };
+  return proxiedNetwork(proxy, { allowLocalBinding: settings.allowLocalBinding ?? false, enforce });
 }

@@ -63,7 +63,14 @@ export async function handleStart(
   }
   if (ctx.execPolicy) {
     try {
-      await ctx.execPolicy.enforce(argv, ctx.askExecPolicy, p.processId);
+      const outcome = await ctx.execPolicy.enforce(argv, ctx.askExecPolicy, {
+        processId: p.processId,
+        ...(ctx.session ? { session: ctx.session } : {}),
+        sandboxed: sandbox !== null || ctx.ceilingNetwork !== undefined,
+      });
+      // Codex would run it outside its sandbox; Cordon never does (docs/exec-policy.md).
+      if (outcome.bypassSandbox)
+        ctx.logger?.debug({ processId: p.processId }, 'exec policy: every part explicitly allowed (bypass_sandbox)');
     } catch (err) {
       if (err instanceof ExecPolicyRefusal) throw new RpcError(EXEC_POLICY_REFUSED, err.message);
       throw err;
@@ -83,7 +90,8 @@ export async function handleStart(
     cols: p.cols ?? null,
     sandbox,
     network,
-    enforceManagedNetwork: p.enforceManagedNetwork ?? false,
+    // Without a network (the ceiling gave none) there is nothing left to enforce.
+    enforceManagedNetwork: network !== null && (p.enforceManagedNetwork ?? false),
   });
 }
 

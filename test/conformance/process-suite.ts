@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { SandboxRequest } from '../../src/environment/permissions.js';
 import type { Environment, EnvPolicy, ProcessEvent, StartProcessRequest } from '../../src/environment/types.js';
 import { RpcError } from '../../src/protocol/errors.js';
-import { eventually, isAlive, SH_ENV, sleep, tempDir } from '../helpers.js';
+import { eventually, isAlive, SH_ENV, tempDir } from '../helpers.js';
 
 export interface EnvironmentFixture {
   env: Environment;
@@ -200,8 +200,8 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
       assert.match(r.output(), /^out\r\nerr\r\n\/dev\/pts\/\d+\r\n24 80\r\n$/);
       assert.equal(r.exitCode, 3);
 
-      const t = await sh('read x; echo got:$x; stty size; read y; stty size; exit 5', { tty: true });
-      await sleep(100);
+      const t = await sh('echo ready; read x; echo got:$x; stty size; read y; stty size; exit 5', { tty: true });
+      await eventually(() => t.output().includes('ready'), 5000, 'the shell to start');
       assert.equal(await env.exec.write({ processId: t.processId, data: Buffer.from('hello\n') }), 'accepted');
       await eventually(() => t.output().includes('24 80'), 5000, 'first stty size');
       await env.exec.resize(t.processId, 40, 120);
@@ -238,8 +238,14 @@ export function processConformance(name: string, makeFixture: () => Promise<Envi
     it('terminate kills the whole process group (grandchildren too) and reports 137', async () => {
       const pidFile = path.join(tmp.dir, 'grandchild.pid');
       const r = await sh(`sleep 60 & echo $! > ${pidFile}; trap '' TERM INT HUP; wait`);
-      await eventually(async () => (await import('node:fs')).existsSync(pidFile), 5000, 'grandchild pid');
-      await sleep(50);
+      await eventually(
+        async () => {
+          const fs = await import('node:fs');
+          return fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').endsWith('\n');
+        },
+        5000,
+        'grandchild pid',
+      );
       const grandchild = Number((await import('node:fs')).readFileSync(pidFile, 'utf8').trim());
       assert.ok(isAlive(grandchild));
       assert.deepEqual(await env.exec.terminate(r.processId), { running: true });

@@ -86,7 +86,9 @@ const skipReason = missing.length
   ? `Codex CLI ${missing.join(', ')} not installed: run test/e2e/install-codex.sh ${missing.join(' ')}`
   : undefined;
 
-describe('e2e: the Codex CLI drives the exec-server', () => {
+// The two CLI generations run side by side (each scenario has its own scratch tree, server, tap and
+// mock model); the scenarios of one generation run one after another.
+describe('e2e: the Codex CLI drives the exec-server', { concurrency: true }, () => {
   if (missing.length && process.env.CI && process.env.CI !== 'false') {
     it('has the Codex CLI installed', () => assert.fail(skipReason));
   }

@@ -2,10 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI } from '../cli-helpers.js';
 import { findCodexBinary } from './codex-install.js';
 
 /**
- * The exec-server the CLI talks to: Cordon (`cordon serve`, run from source) or, for comparing,
+ * The exec-server the CLI talks to: Cordon (`cordon serve`, the built CLI) or, for comparing,
  * the reference `codex exec-server` of a given version. Each runs as its own process with its own
  * CODEX_HOME (the executor's Codex config, read by `environmentConfig/read`).
  */
@@ -54,16 +55,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
 }
 
 export async function startCordon(opts: ExecServerOptions): Promise<ExecServer> {
-  const args = [
-    '--import',
-    'tsx',
-    path.join(repoRoot, 'src', 'cli', 'main.ts'),
-    'serve',
-    '--listen',
-    'ws://127.0.0.1:0',
-    '--log-level',
-    'warn',
-  ];
+  const args = [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'warn'];
   for (const w of opts.workspaces) args.push('--workspace', w);
   args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, {

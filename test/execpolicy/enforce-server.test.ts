@@ -7,14 +7,12 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ExecServerClient } from '../../src/client/exec-server-client.js';
 import { ExecPolicyEnforcer, policyFromSource } from '../../src/execpolicy/index.js';
 import { builtinProfile } from '../../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../../src/server/index.js';
+import { CLI } from '../cli-helpers.js';
 import { RawClient, SH_ENV, startServer } from '../helpers.js';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const RULES = `
 prefix_rule(pattern=["rm"], decision="forbidden", justification="use trash instead")
@@ -263,20 +261,7 @@ describe('cordon serve --rules', () => {
     writeFileSync(path.join(dir, 'ok.rules'), 'prefix_rule(pattern=["rm"], decision="forbidden", justification="keep it")\n');
     const server = spawn(
       process.execPath,
-      [
-        '--import',
-        import.meta.resolve('tsx'),
-        path.join(repo, 'src/cli/main.ts'),
-        'serve',
-        '--listen',
-        'ws://127.0.0.1:0',
-        '--workspace',
-        dir,
-        '--rules',
-        'ok.rules',
-        '--log-level',
-        'silent',
-      ],
+      [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'ok.rules', '--log-level', 'silent'],
       {
         cwd: dir,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -317,26 +302,11 @@ describe('cordon serve --rules', () => {
     const dir = await mkdtemp('/var/tmp/cordon-execpolicy-serve-');
     try {
       writeFileSync(path.join(dir, 'bad.rules'), 'prefix_rule(pattern=["git"], decision="deny")\n');
-      const r = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          import.meta.resolve('tsx'),
-          path.join(repo, 'src/cli/main.ts'),
-          'serve',
-          '--listen',
-          'ws://127.0.0.1:0',
-          '--workspace',
-          dir,
-          '--rules',
-          'bad.rules',
-        ],
-        {
-          cwd: dir,
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      );
+      const r = spawnSync(process.execPath, [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'bad.rules'], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       assert.equal(r.status, 1);
       assert.equal(
         r.stderr,
@@ -346,18 +316,7 @@ describe('cordon serve --rules', () => {
       );
       const missing = spawnSync(
         process.execPath,
-        [
-          '--import',
-          import.meta.resolve('tsx'),
-          path.join(repo, 'src/cli/main.ts'),
-          'serve',
-          '--listen',
-          'ws://127.0.0.1:0',
-          '--workspace',
-          dir,
-          '--rules',
-          'nope.rules',
-        ],
+        [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--rules', 'nope.rules'],
         {
           cwd: dir,
           encoding: 'utf8',
@@ -374,18 +333,7 @@ describe('cordon serve --rules', () => {
       writeFileSync(path.join(dir, 'conf', 'cordon.toml'), 'rules = ["../bad.rules"]\n');
       const fromConfig = spawnSync(
         process.execPath,
-        [
-          '--import',
-          import.meta.resolve('tsx'),
-          path.join(repo, 'src/cli/main.ts'),
-          'serve',
-          '--listen',
-          'ws://127.0.0.1:0',
-          '--workspace',
-          dir,
-          '--config',
-          'conf/cordon.toml',
-        ],
+        [CLI, 'serve', '--listen', 'ws://127.0.0.1:0', '--workspace', dir, '--config', 'conf/cordon.toml'],
         {
           cwd: dir,
           encoding: 'utf8',

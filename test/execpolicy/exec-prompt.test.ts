@@ -5,15 +5,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pty from '@lydell/node-pty';
 import { ExecPolicyEnforcer, policyFromSource } from '../../src/execpolicy/index.js';
 import { builtinProfile } from '../../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../../src/server/index.js';
+import { CLI } from '../cli-helpers.js';
 import { SH_ENV, startServer } from '../helpers.js';
-
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = (): string[] => ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts')];
 
 describe('cordon exec answers exec-policy prompts', () => {
   let server: CordonServer;
@@ -37,9 +34,9 @@ describe('cordon exec answers exec-policy prompts', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function onTerminal(file: string, answer: string): Promise<{ code: number; screen: string }> {
+  function onTerminal(file: string, answer: string, at = url, marker = '[y/N]'): Promise<{ code: number; screen: string }> {
     return new Promise((resolve) => {
-      const term = pty.spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', file], {
+      const term = pty.spawn(process.execPath, [CLI, 'exec', '--url', at, '--cwd', ws, '--', 'touch', file], {
         cwd: ws,
         env: { ...process.env, ...SH_ENV },
         cols: 200,
@@ -49,7 +46,7 @@ describe('cordon exec answers exec-policy prompts', () => {
       let answered = false;
       term.onData((d) => {
         screen += d;
-        if (!answered && screen.includes('[y/N]')) {
+        if (!answered && screen.includes(marker)) {
           answered = true;
           term.write(`${answer}\r`);
         }
@@ -71,9 +68,31 @@ describe('cordon exec answers exec-policy prompts', () => {
     assert.equal(existsSync(no), false);
   });
 
+  it('under an approval policy: the proposed rule is offered, and `a` accepts it', async () => {
+    const execPolicy = await ExecPolicyEnforcer.create(policyFromSource(''), { approvalPolicy: 'untrusted' });
+    const strict = await startServer({
+      execPolicy,
+      environment: { ceiling: { profile: builtinProfile(':workspace'), cwd: ws, workspaceRoots: [ws], name: ':workspace' } },
+    });
+    try {
+      const f = path.join(ws, 'amended.txt');
+      const r = await onTerminal(f, 'a', strict.url, '[y/N/a]');
+      assert.match(r.screen, /`touch \S+amended\.txt` requires approval under the approval policy untrusted/);
+      assert.match(r.screen, /\[a\] allow, and for the rest of the session allow commands starting with `touch \S+amended\.txt`/);
+      assert.equal(r.code, 0, r.screen);
+      assert.ok(existsSync(f));
+      const g = path.join(ws, 'refused.txt');
+      const n = await onTerminal(g, 'n', strict.url, '[y/N/a]');
+      assert.notEqual(n.code, 0);
+      assert.equal(existsSync(g), false);
+    } finally {
+      await strict.server.close();
+    }
+  });
+
   it('without a terminal: refused', async () => {
     const f = path.join(ws, 'notty.txt');
-    const child = spawn(process.execPath, [...cli(), 'exec', '--url', url, '--cwd', ws, '--', 'touch', f], {
+    const child = spawn(process.execPath, [CLI, 'exec', '--url', url, '--cwd', ws, '--', 'touch', f], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stderr = '';

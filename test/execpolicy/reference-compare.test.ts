@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type PolicyCheckOptions, policyCheck } from '../../src/cli/policy.js';
+import { CLI } from '../cli-helpers.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // shared/ sits beside the clone (CI), or beside the folder of worktrees.
@@ -172,15 +173,11 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
   ]) {
     it(`cli: ${args.join(' ')}`, () => {
       const ref = reference(args);
-      const ours = spawnSync(
-        process.execPath,
-        ['--import', import.meta.resolve('tsx'), path.join(repo, 'src/cli/main.ts'), 'policy', 'check', ...args],
-        {
-          cwd: dir,
-          encoding: 'utf8',
-          env: { ...env, NODE_OPTIONS: '' },
-        },
-      );
+      const ours = spawnSync(process.execPath, [CLI, 'policy', 'check', ...args], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...env, NODE_OPTIONS: '' },
+      });
       assert.equal(ours.stdout, ref.stdout, 'stdout');
       if (ref.status === 2)
         assert.match(ours.stderr, /^error: the following required arguments were not provided:\n {2}<COMMAND>\.\.\./, 'stderr');

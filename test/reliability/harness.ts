@@ -8,15 +8,13 @@ import { test as nodeTest } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import WebSocket from 'ws';
+import { builtCli } from '../built-cli.js';
 
 /**
  * The reliability suite's fixtures: seeded randomness, a scratch directory per test, a Cordon server
  * run as a child process under a ceiling that lets it write only that directory, a small JSON-RPC
  * peer with per-request timeouts, process counting through /proc, and the figures the suite reports.
  */
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = path.join(ROOT, 'src', 'cli', 'main.ts');
 
 /** `CORDON_REL_SEED` (default 15) makes a run reproducible; `CORDON_REL_SCALE` (default 1) runs it longer. */
 export const SEED = Number(process.env.CORDON_REL_SEED ?? 15);
@@ -133,7 +131,7 @@ export interface ServerSpawnOptions {
 
 export async function spawnServer(scratch: Scratch, options: ServerSpawnOptions = {}): Promise<ServerProcess> {
   const mark = `cordon-rel-${randomUUID()}`;
-  const args = ['--import', import.meta.resolve('tsx'), MAIN, 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'error'];
+  const args = [builtCli(), 'serve', '--listen', 'ws://127.0.0.1:0', '--log-level', 'error'];
   if ((options.ceiling ?? 'scratch') === 'scratch') {
     const config = path.join(scratch.configDir, 'cordon.toml');
     await writeFile(config, SCRATCH_ONLY_PROFILE);
