@@ -47,7 +47,12 @@ describe('resources', () => {
       // baseline taken earlier would be too high and hide a leak.
       await sleep(300);
       const fdsBefore = openFds();
-      for (let i = 20; i < 520; i++) await cycle(i);
+      // Four cycles at a time: the same 500 starts, and concurrent starts must not leak either.
+      let next = 20;
+      const lane = async (): Promise<void> => {
+        for (let i = next++; i < 520; i = next++) await cycle(i);
+      };
+      await Promise.all([lane(), lane(), lane(), lane()]);
       // Likewise for the last cycles: wait for that (a leak never settles), within a generous bound.
       const deadline = Date.now() + 10_000;
       let fdsAfter = openFds();

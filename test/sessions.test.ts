@@ -239,7 +239,7 @@ describe('sessions: detach, resume, expiry', () => {
       await sleep(50);
       client.dropConnection();
       await assert.rejects(poll, DisconnectedError);
-      assert.ok(Date.now() - t0 < 2000);
+      assert.ok(Date.now() - t0 < 15_000, 'failed only when the 20 s poll would have ended');
       await assert.rejects(client.environmentInfo(), DisconnectedError);
     } finally {
       await server.close();

@@ -21,8 +21,8 @@ import {
   requirementsPolicyFromToml,
   ShellSplitter,
 } from '../../src/execpolicy/index.js';
-import { runCodexExec } from '../e2e/codex-exec.js';
-import { functionCall, startMockModel, toolOutput } from '../e2e/mock-model.js';
+import { runCodexExec } from './codex-exec.js';
+import { functionCall, startMockModel, toolOutput } from './mock-model.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const installer =
