@@ -3,32 +3,17 @@
  * approval policy, wants someone to approve a process start. Typed here so a client decides on
  * the question and this module speaks the wire.
  */
+import type { ExecPolicyRequestParams, ExecPolicyRequestResult } from '../protocol/exec-policy.js';
 import type { ServerRequestHandler } from './exec-server-client.js';
 
 /** The params of `execPolicy/request`. */
-export interface ExecPolicyRequest {
-  processId?: string;
-  argv: string[];
-  /** The commands judged (a split shell script gives several). */
-  commands: string[][];
-  /** The rule matches, in `codex execpolicy check`'s shape. */
-  evaluation: unknown;
-  /** Why approval is needed, e.g. `` `git push` requires approval: ask a human ``. */
-  reason: string;
-  /**
-   * A prefix (`prefix_rule(pattern=…, decision="allow")`) the server would add for the rest of
-   * the session if the client accepts it: later starts it covers run without a prompt.
-   */
-  proposedAmendment?: string[];
-}
+export type ExecPolicyRequest = ExecPolicyRequestParams;
 
 /** `allowWithAmendment`: allow, and accept the proposed amendment for the session (else as `allowOnce`). */
 export type ExecPolicyDecision = 'allowOnce' | 'allowWithAmendment' | 'deny';
 
 /** The result of `execPolicy/request` on the wire. */
-export interface ExecPolicyAnswerWire {
-  decision: { type: 'allow'; acceptAmendment?: true } | { type: 'deny'; reason?: string };
-}
+export type ExecPolicyAnswerWire = ExecPolicyRequestResult;
 
 export type ExecPolicyDecider = (request: ExecPolicyRequest) => ExecPolicyDecision | Promise<ExecPolicyDecision>;
 

@@ -2,29 +2,15 @@
  * Enforcing an exec policy before a process starts: the verdict for an argv, and what to do with
  * it. Wire-agnostic: asking a human goes through the `ask` callback the caller provides.
  */
+import type { ExecPolicyRequestParams } from '../protocol/exec-policy.js';
 import { checkDocument } from './check-output.js';
 import type { Evaluation, Policy } from './policy.js';
 import { type ApprovalPolicy, execRequirement, forbiddenReason, promptReason, type RequirementResult } from './requirement.js';
 import { ShellSplitter } from './shell-split.js';
 import { shlexJoin } from './shlex.js';
 
-/** What a prompt asks about. */
-export interface ExecPolicyQuestion {
-  /** The process the start would create, when the caller knows it. */
-  processId?: string;
-  argv: string[];
-  /** The commands judged (a split shell script gives several). */
-  commands: string[][];
-  /** The matches, in `codex execpolicy check`'s shape. */
-  evaluation: unknown;
-  /** Codex's wording: `` `cmd` requires approval: <justification> `` or `` `cmd` requires approval by policy ``. */
-  reason: string;
-  /**
-   * With an approval policy: the prefix rule (`prefix_rule(pattern=…, decision="allow")`) Codex
-   * would offer to remember; the client may accept it for the session.
-   */
-  proposedAmendment?: string[];
-}
+/** What a prompt asks about: the params of `execPolicy/request`. */
+export type ExecPolicyQuestion = ExecPolicyRequestParams;
 
 export interface ExecPolicyAnswer {
   allow: boolean;

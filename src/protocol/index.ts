@@ -2,6 +2,7 @@ export * from './base64.js';
 export * from './capabilities.js';
 export * from './envelope.js';
 export * from './errors.js';
+export * from './exec-policy.js';
 export * from './fs.js';
 export * from './initialize.js';
 export * from './large-request.js';
