@@ -2,7 +2,7 @@
 // status on a corpus of rules files and commands. Needs the reference binary
 // (../shared/reference/install.sh 0.171.0); skipped without it, except in CI where it must exist.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -126,7 +126,7 @@ const CASES: string[][] = [
     .map((f) => ['--rules', f, '--', 'git', 'status']),
 ];
 
-describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
+describe('cordon policy check matches codex execpolicy check 0.171.0', { concurrency: 4 }, () => {
   const bin = referenceBinary();
   let dir = '';
   before(async () => {
@@ -151,13 +151,21 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
   const codexHome = path.join(homedir(), '.cache', 'cordon-reference', 'home');
   mkdirSync(codexHome, { recursive: true });
 
-  const reference = (args: string[]) =>
-    spawnSync(bin, ['execpolicy', 'check', ...args], { cwd: dir, encoding: 'utf8', env: { ...env, CODEX_HOME: codexHome } });
+  // Asynchronous, so the cases (independent, in one scratch directory they only read) run a few at a time.
+  const reference = (args: string[]): Promise<{ stdout: string; stderr: string; status: number | null }> =>
+    new Promise((resolve) => {
+      execFile(
+        bin,
+        ['execpolicy', 'check', ...args],
+        { cwd: dir, encoding: 'utf8', env: { ...env, CODEX_HOME: codexHome } },
+        (err, stdout, stderr) => resolve({ stdout, stderr, status: err ? (typeof err.code === 'number' ? err.code : null) : 0 }),
+      );
+    });
 
   // The whole corpus in-process (one node start per case would be slow on a busy machine)…
   for (const args of CASES) {
     it(args.join(' '), async () => {
-      const ref = reference(args);
+      const ref = await reference(args);
       const ours = await policyCheck(...parseArgs(args), dir);
       assert.equal(ours.stdout, ref.stdout, 'stdout');
       assert.equal(ours.stderr, ref.stderr, 'stderr');
@@ -171,8 +179,8 @@ describe('cordon policy check matches codex execpolicy check 0.171.0', () => {
     ['--rules', 'deny.rules', '--', 'git'],
     ['--rules', 'a.rules'],
   ]) {
-    it(`cli: ${args.join(' ')}`, () => {
-      const ref = reference(args);
+    it(`cli: ${args.join(' ')}`, async () => {
+      const ref = await reference(args);
       const ours = spawnSync(process.execPath, [CLI, 'policy', 'check', ...args], {
         cwd: dir,
         encoding: 'utf8',
