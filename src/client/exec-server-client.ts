@@ -514,12 +514,14 @@ export class ExecServerClient {
               break;
             }
           } catch (err) {
+            // A drop before the read completed: the held events must not be delivered, or lastSeq
+            // would pass the seqs still unread and the next attempt's read would start after them.
+            // The resume loop drops them and the next attempt reads again from lastSeq.
             if (!(err instanceof RpcError)) throw err;
-          } finally {
-            const held = t.held ?? [];
-            t.held = undefined;
-            for (const e of held) if (e.seq > t.caughtUpTo) this.deliver(t, e);
           }
+          const held = t.held ?? [];
+          t.held = undefined;
+          for (const e of held) if (e.seq > t.caughtUpTo) this.deliver(t, e);
         }),
     );
   }
