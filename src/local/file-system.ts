@@ -180,6 +180,8 @@ export class LocalFileSystem implements FileSystem {
   /** Reads answered here when the call's policy permits every read (see direct-read.ts). */
   private readonly direct: DirectReads;
   private readonly restrictions = new Map<string, SandboxRequest | null>();
+  /** The same, by the identity of a frozen request (the cwd a request without one gets is fixed per file system). */
+  private readonly restrictionOf = new WeakMap<SandboxRequest, SandboxRequest | null>();
   private readonly unsized: UnsizedReadLimits;
   /** Remote opens and watches in flight, counted against the limits before their answer arrives. */
   private pendingRemoteHandles = 0;
@@ -226,6 +228,10 @@ export class LocalFileSystem implements FileSystem {
   private restriction(options: FsCallOptions | undefined): SandboxRequest | undefined {
     const requested = options?.sandbox;
     if (!this.ceiling && !requested) return undefined;
+    // The server hands every call with the same sandbox value the same frozen object
+    // (server/parsed-sandboxes.ts): its result is found without building the string key below.
+    const same = requested && Object.isFrozen(requested) ? this.restrictionOf.get(requested) : undefined;
+    if (same !== undefined) return same ?? undefined;
     const callCwd = requested?.cwd ?? this.ceiling?.cwd ?? '/';
     // Intersecting with the ceiling resolves both policies (tens of microseconds); the result
     // depends only on the request and the cwd, so it is kept per distinct pair (a few per session).
@@ -237,6 +243,7 @@ export class LocalFileSystem implements FileSystem {
       if (this.restrictions.size >= 64) this.restrictions.clear();
       this.restrictions.set(key, known);
     }
+    if (requested && Object.isFrozen(requested)) this.restrictionOf.set(requested, known);
     return known ?? undefined;
   }
 

@@ -31,6 +31,7 @@ import { wireEnvironmentInfo } from './environment-info.js';
 import type { HandlerContext } from './handler-context.js';
 import { methodTable } from './method-table.js';
 import { Outbox, type OutboxLimits } from './outbox.js';
+import { ParsedSandboxes } from './parsed-sandboxes.js';
 import type { Session, SessionSink } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import { StartHold } from './start-hold.js';
@@ -196,6 +197,7 @@ export class Dispatcher implements SessionSink {
       environment: this.session.environment,
       signal: this.aborter.signal,
       session: this.session,
+      sandboxes: new ParsedSandboxes(),
       logger: this.logger,
       ...(this.limits.networkResolve ? { resolve: this.limits.networkResolve } : {}),
       trustedRanges: this.limits.networkTrustedRanges ?? [],

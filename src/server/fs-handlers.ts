@@ -29,7 +29,8 @@ import type { HandlerContext } from './handler-context.js';
 type Empty = Record<string, never>;
 const EMPTY: Empty = {};
 
-function callOptions(raw: { sandbox?: unknown }): FsCallOptions {
+function callOptions(ctx: HandlerContext, raw: { sandbox?: unknown }): FsCallOptions {
+  if (ctx.sandboxes) return ctx.sandboxes.options(raw.sandbox);
   const wire = parseWireSandbox(raw.sandbox);
   return wire ? { sandbox: sandboxFromWire(wire) } : {};
 }
@@ -54,7 +55,7 @@ export async function handleReadFile(ctx: HandlerContext, p: MethodParams<'fs/re
   const file = parseAbsolutePath(p.path);
   let data: Buffer | AsyncIterable<Buffer>;
   try {
-    data = await ctx.environment.fs.readFileStream(file, callOptions(p));
+    data = await ctx.environment.fs.readFileStream(file, callOptions(ctx, p));
   } catch (err) {
     if (pathForm(p.path) === 'uri' && err instanceof RpcError && err.message === IS_A_DIRECTORY)
       throw invalidRequest(fsMessages.notAFile(file));
@@ -65,21 +66,21 @@ export async function handleReadFile(ctx: HandlerContext, p: MethodParams<'fs/re
 
 export async function handleWriteFile(ctx: HandlerContext, p: MethodParams<'fs/writeFile'>): Promise<Empty> {
   const file = parseAbsolutePath(p.path);
-  const options = callOptions(p);
+  const options = callOptions(ctx, p);
   if (ctx.base64Problem !== undefined) throw invalidRequest(fsMessages.writeFileBase64(ctx.base64Problem));
   await ctx.environment.fs.writeFile(file, ctx.decodedData ?? decode(p.dataBase64, fsMessages.writeFileBase64), options);
   return EMPTY;
 }
 
 export async function handleCreateDirectory(ctx: HandlerContext, p: MethodParams<'fs/createDirectory'>): Promise<Empty> {
-  await ctx.environment.fs.createDirectory(parseAbsolutePath(p.path), { recursive: p.recursive ?? true }, callOptions(p));
+  await ctx.environment.fs.createDirectory(parseAbsolutePath(p.path), { recursive: p.recursive ?? true }, callOptions(ctx, p));
   return EMPTY;
 }
 
 /** Answered in the same turn when the environment can (no promise layers: the commonest fs call). */
 export function handleGetMetadata(ctx: HandlerContext, p: MethodParams<'fs/getMetadata'>): WireMetadata | Promise<WireMetadata> {
   const file = parseAbsolutePath(p.path);
-  const options = callOptions(p);
+  const options = callOptions(ctx, p);
   const now = ctx.environment.fs.getMetadataNow?.(file, options);
   return now ? wireMetadata(now) : ctx.environment.fs.getMetadata(file, options).then(wireMetadata);
 }
@@ -94,12 +95,12 @@ const wireMetadata = (m: FileMetadata): WireMetadata => ({
 });
 
 export async function handleReadDirectory(ctx: HandlerContext, p: MethodParams<'fs/readDirectory'>): Promise<{ entries: WireDirEntry[] }> {
-  const entries = await ctx.environment.fs.readDirectory(parseAbsolutePath(p.path), callOptions(p));
+  const entries = await ctx.environment.fs.readDirectory(parseAbsolutePath(p.path), callOptions(ctx, p));
   return { entries: entries.map((e) => ({ fileName: e.fileName, isDirectory: e.isDirectory, isFile: e.isFile })) };
 }
 
 export async function handleRemove(ctx: HandlerContext, p: MethodParams<'fs/remove'>): Promise<Empty> {
-  await ctx.environment.fs.remove(parseAbsolutePath(p.path), { recursive: p.recursive ?? true, force: p.force ?? true }, callOptions(p));
+  await ctx.environment.fs.remove(parseAbsolutePath(p.path), { recursive: p.recursive ?? true, force: p.force ?? true }, callOptions(ctx, p));
   return EMPTY;
 }
 
@@ -108,18 +109,18 @@ export async function handleCopy(ctx: HandlerContext, p: MethodParams<'fs/copy'>
     parseAbsolutePath(p.sourcePath),
     parseAbsolutePath(p.destinationPath),
     { recursive: p.recursive },
-    callOptions(p),
+    callOptions(ctx, p),
   );
   return EMPTY;
 }
 
 /** The result is a URI when the request's path was one (0.142+ clients), else a plain path. */
 export async function handleCanonicalize(ctx: HandlerContext, p: MethodParams<'fs/canonicalize'>): Promise<{ path: string }> {
-  return { path: formatPath(await ctx.environment.fs.canonicalize(parseAbsolutePath(p.path), callOptions(p)), pathForm(p.path)) };
+  return { path: formatPath(await ctx.environment.fs.canonicalize(parseAbsolutePath(p.path), callOptions(ctx, p)), pathForm(p.path)) };
 }
 
 export async function handleRename(ctx: HandlerContext, p: MethodParams<'fs/rename'>): Promise<Empty> {
-  await ctx.environment.fs.rename(parseAbsolutePath(p.sourcePath), parseAbsolutePath(p.destinationPath), callOptions(p));
+  await ctx.environment.fs.rename(parseAbsolutePath(p.sourcePath), parseAbsolutePath(p.destinationPath), callOptions(ctx, p));
   return EMPTY;
 }
 
@@ -129,8 +130,8 @@ export async function handleOpen(
   { form, params: p }: MethodParams<'fs/open'>,
 ): Promise<{ handle: string; permissions: number } | { handleId: string }> {
   if (form === 'older')
-    return ctx.environment.fs.openWithMode(parseAbsolutePath(p.path), p.mode, { permissions: p.permissions ?? null }, callOptions(p));
-  await ctx.environment.fs.openFile(p.handleId, parseAbsolutePath(p.path), parseOpenFileMode(p.mode), callOptions(p));
+    return ctx.environment.fs.openWithMode(parseAbsolutePath(p.path), p.mode, { permissions: p.permissions ?? null }, callOptions(ctx, p));
+  await ctx.environment.fs.openFile(p.handleId, parseAbsolutePath(p.path), parseOpenFileMode(p.mode), callOptions(ctx, p));
   return { handleId: p.handleId };
 }
 
@@ -166,7 +167,7 @@ export async function handleClose(ctx: HandlerContext, { form, params: p }: Meth
 }
 
 export async function handleWalk(ctx: HandlerContext, p: MethodParams<'fs/walk'>): Promise<WireWalkResult> {
-  const result = await ctx.environment.fs.walk(parseAbsolutePath(p.path), p.options, callOptions(p));
+  const result = await ctx.environment.fs.walk(parseAbsolutePath(p.path), p.options, callOptions(ctx, p));
   const form = pathForm(p.path);
   return {
     entries: result.entries.map((e) => ({ path: formatPath(e.path, form), kind: e.kind })),
@@ -182,7 +183,7 @@ export async function handleWatchMissing(ctx: HandlerContext, p: MethodParams<'f
 }
 
 export async function handleWatch(ctx: HandlerContext, p: MethodParams<'fs/watch'>): Promise<{ watchId: string }> {
-  return { watchId: await ctx.environment.fs.watch(parseAbsolutePath(p.path), { recursive: p.recursive ?? false }, callOptions(p)) };
+  return { watchId: await ctx.environment.fs.watch(parseAbsolutePath(p.path), { recursive: p.recursive ?? false }, callOptions(ctx, p)) };
 }
 
 export async function handleUnwatch(ctx: HandlerContext, p: MethodParams<'fs/unwatch'>): Promise<Empty> {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Environment } from '../environment/types.js';
 import type { ExecPolicyAsk, ExecPolicyEnforcer } from '../execpolicy/index.js';
 import type { OperatorNetworkPolicy, Resolve } from '../network/policy.js';
+import type { ParsedSandboxes } from './parsed-sandboxes.js';
 import type { Session } from './session.js';
 
 /** What every method handler is given besides its params: the session's environment and the server's rules. */
@@ -24,6 +25,8 @@ export interface HandlerContext {
   resolve?: Resolve;
   trustedRanges?: string[];
   operatorNetwork?: OperatorNetworkPolicy;
+  /** The sandboxes this connection's fs calls sent, validated once each (absent: validated per call). */
+  sandboxes?: ParsedSandboxes;
   /** The server ceiling's network (`restricted`: no process has any network). */
   ceilingNetwork?: string;
 }
