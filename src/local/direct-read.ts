@@ -24,6 +24,15 @@ export function holdsCapabilities(): boolean {
   }
 }
 
+function ownProcFdDir(): string {
+  try {
+    if (readlinkSync('/proc/self') === String(process.pid)) return `/proc/${process.pid}/fd/`;
+  } catch {
+    // no /proc: every check fails its readlink and goes to the worker
+  }
+  return '/proc/self/fd/';
+}
+
 /**
  * Reads answered in the server for a sandbox whose policy permits every read, with the sandbox's
  * answer. The object is opened first and checked through its descriptor, so a symlink swapped in
@@ -39,6 +48,12 @@ export function holdsCapabilities(): boolean {
  */
 export class DirectReads {
   private readonly euid: number;
+  /**
+   * `/proc/PID/fd/`: naming the process spares the kernel resolving the `/proc/self` link at every
+   * check. Only when /proc belongs to this process's PID namespace (`/proc/self` names our pid): a
+   * server started in a new PID namespace without its own /proc would read another process's table.
+   */
+  private readonly fdDir = ownProcFdDir();
 
   constructor(
     /** Paths each sandbox hides (the server's private sandbox directory, once it exists). */
@@ -65,7 +80,7 @@ export class DirectReads {
     if (type === S_IFCHR || type === S_IFBLK) return false;
     let where: string;
     try {
-      where = readlinkSync(`/proc/self/fd/${fd}`);
+      where = readlinkSync(this.fdDir + fd);
     } catch {
       return false;
     }

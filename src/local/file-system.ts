@@ -182,6 +182,8 @@ export class LocalFileSystem implements FileSystem {
   private readonly restrictions = new Map<string, SandboxRequest | null>();
   /** The same, by the identity of a frozen request (the cwd a request without one gets is fixed per file system). */
   private readonly restrictionOf = new WeakMap<SandboxRequest, SandboxRequest | null>();
+  /** Whether a restriction (kept above, never changed) permits every read. */
+  private readonly everyRead = new WeakMap<SandboxRequest, boolean>();
   private readonly unsized: UnsizedReadLimits;
   /** Remote opens and watches in flight, counted against the limits before their answer arrives. */
   private pendingRemoteHandles = 0;
@@ -217,7 +219,13 @@ export class LocalFileSystem implements FileSystem {
 
   /** Whether a read of `p` under `sandbox` may be tried here rather than in its worker. */
   private readsDirectly(sandbox: SandboxRequest, p: string): boolean {
-    return permitsEveryRead(sandbox.profile.fileSystem) && this.direct.candidate(p);
+    // The restriction is the same object for every call with the same sandbox (see restriction()).
+    let every = this.everyRead.get(sandbox);
+    if (every === undefined) {
+      every = permitsEveryRead(sandbox.profile.fileSystem);
+      this.everyRead.set(sandbox, every);
+    }
+    return every && this.direct.candidate(p);
   }
 
   private emitChange(c: FsChange): void {

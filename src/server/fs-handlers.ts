@@ -100,7 +100,11 @@ export async function handleReadDirectory(ctx: HandlerContext, p: MethodParams<'
 }
 
 export async function handleRemove(ctx: HandlerContext, p: MethodParams<'fs/remove'>): Promise<Empty> {
-  await ctx.environment.fs.remove(parseAbsolutePath(p.path), { recursive: p.recursive ?? true, force: p.force ?? true }, callOptions(ctx, p));
+  await ctx.environment.fs.remove(
+    parseAbsolutePath(p.path),
+    { recursive: p.recursive ?? true, force: p.force ?? true },
+    callOptions(ctx, p),
+  );
   return EMPTY;
 }
 
