@@ -74,8 +74,11 @@ export class DirectReads {
     return !this.privileged;
   }
 
-  /** The checks above for an open descriptor and its fstat; `access` is the permission the operation needs on the object. */
-  verify(fd: number, info: Stats, access: 'none' | 'read' | 'list'): boolean {
+  /**
+   * The checks above for an open descriptor and its fstat; `access` is the permission the operation
+   * needs on the object. `unfollowed`: the path the descriptor was opened from with O_NOFOLLOW.
+   */
+  verify(fd: number, info: Stats, access: 'none' | 'read' | 'list', unfollowed?: string): boolean {
     const type = info.mode & S_IFMT;
     if (type === S_IFCHR || type === S_IFBLK) return false;
     let where: string;
@@ -85,8 +88,15 @@ export class DirectReads {
       return false;
     }
     if (!where.startsWith('/') || !this.candidate(where)) return false;
-    const again = lstatSync(where, { throwIfNoEntry: false });
-    if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
+    // The lstat below resolves `where` again, its last component not followed. When the descriptor
+    // was opened from that very string with O_NOFOLLOW, it is the same resolution the open just
+    // made: it reaches the object the descriptor holds unless a directory on the way was swapped
+    // in between (the answer is then the one the request would have had a moment sooner), so it
+    // can refuse nothing here. A name the kernel marks as unlinked (" (deleted)") is checked anyway.
+    if (where !== unfollowed || where.endsWith(' (deleted)')) {
+      const again = lstatSync(where, { throwIfNoEntry: false });
+      if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
+    }
     if (!this.privileged) return true;
     if (access !== 'none' && !this.ownerMay(info, access === 'read' ? 0o400 : 0o500)) return false;
     for (let dir = path.dirname(where); ; dir = path.dirname(dir)) {
@@ -117,7 +127,7 @@ export class DirectReads {
     if (fd === undefined) return undefined;
     try {
       const info = fstatSync(fd);
-      return this.verify(fd, info, 'none') ? info : undefined;
+      return this.verify(fd, info, 'none', flags & O_NOFOLLOW ? p : undefined) ? info : undefined;
     } finally {
       closeSync(fd);
     }

@@ -182,6 +182,8 @@ export class LocalFileSystem implements FileSystem {
   private readonly restrictions = new Map<string, SandboxRequest | null>();
   /** The same, by the identity of a frozen request (the cwd a request without one gets is fixed per file system). */
   private readonly restrictionOf = new WeakMap<SandboxRequest, SandboxRequest | null>();
+  /** What a call without a sandbox gets: the ceiling alone, the same for every such call. */
+  private unrequested: SandboxRequest | null | undefined;
   /** Whether a restriction (kept above, never changed) permits every read. */
   private readonly everyRead = new WeakMap<SandboxRequest, boolean>();
   private readonly unsized: UnsizedReadLimits;
@@ -238,7 +240,7 @@ export class LocalFileSystem implements FileSystem {
     if (!this.ceiling && !requested) return undefined;
     // The server hands every call with the same sandbox value the same frozen object
     // (server/parsed-sandboxes.ts): its result is found without building the string key below.
-    const same = requested && Object.isFrozen(requested) ? this.restrictionOf.get(requested) : undefined;
+    const same = requested ? (Object.isFrozen(requested) ? this.restrictionOf.get(requested) : undefined) : this.unrequested;
     if (same !== undefined) return same ?? undefined;
     const callCwd = requested?.cwd ?? this.ceiling?.cwd ?? '/';
     // Intersecting with the ceiling resolves both policies (tens of microseconds); the result
@@ -251,7 +253,8 @@ export class LocalFileSystem implements FileSystem {
       if (this.restrictions.size >= 64) this.restrictions.clear();
       this.restrictions.set(key, known);
     }
-    if (requested && Object.isFrozen(requested)) this.restrictionOf.set(requested, known);
+    if (!requested) this.unrequested = known;
+    else if (Object.isFrozen(requested)) this.restrictionOf.set(requested, known);
     return known ?? undefined;
   }
 
