@@ -11,11 +11,28 @@ import { fileURLToPath } from 'node:url';
  * source file, a source directory or tsconfig.json is newer than the last build.
  */
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The repository's root: the nearest directory above this module holding package.json. The tests
+ * run either from their source (test/, through tsx) or compiled (dist-test/test/, see
+ * test/run.mjs), so a path relative to the module itself would differ between the two.
+ */
+export const ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
 const DIST = path.join(ROOT, 'dist');
 /** tsc rewrites (or touches) it on every build that saw a change; see tsconfig.json. */
 const BUILD_INFO = path.join(DIST, 'tsconfig.tsbuildinfo');
 const LOCK = path.join(DIST, '.build-lock');
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/** A file in the source tree (fixtures and the like are not compiled): `sourcePath('test', 'fixtures', 'x.mjs')`. */
+export function sourcePath(...parts: string[]): string {
+  return path.join(ROOT, ...parts);
+}
 
 function newestMtime(target: string): number {
   const stat = statSync(target);

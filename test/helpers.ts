@@ -2,11 +2,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
 import { CordonServer, type ServerOptions } from '../src/server/index.js';
-import { ensureBuilt } from './built-cli.js';
+import { ensureBuilt, sourcePath } from './built-cli.js';
 
 export const SH_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
@@ -167,7 +166,7 @@ export async function remoteFixture(options: Partial<ServerOptions> = {}): Promi
   };
 }
 
-const SERVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'server-process.mjs');
+const SERVER_PROCESS = sourcePath('test', 'fixtures', 'server-process.mjs');
 
 /** A server in a child process (the test survives the server stalling or being killed); the built one, from dist/. */
 export async function startServerProcess(

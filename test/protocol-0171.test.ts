@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { builtinProfile } from '../src/sandbox/builtin-profiles.js';
 import type { CordonServer } from '../src/server/index.js';
+import { sourcePath } from './built-cli.js';
 import { type Json, RawClient, SH_ENV, startServer } from './helpers.js';
 
 /**
@@ -78,7 +79,7 @@ describe('0.171 wire: initialize, environmentInfo, environment/info and environm
       'tempDir',
       'capabilities',
     ]);
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(readFileSync(sourcePath('package.json'), 'utf8')) as { version: string };
     assert.equal(info.executorVersion, pkg.version);
     assert.match(info.providerId, /^sha256:[0-9a-f]{64}$/);
     assert.equal(info.cwd, uri(process.cwd()));

@@ -1,31 +1,26 @@
 import { accessSync, constants } from 'node:fs';
 
 /**
- * The keeper: a small Perl program (perl-base is part of every Debian system) that stands between
- * the server and each unsandboxed pipe child, because Node cannot call prctl(2) itself. It
+ * The terminal keeper: a small Perl program (perl-base is part of every Debian system) that stands
+ * between node-pty and each unsandboxed terminal child, because Node cannot call prctl(2) itself.
+ * (Pipe children get the same keeper from the spawn helper, spawner-script.ts, which forks it
+ * instead of starting a perl for each.) It
  *
  * - marks itself a child subreaper, so whatever the command starts and abandons (a daemon that
  *   double-forks, a `setsid` child) is re-parented to it rather than to init;
  * - asks for SIGTERM when the server dies (PR_SET_PDEATHSIG, also after `kill -9` of the server);
- * - on SIGTERM (the server gone, or the process terminated) kills the command's process group and,
- *   round after round, every remaining descendant, then exits;
- * - runs the command as the leader of a session and process group of its own (as the server runs
- *   its children without a keeper), forwards SIGINT to that group, and reports on fd 3
- *   `pid N` and then `exit STATUS` (the raw wait status) when the command itself exits;
- * - stays while descendants live (so a background job keeps running as before, and still dies with
- *   the session), and exits once none is left.
+ * - on SIGTERM (the server gone, or the process terminated) kills every remaining descendant,
+ *   round after round, then exits;
+ * - leads the terminal's session, with the command in its process group, so the terminal's ^C
+ *   reaches the command (the keeper's own handlers do nothing); when the command exits, the keeper
+ *   kills what it left (as the terminal's hangup would) and exits with the command's status, which
+ *   node-pty reports.
  *
- * Its stdin, stdout and stderr go to /dev/null once the command runs, so output end-of-file still
- * means the command and its descendants closed them.
- *
- * On a terminal (tty mode) the keeper leads the terminal's session and the command stays in its
- * process group, so the terminal's ^C reaches the command (the keeper's own handlers do nothing);
- * when the command exits, the keeper kills what it left (as the terminal's hangup would) and exits
- * with the command's status, which node-pty reports. Perl's own startup variables (PERL5OPT, ...)
- * are moved aside for the keeper and restored for the command.
+ * Perl's own startup variables (PERL5OPT, ...) are moved aside for the keeper and restored for the
+ * command.
  */
 const SCRIPT = String.raw`
-my ($nr, $setsid, $server, $tty, $file, @argv) = @ARGV;
+my ($nr, $server, $file, @argv) = @ARGV;
 syscall($nr, 36, 1, 0, 0, 0);
 syscall($nr, 1, 15, 0, 0, 0);
 my $child = 0;
@@ -37,7 +32,7 @@ sub kids {
   return @k;
 }
 sub kill_kids { for (1 .. 100000) { my @k = kids(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } }
-sub end_all { kill('KILL', -$child) if $child && !$tty; kill_kids(); exit 137 }
+sub end_all { kill_kids(); exit 137 }
 sub finish {
   my $st = shift;
   $child = 0;
@@ -46,34 +41,21 @@ sub finish {
   exit($st >> 8);
 }
 $SIG{TERM} = $SIG{HUP} = \&end_all;
-if ($tty) { $SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = sub { } }
-else { $SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child } }
+$SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = sub { };
 end_all() if getppid() != $server;
-my $status;
-unless ($tty) { open($status, '>&=', 3) or exit 126 }
 $child = fork();
 exit 126 unless defined $child;
 if ($child == 0) {
-  syscall($setsid) unless $tty;
-  close($status) if $status;
   $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP);
   delete $ENV{PERL_BADLANG};
   for (keys %ENV) { $ENV{$1} = delete $ENV{$_} if /^__CORDON_KEEPER_(PERL.*)$/ }
   exec { $file } @argv;
   exit 127;
 }
-unless ($tty) {
-  open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');
-  syswrite($status, "pid $child
-");
-}
 while (1) {
   my $w = waitpid(-1, 0);
   if ($w > 0) {
-    next unless $w == $child;
-    finish($?) if $tty;
-    syswrite($status, "exit $?
-");
+    finish($?) if $w == $child;
     next;
   }
   last if $! == 10;
@@ -82,12 +64,12 @@ exit 0;
 `;
 
 /** prctl(2)'s and setsid(2)'s syscall numbers, for the architectures Cordon supports. */
-const SYSCALLS: Partial<Record<NodeJS.Architecture, [number, number]>> = { x64: [157, 112], arm64: [167, 157] };
+export const SYSCALLS: Partial<Record<NodeJS.Architecture, [number, number]>> = { x64: [157, 112], arm64: [167, 157] };
 
-const PERL = '/usr/bin/perl';
+export const PERL = '/usr/bin/perl';
 
-/** The keeper's command line for `file argv...`, or undefined where it cannot run (no perl, not Linux x64/arm64). */
-export function keeperCommand(file: string, argv: string[], tty = false): { file: string; args: string[] } | undefined {
+/** The terminal keeper's command line for `file argv...`, or undefined where it cannot run (no perl, not Linux x64/arm64). */
+export function keeperCommand(file: string, argv: string[]): { file: string; args: string[] } | undefined {
   const nr = SYSCALLS[process.arch];
   if (process.platform !== 'linux' || nr === undefined) return undefined;
   try {
@@ -95,7 +77,7 @@ export function keeperCommand(file: string, argv: string[], tty = false): { file
   } catch {
     return undefined;
   }
-  return { file: PERL, args: ['-e', SCRIPT, '--', String(nr[0]), String(nr[1]), String(process.pid), tty ? '1' : '0', file, ...argv] };
+  return { file: PERL, args: ['-e', SCRIPT, '--', String(nr[0]), String(process.pid), file, ...argv] };
 }
 
 /** Whether children can run under the keeper here. */

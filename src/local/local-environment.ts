@@ -10,6 +10,7 @@ import { HttpRequests } from './http-requests.js';
 import { defaultLocalEnvironmentOptions, type LocalEnvironmentOptions } from './options.js';
 import { ProcessTable } from './process-table.js';
 import { PtyHost } from './pty-host.js';
+import { Spawner } from './spawner.js';
 
 /** Sandboxed fs workers for an environment that was not handed a shared pool. */
 export const defaultFsWorkerPool = (sandbox: LinuxSandbox, env: Readonly<Record<string, string | undefined>>): FsWorkerPool =>
@@ -28,6 +29,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   private readonly ownSandbox: LinuxSandbox | undefined;
   private readonly ownFsWorkers: FsWorkerPool | undefined;
   private readonly ownPtyHost: PtyHost | undefined;
+  private readonly ownSpawner: Spawner | undefined;
 
   constructor(options: Partial<LocalEnvironmentOptions> = {}) {
     const merged = { ...defaultLocalEnvironmentOptions(), ...options };
@@ -35,7 +37,14 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
     const sandbox = (merged.sandbox ?? this.ownSandbox) as LinuxSandbox;
     this.ownFsWorkers = merged.fsWorkers ? undefined : defaultFsWorkerPool(sandbox, merged.serverEnv);
     this.ownPtyHost = merged.ptyHost ? undefined : new PtyHost();
-    this.options = { ...merged, sandbox, fsWorkers: merged.fsWorkers ?? this.ownFsWorkers, ptyHost: merged.ptyHost ?? this.ownPtyHost };
+    this.ownSpawner = merged.spawner ? undefined : new Spawner();
+    this.options = {
+      ...merged,
+      sandbox,
+      fsWorkers: merged.fsWorkers ?? this.ownFsWorkers,
+      ptyHost: merged.ptyHost ?? this.ownPtyHost,
+      spawner: merged.spawner ?? this.ownSpawner,
+    };
     this.exec = new ProcessTable(this.options);
     this.fs = new LocalFileSystem(
       {
@@ -87,7 +96,7 @@ export class LocalEnvironment implements Environment, OutputFlowControl {
   async close(): Promise<void> {
     this.http.closeAll();
     await Promise.all([this.exec.close(), this.fs.dispose()]);
-    await Promise.all([this.ownFsWorkers?.dispose(), this.ownPtyHost?.dispose()]);
+    await Promise.all([this.ownFsWorkers?.dispose(), this.ownPtyHost?.dispose(), this.ownSpawner?.dispose()]);
     this.ownSandbox?.dispose();
   }
 }

@@ -3,6 +3,7 @@ import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
 import { defaultHttpLimits, type HttpLimits } from './http-requests.js';
 import type { PtyHost } from './pty-host.js';
+import type { Spawner } from './spawner.js';
 
 /** The named bounds of a local environment (docs/architecture.md: every bound is configurable). */
 export interface LocalEnvironmentOptions {
@@ -30,10 +31,12 @@ export interface LocalEnvironmentOptions {
   unsizedReadTimeoutMs: number;
   /**
    * Run each unsandboxed pipe child under the keeper (local/keeper.ts), so that nothing it starts,
-   * setsid children included, outlives its session or the server (even after kill -9). Costs a
-   * short-lived perl process per start; without perl it is skipped.
+   * setsid children included, outlives its session or the server (even after kill -9). The keepers
+   * are forked by the spawn helper (local/spawner.ts); without perl it is skipped.
    */
   containChildren: boolean;
+  /** Forks the keepers of unsandboxed pipe children; shared by the sessions of a server. None: the environment starts its own. */
+  spawner: Spawner | undefined;
   /** Runs sandboxed processes; shared by the sessions of a server. None: sandboxed starts are refused. */
   sandbox: LinuxSandbox | undefined;
   /** The most access any call may get; each call runs with its sandbox intersected with this. */
@@ -68,6 +71,7 @@ export const defaultLocalEnvironmentOptions = (): LocalEnvironmentOptions => ({
   sandbox: undefined,
   fsWorkers: undefined,
   ptyHost: undefined,
+  spawner: undefined,
   ceiling: undefined,
   serverEnv: process.env,
   codexHome: undefined,

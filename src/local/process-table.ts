@@ -147,7 +147,9 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
       // `closed` also means the sandbox's mount targets are gone from the host.
       if (cleanup) listener.closed = () => void cleanup().finally(() => proc.markClosed());
       if (request.tty && !this.options.ptyHost) throw internalError('terminals are not available in this environment');
-      const child = await (request.tty ? (this.options.ptyHost as PtyHost).spawn(spec, listener) : spawnPipeChild(spec, listener));
+      const child = await (request.tty
+        ? (this.options.ptyHost as PtyHost).spawn(spec, listener)
+        : spawnPipeChild(spec, listener, this.options.spawner));
       proc.child = child;
       this.live.add(child);
       void child.gone.then(() => this.live.delete(child));

@@ -24,7 +24,7 @@ interface UnixTerminalInternals {
  * `exited` and `closed` come together, after the last byte.
  */
 export async function spawnPtyChild(spec: ChildSpec, listener: ChildListener): Promise<ChildHandle> {
-  const keeper = spec.keeper ? keeperCommand(spec.file, [spec.file, ...spec.args], true) : undefined;
+  const keeper = spec.keeper ? keeperCommand(spec.file, [spec.file, ...spec.args]) : undefined;
   const term = pty.spawn(keeper?.file ?? spec.file, keeper?.args ?? spec.args, {
     name: spec.env.TERM ?? 'xterm-256color',
     cols: spec.cols,

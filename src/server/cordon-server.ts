@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { defaultFsWorkerPool, defaultLinuxSandbox } from '../local/local-environment.js';
 import { PtyHost } from '../local/pty-host.js';
+import { Spawner } from '../local/spawner.js';
 import { ErrorCode, encodeError } from '../protocol/index.js';
 import type { FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../sandbox/linux-sandbox.js';
@@ -29,6 +30,7 @@ export class CordonServer {
   private readonly sandbox: LinuxSandbox;
   private readonly fsWorkers: FsWorkerPool;
   private readonly ptyHost: PtyHost;
+  private readonly spawner: Spawner;
 
   constructor(options: Partial<ServerOptions> = {}) {
     this.options = { ...defaultServerOptions(), ...options };
@@ -38,9 +40,10 @@ export class CordonServer {
     this.ptyHost =
       this.options.environment.ptyHost ??
       new PtyHost((err) => this.options.logger.error({ err }, 'the terminal thread died; its processes were killed'));
+    this.spawner = this.options.environment.spawner ?? new Spawner();
     this.sessions = new SessionRegistry(
       this.options.sessionGraceMs,
-      { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers, ptyHost: this.ptyHost },
+      { ...this.options.environment, sandbox: this.sandbox, fsWorkers: this.fsWorkers, ptyHost: this.ptyHost, spawner: this.spawner },
       this.options.logger,
     );
   }
@@ -111,6 +114,7 @@ export class CordonServer {
     await this.sessions.closeAll();
     if (!this.options.environment.fsWorkers) await this.fsWorkers.dispose();
     if (!this.options.environment.ptyHost) await this.ptyHost.dispose();
+    if (!this.options.environment.spawner) await this.spawner.dispose();
     if (!this.options.environment.sandbox) this.sandbox.dispose();
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { sourcePath } from '../built-cli.js';
 import { findCodexBinary } from './codex-install.js';
 import { assistantMessage, customToolCall, functionCall, type Json, type Turn, toolOutput } from './mock-model.js';
 import { type ScenarioRun, serverKind, withScenario } from './scenario.js';
@@ -14,7 +14,7 @@ import { type ScenarioRun, serverKind, withScenario } from './scenario.js';
  */
 
 const CLI_VERSIONS = ['0.139.0', '0.171.0'] as const;
-const STDIO_MCP_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'mcp-stdio-server.mjs');
+const STDIO_MCP_SERVER = sourcePath('test', 'e2e', 'fixtures', 'mcp-stdio-server.mjs');
 
 function exec(callId: string, cmd: string): Json {
   return functionCall(callId, 'exec_command', { cmd, yield_time_ms: 30_000 });

@@ -12,7 +12,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   execRequirement,
   loadRulesDirectory,
@@ -21,10 +20,11 @@ import {
   requirementsPolicyFromToml,
   ShellSplitter,
 } from '../../src/execpolicy/index.js';
+import { ROOT } from '../built-cli.js';
 import { runCodexExec } from './codex-exec.js';
 import { functionCall, startMockModel, toolOutput } from './mock-model.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const repo = ROOT;
 const installer =
   ['../shared', '../../shared'].map((d) => path.resolve(repo, d, 'reference/install.sh')).find((f) => existsSync(f)) ??
   path.resolve(repo, '../shared/reference/install.sh');

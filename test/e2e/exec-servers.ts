@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from '../built-cli.js';
 import { CLI } from '../cli-helpers.js';
 import { findCodexBinary } from './codex-install.js';
 
@@ -28,8 +28,6 @@ export interface ExecServerOptions {
   /** Extra `cordon serve` flags. */
   extraArgs?: string[];
 }
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function waitForUrl(child: ChildProcess, out: { text: string }): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -59,7 +57,7 @@ export async function startCordon(opts: ExecServerOptions): Promise<ExecServer> 
   for (const w of opts.workspaces) args.push('--workspace', w);
   args.push(...(opts.extraArgs ?? []));
   const child = spawn(process.execPath, args, {
-    cwd: repoRoot,
+    cwd: ROOT,
     env: { ...process.env, CODEX_HOME: opts.codexHome },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { sourcePath } from '../built-cli.js';
 
 /**
  * Runs the CLI in a network namespace of its own with only a loopback interface
@@ -10,7 +9,7 @@ import { fileURLToPath } from 'node:url';
  * each of their 127.0.0.1 ports into the namespace through a Unix socket.
  */
 
-const RUNNER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'netns-runner.mjs');
+const RUNNER = sourcePath('test', 'e2e', 'fixtures', 'netns-runner.mjs');
 
 /** Whether this machine lets an unprivileged process create a user+network namespace. */
 export function loopbackJailAvailable(): boolean {

@@ -8,11 +8,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type PolicyCheckOptions, policyCheck } from '../../src/cli/policy.js';
+import { ROOT } from '../built-cli.js';
 import { CLI } from '../cli-helpers.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const repo = ROOT;
 // shared/ sits beside the clone (CI), or beside the folder of worktrees.
 const installer =
   ['../shared', '../../shared'].map((d) => path.resolve(repo, d, 'reference/install.sh')).find((f) => existsSync(f)) ??

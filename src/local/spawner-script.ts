@@ -1,0 +1,174 @@
+/**
+ * The spawn helper's program (Perl: perl-base is part of every Debian system, and Node cannot call
+ * prctl(2) or fork without copying its whole heap). One helper runs per server; it forks a keeper
+ * for each command from its already-running interpreter (3.5 ms for fork+exec+wait of `true` on the
+ * 2-vCPU VM of docs/performance.md, against 17.5 ms for starting a fresh perl keeper and 7.3 ms for
+ * a bare spawn from Node).
+ *
+ * Requests arrive on stdin as `<byte length>\n<fields separated by NUL>`:
+ * - `S id stdin cwd file argc argv... env...`: start a command (`stdin` 1 = a pipe, 0 = /dev/null);
+ * - `C id`: the server has opened its ends of the command's pipes; the helper closes its copies;
+ * - `K id signal`: signal the command's keeper (INT: forwarded to the command's process group;
+ *   TERM: the keeper kills the group and every descendant, then exits).
+ *
+ * Reports go to stdout, one line each (one write, shorter than PIPE_BUF, so lines never mix),
+ * `id word value...`; the keepers write theirs there directly:
+ * - `0 probe FD` first: a pipe the server tries to open, to learn whether it can open the others;
+ * - `ready KEEPER IN OUT ERR`: the keeper runs; the server's ends of the pipes are the helper's
+ *   descriptors IN (-1: no stdin pipe), OUT and ERR, to be opened through /proc/HELPER/fd/N;
+ * - `pid N` once the command runs (after exec succeeded), or `fail ERRNO` when it could not start
+ *   (either may come before `ready`);
+ * - `exit STATUS` when the command exits (the raw wait status);
+ * - `gone STATUS` when the keeper has exited (no descendant left, or killed), with its wait status.
+ *
+ * Each keeper is a child subreaper that asks for SIGTERM when the helper dies (the helper asks for
+ * it when the server dies, so `kill -9` of the server still ends every command), runs the command
+ * as leader of a session of its own, and stays while descendants live: as local/keeper.ts, whose
+ * terminal-mode keeper this one matches in every other respect.
+ */
+export const SPAWNER_SCRIPT = String.raw`
+use strict; no warnings;
+use POSIX ();
+my ($NR, $SETSID, $server) = @ARGV;
+syscall($NR, 1, 15, 0, 0, 0);
+exit 0 if getppid() != $server;
+$SIG{PIPE} = 'IGNORE';
+$SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
+my $helper = $$;
+# Whatever the server inherited without close-on-exec stays out of the commands (Perl's own handles
+# are not open yet; closing theirs behind Perl's back would leave them half open).
+if (opendir(my $fds, '/proc/self/fd')) { my @fds = grep { /^\d+$/ && $_ > 2 } readdir($fds); closedir($fds); POSIX::close($_) for @fds }
+my (%keeper, %status, %held);
+my $in = '';
+my $stdin_open = 1;
+binmode STDIN; binmode STDOUT;
+sub report { my $l = shift; my $o = 0; while ($o < length $l) { my $w = syswrite(STDOUT, $l, length($l) - $o, $o); exit 0 unless defined $w; $o += $w } }
+pipe(my $probe_r, my $probe_w) or exit 1;
+report("0 probe " . fileno($probe_r) . "\n");
+
+sub keeper {
+  my ($id, $cwd, $file, $argv, $env, $in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w) = @_;
+  syscall($NR, 36, 1, 0, 0, 0);
+  syscall($NR, 1, 15, 0, 0, 0);
+  POSIX::_exit(137) if getppid() != $helper;
+  # Nothing but its own pipes: not the other commands' (a held stdin would never reach end of file).
+  close($probe_r); close($probe_w);
+  for my $h (values %held) { close($_) for grep { defined } @$h }
+  close($_) for values %status;
+  close($_) for grep { defined } ($in_w, $out_r, $err_r, $st_r);
+  # Reports go straight to the server, on the helper's stdout (each line one atomic write); the
+  # helper learns of the keeper's end from $st_w, which nothing writes to.
+  open(my $ev, '>&', \*STDOUT) or POSIX::_exit(126);
+  open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null');
+  my $child = 0;
+  my $kids = sub {
+    if (open(my $f, '<', "/proc/$$/task/$$/children")) { local $/; my $l = <$f>; return split(' ', defined $l ? $l : '') }
+    my @k;
+    opendir(my $d, '/proc') or return ();
+    for (readdir $d) { next unless /^\d+$/; open(my $s, '<', "/proc/$_/stat") or next; my $l = <$s>; push @k, $_ if defined $l && $l =~ /\) \S+ (\d+)/ && $1 == $$ }
+    return @k;
+  };
+  my $kill_kids = sub { for (1 .. 100000) { my @k = $kids->(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } };
+  $SIG{TERM} = $SIG{HUP} = sub { kill('KILL', -$child) if $child; $kill_kids->(); POSIX::_exit(137) };
+  $SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child };
+  $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
+  pipe(my $x_r, my $x_w) or POSIX::_exit(126);
+  $child = fork();
+  if (!defined $child) { $child = 0; syswrite($ev, "$id fail " . ($! + 0) . "\n"); POSIX::_exit(0) }
+  if ($child == 0) {
+    $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP PIPE);
+    syscall($SETSID);
+    close($x_r); close($st_w); close($ev);
+    if (defined $in_r) { open(STDIN, '<&', $in_r) or goto FAIL } else { open(STDIN, '<', '/dev/null') or goto FAIL }
+    open(STDOUT, '>&', $out_w) or goto FAIL;
+    open(STDERR, '>&', $err_w) or goto FAIL;
+    chdir($cwd) or goto FAIL;
+    %ENV = ();
+    for (@$env) { my $e = index($_, '='); $ENV{substr($_, 0, $e)} = substr($_, $e + 1) if $e > 0 }
+    exec { $file } @$argv;
+    FAIL:
+    syswrite($x_w, ($! + 0) || 8);
+    POSIX::_exit(127);
+  }
+  close($x_w);
+  close($_) for grep { defined } ($in_r, $out_w, $err_w);
+  open(STDERR, '>', '/dev/null');
+  my $errno = '';
+  1 while !defined sysread($x_r, $errno, 32) && $!{EINTR};
+  close($x_r);
+  if ($errno ne '') { waitpid($child, 0); $child = 0; syswrite($ev, "$id fail $errno\n"); POSIX::_exit(0) }
+  syswrite($ev, "$id pid $child\n");
+  while (1) {
+    my $w = waitpid(-1, 0);
+    if ($w > 0) { syswrite($ev, "$id exit $?\n") if $w == $child; next }
+    last if $! == 10;
+  }
+  POSIX::_exit(0);
+}
+
+sub start {
+  my ($id, $pipe_stdin, $cwd, $file, $argc, @rest) = @_;
+  my @argv = splice(@rest, 0, $argc);
+  my ($in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w);
+  my $ok = pipe($out_r, $out_w) && pipe($err_r, $err_w) && pipe($st_r, $st_w) && (!$pipe_stdin || pipe($in_r, $in_w));
+  my $pid = $ok ? fork() : undef;
+  if (!defined $pid) {
+    my $e = $! + 0;
+    close($_) for grep { defined } ($in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w);
+    report("$id fail $e\n$id gone 0\n");
+    return;
+  }
+  keeper($id, $cwd, $file, \@argv, \@rest, $in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w) if $pid == 0;
+  close($_) for grep { defined } ($out_w, $err_w, $st_w);
+  $keeper{$id} = $pid;
+  $status{$id} = $st_r;
+  $held{$id} = [$in_r, $in_w, $out_r, $err_r];
+  report("$id ready $pid " . (defined $in_w ? fileno($in_w) : -1) . ' ' . fileno($out_r) . ' ' . fileno($err_r) . "\n");
+}
+
+sub request {
+  my @f = split(/\0/, shift, -1);
+  my $op = shift @f;
+  if ($op eq 'S') { start(@f) }
+  elsif ($op eq 'C') { my $h = delete $held{$f[0]}; close($_) for grep { defined } @{ $h || [] } }
+  elsif ($op eq 'K') { kill($f[1], $keeper{$f[0]}) if $keeper{$f[0]} }
+}
+
+sub status_readable {
+  my $id = shift;
+  my $r = sysread($status{$id}, my $ignored, 64);
+  return if !defined $r && $!{EINTR};
+  return if $r;
+  close(delete $status{$id});
+  my $pid = delete $keeper{$id};
+  1 while waitpid($pid, 0) < 0 && $!{EINTR};
+  # The pipes stay held until the server says it opened them (C), which may come after this.
+  report("$id gone $?\n");
+}
+
+while ($stdin_open || %keeper) {
+  my $rin = '';
+  vec($rin, 0, 1) = 1 if $stdin_open;
+  vec($rin, fileno($status{$_}), 1) = 1 for keys %status;
+  my $rout;
+  my $n = select($rout = $rin, undef, undef, undef);
+  if ($n < 0) { next if $!{EINTR}; last }
+  if ($stdin_open && vec($rout, 0, 1)) {
+    my $r = sysread(STDIN, $in, 65536, length $in);
+    if (!$r) {
+      next if !defined $r && $!{EINTR};
+      $stdin_open = 0;
+      kill('TERM', $_) for values %keeper;
+    }
+    while ((my $nl = index($in, "\n")) >= 0) {
+      my $len = substr($in, 0, $nl);
+      last if length($in) < $nl + 1 + $len;
+      my $msg = substr($in, $nl + 1, $len);
+      substr($in, 0, $nl + 1 + $len) = '';
+      request($msg);
+    }
+  }
+  for my $id (keys %status) { status_readable($id) if $status{$id} && vec($rout, fileno($status{$id}), 1) }
+}
+exit 0;
+`;

@@ -1,0 +1,178 @@
+// The spawn helper (src/local/spawner.ts): one long-lived Perl process that forks a keeper per
+// command. Real processes and pipes throughout.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { type SpawnedCommand, Spawner, type SpawnRequest } from '../src/local/spawner.js';
+import { eventually, isAlive, SH_ENV } from './helpers.js';
+
+interface Run {
+  command: SpawnedCommand;
+  stdout: Promise<string>;
+  stderr: Promise<string>;
+  exit: Promise<number>;
+  gone: Promise<number | null>;
+}
+
+const collect = (stream: Socket): Promise<string> =>
+  new Promise((resolve) => {
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => (text += d));
+    stream.once('close', () => resolve(text));
+  });
+
+async function run(spawner: Spawner, request: Partial<SpawnRequest> & { argv: string[] }): Promise<Run> {
+  let exited = (_: number): void => undefined;
+  let gone = (_: number | null): void => undefined;
+  const exit = new Promise<number>((r) => (exited = r));
+  const goneP = new Promise<number | null>((r) => (gone = r));
+  const command = await spawner.spawn(
+    { file: request.file ?? (request.argv[0] as string), cwd: '/', env: SH_ENV, pipeStdin: false, ...request },
+    { exit: (s) => exited(s), gone: (s) => gone(s) },
+  );
+  return { command, stdout: collect(command.stdout), stderr: collect(command.stderr), exit, gone: goneP };
+}
+
+const sh = (script: string, extra: Partial<SpawnRequest> = {}) => ({ file: '/bin/sh', argv: ['sh', '-c', script], ...extra });
+
+describe('spawn helper', () => {
+  const spawner = new Spawner();
+  before(async () => assert.equal(await spawner.available(), true, 'perl and /proc are available here'));
+  after(() => spawner.dispose());
+
+  it('runs a command on pipes and reports its output, exit status and end', async () => {
+    const r = await run(spawner, sh('echo out; echo err >&2; exit 3'));
+    assert.equal(await r.stdout, 'out\n');
+    assert.equal(await r.stderr, 'err\n');
+    assert.equal((await r.exit) >> 8, 3);
+    assert.equal(await r.gone, 0);
+  });
+
+  it('gives the command exactly its argv[0], cwd and environment, its own session, default SIGPIPE and no stray descriptors', async () => {
+    const r = await run(spawner, {
+      file: '/bin/sh',
+      argv: ['custom-name', '-c', 'echo "$0"; pwd; env | sort; ps -o sid= -p $$; echo $$; grep SigIgn /proc/$$/status; ls /proc/$$/fd'],
+      cwd: '/tmp',
+      env: { PATH: SH_ENV.PATH, ONLY: 'this=one' },
+    });
+    const lines = (await r.stdout).trim().split('\n');
+    assert.equal(lines[0], 'custom-name');
+    assert.equal(lines[1], '/tmp');
+    const env = lines.filter((l) => /^[A-Z_]+=/.test(l) && !l.startsWith('PWD=') && !l.startsWith('SHLVL=') && !l.startsWith('_='));
+    assert.deepEqual(env, ['ONLY=this=one', `PATH=${SH_ENV.PATH}`]);
+    const sid = Number(lines.find((l, i) => i > 1 && /^\s*\d+$/.test(l)));
+    const pid = r.command.commandPid;
+    assert.equal(sid, pid, 'the command leads its own session');
+    assert.match(lines.find((l) => l.startsWith('SigIgn')) ?? '', /^SigIgn:\s+0+$/, 'no signal ignored (SIGPIPE default)');
+    assert.deepEqual(lines.slice(-3), ['0', '1', '2'], 'only stdin, stdout and stderr are open');
+  });
+
+  it('feeds stdin through its pipe; end of input reaches the command even while other commands run', async () => {
+    const sleeper = await run(spawner, sh('sleep 60'));
+    const cat = await run(spawner, { file: '/bin/cat', argv: ['cat'], pipeStdin: true });
+    const later = await run(spawner, sh('sleep 60', { pipeStdin: true }));
+    cat.command.stdin?.end('through the pipe\n');
+    assert.equal(await cat.stdout, 'through the pipe\n');
+    assert.equal(await cat.exit, 0);
+    for (const r of [sleeper, later]) r.command.signal('TERM');
+    assert.equal(await sleeper.gone, 137 << 8);
+    await later.gone;
+  });
+
+  it('a write to the stdin of a command that has exited fails instead of hanging', async () => {
+    const r = await run(spawner, sh('exit 0', { pipeStdin: true }));
+    await r.gone;
+    const stdin = r.command.stdin as Socket;
+    const err = await new Promise<Error | null | undefined>((resolve) => {
+      stdin.once('error', resolve);
+      stdin.write(Buffer.alloc(256 * 1024), (e) => resolve(e));
+    });
+    assert.ok(err instanceof Error, 'the write failed');
+  });
+
+  it('refuses a program that cannot run with its OS error, and keeps working', async () => {
+    await assert.rejects(
+      spawner.spawn({ file: '/nonexistent/prog', argv: ['prog'], cwd: '/', env: {}, pipeStdin: false }, { exit() {}, gone() {} }),
+      {
+        code: 'ENOENT',
+      },
+    );
+    await assert.rejects(
+      spawner.spawn({ file: '/etc/passwd', argv: ['passwd'], cwd: '/', env: {}, pipeStdin: false }, { exit() {}, gone() {} }),
+      {
+        code: 'EACCES',
+      },
+    );
+    await assert.rejects(
+      spawner.spawn({ file: '/bin/true', argv: ['true'], cwd: '/nonexistent-dir', env: {}, pipeStdin: false }, { exit() {}, gone() {} }),
+      {
+        code: 'ENOENT',
+      },
+    );
+    await assert.rejects(
+      spawner.spawn({ file: '/bin/echo', argv: ['echo', 'a\0b'], cwd: '/', env: {}, pipeStdin: false }, { exit() {}, gone() {} }),
+      TypeError,
+    );
+    const r = await run(spawner, sh('echo still here'));
+    assert.equal(await r.stdout, 'still here\n');
+  });
+
+  it('keeps forty concurrent starts apart', async () => {
+    const runs = await Promise.all(Array.from({ length: 40 }, (_, i) => run(spawner, sh(`echo ${i}; echo e${i} >&2; exit ${i % 7}`))));
+    for (const [i, r] of runs.entries()) {
+      assert.equal(await r.stdout, `${i}\n`);
+      assert.equal(await r.stderr, `e${i}\n`);
+      assert.equal((await r.exit) >> 8, i % 7);
+    }
+  });
+
+  it('INT reaches the command’s process group; TERM ends the command and what it started, setsid children included', async () => {
+    const r = await run(spawner, sh("trap 'echo got INT; exit 5' INT; setsid sleep 60 & echo $!; while :; do sleep 0.05; done"));
+    let first = '';
+    r.command.stdout.on('data', (d: string) => (first += d));
+    await eventually(() => first.includes('\n'), 10_000, 'the setsid child pid');
+    const daemon = Number(first.trim());
+    assert.ok(isAlive(daemon));
+    r.command.signal('INT');
+    assert.equal((await r.exit) >> 8, 5);
+    await eventually(() => first.includes('got INT'), 10_000, 'the trap ran');
+    assert.ok(isAlive(daemon), 'the setsid child outlives the command');
+    r.command.signal('TERM');
+    await r.gone;
+    await eventually(() => !isAlive(daemon), 10_000, 'the setsid child ended');
+  });
+
+  it('when the helper dies, its commands die with it and the next start runs a new helper', async () => {
+    const r = await run(spawner, sh('sleep 60 & echo $!; wait'));
+    let text = '';
+    r.command.stdout.on('data', (d: string) => (text += d));
+    await eventually(() => text.includes('\n'), 10_000, 'the background pid');
+    const background = Number(text.trim());
+    const helper = spawner.helperPid as number;
+    process.kill(helper, 'SIGKILL');
+    assert.equal(await r.gone, null);
+    await eventually(() => !isAlive(background) && !isAlive(r.command.commandPid), 10_000, 'the commands ended');
+    const again = await run(spawner, sh('echo new helper'));
+    assert.equal(await again.stdout, 'new helper\n');
+    assert.notEqual(spawner.helperPid, helper);
+  });
+});
+
+describe('spawn helper lifetime', () => {
+  it('does not hold the server’s event loop open while no command runs, and ends with dispose', async () => {
+    const spawner = new Spawner();
+    assert.equal(await spawner.available(), true);
+    const r = await run(spawner, sh('exit 0'));
+    await r.gone;
+    const pid = spawner.helperPid as number;
+    assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('/usr/bin/perl'));
+    await spawner.dispose();
+    await eventually(() => !isAlive(pid), 5000, 'the helper ended');
+    await assert.rejects(
+      spawner.spawn({ file: '/bin/true', argv: ['true'], cwd: '/', env: {}, pipeStdin: false }, { exit() {}, gone() {} }),
+      /shut down/,
+    );
+  });
+});
