@@ -28,8 +28,7 @@
  */
 export const SPAWNER_SCRIPT = String.raw`
 use strict; no warnings;
-use POSIX ();
-my ($NR, $SETSID, $server) = @ARGV;
+my ($NR, $SETSID, $EXIT, $CLOSE, $server) = @ARGV;
 syscall($NR, 1, 15, 0, 0, 0);
 exit 0 if getppid() != $server;
 $SIG{PIPE} = 'IGNORE';
@@ -37,7 +36,7 @@ $SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
 my $helper = $$;
 # Whatever the server inherited without close-on-exec stays out of the commands (Perl's own handles
 # are not open yet; closing theirs behind Perl's back would leave them half open).
-if (opendir(my $fds, '/proc/self/fd')) { my @fds = grep { /^\d+$/ && $_ > 2 } readdir($fds); closedir($fds); POSIX::close($_) for @fds }
+if (opendir(my $fds, '/proc/self/fd')) { my @fds = grep { /^\d+$/ && $_ > 2 } readdir($fds); closedir($fds); syscall($CLOSE, $_ + 0) for @fds }
 my (%keeper, %status, %held);
 my $in = '';
 my $stdin_open = 1;
@@ -50,7 +49,7 @@ sub keeper {
   my ($id, $cwd, $file, $argv, $env, $in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w) = @_;
   syscall($NR, 36, 1, 0, 0, 0);
   syscall($NR, 1, 15, 0, 0, 0);
-  POSIX::_exit(137) if getppid() != $helper;
+  syscall($EXIT, 137) if getppid() != $helper;
   # Nothing but its own pipes: not the other commands' (a held stdin would never reach end of file).
   close($probe_r); close($probe_w);
   for my $h (values %held) { close($_) for grep { defined } @$h }
@@ -58,7 +57,7 @@ sub keeper {
   close($_) for grep { defined } ($in_w, $out_r, $err_r, $st_r);
   # Reports go straight to the server, on the helper's stdout (each line one atomic write); the
   # helper learns of the keeper's end from $st_w, which nothing writes to.
-  open(my $ev, '>&', \*STDOUT) or POSIX::_exit(126);
+  open(my $ev, '>&', \*STDOUT) or syscall($EXIT, 126);
   open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null');
   my $child = 0;
   my $kids = sub {
@@ -69,12 +68,12 @@ sub keeper {
     return @k;
   };
   my $kill_kids = sub { for (1 .. 100000) { my @k = $kids->(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } };
-  $SIG{TERM} = $SIG{HUP} = sub { kill('KILL', -$child) if $child; $kill_kids->(); POSIX::_exit(137) };
+  $SIG{TERM} = $SIG{HUP} = sub { kill('KILL', -$child) if $child; $kill_kids->(); syscall($EXIT, 137) };
   $SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child };
   $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
-  pipe(my $x_r, my $x_w) or POSIX::_exit(126);
+  pipe(my $x_r, my $x_w) or syscall($EXIT, 126);
   $child = fork();
-  if (!defined $child) { $child = 0; syswrite($ev, "$id fail " . ($! + 0) . "\n"); POSIX::_exit(0) }
+  if (!defined $child) { $child = 0; syswrite($ev, "$id fail " . ($! + 0) . "\n"); syscall($EXIT, 0) }
   if ($child == 0) {
     $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP PIPE);
     syscall($SETSID);
@@ -88,22 +87,22 @@ sub keeper {
     exec { $file } @$argv;
     FAIL:
     syswrite($x_w, ($! + 0) || 8);
-    POSIX::_exit(127);
+    syscall($EXIT, 127);
   }
   close($x_w);
   close($_) for grep { defined } ($in_r, $out_w, $err_w);
   open(STDERR, '>', '/dev/null');
   my $errno = '';
-  1 while !defined sysread($x_r, $errno, 32) && $!{EINTR};
+  1 while !defined sysread($x_r, $errno, 32) && $! == 4;
   close($x_r);
-  if ($errno ne '') { waitpid($child, 0); $child = 0; syswrite($ev, "$id fail $errno\n"); POSIX::_exit(0) }
+  if ($errno ne '') { waitpid($child, 0); $child = 0; syswrite($ev, "$id fail $errno\n"); syscall($EXIT, 0) }
   syswrite($ev, "$id pid $child\n");
   while (1) {
     my $w = waitpid(-1, 0);
     if ($w > 0) { syswrite($ev, "$id exit $?\n") if $w == $child; next }
     last if $! == 10;
   }
-  POSIX::_exit(0);
+  syscall($EXIT, 0);
 }
 
 sub start {
@@ -137,11 +136,11 @@ sub request {
 sub status_readable {
   my $id = shift;
   my $r = sysread($status{$id}, my $ignored, 64);
-  return if !defined $r && $!{EINTR};
+  return if !defined $r && $! == 4;
   return if $r;
   close(delete $status{$id});
   my $pid = delete $keeper{$id};
-  1 while waitpid($pid, 0) < 0 && $!{EINTR};
+  1 while waitpid($pid, 0) < 0 && $! == 4;
   # The pipes stay held until the server says it opened them (C), which may come after this.
   report("$id gone $?\n");
 }
@@ -152,11 +151,11 @@ while ($stdin_open || %keeper) {
   vec($rin, fileno($status{$_}), 1) = 1 for keys %status;
   my $rout;
   my $n = select($rout = $rin, undef, undef, undef);
-  if ($n < 0) { next if $!{EINTR}; last }
+  if ($n < 0) { next if $! == 4; last }
   if ($stdin_open && vec($rout, 0, 1)) {
     my $r = sysread(STDIN, $in, 65536, length $in);
     if (!$r) {
-      next if !defined $r && $!{EINTR};
+      next if !defined $r && $! == 4;
       $stdin_open = 0;
       kill('TERM', $_) for values %keeper;
     }

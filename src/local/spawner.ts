@@ -161,7 +161,7 @@ export class Spawner {
     if (this.helper) return this.helper;
     const nr = SYSCALLS[process.arch];
     if (!nr) throw new Error(`the spawn helper does not support ${process.arch}`);
-    const helper = spawn(PERL, ['-e', SPAWNER_SCRIPT, '--', String(nr[0]), String(nr[1]), String(process.pid)], {
+    const helper = spawn(PERL, ['-e', SPAWNER_SCRIPT, '--', ...nr.map(String), String(process.pid)], {
       // Perl's own variables (PERL5OPT, PERL5LIB) from the server's environment must not reach it.
       env: { PERL_BADLANG: '0' },
       // Its own session: a terminal's ^C meant for the server does not reach it (the server's end
