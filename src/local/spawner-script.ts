@@ -45,8 +45,23 @@ sub report { my $l = shift; my $o = 0; while ($o < length $l) { my $w = syswrite
 pipe(my $probe_r, my $probe_w) or exit 1;
 report("0 probe " . fileno($probe_r) . "\n");
 
-sub keeper {
-  my ($id, $cwd, $file, $argv, $env, $in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w) = @_;
+sub write_all { my ($fh, $l) = @_; my $o = 0; while ($o < length $l) { my $w = syswrite($fh, $l, length($l) - $o, $o); if (!defined $w) { next if $! == 4; return 0 } $o += $w } 1 }
+sub read_msg {
+  my $fh = shift;
+  my $buf = '';
+  while (index($buf, "\n") < 0) { my $r = sysread($fh, $buf, 4096, length $buf); next if !defined $r && $! == 4; return undef unless $r }
+  my $nl = index($buf, "\n");
+  my $len = substr($buf, 0, $nl);
+  $buf = substr($buf, $nl + 1);
+  while (length($buf) < $len) { my $r = sysread($fh, $buf, $len - length($buf), length $buf); next if !defined $r && $! == 4; return undef unless $r }
+  return $buf;
+}
+
+# A spare keeper, forked before it is needed together with the child that will exec the command,
+# so that neither fork (each ~2-4 ms on a small VM) is paid while a start waits. It gets the start
+# request on $req_r and passes it on to that child.
+sub spare_keeper {
+  my ($req_r, $p) = @_;
   syscall($NR, 36, 1, 0, 0, 0);
   syscall($NR, 1, 15, 0, 0, 0);
   syscall($EXIT, 137) if getppid() != $helper;
@@ -54,11 +69,11 @@ sub keeper {
   close($probe_r); close($probe_w);
   for my $h (values %held) { close($_) for grep { defined } @$h }
   close($_) for values %status;
-  close($_) for grep { defined } ($in_w, $out_r, $err_r, $st_r);
+  close($_) for ($p->{in_w}, $p->{out_r}, $p->{err_r}, $p->{st_r});
   # Reports go straight to the server, on the helper's stdout (each line one atomic write); the
-  # helper learns of the keeper's end from $st_w, which nothing writes to.
+  # helper learns of the keeper's end from st_w, which nothing writes to.
   open(my $ev, '>&', \*STDOUT) or syscall($EXIT, 126);
-  open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null');
+  open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');
   my $child = 0;
   my $kids = sub {
     if (open(my $f, '<', "/proc/$$/task/$$/children")) { local $/; my $l = <$f>; return split(' ', defined $l ? $l : '') }
@@ -71,27 +86,39 @@ sub keeper {
   $SIG{TERM} = $SIG{HUP} = sub { kill('KILL', -$child) if $child; $kill_kids->(); syscall($EXIT, 137) };
   $SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child };
   $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
-  pipe(my $x_r, my $x_w) or syscall($EXIT, 126);
+  (pipe(my $x_r, my $x_w) && pipe(my $go_r, my $go_w)) or syscall($EXIT, 126);
   $child = fork();
-  if (!defined $child) { $child = 0; syswrite($ev, "$id fail " . ($! + 0) . "\n"); syscall($EXIT, 0) }
-  if ($child == 0) {
+  my $fork_errno = $! + 0;
+  if (defined $child && $child == 0) {
     $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP PIPE);
+    close($x_r); close($p->{st_w}); close($ev); close($req_r); close($go_w);
+    my $m = read_msg($go_r);
+    syscall($EXIT, 0) unless defined $m;
+    close($go_r);
+    my ($id, $pipe_stdin, $cwd, $file, $argc, @env) = split(/\0/, $m, -1);
+    my @argv = splice(@env, 0, $argc);
     syscall($SETSID);
-    close($x_r); close($st_w); close($ev);
-    if (defined $in_r) { open(STDIN, '<&', $in_r) or goto FAIL } else { open(STDIN, '<', '/dev/null') or goto FAIL }
-    open(STDOUT, '>&', $out_w) or goto FAIL;
-    open(STDERR, '>&', $err_w) or goto FAIL;
+    if ($pipe_stdin) { open(STDIN, '<&', $p->{in_r}) or goto FAIL } else { open(STDIN, '<', '/dev/null') or goto FAIL }
+    open(STDOUT, '>&', $p->{out_w}) or goto FAIL;
+    open(STDERR, '>&', $p->{err_w}) or goto FAIL;
     chdir($cwd) or goto FAIL;
     %ENV = ();
-    for (@$env) { my $e = index($_, '='); $ENV{substr($_, 0, $e)} = substr($_, $e + 1) if $e > 0 }
-    exec { $file } @$argv;
+    for (@env) { my $e = index($_, '='); $ENV{substr($_, 0, $e)} = substr($_, $e + 1) if $e > 0 }
+    exec { $file } @argv;
     FAIL:
     syswrite($x_w, ($! + 0) || 8);
     syscall($EXIT, 127);
   }
-  close($x_w);
-  close($_) for grep { defined } ($in_r, $out_w, $err_w);
-  open(STDERR, '>', '/dev/null');
+  $child = 0 unless defined $child;
+  close($_) for ($x_w, $go_r, $p->{in_r}, $p->{out_w}, $p->{err_w});
+  my $m = read_msg($req_r);
+  # The helper dropped this spare (it is shutting down).
+  if (!defined $m) { if ($child) { kill('KILL', $child); waitpid($child, 0) } syscall($EXIT, 0) }
+  close($req_r);
+  my ($id) = split(/\0/, $m, 2);
+  if (!$child) { syswrite($ev, "$id fail " . ($fork_errno || 11) . "\n"); syscall($EXIT, 0) }
+  write_all($go_w, length($m) . "\n" . $m);
+  close($go_w);
   my $errno = '';
   1 while !defined sysread($x_r, $errno, 32) && $! == 4;
   close($x_r);
@@ -105,24 +132,45 @@ sub keeper {
   syscall($EXIT, 0);
 }
 
-sub start {
-  my ($id, $pipe_stdin, $cwd, $file, $argc, @rest) = @_;
-  my @argv = splice(@rest, 0, $argc);
-  my ($in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w);
-  my $ok = pipe($out_r, $out_w) && pipe($err_r, $err_w) && pipe($st_r, $st_w) && (!$pipe_stdin || pipe($in_r, $in_w));
+my $spare;
+sub make_spare {
+  my (%p, $req_r, $req_w);
+  my $ok = pipe($p{in_r}, $p{in_w}) && pipe($p{out_r}, $p{out_w}) && pipe($p{err_r}, $p{err_w}) && pipe($p{st_r}, $p{st_w}) && pipe($req_r, $req_w);
   my $pid = $ok ? fork() : undef;
-  if (!defined $pid) {
-    my $e = $! + 0;
-    close($_) for grep { defined } ($in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w);
-    report("$id fail $e\n$id gone 0\n");
-    return;
+  if (!defined $pid) { close($_) for grep { defined } (values %p, $req_r, $req_w); return undef }
+  if ($pid == 0) { close($req_w); spare_keeper($req_r, \%p) }
+  close($_) for ($req_r, $p{out_w}, $p{err_w}, $p{st_w});
+  return { pid => $pid, req => $req_w, in_r => $p{in_r}, in_w => $p{in_w}, out_r => $p{out_r}, err_r => $p{err_r}, st_r => $p{st_r} };
+}
+sub drop_spare {
+  my $k = shift;
+  close($k->{req});
+  kill('KILL', $k->{pid});
+  1 while waitpid($k->{pid}, 0) < 0 && $! == 4;
+  close($_) for @$k{qw(in_r in_w out_r err_r st_r)};
+}
+
+sub start {
+  my ($id, $pipe_stdin) = @_;
+  my $payload = join("\0", @_);
+  for my $try (1, 2) {
+    my $k = $spare || make_spare();
+    $spare = undef;
+    if (!$k) { report("$id fail " . (($! + 0) || 11) . "\n$id gone 0\n"); return }
+    if (write_all($k->{req}, length($payload) . "\n" . $payload)) {
+      close($k->{req});
+      $keeper{$id} = $k->{pid};
+      $status{$id} = $k->{st_r};
+      # Held until the server has opened its ends (C); stdin's read end too, so that its open for
+      # writing finds a reader even when the command has already exited.
+      $held{$id} = [$k->{in_r}, $k->{in_w}, $k->{out_r}, $k->{err_r}];
+      report("$id ready $k->{pid} " . ($pipe_stdin ? fileno($k->{in_w}) : -1) . ' ' . fileno($k->{out_r}) . ' ' . fileno($k->{err_r}) . "\n");
+      return;
+    }
+    # That spare died before it was used (killed from outside): a fresh one.
+    drop_spare($k);
   }
-  keeper($id, $cwd, $file, \@argv, \@rest, $in_r, $in_w, $out_r, $out_w, $err_r, $err_w, $st_r, $st_w) if $pid == 0;
-  close($_) for grep { defined } ($out_w, $err_w, $st_w);
-  $keeper{$id} = $pid;
-  $status{$id} = $st_r;
-  $held{$id} = [$in_r, $in_w, $out_r, $err_r];
-  report("$id ready $pid " . (defined $in_w ? fileno($in_w) : -1) . ' ' . fileno($out_r) . ' ' . fileno($err_r) . "\n");
+  report("$id fail 5\n$id gone 0\n");
 }
 
 sub request {
@@ -146,6 +194,7 @@ sub status_readable {
 }
 
 while ($stdin_open || %keeper) {
+  $spare ||= make_spare() if $stdin_open;
   my $rin = '';
   vec($rin, 0, 1) = 1 if $stdin_open;
   vec($rin, fileno($status{$_}), 1) = 1 for keys %status;
@@ -158,6 +207,8 @@ while ($stdin_open || %keeper) {
       next if !defined $r && $! == 4;
       $stdin_open = 0;
       kill('TERM', $_) for values %keeper;
+      drop_spare($spare) if $spare;
+      $spare = undef;
     }
     while ((my $nl = index($in, "\n")) >= 0) {
       my $len = substr($in, 0, $nl);
