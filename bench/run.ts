@@ -6,11 +6,12 @@ import { figures, prepareFsFixtures, type Side } from './figures.js';
 import { installReference, ROOT, type RunningServer, startCordon, startReference } from './servers.js';
 
 /**
- * `npm run bench [-- --reference 0.141.0] [--sandboxed-reference 0.171.0] [--rounds 3] [--only TEXT] [--no-reference]`
+ * `npm run bench [-- --reference 0.141.0] [--sandboxed-reference 0.171.0] [--rounds 3] [--only TEXT] [--no-reference] [--no-proxy]`
  * Measures each figure's servers through the same client, interleaved (the order rotates every
  * round) so machine noise hits all of them, each round on freshly started servers, and prints each
  * side's median and the median of the per-round ratios of the first side against each other.
  * `--only` keeps the figures whose name contains TEXT (repeatable, e.g. `--only sandboxed --only default`).
+ * The managed-proxy figures (bench/proxy.ts) follow unless `--only` or `--no-proxy` is given.
  */
 const { values } = parseArgs({
   options: {
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     only: { type: 'string', multiple: true },
     'no-reference': { type: 'boolean', default: false },
+    'no-proxy': { type: 'boolean', default: false },
   },
 });
 
@@ -129,3 +131,7 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}; results written to ${path.relative(process.cwd(), file)}`,
 );
+if (only.length === 0 && !values['no-proxy']) {
+  console.log('');
+  await import('./proxy.js');
+}
