@@ -167,7 +167,7 @@ describe('spawn helper lifetime', () => {
     const r = await run(spawner, sh('exit 0'));
     await r.gone;
     const pid = spawner.helperPid as number;
-    assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('/usr/bin/perl'));
+    assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('cordon-spawn-helper'), 'named in ps');
     await spawner.dispose();
     await eventually(() => !isAlive(pid), 5000, 'the helper ended');
     await assert.rejects(

@@ -34,6 +34,8 @@ exit 0 if getppid() != $server;
 $SIG{PIPE} = 'IGNORE';
 $SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
 my $helper = $$;
+# A short name in ps (the -e program would otherwise fill the command line).
+$0 = 'cordon-spawn-helper';
 # Whatever the server inherited without close-on-exec stays out of the commands (Perl's own handles
 # are not open yet; closing theirs behind Perl's back would leave them half open).
 if (opendir(my $fds, '/proc/self/fd')) { my @fds = grep { /^\d+$/ && $_ > 2 } readdir($fds); closedir($fds); syscall($CLOSE, $_ + 0) for @fds }
@@ -62,6 +64,7 @@ sub read_msg {
 # request on $req_r and passes it on to that child.
 sub spare_keeper {
   my ($req_r, $p) = @_;
+  $0 = 'cordon-spawn-helper: spare keeper';
   syscall($NR, 36, 1, 0, 0, 0);
   syscall($NR, 1, 15, 0, 0, 0);
   syscall($EXIT, 137) if getppid() != $helper;
@@ -90,6 +93,7 @@ sub spare_keeper {
   $child = fork();
   my $fork_errno = $! + 0;
   if (defined $child && $child == 0) {
+    $0 = 'cordon-spawn-helper: spare child';
     $SIG{$_} = 'DEFAULT' for qw(TERM HUP INT QUIT TSTP PIPE);
     close($x_r); close($p->{st_w}); close($ev); close($req_r); close($go_w);
     my $m = read_msg($go_r);
@@ -116,6 +120,7 @@ sub spare_keeper {
   if (!defined $m) { if ($child) { kill('KILL', $child); waitpid($child, 0) } syscall($EXIT, 0) }
   close($req_r);
   my ($id) = split(/\0/, $m, 2);
+  $0 = "cordon-keeper $id";
   if (!$child) { syswrite($ev, "$id fail " . ($fork_errno || 11) . "\n"); syscall($EXIT, 0) }
   write_all($go_w, length($m) . "\n" . $m);
   close($go_w);

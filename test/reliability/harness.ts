@@ -575,7 +575,7 @@ export class DescendantWatch {
 /** The server's own helpers (sandboxed fs workers, tsx's esbuild service) live as long as the server, not a session. */
 function isServerOwned(pid: number): boolean {
   try {
-    return /fs-worker|esbuild\0--service/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    return /fs-worker|esbuild\0--service|^cordon-spawn-helper/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return false;
   }
