@@ -125,6 +125,66 @@ describe('process lifetime', () => {
   });
 });
 
+describe('process lifetime: kill -9 right after a start', () => {
+  // bubblewrap's --die-with-parent takes effect only once bwrap runs; a server killed in the moment
+  // between its spawn and that used to leave the sandbox running for good (seen in a reliability
+  // run). Each round kills the server the moment its process/start is answered.
+  for (const [sandboxed, tty] of [
+    [false, false],
+    [true, false],
+    [true, true],
+  ]) {
+    it(`leaves no ${sandboxed ? 'sandboxed ' : ''}${tty ? 'terminal' : 'pipe'} process behind, round after round`, {
+      skip: sandboxed && !existsSync('/usr/bin/bwrap') ? 'no bwrap' : false,
+    }, async () => {
+      const scratch = await tempDir('cordon-lifetime-');
+      const mark = `cordon-race-${process.pid}-${sandboxed ? 's' : 'u'}${tty ? 't' : 'p'}`;
+      const ceiling = sandboxed
+        ? { profile: builtinProfile(':workspace'), cwd: scratch.dir, workspaceRoots: [scratch.dir], name: ':workspace' }
+        : undefined;
+      try {
+        for (let round = 0; round < 8; round++) {
+          const server = await startServerProcess({ environment: { ceiling } });
+          try {
+            const { client } = await RawClient.ready(server.url);
+            const answered = client.request('process/start', {
+              processId: 'p',
+              argv: ['sleep', '600'],
+              cwd: scratch.dir,
+              env: { ...SH_ENV, CORDON_RACE_MARK: mark },
+              tty,
+            });
+            const res = await answered;
+            server.child.kill('SIGKILL');
+            assert.equal(res.error, undefined, JSON.stringify(res.error));
+          } finally {
+            server.child.kill('SIGKILL');
+            await server.stop();
+          }
+        }
+        await eventually(() => markedPids(mark).length === 0, DIE_WITHIN_MS, `no survivor (alive: ${markedPids(mark).join(' ')})`);
+      } finally {
+        for (const pid of markedPids(mark)) process.kill(pid, 'SIGKILL');
+        await scratch.cleanup();
+      }
+    });
+  }
+});
+
+/** Processes whose environment holds `mark`. */
+function markedPids(mark: string): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'latin1').includes(mark)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 /** Sleepers started by the sandboxed test commands (found by their working directory). */
 function sandboxSleepers(dir: string): number {
   let n = 0;

@@ -56,7 +56,14 @@ async function startKept(spec: ChildSpec, spawner: Spawner): Promise<Started> {
   };
   let alive = true;
   const command = await spawner.spawn(
-    { file: spec.file, argv: [spec.argv0, ...spec.args], cwd: spec.cwd, env: spec.env, pipeStdin: spec.pipeStdin },
+    {
+      file: spec.file,
+      argv: [spec.argv0, ...spec.args],
+      cwd: spec.cwd,
+      env: spec.env,
+      pipeStdin: spec.pipeStdin,
+      ...(spec.descriptors ? { descriptors: spec.descriptors } : {}),
+    },
     {
       exit: (status) => exit(waitStatusExitCode(status)),
       gone: (status) => {
@@ -79,8 +86,13 @@ async function startKept(spec: ChildSpec, spawner: Spawner): Promise<Started> {
     stderr: command.stderr,
     exitReportedApart: true,
     gone,
-    // The keeper forwards SIGINT to the command's process group.
-    interrupt: () => alive && command.signal('INT'),
+    interrupt: () => {
+      if (spec.interruptGroup) {
+        const group = spec.interruptGroup(command.commandPid);
+        if (group !== undefined) killGroup(group, 'SIGINT');
+        // Otherwise the keeper forwards SIGINT to the command's process group.
+      } else if (alive) command.signal('INT');
+    },
     terminate: () => {
       terminated = true;
       killGroup(command.commandPid, 'SIGKILL');

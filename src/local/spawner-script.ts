@@ -6,7 +6,8 @@
  * a bare spawn from Node).
  *
  * Requests arrive on stdin as `<byte length>\n<fields separated by NUL>`:
- * - `S id stdin cwd file argc argv... env...`: start a command (`stdin` 1 = a pipe, 0 = /dev/null);
+ * - `S id stdin cwd file argc argv... descc desc... env...`: start a command (`stdin` 1 = a pipe,
+ *   0 = /dev/null; each `desc` a file opened read-only as the command's fd 3, 4, ...);
  * - `C id`: the server has opened its ends of the command's pipes; the helper closes its copies;
  * - `K id signal`: signal the command's keeper (INT: forwarded to the command's process group;
  *   TERM: the keeper kills the group and every descendant, then exits).
@@ -28,7 +29,7 @@
  */
 export const SPAWNER_SCRIPT = String.raw`
 use strict; no warnings;
-my ($NR, $SETSID, $EXIT, $CLOSE, $server) = @ARGV;
+my ($NR, $SETSID, $EXIT, $CLOSE, $DUP3, $server) = @ARGV;
 syscall($NR, 1, 15, 0, 0, 0);
 exit 0 if getppid() != $server;
 $SIG{PIPE} = 'IGNORE';
@@ -99,18 +100,30 @@ sub spare_keeper {
     my $m = read_msg($go_r);
     syscall($EXIT, 0) unless defined $m;
     close($go_r);
-    my ($id, $pipe_stdin, $cwd, $file, $argc, @env) = split(/\0/, $m, -1);
-    my @argv = splice(@env, 0, $argc);
+    my ($id, $pipe_stdin, $cwd, $file, $argc, @rest) = split(/\0/, $m, -1);
+    my @argv = splice(@rest, 0, $argc);
+    my $descc = shift @rest;
+    my @desc = splice(@rest, 0, $descc);
+    my @env = @rest;
+    # Failures are reported on a copy of x_w far above the descriptors placed at 3, 4, ... below.
+    my $xfd = fcntl($x_w, 1030, 200);
+    my $xw = $x_w;
+    if (defined $xfd && open(my $moved, '>&=', $xfd)) { $xw = $moved }
     syscall($SETSID);
     if ($pipe_stdin) { open(STDIN, '<&', $p->{in_r}) or goto FAIL } else { open(STDIN, '<', '/dev/null') or goto FAIL }
     open(STDOUT, '>&', $p->{out_w}) or goto FAIL;
     open(STDERR, '>&', $p->{err_w}) or goto FAIL;
     chdir($cwd) or goto FAIL;
+    # Files the command gets as fds 3, 4, ... (bubblewrap's seccomp program, read from its offset):
+    # each opened now, moved out of the way, then placed.
+    my @high;
+    for my $i (0 .. $#desc) { open(my $h, '<', $desc[$i]) or goto FAIL; my $hi = fcntl($h, 0, 100 + $i) or goto FAIL; push @high, $hi }
+    for my $i (0 .. $#high) { syscall($DUP3, $high[$i] + 0, 3 + $i, 0) >= 0 or goto FAIL }
     %ENV = ();
     for (@env) { my $e = index($_, '='); $ENV{substr($_, 0, $e)} = substr($_, $e + 1) if $e > 0 }
     exec { $file } @argv;
     FAIL:
-    syswrite($x_w, ($! + 0) || 8);
+    syswrite($xw, ($! + 0) || 8);
     syscall($EXIT, 127);
   }
   $child = 0 unless defined $child;

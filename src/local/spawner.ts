@@ -12,6 +12,8 @@ export interface SpawnRequest {
   cwd: string;
   env: Record<string, string>;
   pipeStdin: boolean;
+  /** Files opened read-only as the command's fds 3, 4, ... */
+  descriptors?: string[];
 }
 
 /** What the helper tells about one command after it started. */
@@ -113,7 +115,9 @@ export class Spawner {
 
   spawn(request: SpawnRequest, events: SpawnEvents): Promise<SpawnedCommand> {
     if (this.disposed) return Promise.reject(new Error('the spawn helper has been shut down'));
+    const descriptors = request.descriptors ?? [];
     const fields = ['S', '', request.pipeStdin ? '1' : '0', request.cwd, request.file, String(request.argv.length), ...request.argv];
+    fields.push(String(descriptors.length), ...descriptors);
     for (const [k, v] of Object.entries(request.env)) fields.push(`${k}=${v}`);
     const bad = fields.find((f) => f.includes('\0'));
     if (bad !== undefined)
