@@ -1,6 +1,6 @@
 import type { ClientOptions } from '../client/exec-server-client.js';
 import { RemoteEnvironment } from '../client/remote-environment.js';
-import { readToken } from './serve.js';
+import { readToken } from './token.js';
 
 /** `--url` and `--token-file` (commander fills `url` from CORDON_URL when the flag is absent). */
 export interface ConnectionFlags {

@@ -4,12 +4,11 @@ import type { OutputGapEvent, ReconnectingInfo } from '../client/exec-server-cli
 import type { RemoteEnvironment } from '../client/remote-environment.js';
 import type { SandboxRequest } from '../environment/permissions.js';
 import type { Environment, OutputFlowControl, ProcessEvent, ProcessNetwork } from '../environment/types.js';
-import { LocalEnvironment } from '../local/local-environment.js';
 import type { OperatorNetworkPolicy } from '../network/policy.js';
 import { proxiedNetwork } from '../sandbox/proxy-env.js';
 import { connectRemote } from './connect.js';
 import { terminalExecPolicyPrompt } from './exec-policy-prompt.js';
-import { type NetworkFlags, operatorNetworkFromFlags } from './serve.js';
+import { type NetworkFlags, operatorNetworkFromFlags } from './network-flags.js';
 import { EXIT_BROKEN_PIPE, flushed, StdioSink, type Writable } from './stdio.js';
 
 /** Cordon itself failed before the command could run (bad flags, no server, missing --cwd). */
@@ -74,6 +73,8 @@ export async function runExec(command: string[], opts: ExecOptions): Promise<num
       });
       environment = remote;
     } else {
+      // Loaded only here: `cordon exec --url` needs none of the local machinery.
+      const { LocalEnvironment } = await import('../local/local-environment.js');
       environment = new LocalEnvironment();
     }
   } catch (err) {

@@ -3,7 +3,6 @@ import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Environment, FileSystem } from '../environment/types.js';
-import { LocalEnvironment } from '../local/local-environment.js';
 import { type ConnectionFlags, connectRemote } from './connect.js';
 import { EXIT_BROKEN_PIPE, flushStdio } from './stdio.js';
 
@@ -198,7 +197,7 @@ export async function runFs(verb: string, paths: string[], opts: FsCommandOption
     // No resume: a request in flight fails with the connection anyway, so say so at once.
     env = opts.url
       ? await connectRemote({ url: opts.url, ...(opts.tokenFile ? { tokenFile: opts.tokenFile } : {}) }, 'cordon-fs', { reconnect: false })
-      : new LocalEnvironment();
+      : new (await import('../local/local-environment.js')).LocalEnvironment();
     const fs = env.fs;
     const work = async (): Promise<void> => {
       switch (verb) {

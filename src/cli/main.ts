@@ -1,11 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { closeInheritedDescriptors } from '../local/inherited-fds.js';
-import { runExec } from './exec.js';
-import { runFs } from './fs.js';
-import { runPolicyCheck } from './policy.js';
-import { runDoctorCommand, runSandbox } from './sandbox.js';
-import { LOG_LEVELS, runServe } from './serve.js';
+import { LOG_LEVELS } from './log-levels.js';
 import { flushStdio } from './stdio.js';
 
 // Before anything else: descriptors inherited from whoever started us must not reach children.
@@ -99,7 +95,7 @@ withNetworkOptions(
       ).choices(['never', 'on-request', 'untrusted']),
     ),
   'processes',
-).action(async (opts) => exit(await runServe(opts)));
+).action(async (opts) => exit(await (await import('./serve.js')).runServe(opts)));
 
 withNetworkOptions(
   program
@@ -113,7 +109,7 @@ withNetworkOptions(
     .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
     .argument('<command...>', 'the command and its arguments (after --)'),
   'the command',
-).action(async (command: string[], opts) => exit(await runExec(command, opts)));
+).action(async (command: string[], opts) => exit(await (await import('./exec.js')).runExec(command, opts)));
 
 withNetworkOptions(
   program
@@ -130,7 +126,7 @@ withNetworkOptions(
     .option('--env <K=V>', 'set an environment variable (repeatable)', collect, [] as string[])
     .argument('<command...>', 'the command and its arguments (after --)'),
   'the command',
-).action(async (command: string[], opts) => exit(await runSandbox(command, opts)));
+).action(async (command: string[], opts) => exit(await (await import('./sandbox.js')).runSandbox(command, opts)));
 
 program
   .command('fs')
@@ -139,7 +135,7 @@ program
   .argument('[paths...]', 'paths (remote paths are absolute or file:// URIs)')
   .addOption(urlOption('ws:// URL of a Cordon server (default: this machine)'))
   .addOption(tokenOption())
-  .action(async (verb: string, paths: string[], opts) => exit(await runFs(verb, paths, opts)));
+  .action(async (verb: string, paths: string[], opts) => exit(await (await import('./fs.js')).runFs(verb, paths, opts)));
 
 program
   .command('policy')
@@ -152,12 +148,12 @@ program
   .option('--resolve-host-executables', 'let absolute program paths match rules for their basename, gated by host_executable()')
   .argument('[command...]', 'the command tokens to check (options after the first token belong to the command)')
   .passThroughOptions()
-  .action(async (command: string[], opts) => exit(await runPolicyCheck(command, opts)));
+  .action(async (command: string[], opts) => exit(await (await import('./policy.js')).runPolicyCheck(command, opts)));
 
 program
   .command('doctor')
   .description('check what the sandbox needs from this host, and print the fix for what is missing')
-  .action(async () => exit(await runDoctorCommand()));
+  .action(async () => exit(await (await import('./sandbox.js')).runDoctorCommand()));
 
 try {
   await program.parseAsync(process.argv);

@@ -6,7 +6,7 @@ import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profile
 import { compilePermissions } from '../sandbox/config.js';
 import { runDoctor } from '../sandbox/doctor.js';
 import { runExec } from './exec.js';
-import { type NetworkFlags, operatorNetworkFromFlags } from './serve.js';
+import { type NetworkFlags, operatorNetworkFromFlags } from './network-flags.js';
 
 export interface SandboxCommandOptions extends NetworkFlags {
   permissions?: string;

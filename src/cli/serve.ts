@@ -18,16 +18,8 @@ import { builtinProfile, isBuiltinProfileName } from '../sandbox/builtin-profile
 import type { PermissionCeiling } from '../sandbox/ceiling.js';
 import { compilePermissions } from '../sandbox/config.js';
 import { CordonServer } from '../server/index.js';
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-
-export interface NetworkFlags {
-  networkAllow?: string[];
-  networkDeny?: string[];
-  networkMode?: string;
-  networkAllowLocalBinding?: boolean;
-  networkTrustedRange?: string[];
-}
+import { checkedNetworkPolicy, type NetworkFlags, operatorNetworkFromFlags } from './network-flags.js';
+import { readToken } from './token.js';
 
 export interface ServeOptions extends NetworkFlags {
   listen: string;
@@ -111,40 +103,6 @@ export async function execPolicyFromSources(src: ExecPolicySources, warn: (line:
 }
 
 /**
- * The operator's network policy from cordon.toml's `[permissions.NAME.network]` and the
- * `--network-*` flags (flags add to the file), or undefined when neither says anything.
- */
-export async function operatorNetworkFromFlags(
-  opts: NetworkFlags,
-  fromConfig: OperatorNetworkPolicy | undefined,
-): Promise<OperatorNetworkPolicy | undefined> {
-  const flagged =
-    (opts.networkAllow?.length ?? 0) + (opts.networkDeny?.length ?? 0) + (opts.networkTrustedRange?.length ?? 0) > 0 ||
-    opts.networkMode !== undefined ||
-    opts.networkAllowLocalBinding === true;
-  if (!flagged && !fromConfig) return undefined;
-  const mode = opts.networkMode ?? fromConfig?.mode ?? 'full';
-  if (mode !== 'full' && mode !== 'limited') throw new Error(`--network-mode must be full or limited, not ${mode}`);
-  const domains: Record<string, 'allow' | 'deny'> = { ...(fromConfig?.domains ?? {}) };
-  for (const d of opts.networkAllow ?? []) domains[d] = 'allow';
-  for (const d of opts.networkDeny ?? []) domains[d] = 'deny';
-  const policy: OperatorNetworkPolicy = {
-    mode,
-    domains,
-    allowLocalBinding: opts.networkAllowLocalBinding === true || fromConfig?.allowLocalBinding === true,
-    trustedRanges: [...(fromConfig?.trustedRanges ?? []), ...(opts.networkTrustedRange ?? [])],
-  };
-  return checkedNetworkPolicy(policy);
-}
-
-/** Every pattern and range is checked now, so a typo stops the server instead of a request. */
-async function checkedNetworkPolicy(policy: OperatorNetworkPolicy): Promise<OperatorNetworkPolicy> {
-  const { NetworkPolicy } = await import('../network/policy.js');
-  new NetworkPolicy({ ...policy, ceiling: policy });
-  return policy;
-}
-
-/**
  * The operator's ceiling from `--permissions/--workspace/--config`. Without flags: `:workspace`
  * rooted at the directory the server was started in, network restricted. `:danger-full-access`
  * removes the ceiling (undefined).
@@ -182,12 +140,6 @@ export async function ceilingFromFlags(
     warnings,
     ...(network ? { network } : {}),
   };
-}
-
-export async function readToken(file: string): Promise<string> {
-  const token = (await readFile(file, 'utf8')).trim();
-  if (!token) throw new Error(`token file ${file} is empty`);
-  return token;
 }
 
 function parseListen(listen: string): { host: string; port: number } | 'stdio' {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { type NetworkFlags, operatorNetworkFromFlags } from '../../src/cli/serve.js';
+import { type NetworkFlags, operatorNetworkFromFlags } from '../../src/cli/network-flags.js';
 import { classifyAddress, parseIpLiteral } from '../../src/network/address.js';
 import { DomainPatternError, normalizeHost, parseDomainPattern, patternMatches } from '../../src/network/domain-pattern.js';
 import { ManagedProxy } from '../../src/network/managed-proxy.js';
