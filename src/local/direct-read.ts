@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
 const { S_IFMT, S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, O_RDONLY, O_NONBLOCK, O_NOFOLLOW, O_DIRECTORY } = constants;
@@ -24,36 +24,77 @@ export function holdsCapabilities(): boolean {
   }
 }
 
-function ownProcFdDir(): string {
+function ownProcDir(): string {
   try {
-    if (readlinkSync('/proc/self') === String(process.pid)) return `/proc/${process.pid}/fd/`;
+    if (readlinkSync('/proc/self') === String(process.pid)) return `/proc/${process.pid}/`;
   } catch {
     // no /proc: every check fails its readlink and goes to the worker
   }
-  return '/proc/self/fd/';
+  return '/proc/self/';
+}
+
+/** A mount point as /proc/PID/mountinfo writes it: space, tab, newline and backslash in octal. */
+const unescapeMountPoint = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+
+/** The mounts of this process's mount namespace: mount id -> mount point. Empty when unreadable. */
+function readMounts(procDir: string): Map<number, string> {
+  const mounts = new Map<number, string>();
+  let text: string;
+  try {
+    text = readFileSync(`${procDir}mountinfo`, 'utf8');
+  } catch {
+    return mounts;
+  }
+  for (const line of text.split('\n')) {
+    // "ID PARENT MAJOR:MINOR ROOT MOUNT-POINT OPTIONS ..."
+    const f = line.split(' ', 5);
+    if (f.length === 5) mounts.set(Number(f[0]), unescapeMountPoint(f[4] as string));
+  }
+  return mounts;
 }
 
 /**
  * Reads answered in the server for a sandbox whose policy permits every read, with the sandbox's
  * answer. The object is opened first and checked through its descriptor, so a symlink swapped in
  * between cannot redirect the read:
- *   - the object's own path (the kernel's name for the descriptor) lies outside what the sandbox
- *     replaces or hides (/proc, /dev, /sys, the server's private sandbox directory), and the path
- *     still names the same inode, so it is reachable from the root as the sandbox sees it (this
- *     rules out magic links such as /proc/PID/fd/N and /proc/PID/root, and deleted files);
+ *   - the descriptor's mount is one of this server's mount namespace, and the object's own path
+ *     (the kernel's name for the descriptor) lies below that mount's mount point and outside what
+ *     the sandbox replaces or hides (/proc, /dev, /sys, the server's private sandbox directory);
+ *   - the path still names the same inode, so it is reachable from the root as the sandbox sees it
+ *     (this rules out magic links such as /proc/PID/fd/N, and deleted files);
  *   - it is not a device node;
  *   - when the server holds capabilities (root), which the sandbox drops: the object and each
  *     directory above it are owned by this user and grant it the access by their owner bits.
  * Anything else returns undefined and the caller asks the sandboxed worker, which is always right.
+ *
+ * Why the mount check: /proc/PID/root (and /proc/PID/cwd) of a process in another mount namespace
+ * (another sandbox, a service with a private /tmp, a container) leads into that namespace's tree,
+ * which the sandbox cannot reach (its /proc is its own). The kernel names such an object by its
+ * path inside that namespace, and a symlink in ours can make that same string reach it again (a
+ * link `/x/d -> /proc/PID/root/x/d` where the other namespace has its own mount over /x): the name
+ * and inode checks would pass. The name of an object reached in our own namespace never has a
+ * symlink above it, so walking the name's directories would catch the link too, but not exactly:
+ * a walk costs one lstat per level and a link swapped with a directory between the open and the
+ * walk defeats it. The descriptor's mount id (fdinfo's `mnt_id`) is fixed at the open: three
+ * system calls whatever the depth, and it also catches an object another namespace reaches by a
+ * bind mount with no symlink on the way. Mount ids are compared with our namespace's
+ * /proc/PID/mountinfo, kept and read again whenever an id is unknown or its mount point does not
+ * lead to the name (an id freed by an unmount here and reused by another namespace's mount).
  */
 export class DirectReads {
   private readonly euid: number;
   /**
-   * `/proc/PID/fd/`: naming the process spares the kernel resolving the `/proc/self` link at every
+   * `/proc/PID/`: naming the process spares the kernel resolving the `/proc/self` link at every
    * check. Only when /proc belongs to this process's PID namespace (`/proc/self` names our pid): a
    * server started in a new PID namespace without its own /proc would read another process's table.
    */
-  private readonly fdDir = ownProcFdDir();
+  private readonly procDir = ownProcDir();
+  private readonly fdDir = `${this.procDir}fd/`;
+  private readonly fdinfoDir = `${this.procDir}fdinfo/`;
+  /** The start of a descriptor's fdinfo ("pos:", "flags:", "mnt_id:" come first). */
+  private readonly fdinfo = Buffer.alloc(256);
+  /** Our namespace's mounts (id -> mount point), read again when a descriptor's mount is not found. */
+  private mounts = new Map<number, string>();
 
   constructor(
     /** Paths each sandbox hides (the server's private sandbox directory, once it exists). */
@@ -87,7 +128,7 @@ export class DirectReads {
     } catch {
       return false;
     }
-    if (!where.startsWith('/') || !this.candidate(where)) return false;
+    if (!where.startsWith('/') || !this.candidate(where) || !this.inOurNamespace(fd, where)) return false;
     // The lstat below resolves `where` again, its last component not followed. When the descriptor
     // was opened from that very string with O_NOFOLLOW, it is the same resolution the open just
     // made: it reaches the object the descriptor holds unless a directory on the way was swapped
@@ -99,11 +140,44 @@ export class DirectReads {
     }
     if (!this.privileged) return true;
     if (access !== 'none' && !this.ownerMay(info, access === 'read' ? 0o400 : 0o500)) return false;
+    // Each level must be a directory (not a symlink, which the kernel's name never holds): free here,
+    // and a second guard against a name from another namespace next to the mount check.
     for (let dir = path.dirname(where); ; dir = path.dirname(dir)) {
       const d = lstatSync(dir, { throwIfNoEntry: false });
-      if (!d || !this.ownerMay(d, 0o100)) return false;
+      if (!d || (d.mode & S_IFMT) !== S_IFDIR || !this.ownerMay(d, 0o100)) return false;
       if (dir === '/') return true;
     }
+  }
+
+  /** Whether the descriptor's mount belongs to our mount namespace, its mount point above `where`. */
+  private inOurNamespace(fd: number, where: string): boolean {
+    const id = this.mountId(fd);
+    if (id === undefined) return false;
+    const holds = (point: string | undefined): boolean => point !== undefined && (point === '/' || within(where, point));
+    if (holds(this.mounts.get(id))) return true;
+    this.mounts = readMounts(this.procDir);
+    return holds(this.mounts.get(id));
+  }
+
+  private mountId(fd: number): number | undefined {
+    let info: number;
+    try {
+      info = openSync(this.fdinfoDir + fd, O_RDONLY);
+    } catch {
+      return undefined;
+    }
+    let text: string;
+    try {
+      text = this.fdinfo.toString('latin1', 0, readSync(info, this.fdinfo, 0, this.fdinfo.length, 0));
+    } catch {
+      return undefined;
+    } finally {
+      closeSync(info);
+    }
+    const at = text.indexOf('\nmnt_id:\t');
+    if (at < 0) return undefined;
+    const id = Number.parseInt(text.slice(at + 9), 10);
+    return Number.isNaN(id) ? undefined : id;
   }
 
   private ownerMay(info: Stats, bits: number): boolean {
