@@ -239,8 +239,10 @@ function pump(spec: ChildSpec, child: Started, listener: ChildListener): ChildHa
     // The keeper's report comes through a pipe of its own, which may be read before the last
     // output of the command is (seen under load: 1 run in 50): give the output pipes a few
     // milliseconds to reach end of file (they do at once when no descendant holds them) before
-    // the quiet-turn rule applies.
-    if (child.exitReportedApart) setTimeout(check, KEEPER_EXIT_GRACE_MS);
+    // the quiet-turn rule applies. The rule then runs after a poll phase (setImmediate), never
+    // straight from the timer: on a loop late by more than the grace the timer comes first in the
+    // turn, before the output that was already waiting in the pipes is read.
+    if (child.exitReportedApart) setTimeout(() => setImmediate(check), KEEPER_EXIT_GRACE_MS);
     else setImmediate(check);
   });
 
