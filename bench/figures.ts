@@ -206,7 +206,9 @@ export function figures(options: { fsDir: string }): Figure[] {
             const processId = pid('poll');
             await c.startProcess({ processId, argv: ['sh', '-c', 'sleep 0.05; exec date +%s%N'], cwd: '/tmp', env: ENV });
             const r = await c.read(processId, { afterSeq: 0, waitMs: 5000 });
-            const received = performance.timeOrigin + performance.now();
+            // The wall clock, as `date` reads it: performance.timeOrigin + now() drifts from it
+            // when the system clock is adjusted during the run (seen: every sample 14 ms early).
+            const received = Date.now();
             const written =
               Number(
                 Buffer.concat(r.chunks.map((ch) => ch.data))
