@@ -1,6 +1,22 @@
 import { accessSync, constants } from 'node:fs';
 
 /**
+ * Perl shared by the keepers (this one and spawner-script.ts's): `kids()` lists the children of
+ * this process (re-parented descendants included, as it is a subreaper) and `kill_kids()` kills
+ * them, round after round, until none is left.
+ */
+export const KILL_DESCENDANTS = String.raw`
+sub kids {
+  if (open(my $f, '<', "/proc/$$/task/$$/children")) { local $/; my $l = <$f>; return split(' ', defined $l ? $l : '') }
+  my @k;
+  opendir(my $d, '/proc') or return ();
+  for (readdir $d) { next unless /^\d+$/; open(my $s, '<', "/proc/$_/stat") or next; my $l = <$s>; push @k, $_ if defined $l && $l =~ /\) \S+ (\d+)/ && $1 == $$ }
+  return @k;
+}
+sub kill_kids { for (1 .. 100000) { my @k = kids(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } }
+`;
+
+/**
  * The terminal keeper: a small Perl program (perl-base is part of every Debian system) that stands
  * between node-pty and each unsandboxed terminal child, because Node cannot call prctl(2) itself.
  * (Pipe children get the same keeper from the spawn helper, spawner-script.ts, which forks it
@@ -24,14 +40,7 @@ my ($nr, $server, $file, @argv) = @ARGV;
 syscall($nr, 36, 1, 0, 0, 0);
 syscall($nr, 1, 15, 0, 0, 0);
 my $child = 0;
-sub kids {
-  if (open(my $f, '<', "/proc/$$/task/$$/children")) { local $/; my $l = <$f>; return split(' ', defined $l ? $l : '') }
-  my @k;
-  opendir(my $d, '/proc') or return ();
-  for (readdir $d) { next unless /^\d+$/; open(my $s, '<', "/proc/$_/stat") or next; my $l = <$s>; push @k, $_ if defined $l && $l =~ /\) \S+ (\d+)/ && $1 == $$ }
-  return @k;
-}
-sub kill_kids { for (1 .. 100000) { my @k = kids(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } }
+${KILL_DESCENDANTS}
 sub end_all { kill_kids(); exit 137 }
 sub finish {
   my $st = shift;

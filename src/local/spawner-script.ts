@@ -1,3 +1,5 @@
+import { KILL_DESCENDANTS } from './keeper.js';
+
 /**
  * The spawn helper's program (Perl: perl-base is part of every Debian system, and Node cannot call
  * prctl(2) or fork without copying its whole heap). One helper runs per server; it forks a keeper
@@ -48,6 +50,7 @@ sub report { my $l = shift; my $o = 0; while ($o < length $l) { my $w = syswrite
 pipe(my $probe_r, my $probe_w) or exit 1;
 report("0 probe " . fileno($probe_r) . "\n");
 
+${KILL_DESCENDANTS}
 sub write_all { my ($fh, $l) = @_; my $o = 0; while ($o < length $l) { my $w = syswrite($fh, $l, length($l) - $o, $o); if (!defined $w) { next if $! == 4; return 0 } $o += $w } 1 }
 sub read_msg {
   my $fh = shift;
@@ -79,15 +82,7 @@ sub spare_keeper {
   open(my $ev, '>&', \*STDOUT) or syscall($EXIT, 126);
   open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null'); open(STDERR, '>', '/dev/null');
   my $child = 0;
-  my $kids = sub {
-    if (open(my $f, '<', "/proc/$$/task/$$/children")) { local $/; my $l = <$f>; return split(' ', defined $l ? $l : '') }
-    my @k;
-    opendir(my $d, '/proc') or return ();
-    for (readdir $d) { next unless /^\d+$/; open(my $s, '<', "/proc/$_/stat") or next; my $l = <$s>; push @k, $_ if defined $l && $l =~ /\) \S+ (\d+)/ && $1 == $$ }
-    return @k;
-  };
-  my $kill_kids = sub { for (1 .. 100000) { my @k = $kids->(); last unless @k; kill('KILL', @k); waitpid($_, 0) for @k } };
-  $SIG{TERM} = $SIG{HUP} = sub { kill('KILL', -$child) if $child; $kill_kids->(); syscall($EXIT, 137) };
+  $SIG{TERM} = $SIG{HUP} = sub { kill('KILL', -$child) if $child; kill_kids(); syscall($EXIT, 137) };
   $SIG{INT} = sub { kill('INT', -$child) || kill('INT', $child) if $child };
   $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
   (pipe(my $x_r, my $x_w) && pipe(my $go_r, my $go_w)) or syscall($EXIT, 126);
