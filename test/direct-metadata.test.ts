@@ -6,10 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import type { FsEntry } from '../src/environment/permissions.js';
 import type { FileMetadata, FsCallOptions } from '../src/environment/types.js';
 import { holdsCapabilities } from '../src/local/direct-read.js';
-import { LocalEnvironment } from '../src/local/local-environment.js';
-import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
-import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
-import { tempDir } from './helpers.js';
+import type { LocalEnvironment } from '../src/local/local-environment.js';
+import { sandboxedFs, tempDir } from './helpers.js';
 
 const special = (kind: 'root' | 'project_roots', access: FsEntry['access'], subpath?: string): FsEntry => ({
   path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
@@ -26,13 +24,11 @@ type Answer = { metadata: FileMetadata } | { error: string };
  * differently (its own /proc, a file that has no name any more) must go to the worker.
  */
 describe('getMetadata in the server gives the worker answer', () => {
-  let sandbox: LinuxSandbox;
-  let pool: FsWorkerPool;
+  let fixture: ReturnType<typeof sandboxedFs>;
   let env: LocalEnvironment;
   let tmp: { dir: string; cleanup: () => Promise<void> };
   let ws: string;
   let goneFd: number;
-  let workerCalls = 0;
   const policy = (extra: FsEntry[]): FsCallOptions => ({
     sandbox: {
       profile: {
@@ -47,24 +43,18 @@ describe('getMetadata in the server gives the worker answer', () => {
   let viaWorker: FsCallOptions;
 
   const ask = async (p: string, options: FsCallOptions): Promise<{ answer: Answer; worker: boolean }> => {
-    const before = workerCalls;
+    const before = fixture.workerCalls();
     try {
       const metadata = await env.fs.getMetadata(p, options);
-      return { answer: { metadata }, worker: workerCalls > before };
+      return { answer: { metadata }, worker: fixture.workerCalls() > before };
     } catch (err) {
-      return { answer: { error: (err as Error).message }, worker: workerCalls > before };
+      return { answer: { error: (err as Error).message }, worker: fixture.workerCalls() > before };
     }
   };
 
   before(async () => {
-    sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
-    pool = new FsWorkerPool({ sandbox, maxWorkers: 4, idleMs: 60_000, serverEnv: { PATH: process.env.PATH } });
-    const call = pool.call.bind(pool);
-    pool.call = (request, op) => {
-      workerCalls++;
-      return call(request, op);
-    };
-    env = new LocalEnvironment({ sandbox, fsWorkers: pool });
+    fixture = sandboxedFs();
+    env = fixture.env;
     tmp = await tempDir('cordon-direct-meta-');
     ws = path.join(tmp.dir, 'ws');
     mkdirSync(path.join(ws, 'sub'), { recursive: true });
@@ -86,9 +76,7 @@ describe('getMetadata in the server gives the worker answer', () => {
   });
   after(async () => {
     closeSync(goneFd);
-    await env.close();
-    await pool.dispose();
-    sandbox.dispose();
+    await fixture.close();
     await tmp.cleanup();
   });
 

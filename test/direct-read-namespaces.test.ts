@@ -8,13 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import type { FsEntry } from '../src/environment/permissions.js';
 import type { FsCallOptions } from '../src/environment/types.js';
 import { DirectReads, holdsCapabilities } from '../src/local/direct-read.js';
-import { LocalEnvironment } from '../src/local/local-environment.js';
 import { RpcError } from '../src/protocol/errors.js';
 import { builtinProfile } from '../src/sandbox/builtin-profiles.js';
-import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
-import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import type { CordonServer } from '../src/server/index.js';
-import { RawClient, startServer, tempDir } from './helpers.js';
+import { RawClient, sandboxedFs, startServer, tempDir } from './helpers.js';
 
 /** `unshare` arguments for a new mount namespace: root needs none other; a user gets a user namespace too. */
 const unshareArgs = (): string[] => (process.geteuid?.() === 0 ? ['-m'] : ['-r', '-m']);
@@ -156,15 +153,8 @@ describe('a read through another mount namespace is never answered in the server
   });
 
   it('in the file system: the crafted paths go to the worker, the twins are answered without one', async () => {
-    const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
-    const pool = new FsWorkerPool({ sandbox, maxWorkers: 2, idleMs: 60_000, serverEnv: { PATH: process.env.PATH } });
-    let workerCalls = 0;
-    const call = pool.call.bind(pool);
-    pool.call = (request, op) => {
-      workerCalls++;
-      return call(request, op);
-    };
-    const env = new LocalEnvironment({ sandbox, fsWorkers: pool });
+    const fixture = sandboxedFs(2);
+    const { env } = fixture;
     const everyRead: FsCallOptions = {
       sandbox: {
         profile: {
@@ -176,7 +166,7 @@ describe('a read through another mount namespace is never answered in the server
       },
     };
     const answer = async (op: () => Promise<unknown>): Promise<{ value: string; worker: boolean }> => {
-      const before = workerCalls;
+      const before = fixture.workerCalls();
       let value: string;
       try {
         const got = await op();
@@ -185,7 +175,7 @@ describe('a read through another mount namespace is never answered in the server
         assert.ok(err instanceof RpcError, String(err));
         value = `error: ${err.message}`;
       }
-      return { value, worker: workerCalls > before };
+      return { value, worker: fixture.workerCalls() > before };
     };
     try {
       const crafted = [
@@ -209,9 +199,7 @@ describe('a read through another mount namespace is never answered in the server
         assert.equal((JSON.parse(meta.value) as { size?: number }).size, 3, p);
       }
     } finally {
-      await env.close();
-      await pool.dispose();
-      sandbox.dispose();
+      await fixture.close();
     }
   });
 

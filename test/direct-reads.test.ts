@@ -19,8 +19,8 @@ import { holdsCapabilities } from '../src/local/direct-read.js';
 import { LocalEnvironment } from '../src/local/local-environment.js';
 import { RpcError } from '../src/protocol/errors.js';
 import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
-import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
-import { tempDir } from './helpers.js';
+import type { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
+import { sandboxedFs, tempDir } from './helpers.js';
 
 const special = (kind: 'root' | 'project_roots' | 'minimal', access: FsEntry['access'], subpath?: string): FsEntry => ({
   path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
@@ -45,6 +45,7 @@ async function refused(promise: Promise<unknown>): Promise<RpcError> {
  * sandboxed worker. Each case counts the pool's workers to see which way a call went.
  */
 describe('reads answered without a worker', () => {
+  let fixture: ReturnType<typeof sandboxedFs>;
   let sandbox: LinuxSandbox;
   let pool: FsWorkerPool;
   let env: LocalEnvironment;
@@ -63,9 +64,8 @@ describe('reads answered without a worker', () => {
     ]);
 
   before(async () => {
-    sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
-    pool = new FsWorkerPool({ sandbox, maxWorkers: 4, idleMs: 60_000, serverEnv: { PATH: process.env.PATH } });
-    env = new LocalEnvironment({ sandbox, fsWorkers: pool });
+    fixture = sandboxedFs();
+    ({ sandbox, pool, env } = fixture);
     tmp = await tempDir('cordon-direct-');
     ws = path.join(tmp.dir, 'ws');
     outside = path.join(tmp.dir, 'outside');
@@ -86,9 +86,7 @@ describe('reads answered without a worker', () => {
   });
   after(async () => {
     closeSync(goneFd);
-    await env.close();
-    await pool.dispose();
-    sandbox.dispose();
+    await fixture.close();
     await tmp.cleanup();
   });
 

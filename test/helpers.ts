@@ -4,6 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { RemoteEnvironment } from '../src/client/remote-environment.js';
+import { LocalEnvironment } from '../src/local/local-environment.js';
+import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
+import { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
 import { CordonServer, type ServerOptions } from '../src/server/index.js';
 import { ensureBuilt, sourcePath } from './built-cli.js';
 
@@ -192,6 +195,39 @@ export async function startServerProcess(
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       return exited;
+    },
+  };
+}
+
+/**
+ * A local environment with its own bubblewrap sandbox and fs worker pool, whose worker calls are
+ * counted (`workerCalls()`): how the direct-read tests see whether a call went to a worker.
+ */
+export function sandboxedFs(maxWorkers = 4): {
+  sandbox: LinuxSandbox;
+  pool: FsWorkerPool;
+  env: LocalEnvironment;
+  workerCalls(): number;
+  close(): Promise<void>;
+} {
+  const sandbox = new LinuxSandbox({ searchPath: process.env.PATH, tmpdir: undefined, maxGlobMatches: 8192 });
+  const pool = new FsWorkerPool({ sandbox, maxWorkers, idleMs: 60_000, serverEnv: { PATH: process.env.PATH } });
+  let calls = 0;
+  const call = pool.call.bind(pool);
+  pool.call = (request, op) => {
+    calls++;
+    return call(request, op);
+  };
+  const env = new LocalEnvironment({ sandbox, fsWorkers: pool });
+  return {
+    sandbox,
+    pool,
+    env,
+    workerCalls: () => calls,
+    close: async () => {
+      await env.close();
+      await pool.dispose();
+      sandbox.dispose();
     },
   };
 }
