@@ -15,6 +15,11 @@ import { type ScenarioRun, serverKind, withScenario } from './scenario.js';
 
 const CLI_VERSIONS = ['0.139.0', '0.171.0'] as const;
 const STDIO_MCP_SERVER = sourcePath('test', 'e2e', 'fixtures', 'mcp-stdio-server.mjs');
+// Codex 0.171 does not wait for MCP servers before the first turn: a tool_search made while a server
+// is still starting finds nothing (seen on a loaded CI machine; reproduced by delaying the fixture's
+// start by 6 s). `required = true` makes the CLI wait for the server's start (and fail if it cannot
+// start), so the scenario tests the route through the executor, not a race with the mock model.
+const MCP_SERVER_WAITED_FOR = 'startup_timeout_sec = 120\nrequired = true';
 
 function exec(callId: string, cmd: string): Json {
   return functionCall(callId, 'exec_command', { cmd, yield_time_ms: 30_000 });
@@ -247,7 +252,7 @@ describe('e2e: the Codex CLI drives the exec-server', { concurrency: true }, () 
               // so this executor allows its loopback MCP server through the managed network policy.
               cordonArgs: ['--network-allow', '127.0.0.1', '--network-allow-local-binding'],
               executorConfig: () =>
-                `approval_policy = "never"\n\n[mcp_servers.e2ehttp]\nurl = ${JSON.stringify(mcp.url)}\ndefault_tools_approval_mode = "approve"\n`,
+                `approval_policy = "never"\n\n[mcp_servers.e2ehttp]\nurl = ${JSON.stringify(mcp.url)}\ndefault_tools_approval_mode = "approve"\n${MCP_SERVER_WAITED_FOR}\n`,
               turns: mcpToolTurns('m1', 'http_probe', { text: 'hello-http' }),
             },
             (run) => {
@@ -279,6 +284,7 @@ describe('e2e: the Codex CLI drives the exec-server', { concurrency: true }, () 
                 `cwd = ${JSON.stringify(d.workspace)}`,
                 'environment_id = "remote"',
                 'default_tools_approval_mode = "approve"',
+                MCP_SERVER_WAITED_FOR,
                 '',
               ].join('\n'),
             turns: mcpToolTurns('s1', 'stdio_probe', { text: 'hello-stdio' }),

@@ -129,6 +129,14 @@ export async function withScenario(spec: ScenarioSpec, check: (run: ScenarioRun)
     const explain = (): string =>
       [
         `codex exec ${spec.cliVersion}${wrap ? ' (loopback-only netns)' : ''} against ${serverKind()} exited ${result.code ?? result.signal}`,
+        // The CLI's own warnings and errors first: a failure report may keep only the head.
+        `--- CLI warnings ---\n${
+          result.output
+            .split('\n')
+            .filter((l) => /\b(WARN|ERROR)\b/.test(l))
+            .join('\n')
+            .slice(0, 3000) || '(none)'
+        }`,
         `--- CLI output (tail) ---\n${result.output.slice(-3000)}`,
         `--- model saw ---\n${JSON.stringify(toolOutputs(mock.requests), null, 1).slice(0, 3000)}`,
         `--- wire (tail) ---\n${tap.transcript().slice(-6000)}`,

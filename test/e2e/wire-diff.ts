@@ -22,7 +22,7 @@ function readWire(dir: string): Entry[] {
     .split('\n')
     .filter(Boolean)
     .map((line) => {
-      const m = /^#(\d+) (>>|<<|--) (.*)$/.exec(line);
+      const m = /^(?:\d*ms )?#(\d+) (>>|<<|--) (.*)$/.exec(line);
       if (!m) throw new Error(`bad wire line: ${line}`);
       return { conn: Number(m[1]), dir: m[2]!, msg: JSON.parse(m[3]!) as Json };
     });

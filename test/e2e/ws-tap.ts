@@ -15,6 +15,8 @@ export interface TapEntry {
   /** `>>` client to server, `<<` server to client, `--` a connection event. */
   dir: '>>' | '<<' | '--';
   msg: Json;
+  /** Milliseconds since the tap started (to see where a slow run spent its time). */
+  at?: number;
 }
 
 export interface WsTap {
@@ -41,11 +43,15 @@ export async function startWsTap(upstreamUrl: string): Promise<WsTap> {
   const drops: { pred: (e: TapEntry) => boolean; done: () => void }[] = [];
   const sockets = new Set<WebSocket>();
   let conns = 0;
+  const started = performance.now();
+  const record = (entry: TapEntry): void => {
+    log.push({ ...entry, at: Math.round(performance.now() - started) });
+  };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 1024 * 1024 * 1024 });
 
   wss.on('connection', (client, req) => {
     const conn = ++conns;
-    log.push({ conn, dir: '--', msg: { event: 'open' } });
+    record({ conn, dir: '--', msg: { event: 'open' } });
     const headers: Record<string, string> = {};
     if (req.headers.authorization) headers.authorization = req.headers.authorization;
     const upstream = new WebSocket(upstreamUrl, { headers, maxPayload: 1024 * 1024 * 1024 });
@@ -56,12 +62,12 @@ export async function startWsTap(upstreamUrl: string): Promise<WsTap> {
 
     const cutBoth = (): void => {
       cut = true;
-      log.push({ conn, dir: '--', msg: { event: 'dropped by tap' } });
+      record({ conn, dir: '--', msg: { event: 'dropped by tap' } });
       client.terminate();
       upstream.terminate();
     };
     const observe = (entry: TapEntry): boolean => {
-      log.push(entry);
+      record(entry);
       const hit = drops.findIndex((d) => d.pred(entry));
       if (hit < 0) return false;
       const [drop] = drops.splice(hit, 1);
@@ -85,7 +91,7 @@ export async function startWsTap(upstreamUrl: string): Promise<WsTap> {
       client.send(data, { binary: false });
     });
     const closeOther = (other: WebSocket, side: string) => (code: number) => {
-      log.push({ conn, dir: '--', msg: { event: `${side} closed`, code } });
+      record({ conn, dir: '--', msg: { event: `${side} closed`, code } });
       if (other.readyState === WebSocket.OPEN || other.readyState === WebSocket.CONNECTING) other.terminate();
     };
     client.on('close', closeOther(upstream, 'client'));
@@ -100,7 +106,7 @@ export async function startWsTap(upstreamUrl: string): Promise<WsTap> {
     url: `ws://127.0.0.1:${port}`,
     log,
     dropOnce: (pred) => new Promise<void>((resolve) => drops.push({ pred, done: resolve })),
-    transcript: () => log.map((e) => `#${e.conn} ${e.dir} ${JSON.stringify(e.msg)}`).join('\n'),
+    transcript: () => log.map((e) => `${e.at ?? ''}ms #${e.conn} ${e.dir} ${JSON.stringify(e.msg)}`).join('\n'),
     close: async () => {
       for (const s of sockets) s.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
