@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExecServerClient } from '../src/client/exec-server-client.js';
@@ -138,6 +138,25 @@ export function figures(options: { fsDir: string }): Figure[] {
       if (data.length !== 50 * 1024 * 1024) throw new Error(`read ${data.length} bytes`);
       return performance.now() - t0;
     });
+  // Writes of a small file to a new name each time, 0.2 s apart (a worker that stays up for a burst
+  // of calls could hide the cost of a call that comes alone, as an agent's writes usually do).
+  const writeSmallFiles =
+    (sandbox?: Record<string, unknown>) =>
+    (s: RunningServer): Promise<number> =>
+      withClient(s, async (c) => {
+        const data = randomBytes(4096);
+        const dir = path.join(options.fsDir, `writes-${randomUUID()}`);
+        mkdirSync(dir);
+        const samples: number[] = [];
+        for (let i = 0; i < 8; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          const target = sandbox ? uri(path.join(dir, `f${i}`)) : path.join(dir, `f${i}`);
+          const t0 = performance.now();
+          await c.fs.writeFile(target, data, sandbox ? { sandbox } : undefined);
+          samples.push(performance.now() - t0);
+        }
+        return samples.sort((a, b) => a - b)[samples.length >> 1] as number;
+      });
   const sandboxProcess = sandbox0171(options.fsDir, false);
   const sandboxFs = sandbox0171(options.fsDir, true);
   return [
@@ -260,6 +279,22 @@ export function figures(options: { fsDir: string }): Figure[] {
       unit: 'ms',
       higherIsBetter: false,
       measure: readFiftyMb,
+    },
+    {
+      name: 'default config: fs/writeFile of 4 KB, per call',
+      row: { configuration: 'default' },
+      sides: ['cordon-default', 'cordon', 'reference'],
+      unit: 'ms',
+      higherIsBetter: false,
+      measure: writeSmallFiles(),
+    },
+    {
+      name: 'sandboxed (0.171 object): fs/writeFile of 4 KB, per call',
+      row: { configuration: 'sandboxed' },
+      sides: ['cordon', 'reference-sandboxed'],
+      unit: 'ms',
+      higherIsBetter: false,
+      measure: writeSmallFiles(sandboxFs),
     },
     {
       name: 'sandboxed (0.171 object): start->closed of `true`, per start',

@@ -94,6 +94,32 @@ describe('getMetadata in the server gives the worker answer', () => {
     }
   });
 
+  it('a name missing several levels deep is answered in the server, unless a directory above needs capabilities to search', async () => {
+    // Codex probes `.agents/skills` in every project at every turn; most projects have no `.agents`.
+    const here = ['.agents/skills', 'no/such/dir/file', 'sub/none/deeper'];
+    // Only root can search `locked` (mode 000): the sandbox, without capabilities, is refused there.
+    const locked = path.join(ws, 'locked');
+    mkdirSync(locked, { mode: 0o000 });
+    try {
+      const needsWorker = holdsCapabilities() ? ['locked/none/deeper'] : [];
+      for (const rel of [...here, ...needsWorker]) {
+        const direct = await ask(path.join(ws, rel), permissive);
+        const worker = await ask(path.join(ws, rel), viaWorker);
+        assert.ok(worker.worker, `${rel}: the twin went to the worker`);
+        assert.equal(
+          direct.worker,
+          needsWorker.includes(rel),
+          `${rel}: ${direct.worker ? 'went to the worker' : 'answered in the server'}`,
+        );
+        assert.deepEqual(direct.answer, worker.answer, rel);
+        if (needsWorker.includes(rel)) assert.match(JSON.stringify(direct.answer), /Permission denied/, rel);
+        else assert.match(JSON.stringify(direct.answer), /No such file or directory/, rel);
+      }
+    } finally {
+      execFileSync('rmdir', [locked]);
+    }
+  });
+
   it("what the sandbox sees differently goes to the worker: its own /proc, a deleted file's magic link, device nodes", async () => {
     const traps = [
       path.join(ws, 'environ-link'),

@@ -1,7 +1,9 @@
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { internalError, invalidRequest, notFound } from '../protocol/errors.js';
 import type { OpenFileMode } from '../protocol/index.js';
-import { fsErrorFromOs, internalError, invalidRequest, methodMessages, notFound } from '../protocol/index.js';
+import { methodMessages } from '../protocol/messages.js';
+import { fsErrorFromOs } from '../protocol/os-error.js';
 
 /** Largest block fs/readBlock and fs/writeBlock take in the client-named form (the reference's bound). */
 export const FILE_BLOCK_MAX_BYTES = 1024 * 1024;

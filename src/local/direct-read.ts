@@ -263,14 +263,18 @@ export class DirectReads {
   }
 
   /**
-   * With capabilities, a missing name is missing for the sandbox too when its own directory is one
-   * the sandbox could search (the probes of absent files a client makes all the time).
+   * With capabilities, a missing name is missing for the sandbox too when the nearest directory
+   * above it that exists is one the sandbox could search (the probes of absent files a client makes
+   * all the time, such as `.agents/skills` in a project without `.agents`). The names in between
+   * are missing on the host; the sandbox adds nothing under a missing name but an empty mask.
    */
   private missingForTheSandboxToo(p: string, err: unknown): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || lstatSync(p, { throwIfNoEntry: false })) return false;
     let fd: number;
     try {
-      fd = openSync(path.dirname(p), O_PATH | O_DIRECTORY);
+      let dir = path.dirname(p);
+      while (dir !== '/' && !lstatSync(dir, { throwIfNoEntry: false })) dir = path.dirname(dir);
+      fd = openSync(dir, O_PATH | O_DIRECTORY);
     } catch {
       return false;
     }

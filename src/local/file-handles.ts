@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import { fsMessages, invalidParams, invalidRequest } from '../protocol/index.js';
+import { invalidParams, invalidRequest } from '../protocol/errors.js';
+import { fsMessages } from '../protocol/messages.js';
 
 interface OpenFile {
   handle: FileHandle;

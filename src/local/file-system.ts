@@ -24,7 +24,10 @@ import type {
   WalkOptions,
   WalkResult,
 } from '../environment/types.js';
-import { fsErrorFromOs, fsMessages, internalError, invalidRequest, methodMessages, type OpenFileMode } from '../protocol/index.js';
+import { internalError, invalidRequest } from '../protocol/errors.js';
+import type { OpenFileMode } from '../protocol/index.js';
+import { fsMessages, methodMessages } from '../protocol/messages.js';
+import { fsErrorFromOs } from '../protocol/os-error.js';
 import { applyCeiling, type PermissionCeiling } from '../sandbox/ceiling.js';
 import type { FsWorker, FsWorkerPool } from '../sandbox/fs-worker-pool.js';
 import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';

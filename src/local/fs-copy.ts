@@ -1,7 +1,8 @@
 import { copyFileSync, lstatSync, type Stats, statSync } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readlink, realpath, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fsMessages, invalidRequest } from '../protocol/index.js';
+import { invalidRequest } from '../protocol/errors.js';
+import { fsMessages } from '../protocol/messages.js';
 
 const errno = (code: string, message: string): NodeJS.ErrnoException => Object.assign(new Error(message), { code });
 

@@ -1,7 +1,9 @@
 import { lstat, opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { WalkEntry, WalkOptions, WalkResult } from '../environment/types.js';
-import { fsErrorFromOs, invalidRequest, methodMessages, osErrorMessage } from '../protocol/index.js';
+import { invalidRequest } from '../protocol/errors.js';
+import { methodMessages } from '../protocol/messages.js';
+import { fsErrorFromOs, osErrorMessage } from '../protocol/os-error.js';
 
 /** The most entries one walk returns whatever the client asks: a walk of `/` must not exhaust memory. */
 export const WALK_ENTRY_CAP = 200_000;

@@ -3,7 +3,8 @@ import { type FSWatcher, watch } from 'node:fs';
 import { access, constants, lstat, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FsChange, FsChangeKind, FsChangeListener } from '../environment/types.js';
-import { fsMessages, invalidRequest } from '../protocol/index.js';
+import { invalidRequest } from '../protocol/errors.js';
+import { fsMessages } from '../protocol/messages.js';
 
 interface Pending {
   renamed: boolean;

@@ -123,27 +123,3 @@ export const fsMethods = {
   'fs/walk': method(WalkParams, 'FsWalkParams')<WireWalkResult>(),
   'fs/watchMissing': method(WatchMissingParams, 'FsWatchMissingParams')<{ watching: boolean }>(),
 };
-
-export const fsMessages = {
-  copyNeedsRecursive: 'fs/copy requires recursive: true when sourcePath is a directory',
-  copyIntoItself: 'fs/copy cannot copy a directory to itself or one of its descendants',
-  copyOntoItself: 'fs/copy refuses to copy a file onto itself (source and destination are the same file)',
-  copyUnsupportedType: 'fs/copy only supports regular files, directories, and symlinks',
-  writeFileBase64: (detail: string) => `fs/writeFile requires valid base64 dataBase64: ${detail}`,
-  writeBlockBase64: (detail: string) => `fs/writeBlock requires valid base64 dataBase64: ${detail}`,
-  unknownHandle: (h: string) => `unknown file handle ${h}`,
-  tooManyHandles: (n: number) => `too many open file handles in this session (limit ${n})`,
-  handleMode: (h: string, mode: string) => `file handle ${h} was not opened for ${mode}`,
-  blockTooLarge: (n: number) => `length must be at most ${n} bytes`,
-  notAFile: (p: string) => `path \`${p}\` is not a file`,
-  unknownWatch: (id: string) => `unknown watch id ${id}`,
-  tooManyWatches: (n: number) => `too many watches in this session (limit ${n})`,
-  unsizedTooLong: (p: string, n: number) =>
-    `fs/readFile of ${p}: not a regular file (a device, FIFO or /proc-like file) and it gave more than ${n} bytes; read it with fs/open and fs/readBlock`,
-  unsizedWriteTimedOut: (p: string, ms: number) =>
-    `fs/writeFile of ${p}: not a regular file and nothing took the data within ${ms} ms (a FIFO without a reader)`,
-  unsizedTimedOut: (p: string, ms: number) =>
-    `fs/readFile of ${p}: not a regular file and no end of data within ${ms} ms (a FIFO or device that keeps waiting)`,
-  sandboxUnavailable:
-    'sandboxed file operations are not available on this server yet: the request carries a sandbox that restricts file access, and Cordon will not run it unsandboxed',
-} as const;

@@ -6,6 +6,7 @@ export * from './exec-policy.js';
 export * from './fs.js';
 export * from './initialize.js';
 export * from './large-request.js';
+export * from './messages.js';
 export * from './method-spec.js';
 export * from './methods.js';
 export * from './methods-0171.js';

@@ -94,30 +94,3 @@ export const configHttpMethods = {
   'environmentConfig/read': method(EnvironmentConfigReadParams, 'EnvironmentConfigReadParams')<WireEnvironmentConfig>(),
   'http/request': method(HttpRequestParams, 'HttpRequestParams')<WireHttpResponse>(),
 };
-
-export const methodMessages = {
-  walkLimits: 'filesystem walk limits must be greater than zero',
-  readBlockLength: (max: number) => `file read block length must be between 1 and ${max}`,
-  writeBlockLength: (max: number) => `file write block length must be between 1 and ${max}`,
-  handleExists: (h: string) => `file handle \`${h}\` already exists`,
-  tooManyFileHandles: (n: number) => `at most ${n} file handles may be open per connection`,
-  unknownFileHandle: (h: string) => `unknown file handle \`${h}\``,
-  notAFile: (p: string) => `path \`${p}\` is not a file`,
-  badFileDescriptor: 'Bad file descriptor (os error 9)',
-  configPathsRequired: 'at least one config or requirements path is required',
-  tomlPathEmpty: 'TOML paths must contain at least one key segment',
-  configLoad: (detail: string) => `failed to load executor-local config: ${detail}`,
-  httpScheme: (scheme: string) => `http/request only supports http and https URLs, got ${scheme}`,
-  httpUrl: (detail: string) => `http/request url is invalid: ${detail}`,
-  httpMethod: 'http/request method is invalid: invalid HTTP method',
-  httpHeaderName: 'http/request header name is invalid: invalid HTTP header name',
-  httpHeaderValue: (name: string) => `http/request header value is invalid for ${name}: failed to parse header value`,
-  httpEnvVar: (name: string, variable: string) => `http/request header ${name} requires executor environment variable ${variable}`,
-  httpFailed: (detail: string) => `http/request failed: ${detail}`,
-  httpNoNetwork:
-    "http/request is refused: this server's permissions give its clients no network access (serve with a profile whose network is enabled, or a managed network policy such as --network-allow HOST)",
-  httpPolicyRefused: (host: string, port: number, reason: string) =>
-    `http/request to ${host}:${port} is refused by the server's network policy (${reason})`,
-  httpStreamActive: (id: string) => `http/request streamResponse requestId \`${id}\` is already active`,
-  httpTooMany: (n: number) => `http/request: at most ${n} requests may be in flight per session`,
-} as const;
