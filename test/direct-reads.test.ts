@@ -151,14 +151,18 @@ describe('reads answered without a worker', () => {
     assert.equal((await env.fs.readFileStream(path.join(ws, 'small.txt'), rootsOnly)).toString(), 'small');
   });
 
-  it('writes still go to a worker: outside the roots refused, inside they work', async () => {
+  it('writes still run sandboxed: outside the roots refused, inside they work', async () => {
     const fresh = new FsWorkerPool({ sandbox, maxWorkers: 2, idleMs: 60_000, serverEnv: { PATH: process.env.PATH } });
     const local = new LocalEnvironment({ sandbox, fsWorkers: fresh });
     try {
       await refused(local.fs.writeFile(path.join(outside, 'w.txt'), Buffer.from('x'), workspace()));
       assert.equal(existsSync(path.join(outside, 'w.txt')), false);
       await local.fs.writeFile(path.join(ws, 'w.txt'), Buffer.from('x'), workspace());
-      assert.equal(fresh.size, 1, 'the write ran in a worker');
+      assert.equal(readFileSync(path.join(ws, 'w.txt'), 'utf8'), 'x');
+      // In a sandbox of their own: a worker, or here (the project root has no .codex, so its sandbox
+      // masks it) a one-shot sandbox, whose refusals fs-one-shot.test.ts compares with the worker's.
+      await refused(local.fs.writeFile(path.join(ws, '.codex', 'config.toml'), Buffer.from('x'), workspace()));
+      assert.equal(existsSync(path.join(ws, '.codex')), false);
     } finally {
       await local.close();
       await fresh.dispose();

@@ -266,6 +266,12 @@ export class LocalFileSystem implements FileSystem {
     return this.pool.call(sandbox, op);
   }
 
+  /** Runs `op` in the sandbox (on a worker, or in a one-shot sandbox where that is faster) and returns its result. */
+  private inSandbox(sandbox: SandboxRequest, op: FsWorkerOp): Promise<unknown> {
+    if (!this.pool) return Promise.reject(internalError(fsMessages.sandboxUnavailable));
+    return this.pool.perform(sandbox, op);
+  }
+
   /** Runs `op` in the call's sandbox, or `direct` here (synchronous ones without promise layers in between). */
   private run<T>(
     options: FsCallOptions | undefined,
@@ -274,7 +280,7 @@ export class LocalFileSystem implements FileSystem {
     fromWorker: (r: unknown) => T,
   ): Promise<T> {
     const sandbox = this.restriction(options);
-    if (sandbox) return this.viaWorker(sandbox, op).then(({ result }) => fromWorker(result));
+    if (sandbox) return this.inSandbox(sandbox, op).then(fromWorker);
     try {
       const result = direct();
       return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(fsErrorFromOs(err))) : Promise.resolve(result);
@@ -328,7 +334,7 @@ export class LocalFileSystem implements FileSystem {
   async writeFile(p: string, data: Uint8Array, options?: FsCallOptions): Promise<void> {
     const sandbox = this.restriction(options);
     if (sandbox) {
-      await this.viaWorker(sandbox, {
+      await this.inSandbox(sandbox, {
         op: 'writeFile',
         path: p,
         data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64'),

@@ -49,6 +49,11 @@ export interface SystemErrorLike {
   message?: unknown;
 }
 
+/** Whether an error code has the reference's fixed text (and so a message that names no path). */
+export function hasGlibcText(code: string): boolean {
+  return Object.hasOwn(GLIBC_TEXT, code);
+}
+
 /** `No such file or directory (os error 2)` for an ENOENT, in the reference's words. */
 export function osErrorMessage(err: SystemErrorLike): string {
   const code = typeof err.code === 'string' ? err.code : '';

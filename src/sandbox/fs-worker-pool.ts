@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import type { FsEntry, PermissionProfile, SandboxRequest } from '../environment/permissions.js';
 import type { FsChange, FsChangeKind } from '../environment/types.js';
 import { internalError, RpcError } from '../protocol/errors.js';
+import { fsErrorFromOs } from '../protocol/os-error.js';
+import { type OneShotOutcome, oneShotCandidate, runOneShot } from './fs-one-shot.js';
 import type { FsWorkerMessage, FsWorkerOp } from './fs-worker-protocol.js';
 import { type LinuxSandbox, type SandboxedCommand, SandboxUnavailableError } from './linux-sandbox.js';
 
@@ -246,7 +248,31 @@ export class FsWorkerPool {
     return worker;
   }
 
-  /** Runs one operation in the sandbox of `request`. */
+  /**
+   * Runs one operation in the sandbox of `request` and returns its result (for operations whose
+   * caller needs no hold on the worker). A write or mkdir for a profile with no live worker may run
+   * in a one-shot sandbox instead (fs-one-shot.ts), when that sandbox leaves mount targets on the
+   * host and so would not keep a worker warm anyway.
+   */
+  async perform(request: SandboxRequest, op: FsWorkerOp): Promise<unknown> {
+    if (this.closed) throw internalError('fs sandbox worker pool is closed');
+    const key = this.keyOf(request);
+    if (oneShotCandidate(op) && !this.workers.has(key) && !this.starting.has(key)) {
+      await this.stopping.get(key);
+      let outcome: OneShotOutcome;
+      try {
+        outcome = await runOneShot(this.options.sandbox, request, op, this.options.serverEnv);
+      } catch (err) {
+        if (err instanceof SandboxUnavailableError) throw internalError(err.message);
+        throw err;
+      }
+      if (outcome && 'done' in outcome) return undefined;
+      if (outcome) throw fsErrorFromOs(outcome.error);
+    }
+    return (await this.call(request, op)).result;
+  }
+
+  /** Runs one operation in the sandbox of `request`, on a worker (returned for calls that keep a hold on it). */
   async call(request: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
     const worker = await this.worker(request);
     worker.leases++;

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FsEntry, SandboxRequest } from '../src/environment/permissions.js';
+import type { FsWorkerOp } from '../src/sandbox/fs-worker-protocol.js';
+import { sandboxedFs, tempDir } from './helpers.js';
+
+const special = (kind: 'root' | 'project_roots', access: FsEntry['access']): FsEntry => ({ path: { type: 'special', kind }, access });
+
+/** A tree's entries (relative path -> file content, `dir`, or `-> target`), to compare two trees. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = path.join(dir, name);
+      const rel = path.relative(root, p);
+      const info = lstatSync(p);
+      if (info.isSymbolicLink()) out[rel] = `-> ${path.relative(root, readlinkSync(p))}`;
+      else if (info.isDirectory()) {
+        out[rel] = 'dir';
+        walk(p);
+      } else if (info.isFIFO()) out[rel] = 'fifo';
+      else out[rel] = readFileSync(p, 'latin1');
+    }
+  };
+  walk(root);
+  return out;
+}
+
+type Outcome = { ok: true } | { error: string };
+
+/**
+ * Writes and mkdirs under a sandbox that masks missing protected names in its project root (no
+ * `.codex`, `.agents`, `.git` there) run in a one-shot sandbox (bwrap + Perl), not on a worker. Each
+ * case runs twice on twin trees: once that way, once on the worker (the pool's `call` always uses
+ * one), and the answers and the trees must be the same. The escapes are refused both ways; their
+ * allowed twins work both ways.
+ */
+describe('one-shot sandboxed writes give the worker answer', () => {
+  let fixture: ReturnType<typeof sandboxedFs>;
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let caseNo = 0;
+
+  before(async () => {
+    fixture = sandboxedFs();
+    tmp = await tempDir('cordon-one-shot-');
+  });
+  after(async () => {
+    await fixture.close();
+    await tmp.cleanup();
+  });
+
+  /** A project root with some content, and a directory outside every writable root. */
+  function makeTree(base: string): { ws: string; outside: string; request: SandboxRequest } {
+    const ws = path.join(base, 'ws');
+    const outside = path.join(base, 'outside');
+    mkdirSync(path.join(ws, 'sub'), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(path.join(ws, 'existing.txt'), 'old content');
+    writeFileSync(path.join(outside, 'host.txt'), 'HOST');
+    symlinkSync(ws, path.join(ws, 'alias'));
+    symlinkSync(outside, path.join(ws, 'out-link'));
+    const request: SandboxRequest = {
+      profile: {
+        enforcement: 'managed',
+        network: 'restricted',
+        fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
+      },
+      cwd: ws,
+    };
+    return { ws, outside, request };
+  }
+
+  async function outcome(run: () => Promise<unknown>): Promise<Outcome> {
+    try {
+      await run();
+      return { ok: true };
+    } catch (err) {
+      return { error: `${(err as { code?: number }).code}: ${(err as Error).message}` };
+    }
+  }
+
+  /** Runs `op(tree)` one-shot on one twin and on a worker on the other; returns the one-shot outcome. */
+  async function both(opFor: (t: { ws: string; outside: string }) => FsWorkerOp): Promise<Outcome> {
+    caseNo++;
+    const a = makeTree(path.join(tmp.dir, `${caseNo}-one-shot`));
+    const b = makeTree(path.join(tmp.dir, `${caseNo}-worker`));
+    const callsBefore = fixture.workerCalls();
+    const viaOneShot = await outcome(() => fixture.pool.perform(a.request, opFor(a)));
+    assert.equal(fixture.workerCalls(), callsBefore, `${JSON.stringify(opFor(a))} went to a worker`);
+    const viaWorker = await outcome(() => fixture.pool.call(b.request, opFor(b)));
+    assert.deepEqual(viaOneShot, viaWorker, JSON.stringify(opFor(a)));
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
+    assert.deepEqual(snapshot(path.dirname(a.ws)), snapshot(path.dirname(b.ws)), `the trees differ after ${JSON.stringify(opFor(a))}`);
+    for (const name of ['.codex', '.agents', '.git'])
+      assert.equal(existsSync(path.join(a.ws, name)), false, `${name} left in the project root`);
+    return viaOneShot;
+  }
+
+  const write = (p: string, text: string): FsWorkerOp => ({ op: 'writeFile', path: p, data: Buffer.from(text).toString('base64') });
+
+  it('writes and creates directories inside the project root', async () => {
+    assert.deepEqual(await both((t) => write(path.join(t.ws, 'new.txt'), 'fresh')), { ok: true });
+    assert.deepEqual(await both((t) => write(path.join(t.ws, 'existing.txt'), 'new')), { ok: true });
+    assert.deepEqual(await both((t) => write(path.join(t.ws, 'sub', 'deeper.txt'), 'x'.repeat(200_000))), { ok: true });
+    assert.deepEqual(await both((t) => ({ op: 'createDirectory', path: path.join(t.ws, 'a', 'b', 'c'), recursive: true })), { ok: true });
+    assert.deepEqual(await both((t) => ({ op: 'createDirectory', path: path.join(t.ws, 'one'), recursive: false })), { ok: true });
+    assert.deepEqual(await both((t) => ({ op: 'createDirectory', path: path.join(t.ws, 'sub'), recursive: true })), { ok: true });
+  });
+
+  it('refuses what the sandbox refuses, with the worker error', async () => {
+    const refusals: [string, (t: { ws: string; outside: string }) => FsWorkerOp, RegExp][] = [
+      ['a missing .codex', (t) => write(path.join(t.ws, '.codex', 'config.toml'), 'x'), /Read-only file system/],
+      ['a missing .git', (t) => write(path.join(t.ws, '.git', 'config'), 'x'), /Read-only file system/],
+      ['.agents through a link to the root', (t) => write(path.join(t.ws, 'alias', '.agents', 'x'), 'x'), /Read-only file system/],
+      ['a hook dir under .git', (t) => ({ op: 'createDirectory', path: path.join(t.ws, '.git', 'hooks'), recursive: true }), /Read-only/],
+      ['outside the roots', (t) => write(path.join(t.outside, 'escape.txt'), 'x'), /Read-only file system/],
+      ['over a host file', (t) => write(path.join(t.outside, 'host.txt'), 'x'), /Read-only file system/],
+      ['outside through a link', (t) => write(path.join(t.ws, 'out-link', 'escape.txt'), 'x'), /Read-only file system/],
+      ['mkdir outside', (t) => ({ op: 'createDirectory', path: path.join(t.outside, 'd'), recursive: true }), /Read-only/],
+    ];
+    for (const [what, op, expected] of refusals) {
+      const answer = await both(op);
+      assert.ok('error' in answer && expected.test(answer.error), `${what}: ${JSON.stringify(answer)}`);
+    }
+  });
+
+  it('ordinary errors are the worker errors', async () => {
+    const errors: [string, (t: { ws: string; outside: string }) => FsWorkerOp, RegExp][] = [
+      ['a directory', (t) => write(path.join(t.ws, 'sub'), 'x'), /Is a directory/],
+      ['a missing parent', (t) => write(path.join(t.ws, 'nope', 'x.txt'), 'x'), /No such file or directory/],
+      ['mkdir of an existing directory', (t) => ({ op: 'createDirectory', path: path.join(t.ws, 'sub'), recursive: false }), /File exists/],
+      ['mkdir -p over a file', (t) => ({ op: 'createDirectory', path: path.join(t.ws, 'existing.txt'), recursive: true }), /File exists/],
+      ['mkdir without parents', (t) => ({ op: 'createDirectory', path: path.join(t.ws, 'x', 'y'), recursive: false }), /No such file/],
+    ];
+    for (const [what, op, expected] of errors) {
+      const answer = await both(op);
+      assert.ok('error' in answer && expected.test(answer.error), `${what}: ${JSON.stringify(answer)}`);
+    }
+  });
+
+  it('a FIFO goes to the worker, which writes to its reader', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'fifo'));
+    const fifo = path.join(ws, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    // Held open for reading and writing: a reader that sees no end of file when a writer closes.
+    const reader = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const callsBefore = fixture.workerCalls();
+    await fixture.pool.perform(request, write(fifo, 'through the pipe'));
+    const buffer = Buffer.alloc(100);
+    const n = readSync(reader, buffer, 0, buffer.length, null);
+    closeSync(reader);
+    assert.equal(buffer.toString('utf8', 0, n), 'through the pipe');
+    assert.equal(fixture.workerCalls(), callsBefore + 1, 'the FIFO write went to a worker');
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
+  });
+
+  it('a profile whose sandbox leaves nothing on the host keeps using a warm worker', async () => {
+    const { ws } = makeTree(path.join(tmp.dir, 'warm'));
+    for (const name of ['.codex', '.agents', '.git', '.aws', '.cordon']) mkdirSync(path.join(ws, name));
+    for (const name of ['.codex', '.agents', '.git', '.aws', '.cordon']) writeFileSync(path.join(ws, name, 'keep'), 'k');
+    const request: SandboxRequest = {
+      profile: {
+        enforcement: 'managed',
+        network: 'restricted',
+        fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
+      },
+      cwd: ws,
+    };
+    const callsBefore = fixture.workerCalls();
+    await fixture.pool.perform(request, write(path.join(ws, 'one.txt'), '1'));
+    await fixture.pool.perform(request, write(path.join(ws, 'two.txt'), '2'));
+    assert.equal(fixture.workerCalls(), callsBefore + 2, 'both writes went to the worker');
+    assert.equal(fixture.pool.size, 1, 'one warm worker');
+    assert.equal(readFileSync(path.join(ws, 'two.txt'), 'utf8'), '2');
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
+  });
+});
