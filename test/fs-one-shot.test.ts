@@ -154,6 +154,45 @@ describe('one-shot sandboxed writes give the worker answer', () => {
     }
   });
 
+  it('removes and renames as the worker does, and refuses the same', async () => {
+    const remove = (p: string, force: boolean, recursive: boolean): FsWorkerOp => ({ op: 'remove', path: p, force, recursive });
+    const rename = (from: string, to: string): FsWorkerOp => ({ op: 'rename', sourcePath: from, destinationPath: to });
+    const cases: [string, (t: { ws: string; outside: string }) => FsWorkerOp, RegExp | 'ok'][] = [
+      ['a file', (t) => remove(path.join(t.ws, 'existing.txt'), false, false), 'ok'],
+      ['a link (not its target)', (t) => remove(path.join(t.ws, 'out-link'), false, true), 'ok'],
+      ['an empty directory', (t) => remove(path.join(t.ws, 'sub'), false, false), 'ok'],
+      ['a missing name, forced', (t) => remove(path.join(t.ws, 'nothing'), true, true), 'ok'],
+      ['a missing name', (t) => remove(path.join(t.ws, 'nothing'), false, false), /No such file or directory/],
+      [
+        'a non-empty directory, not recursive',
+        (t) => remove(t.ws, false, false),
+        /Read-only file system|Directory not empty|Device or resource busy/,
+      ],
+      ['a host file outside the roots', (t) => remove(path.join(t.outside, 'host.txt'), false, false), /Read-only file system/],
+      ['through a link outside', (t) => remove(path.join(t.ws, 'out-link', 'host.txt'), true, false), /Read-only file system/],
+      ['rename inside', (t) => rename(path.join(t.ws, 'existing.txt'), path.join(t.ws, 'sub', 'moved.txt')), 'ok'],
+      ['rename onto a missing .codex', (t) => rename(path.join(t.ws, 'sub'), path.join(t.ws, '.codex')), /.+/],
+      ['rename into .git', (t) => rename(path.join(t.ws, 'existing.txt'), path.join(t.ws, '.git', 'config')), /Read-only|cross-device/],
+      ['rename out of the roots', (t) => rename(path.join(t.ws, 'existing.txt'), path.join(t.outside, 'taken.txt')), /.+/],
+      ['rename a host file in', (t) => rename(path.join(t.outside, 'host.txt'), path.join(t.ws, 'stolen.txt')), /.+/],
+    ];
+    for (const [what, op, expected] of cases) {
+      const answer = await both(op);
+      if (expected === 'ok') assert.deepEqual(answer, { ok: true }, what);
+      else assert.ok('error' in answer && expected.test(answer.error), `${what}: ${JSON.stringify(answer)}`);
+    }
+  });
+
+  it('a tree to remove goes to the worker', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'tree'));
+    writeFileSync(path.join(ws, 'sub', 'inner.txt'), 'i');
+    const callsBefore = fixture.workerCalls();
+    await fixture.pool.perform(request, { op: 'remove', path: path.join(ws, 'sub'), recursive: true, force: true });
+    assert.equal(existsSync(path.join(ws, 'sub')), false);
+    assert.equal(fixture.workerCalls(), callsBefore + 1, 'the tree went to a worker');
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
+  });
+
   it('a FIFO goes to the worker, which writes to its reader', async () => {
     const { ws, request } = makeTree(path.join(tmp.dir, 'fifo'));
     const fifo = path.join(ws, 'pipe');

@@ -7,18 +7,20 @@ import type { FsWorkerOp } from './fs-worker-protocol.js';
 import type { LinuxSandbox } from './linux-sandbox.js';
 
 /**
- * One write in a sandbox of its own that ends with it: bubblewrap running a few lines of Perl.
+ * One write (a file, a directory, a removal, a rename) in a sandbox of its own that ends with it:
+ * bubblewrap running a few lines of Perl.
  *
  * A sandbox that masks a missing protected name in a project root (`.codex` in most projects)
  * leaves empty mount targets there while it lives, so the fs worker of such a profile stops after
  * each call, and each call paid a bubblewrap and a Node start (about 110 ms on a 2-vCPU VM). This
  * runs the same bubblewrap, with the same profile and seccomp program, around Perl instead (about
  * 30 ms). Perl does exactly what the worker's code does for these operations (`writeSmallFile`,
- * `mkdirpSync` in local/) and reports the errno; whatever it cannot answer the same way (a FIFO or
- * device, an errno without the reference's text, Perl failing to start) sends the call to the worker.
+ * `mkdirpSync`, `remove` of anything but a directory tree, `renameSync` in local/) and reports the
+ * errno; whatever it cannot answer the same way (a FIFO or device, a tree to remove, an errno
+ * without the reference's text, Perl failing to start) sends the call to the worker.
  */
 
-export type OneShotOp = Extract<FsWorkerOp, { op: 'writeFile' } | { op: 'createDirectory' }>;
+export type OneShotOp = Extract<FsWorkerOp, { op: 'writeFile' } | { op: 'createDirectory' } | { op: 'remove' } | { op: 'rename' }>;
 
 /** Writes larger than this go to the worker (its start is small next to their transfer). */
 const MAX_ONE_SHOT_BYTES = 8 * 1024 * 1024;
@@ -63,6 +65,16 @@ if ($op eq 'write') {
 }
 if ($op eq 'mkdir') { mkdir($p, 0777) or fail(); answer('OK') }
 if ($op eq 'mkdirp') { mkp($p) or fail(); answer('OK') }
+if ($op eq 'remove') {
+  my ($force, $recursive) = @ARGV[2, 3];
+  my @s = lstat($p);
+  unless (@s) { answer('OK') if $! + 0 == 2 && $force; fail() }
+  unless (-d _) { unlink($p) or fail(); answer('OK') }
+  answer('FALLBACK') if $recursive;
+  rmdir($p) or fail();
+  answer('OK');
+}
+if ($op eq 'rename') { rename($p, $ARGV[2]) or fail(); answer('OK') }
 answer('FALLBACK');
 `;
 
@@ -76,13 +88,26 @@ function errnoName(errno: number): string | undefined {
 
 /** Whether a one-shot can run `op` at all (Perl present, the operation one it does, the data small). */
 export function oneShotCandidate(op: FsWorkerOp): op is OneShotOp {
-  if (op.op !== 'writeFile' && op.op !== 'createDirectory') return false;
+  if (op.op !== 'writeFile' && op.op !== 'createDirectory' && op.op !== 'remove' && op.op !== 'rename') return false;
   if (op.op === 'writeFile' && op.data.length > (MAX_ONE_SHOT_BYTES / 3) * 4) return false;
   try {
     accessSync(PERL, constants.X_OK);
     return true;
   } catch {
     return false;
+  }
+}
+
+function oneShotArgs(op: OneShotOp): string[] {
+  switch (op.op) {
+    case 'writeFile':
+      return ['write', op.path];
+    case 'createDirectory':
+      return [op.recursive ? 'mkdirp' : 'mkdir', op.path];
+    case 'remove':
+      return ['remove', op.path, op.force ? '1' : '', op.recursive ? '1' : ''];
+    case 'rename':
+      return ['rename', op.sourcePath, op.destinationPath];
   }
 }
 
@@ -108,8 +133,7 @@ export async function runOneShot(
     }));
     profile = { ...profile, fileSystem: { ...profile.fileSystem, entries: [...profile.fileSystem.entries, ...reads] } };
   }
-  const argv =
-    op.op === 'writeFile' ? [PERL, '-e', SCRIPT, 'write', op.path] : [PERL, '-e', SCRIPT, op.recursive ? 'mkdirp' : 'mkdir', op.path];
+  const argv = [PERL, '-e', SCRIPT, ...oneShotArgs(op)];
   const command = await sandbox.wrap({
     profile,
     policyCwd: request.cwd ?? '/',
