@@ -17,6 +17,7 @@ import {
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FsEntry, SandboxRequest } from '../src/environment/permissions.js';
+import { ONE_SHOT_SCRIPT } from '../src/sandbox/fs-one-shot.js';
 import type { FsWorkerOp } from '../src/sandbox/fs-worker-protocol.js';
 import { sandboxedFs, tempDir } from './helpers.js';
 
@@ -191,6 +192,29 @@ describe('one-shot sandboxed writes give the worker answer', () => {
     assert.equal(existsSync(path.join(ws, 'sub')), false);
     assert.equal(fixture.workerCalls(), callsBefore + 1, 'the tree went to a worker');
     await Promise.all(fixture.pool.list().map((w) => w.stop()));
+  });
+
+  it('a burst of calls keeps its order and shares one worker after the first one-shot', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'burst'));
+    const target = path.join(ws, 'burst.txt');
+    const callsBefore = fixture.workerCalls();
+    await Promise.all(Array.from({ length: 12 }, (_, i) => fixture.pool.perform(request, write(target, `version ${i}`))));
+    assert.equal(readFileSync(target, 'utf8'), 'version 11', 'the last write wins');
+    assert.equal(fixture.workerCalls(), callsBefore + 11, 'the first ran one-shot, the others on a worker');
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
+    assert.equal(existsSync(path.join(ws, '.codex')), false);
+  });
+
+  it('a write whose data did not all arrive leaves the file as it was', () => {
+    const { ws } = makeTree(path.join(tmp.dir, 'cut'));
+    const target = path.join(ws, 'existing.txt');
+    // What the one-shot's Perl sees when the server dies mid-transfer: fewer bytes than announced.
+    const out = execFileSync('/usr/bin/perl', ['-e', ONE_SHOT_SCRIPT, 'write', target, '100'], { input: 'only part' });
+    assert.equal(String(out).trim(), 'FALLBACK');
+    assert.equal(readFileSync(target, 'utf8'), 'old content');
+    const whole = execFileSync('/usr/bin/perl', ['-e', ONE_SHOT_SCRIPT, 'write', target, '9'], { input: 'only part' });
+    assert.equal(String(whole).trim(), 'OK');
+    assert.equal(readFileSync(target, 'utf8'), 'only part');
   });
 
   it('a FIFO goes to the worker, which writes to its reader', async () => {

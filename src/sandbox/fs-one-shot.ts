@@ -30,7 +30,7 @@ const PERL = '/usr/bin/perl';
 // Linux's generic flags (x86_64 and aarch64 alike): O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK, as
 // writeSmallFile opens. ENXIO (6) is a FIFO without a reader, EEXIST 17, ENOENT 2. The answer is
 // one line on stdout: OK, "E <errno>", or FALLBACK.
-const SCRIPT = String.raw`
+export const ONE_SHOT_SCRIPT = String.raw`
 my ($op, $p) = @ARGV;
 sub answer { print STDOUT $_[0], "\n"; exit 0 }
 sub fail { answer("E " . ($! + 0)) }
@@ -49,17 +49,14 @@ sub mkp {
   return 0;
 }
 if ($op eq 'write') {
+  # All the data first: a server gone mid-transfer leaves the file as it was.
+  my ($len, $data, $got) = ($ARGV[2], '', 0);
+  binmode STDIN;
+  while (length($data) < $len) { $got = sysread(STDIN, $data, $len - length($data), length($data)); answer('FALLBACK') unless $got }
   sysopen(my $fh, $p, 0x1 | 0x40 | 0x200 | 0x800, 0666) or do { answer('FALLBACK') if $! + 0 == 6; fail() };
   my @s = stat($fh) or fail();
   answer('FALLBACK') unless -f _;
-  binmode STDIN;
-  my $buf;
-  while (1) {
-    my $n = sysread(STDIN, $buf, 1 << 20);
-    defined $n or answer('FALLBACK');
-    last if $n == 0;
-    for (my $off = 0; $off < $n;) { my $w = syswrite($fh, $buf, $n - $off, $off); defined $w or fail(); $off += $w }
-  }
+  for (my $off = 0; $off < $len;) { my $w = syswrite($fh, $data, $len - $off, $off); defined $w or fail(); $off += $w }
   close($fh) or fail();
   answer('OK');
 }
@@ -98,10 +95,10 @@ export function oneShotCandidate(op: FsWorkerOp): op is OneShotOp {
   }
 }
 
-function oneShotArgs(op: OneShotOp): string[] {
+function oneShotArgs(op: OneShotOp, payload: Buffer | undefined): string[] {
   switch (op.op) {
     case 'writeFile':
-      return ['write', op.path];
+      return ['write', op.path, String(payload?.length ?? 0)];
     case 'createDirectory':
       return [op.recursive ? 'mkdirp' : 'mkdir', op.path];
     case 'remove':
@@ -133,7 +130,8 @@ export async function runOneShot(
     }));
     profile = { ...profile, fileSystem: { ...profile.fileSystem, entries: [...profile.fileSystem.entries, ...reads] } };
   }
-  const argv = [PERL, '-e', SCRIPT, ...oneShotArgs(op)];
+  const payload = op.op === 'writeFile' ? Buffer.from(op.data, 'base64') : undefined;
+  const argv = [PERL, '-e', ONE_SHOT_SCRIPT, ...oneShotArgs(op, payload)];
   const command = await sandbox.wrap({
     profile,
     policyCwd: request.cwd ?? '/',
@@ -161,7 +159,7 @@ export async function runOneShot(
         child.stdin?.on('error', () => undefined);
         child.on('error', () => resolve(''));
         child.on('close', (code) => resolve(code === 0 ? out.trim() : ''));
-        child.stdin?.end(op.op === 'writeFile' ? Buffer.from(op.data, 'base64') : undefined);
+        child.stdin?.end(payload);
       });
     } finally {
       for (const fd of fds) closeSync(fd);

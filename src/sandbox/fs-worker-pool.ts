@@ -127,6 +127,9 @@ function workerCommand(): { argv: string[]; readRoots: string[] } {
   return { argv, readRoots };
 }
 
+/** One-shot sandboxes running at once in a server, at most; more calls go to workers. */
+const MAX_ONE_SHOTS = 4;
+
 const needsCwd = (p: PermissionProfile): boolean =>
   p.fileSystem.kind === 'restricted' && p.fileSystem.entries.some((e) => e.path.type === 'special' && e.path.kind === 'project_roots');
 
@@ -142,6 +145,8 @@ export class FsWorkerPool {
   /** Workers that left the pool and are stopping, by key: until gone their mount targets are on disk. */
   private readonly stopping = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(change: FsChange) => void>();
+  /** The one-shot sandbox running for a key (fs-one-shot.ts), settled when it is done. */
+  private readonly oneShots = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(private readonly options: FsWorkerPoolOptions) {}
@@ -257,15 +262,32 @@ export class FsWorkerPool {
   async perform(request: SandboxRequest, op: FsWorkerOp): Promise<unknown> {
     if (this.closed) throw internalError('fs sandbox worker pool is closed');
     const key = this.keyOf(request);
-    if (oneShotCandidate(op) && !this.workers.has(key) && !this.starting.has(key)) {
-      await this.stopping.get(key);
-      let outcome: OneShotOutcome;
-      try {
-        outcome = await runOneShot(this.options.sandbox, request, op, this.options.serverEnv);
-      } catch (err) {
-        if (err instanceof SandboxUnavailableError) throw internalError(err.message);
-        throw err;
-      }
+    const running = this.oneShots.get(key);
+    if (running) {
+      // A profile's calls keep their order: this one runs after the one-shot before it, on a
+      // worker, so that a burst of calls shares one worker start instead of a sandbox each.
+      await running;
+      return (await this.call(request, op)).result;
+    }
+    if (oneShotCandidate(op) && !this.workers.has(key) && !this.starting.has(key) && this.oneShots.size < MAX_ONE_SHOTS) {
+      const run = (async (): Promise<OneShotOutcome> => {
+        await this.stopping.get(key);
+        try {
+          return await runOneShot(this.options.sandbox, request, op, this.options.serverEnv);
+        } catch (err) {
+          if (err instanceof SandboxUnavailableError) throw internalError(err.message);
+          throw err;
+        }
+      })();
+      const settled = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.oneShots.set(key, settled);
+      void settled.finally(() => {
+        if (this.oneShots.get(key) === settled) this.oneShots.delete(key);
+      });
+      const outcome = await run;
       if (outcome && 'done' in outcome) return undefined;
       if (outcome) throw fsErrorFromOs(outcome.error);
     }
