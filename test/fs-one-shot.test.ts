@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
   constants,
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FsEntry, SandboxRequest } from '../src/environment/permissions.js';
 import { ONE_SHOT_SCRIPT } from '../src/sandbox/fs-one-shot.js';
+import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
 import type { FsWorkerOp } from '../src/sandbox/fs-worker-protocol.js';
 import { sandboxedFs, tempDir } from './helpers.js';
 
@@ -215,6 +216,76 @@ describe('one-shot sandboxed writes give the worker answer', () => {
     const whole = execFileSync('/usr/bin/perl', ['-e', ONE_SHOT_SCRIPT, 'write', target, '9'], { input: 'only part' });
     assert.equal(String(whole).trim(), 'OK');
     assert.equal(readFileSync(target, 'utf8'), 'only part');
+  });
+
+  it('a profile that needs a cwd and has none gets the worker error, and nothing runs', async () => {
+    const { ws } = makeTree(path.join(tmp.dir, 'no-cwd'));
+    const request: SandboxRequest = {
+      profile: {
+        enforcement: 'managed',
+        network: 'restricted',
+        fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
+      },
+      cwd: null,
+    };
+    const answer = await outcome(() => fixture.pool.perform(request, write(path.join(ws, 'x.txt'), 'x')));
+    assert.match('error' in answer ? answer.error : '', /requires cwd/);
+    assert.equal(existsSync(path.join(ws, 'x.txt')), false);
+  });
+
+  it('a large write to a FIFO reaches a reader that stops at the first end of file', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'fifo-large'));
+    const fifo = path.join(ws, 'pipe');
+    const out = path.join(ws, 'out.bin');
+    execFileSync('mkfifo', [fifo]);
+    const reader = spawn('sh', ['-c', 'cat "$0" > "$1"', fifo, out], { stdio: 'ignore' });
+    const done = new Promise((resolve) => reader.on('close', resolve));
+    await fixture.pool.perform(request, write(fifo, 'y'.repeat(70_000)));
+    await done;
+    assert.equal(readFileSync(out, 'utf8').length, 70_000);
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
+  });
+
+  it('a call on a worker waits for the one-shot of its profile that came first', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'order'));
+    const target = path.join(ws, 'big.bin');
+    const askedBeforeTheWrite: string[] = [];
+    const worker = fixture.pool.worker.bind(fixture.pool);
+    fixture.pool.worker = (r) => {
+      if (lstatSync(target, { throwIfNoEntry: false })?.size !== 1_000_000)
+        askedBeforeTheWrite.push('a worker was asked for before the write');
+      return worker(r);
+    };
+    try {
+      const writing = fixture.pool.perform(request, write(target, 'z'.repeat(1_000_000)));
+      const { result } = await fixture.pool.call(request, { op: 'getMetadata', path: target });
+      await writing;
+      assert.deepEqual(askedBeforeTheWrite, []);
+      assert.equal((result as { size: number }).size, 1_000_000);
+    } finally {
+      fixture.pool.worker = worker;
+      await Promise.all(fixture.pool.list().map((w) => w.stop()));
+    }
+  });
+
+  it('a pool disposed during a one-shot waits for it: the write is done, nothing is left in the project root', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'dispose'));
+    const pool = new FsWorkerPool({ sandbox: fixture.sandbox, maxWorkers: 2, idleMs: 60_000, serverEnv: { PATH: process.env.PATH } });
+    const writing = outcome(() => pool.perform(request, write(path.join(ws, 'late.txt'), 'late')));
+    await new Promise((r) => setImmediate(r));
+    await pool.dispose();
+    assert.equal(readFileSync(path.join(ws, 'late.txt'), 'utf8'), 'late', 'the one-shot had ended');
+    for (const name of ['.codex', '.agents', '.git', '.aws', '.cordon']) assert.equal(existsSync(path.join(ws, name)), false, name);
+    assert.deepEqual(await writing, { ok: true });
+  });
+
+  it('a path with a NUL goes to the worker and gets its error', async () => {
+    const { ws, request } = makeTree(path.join(tmp.dir, 'nul'));
+    const viaPerform = await outcome(() => fixture.pool.perform(request, write(`${ws}/a\0b`, 'x')));
+    const viaWorker = await outcome(() => fixture.pool.call(request, write(`${ws}/a\0b`, 'x')));
+    assert.deepEqual(viaPerform, viaWorker);
+    assert.match('error' in viaPerform ? viaPerform.error : '', /^-32\d+: /);
+    await Promise.all(fixture.pool.list().map((w) => w.stop()));
   });
 
   it('a FIFO goes to the worker, which writes to its reader', async () => {

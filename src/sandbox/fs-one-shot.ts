@@ -27,9 +27,11 @@ const MAX_ONE_SHOT_BYTES = 8 * 1024 * 1024;
 
 const PERL = '/usr/bin/perl';
 
-// Linux's generic flags (x86_64 and aarch64 alike): O_WRONLY|O_CREAT|O_TRUNC|O_NONBLOCK, as
-// writeSmallFile opens. ENXIO (6) is a FIFO without a reader, EEXIST 17, ENOENT 2. The answer is
-// one line on stdout: OK, "E <errno>", or FALLBACK.
+// Linux's generic flags (x86_64 and aarch64 alike): O_WRONLY|O_CREAT|O_TRUNC, and O_NONBLOCK up to
+// 64 KiB, as writeSmallFile opens; above that the worker checks the target with stat first
+// (writeUnsized) and opens it blocking (fs.promises.writeFile), and so does this. ENXIO (6) is a
+// FIFO without a reader, EAGAIN 11 (a lease), EEXIST 17, ENOENT 2. The answer is one line on
+// stdout: OK, "E <errno>", or FALLBACK.
 export const ONE_SHOT_SCRIPT = String.raw`
 my ($op, $p) = @ARGV;
 sub answer { print STDOUT $_[0], "\n"; exit 0 }
@@ -53,9 +55,10 @@ if ($op eq 'write') {
   my ($len, $data, $got) = ($ARGV[2], '', 0);
   binmode STDIN;
   while (length($data) < $len) { $got = sysread(STDIN, $data, $len - length($data), length($data)); answer('FALLBACK') unless $got }
-  sysopen(my $fh, $p, 0x1 | 0x40 | 0x200 | 0x800, 0666) or do { answer('FALLBACK') if $! + 0 == 6; fail() };
-  my @s = stat($fh) or fail();
-  answer('FALLBACK') unless -f _;
+  my $small = $len <= 65536;
+  answer('FALLBACK') if !$small && stat($p) && !-f _ && !-d _;
+  sysopen(my $fh, $p, 0x1 | 0x40 | 0x200 | ($small ? 0x800 : 0), 0666) or do { answer('FALLBACK') if $! + 0 == 6 || $! + 0 == 11; fail() };
+  if ($small) { my @s = stat($fh) or fail(); answer('FALLBACK') unless -f _ }
   for (my $off = 0; $off < $len;) { my $w = syswrite($fh, $data, $len - $off, $off); defined $w or fail(); $off += $w }
   close($fh) or fail();
   answer('OK');
@@ -85,7 +88,12 @@ function errnoName(errno: number): string | undefined {
 
 /** Whether a one-shot can run `op` at all (Perl present, the operation one it does, the data small). */
 export function oneShotCandidate(op: FsWorkerOp): op is OneShotOp {
+  // The script's O_ flags are those of x86_64 and aarch64.
+  if (process.arch !== 'x64' && process.arch !== 'arm64') return false;
   if (op.op !== 'writeFile' && op.op !== 'createDirectory' && op.op !== 'remove' && op.op !== 'rename') return false;
+  // A NUL cannot be an argument; the worker gives such a path its own error.
+  const paths = op.op === 'rename' ? [op.sourcePath, op.destinationPath] : [op.path];
+  if (paths.some((p) => p.includes('\0'))) return false;
   if (op.op === 'writeFile' && op.data.length > (MAX_ONE_SHOT_BYTES / 3) * 4) return false;
   try {
     accessSync(PERL, constants.X_OK);
@@ -119,15 +127,20 @@ export async function runOneShot(
   sandbox: LinuxSandbox,
   request: SandboxRequest,
   op: OneShotOp,
-  serverEnv: Readonly<Record<string, string | undefined>>,
+  options: {
+    serverEnv: Readonly<Record<string, string | undefined>>;
+    /** The read entries the worker's profile gets for its own program: the one-shot's sandbox must be the worker's. */
+    workerReads: readonly string[];
+  },
 ): Promise<OneShotOutcome> {
+  const { serverEnv } = options;
   let profile: PermissionProfile = { ...request.profile, network: 'restricted' };
   if (profile.fileSystem.kind === 'restricted') {
-    const perl = realpathSync(PERL);
-    const reads: FsEntry[] = [perl, '/lib', '/lib64', '/usr/lib', '/usr/lib64'].map((p) => ({
-      path: { type: 'path', path: p },
-      access: 'read',
-    }));
+    const rootReadable = profile.fileSystem.entries.some((e) => e.path.type === 'special' && e.path.kind === 'root' && e.access !== 'deny');
+    // Perl's own files only where the root is not readable anyway: an entry under a writable root
+    // would make that path read-only, and the sandbox would no longer be the worker's.
+    const perl = rootReadable ? [] : [...new Set([PERL, realpathSync(PERL)])];
+    const reads: FsEntry[] = [...options.workerReads, ...perl].map((p) => ({ path: { type: 'path', path: p }, access: 'read' }));
     profile = { ...profile, fileSystem: { ...profile.fileSystem, entries: [...profile.fileSystem.entries, ...reads] } };
   }
   const payload = op.op === 'writeFile' ? Buffer.from(op.data, 'base64') : undefined;

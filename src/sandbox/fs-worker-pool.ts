@@ -269,11 +269,21 @@ export class FsWorkerPool {
       await running;
       return (await this.call(request, op)).result;
     }
-    if (oneShotCandidate(op) && !this.workers.has(key) && !this.starting.has(key) && this.oneShots.size < MAX_ONE_SHOTS) {
+    if (
+      oneShotCandidate(op) &&
+      !(needsCwd(request.profile) && !request.cwd) &&
+      !this.workers.has(key) &&
+      !this.starting.has(key) &&
+      this.oneShots.size < MAX_ONE_SHOTS
+    ) {
       const run = (async (): Promise<OneShotOutcome> => {
         await this.stopping.get(key);
+        if (this.closed) throw internalError('fs sandbox worker pool is closed');
         try {
-          return await runOneShot(this.options.sandbox, request, op, this.options.serverEnv);
+          return await runOneShot(this.options.sandbox, request, op, {
+            serverEnv: this.options.serverEnv,
+            workerReads: workerCommand().readRoots,
+          });
         } catch (err) {
           if (err instanceof SandboxUnavailableError) throw internalError(err.message);
           throw err;
@@ -296,6 +306,9 @@ export class FsWorkerPool {
 
   /** Runs one operation in the sandbox of `request`, on a worker (returned for calls that keep a hold on it). */
   async call(request: SandboxRequest, op: FsWorkerOp): Promise<{ result: unknown; worker: FsWorker }> {
+    // After a one-shot of the same profile that came first (an open of the file it is writing).
+    const running = this.oneShots.size > 0 ? this.oneShots.get(this.keyOf(request)) : undefined;
+    if (running) await running;
     const worker = await this.worker(request);
     worker.leases++;
     this.touch(worker);
@@ -335,6 +348,8 @@ export class FsWorkerPool {
   /** Stops every worker; resolves once they are gone and their mount targets removed. */
   async dispose(): Promise<void> {
     this.closed = true;
+    // One-shots end on their own, and their mount targets go with them.
+    await Promise.all(this.oneShots.values());
     const all = [...this.workers.values()];
     this.workers.clear();
     await Promise.all(all.map((w) => w.stop()));
