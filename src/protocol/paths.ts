@@ -16,6 +16,8 @@ export function parseAbsolutePath(value: string): string {
     } catch (err) {
       throw invalidParams(`invalid file URI ${value}: ${err instanceof Error ? err.message : String(err)}`);
     }
+    // `%00` decodes to a NUL, which no system call takes: refused here as in a plain path.
+    if (resolved.includes('\0')) throw invalidParams(`path contains a NUL byte: ${JSON.stringify(resolved)}`);
     return resolved;
   }
   if (value === '' || !path.isAbsolute(value)) throw invalidParams(`path is not absolute: ${value}`);

@@ -203,6 +203,12 @@ describe('paths', () => {
       () => parseAbsolutePath('file://remote-host/x'),
       (e: RpcError) => e.code === -32602,
     );
+    for (const nul of ['/tmp/a\0b', 'file:///tmp/a%00b'])
+      assert.throws(
+        () => parseAbsolutePath(nul),
+        (e: RpcError) => e.code === -32602 && e.message === 'path contains a NUL byte: "/tmp/a\\u0000b"',
+        nul,
+      );
   });
 });
 
