@@ -250,6 +250,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     }
   });
   if (where === 'stdio') {
+    server.warmUp();
     const served = server.serveStdio(process.stdin, process.stdout).then(async () => {
       await stop();
       return 0;
@@ -261,6 +262,7 @@ export async function runServe(opts: ServeOptions): Promise<number> {
     const url = await server.listen({ host: where.host, port: where.port, insecureNoAuth: opts.insecureNoAuth ?? false });
     process.stdout.write(`${url}\n`);
     logger.info({ url, auth: token ? 'bearer' : 'none' }, 'listening');
+    server.warmUp();
   } catch (err) {
     process.stderr.write(`cordon serve: ${err instanceof Error ? err.message : String(err)}\n`);
     await stop();

@@ -221,6 +221,15 @@ export class LinuxSandbox {
     return this.privateDir ? [this.privateDir] : [];
   }
 
+  /**
+   * Does now what the first sandbox would otherwise wait for: the probe below, and the private
+   * directory with the seccomp programs. A failure is left for that first sandbox to report.
+   */
+  async prepare(): Promise<void> {
+    await this.probe();
+    this.files();
+  }
+
   /** Finds bwrap and checks, once, that it can build a sandbox here. Fails closed with the cause. */
   probe(): Promise<HostSupport> {
     this.support ??= (async () => {
