@@ -46,6 +46,16 @@ function snapshot(root: string): Record<string, string> {
 
 type Outcome = { ok: true } | { error: string };
 
+/** Root readable, the project root (`cwd`) writable: its missing metadata names are masked. */
+const workspaceWrite = (cwd: string | null): SandboxRequest => ({
+  profile: {
+    enforcement: 'managed',
+    network: 'restricted',
+    fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
+  },
+  cwd,
+});
+
 /**
  * Writes and mkdirs under a sandbox that masks missing protected names in its project root (no
  * `.codex`, `.agents`, `.git` there) run in a one-shot sandbox (bwrap + Perl), not on a worker. Each
@@ -77,14 +87,7 @@ describe('one-shot sandboxed writes give the worker answer', () => {
     writeFileSync(path.join(outside, 'host.txt'), 'HOST');
     symlinkSync(ws, path.join(ws, 'alias'));
     symlinkSync(outside, path.join(ws, 'out-link'));
-    const request: SandboxRequest = {
-      profile: {
-        enforcement: 'managed',
-        network: 'restricted',
-        fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
-      },
-      cwd: ws,
-    };
+    const request = workspaceWrite(ws);
     return { ws, outside, request };
   }
 
@@ -220,14 +223,7 @@ describe('one-shot sandboxed writes give the worker answer', () => {
 
   it('a profile that needs a cwd and has none gets the worker error, and nothing runs', async () => {
     const { ws } = makeTree(path.join(tmp.dir, 'no-cwd'));
-    const request: SandboxRequest = {
-      profile: {
-        enforcement: 'managed',
-        network: 'restricted',
-        fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
-      },
-      cwd: null,
-    };
+    const request = workspaceWrite(null);
     const answer = await outcome(() => fixture.pool.perform(request, write(path.join(ws, 'x.txt'), 'x')));
     assert.match('error' in answer ? answer.error : '', /requires cwd/);
     assert.equal(existsSync(path.join(ws, 'x.txt')), false);
@@ -308,14 +304,7 @@ describe('one-shot sandboxed writes give the worker answer', () => {
     const { ws } = makeTree(path.join(tmp.dir, 'warm'));
     for (const name of ['.codex', '.agents', '.git', '.aws', '.cordon']) mkdirSync(path.join(ws, name));
     for (const name of ['.codex', '.agents', '.git', '.aws', '.cordon']) writeFileSync(path.join(ws, name, 'keep'), 'k');
-    const request: SandboxRequest = {
-      profile: {
-        enforcement: 'managed',
-        network: 'restricted',
-        fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
-      },
-      cwd: ws,
-    };
+    const request = workspaceWrite(ws);
     const callsBefore = fixture.workerCalls();
     await fixture.pool.perform(request, write(path.join(ws, 'one.txt'), '1'));
     await fixture.pool.perform(request, write(path.join(ws, 'two.txt'), '2'));

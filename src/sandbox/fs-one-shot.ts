@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { FsEntry, PermissionProfile, SandboxRequest } from '../environment/permissions.js';
+import type { SandboxRequest } from '../environment/permissions.js';
 import { hasGlibcText } from '../protocol/os-error.js';
+import { fsHelperEnv, wrapFsHelper } from './fs-helper-sandbox.js';
 import type { FsWorkerOp } from './fs-worker-protocol.js';
 import type { LinuxSandbox } from './linux-sandbox.js';
 
@@ -134,24 +135,15 @@ export async function runOneShot(
   },
 ): Promise<OneShotOutcome> {
   const { serverEnv } = options;
-  let profile: PermissionProfile = { ...request.profile, network: 'restricted' };
-  if (profile.fileSystem.kind === 'restricted') {
-    const rootReadable = profile.fileSystem.entries.some((e) => e.path.type === 'special' && e.path.kind === 'root' && e.access !== 'deny');
-    // Perl's own files only where the root is not readable anyway: an entry under a writable root
-    // would make that path read-only, and the sandbox would no longer be the worker's.
-    const perl = rootReadable ? [] : [...new Set([PERL, realpathSync(PERL)])];
-    const reads: FsEntry[] = [...options.workerReads, ...perl].map((p) => ({ path: { type: 'path', path: p }, access: 'read' }));
-    profile = { ...profile, fileSystem: { ...profile.fileSystem, entries: [...profile.fileSystem.entries, ...reads] } };
-  }
+  const rootReadable =
+    request.profile.fileSystem.kind !== 'restricted' ||
+    request.profile.fileSystem.entries.some((e) => e.path.type === 'special' && e.path.kind === 'root' && e.access !== 'deny');
+  // Perl's own files only where the root is not readable anyway: an entry under a writable root
+  // would make that path read-only, and the sandbox would no longer be the worker's.
+  const perl = rootReadable ? [] : [...new Set([PERL, realpathSync(PERL)])];
   const payload = op.op === 'writeFile' ? Buffer.from(op.data, 'base64') : undefined;
-  const argv = [PERL, '-e', ONE_SHOT_SCRIPT, ...oneShotArgs(op, payload)];
-  const command = await sandbox.wrap({
-    profile,
-    policyCwd: request.cwd ?? '/',
-    commandCwd: request.cwd ?? '/',
-    command: argv,
-    tty: false,
-    workspaceRoots: request.workspaceRoots ?? undefined,
+  const command = await wrapFsHelper(sandbox, request, [PERL, '-e', ONE_SHOT_SCRIPT, ...oneShotArgs(op, payload)], {
+    programReads: [...options.workerReads, ...perl],
     passDescriptors: true,
   });
   try {
@@ -162,7 +154,7 @@ export async function runOneShot(
       answer = await new Promise<string>((resolve) => {
         const child = spawn(command.file, command.args, {
           cwd: '/',
-          env: { PATH: serverEnv.PATH ?? '/usr/bin:/bin', ...(serverEnv.TMPDIR ? { TMPDIR: serverEnv.TMPDIR } : {}), ...command.env },
+          env: fsHelperEnv(serverEnv, command),
           stdio: ['pipe', 'pipe', 'ignore', ...fds],
         });
         let out = '';

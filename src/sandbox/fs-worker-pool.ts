@@ -3,10 +3,11 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { FsEntry, PermissionProfile, SandboxRequest } from '../environment/permissions.js';
+import type { PermissionProfile, SandboxRequest } from '../environment/permissions.js';
 import type { FsChange, FsChangeKind } from '../environment/types.js';
 import { internalError, RpcError } from '../protocol/errors.js';
 import { fsErrorFromOs } from '../protocol/os-error.js';
+import { fsHelperEnv, wrapFsHelper } from './fs-helper-sandbox.js';
 import { type OneShotOutcome, oneShotCandidate, runOneShot } from './fs-one-shot.js';
 import type { FsWorkerMessage, FsWorkerOp } from './fs-worker-protocol.js';
 import { type LinuxSandbox, type SandboxedCommand, SandboxUnavailableError } from './linux-sandbox.js';
@@ -210,31 +211,17 @@ export class FsWorkerPool {
     await this.stopping.get(key);
     if (needsCwd(request.profile) && !request.cwd) throw internalError('file system sandbox context with dynamic permissions requires cwd');
     const { argv, readRoots } = workerCommand();
-    let profile: PermissionProfile = { ...request.profile, network: 'restricted' };
-    if (profile.fileSystem.kind === 'restricted') {
-      // The worker's own program must be readable; these are binaries and libraries, not user data.
-      const helperReads: FsEntry[] = readRoots.map((p) => ({ path: { type: 'path', path: p }, access: 'read' }));
-      profile = { ...profile, fileSystem: { ...profile.fileSystem, entries: [...profile.fileSystem.entries, ...helperReads] } };
-    }
     let command: SandboxedCommand;
     try {
-      command = await this.options.sandbox.wrap({
-        profile,
-        policyCwd: request.cwd ?? '/',
-        commandCwd: request.cwd ?? '/',
-        command: argv,
-        tty: false,
-        workspaceRoots: request.workspaceRoots ?? undefined,
-      });
+      command = await wrapFsHelper(this.options.sandbox, request, argv, { programReads: readRoots });
     } catch (err) {
       if (err instanceof SandboxUnavailableError) throw internalError(err.message);
       throw err;
     }
     this.makeRoom();
-    const env = this.options.serverEnv;
     const child = spawn(command.file, command.args, {
       cwd: '/',
-      env: { PATH: env.PATH ?? '/usr/bin:/bin', ...(env.TMPDIR ? { TMPDIR: env.TMPDIR } : {}), ...command.env },
+      env: fsHelperEnv(this.options.serverEnv, command),
       stdio: ['pipe', 'pipe', 'pipe'],
     }) as ChildProcessWithoutNullStreams;
     const worker = new FsWorker(
