@@ -248,6 +248,8 @@ export class FsWorkerPool {
    */
   async perform(request: SandboxRequest, op: FsWorkerOp): Promise<unknown> {
     if (this.closed) throw internalError('fs sandbox worker pool is closed');
+    // Reads and the like, with no one-shot running: straight to the worker (the key is built once, there).
+    if (this.oneShots.size === 0 && !oneShotCandidate(op)) return (await this.call(request, op)).result;
     const key = this.keyOf(request);
     const running = this.oneShots.get(key);
     if (running) {
