@@ -160,6 +160,121 @@ describe('spawn helper', () => {
   });
 });
 
+/** The parent pid of a process, from /proc. */
+const parentOf = (pid: number): number => Number(/\) \S+ (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, 'latin1'))?.[1]);
+
+describe('spawn helper: starts without a keeper (a command that contains its descendants, as bubblewrap does)', () => {
+  const spawner = new Spawner();
+  const direct = (script: string, extra: Partial<SpawnRequest> = {}) => sh(script, { keeper: false, ...extra });
+  before(async () => assert.equal(await spawner.available(), true, 'perl and /proc are available here'));
+  after(() => spawner.dispose());
+
+  it('forks the command from the helper itself: output, exit status, its own session, no stray descriptors', async () => {
+    const r = await run(spawner, direct('echo out; echo err >&2; ps -o sid= -p $$; ls /proc/$$/fd; sleep 0.2; exit 3'));
+    const pid = r.command.commandPid;
+    assert.equal(r.command.pid, pid, 'no keeper between');
+    assert.equal(parentOf(pid), spawner.helperPid, 'the helper is its parent');
+    const lines = (await r.stdout).trim().split('\n');
+    assert.equal(lines[0], 'out');
+    assert.equal(Number(lines[1]), pid, 'it leads its own session');
+    assert.deepEqual(lines.slice(2), ['0', '1', '2'], 'only stdin, stdout and stderr are open');
+    assert.equal(await r.stderr, 'err\n');
+    assert.equal((await r.exit) >> 8, 3);
+    assert.equal(((await r.gone) as number) >> 8, 3);
+    // The twin under a keeper: a keeper stands between.
+    const kept = await run(spawner, sh('sleep 0.2'));
+    assert.notEqual(kept.command.pid, kept.command.commandPid);
+    assert.equal(parentOf(kept.command.commandPid), kept.command.pid, 'the keeper is its parent');
+    await kept.gone;
+  });
+
+  it('refuses a program that cannot run with its OS error, and keeps working', async () => {
+    const start = (file: string, cwd = '/') =>
+      spawner.spawn({ file, argv: [file], cwd, env: {}, pipeStdin: false, keeper: false }, { exit() {}, gone() {} });
+    await assert.rejects(start('/nonexistent/prog'), { code: 'ENOENT' });
+    await assert.rejects(start('/etc/passwd'), { code: 'EACCES' });
+    await assert.rejects(start('/bin/true', '/nonexistent-dir'), { code: 'ENOENT' });
+    const r = await run(spawner, direct('cat', { pipeStdin: true }));
+    r.command.stdin?.end('still here\n');
+    assert.equal(await r.stdout, 'still here\n');
+  });
+
+  it('keeps forty concurrent starts apart, mixed with kept ones', async () => {
+    const runs = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => run(spawner, (i % 2 ? direct : sh)(`echo ${i}; echo e${i} >&2; exit ${i % 7}`))),
+    );
+    for (const [i, r] of runs.entries()) {
+      assert.equal(await r.stdout, `${i}\n`);
+      assert.equal(await r.stderr, `e${i}\n`);
+      assert.equal((await r.exit) >> 8, i % 7);
+      await r.gone;
+    }
+  });
+
+  it('INT reaches the command’s process group; TERM kills the group', async () => {
+    const r = await run(spawner, direct("trap 'echo got INT' INT; while :; do sleep 0.05; done"));
+    let text = '';
+    r.command.stdout.on('data', (d: string) => (text += d));
+    await new Promise((done) => setTimeout(done, 200));
+    r.command.signal('INT');
+    await eventually(() => text.includes('got INT'), 10_000, 'the trap ran');
+    r.command.signal('TERM');
+    assert.equal((await r.exit) & 127, 9, 'killed');
+    assert.equal((await r.gone) as number & 127, 9);
+  });
+
+  it('ends what such a command left behind when it exits (bubblewrap killed before its child asked to die with it)', async () => {
+    // A plain shell contains nothing: what it leaves in the background comes back to the helper,
+    // a subreaper, which ends it. Under a keeper (the twin) the command is not gone while it runs.
+    const r = await run(spawner, direct('setsid sleep 60 & echo $!'));
+    const orphan = Number((await r.stdout).trim());
+    await r.gone;
+    await eventually(() => !isAlive(orphan), 10_000, 'the orphan ended');
+    const kept = await run(spawner, sh('sleep 60 >/dev/null 2>&1 & echo $!'));
+    const background = Number((await kept.stdout).trim());
+    let gone = false;
+    void kept.gone.then(() => (gone = true));
+    await new Promise((done) => setTimeout(done, 300));
+    assert.ok(!gone && isAlive(background), 'the keeper waits for what the command left');
+    kept.command.signal('TERM');
+    await kept.gone;
+    assert.ok(!isAlive(background));
+  });
+
+  it('a keeper killed from outside leaves nothing running: its command’s processes come back to the helper and end', async () => {
+    const r = await run(spawner, sh('sleep 60 & echo $!; wait'));
+    let text = '';
+    r.command.stdout.on('data', (d: string) => (text += d));
+    await eventually(() => text.includes('\n'), 10_000, 'the background pid');
+    const background = Number(text.trim());
+    process.kill(r.command.pid, 'SIGKILL');
+    await r.gone;
+    await eventually(() => !isAlive(background) && !isAlive(r.command.commandPid), 10_000, 'the command and its child ended');
+  });
+
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`when the helper gets ${signal} (the server died), every command ends with it, kept or not`, async () => {
+      const own = new Spawner();
+      try {
+        assert.equal(await own.available(), true);
+        // (exec: a plain shell contains nothing; once the helper is gone, nothing ends a grandchild.)
+        const plain = await run(own, direct('exec sleep 60'));
+        const kept = await run(own, sh('sleep 60 & echo $!; wait'));
+        let text = '';
+        kept.command.stdout.on('data', (d: string) => (text += d));
+        await eventually(() => text.includes('\n'), 10_000, 'the background pid');
+        const pids = [plain.command.commandPid, kept.command.commandPid, Number(text.trim())];
+        assert.ok(pids.every(isAlive));
+        process.kill(own.helperPid as number, signal);
+        await Promise.all([plain.gone, kept.gone]);
+        await eventually(() => !pids.some(isAlive), 10_000, 'every process ended');
+      } finally {
+        await own.dispose();
+      }
+    });
+  }
+});
+
 describe('spawn helper lifetime', () => {
   it('does not hold the server’s event loop open while no command runs, and ends with dispose', async () => {
     const spawner = new Spawner();

@@ -39,6 +39,11 @@ export interface ChildSpec {
   maxChunkBytes: number;
   /** Run it under the keeper (keeper.ts); not needed in a sandbox, whose PID namespace dies with the server. */
   keeper?: boolean;
+  /**
+   * The command contains its descendants itself (bubblewrap run directly, whose PID namespace dies
+   * with it): the spawn helper may start it without a keeper.
+   */
+  containsDescendants?: boolean;
   /** Files opened read-only as the child's fds 3, 4, ... (pipes only: a sandbox's seccomp program and /dev/null for bwrap). */
   descriptors?: string[];
   /** The process group an interrupt goes to, given the child's pid, when it is not the child's own (bwrap run directly). */

@@ -72,10 +72,10 @@ while (1) {
 exit 0;
 `;
 
-/** prctl(2)'s, setsid(2)'s, exit_group(2)'s, close(2)'s and dup3(2)'s syscall numbers, for the architectures Cordon supports. */
-export const SYSCALLS: Partial<Record<NodeJS.Architecture, [number, number, number, number, number]>> = {
-  x64: [157, 112, 231, 3, 292],
-  arm64: [167, 157, 94, 57, 24],
+/** prctl(2)'s, setsid(2)'s, exit_group(2)'s, close(2)'s, dup3(2)'s and pidfd_open(2)'s syscall numbers, for the architectures Cordon supports. */
+export const SYSCALLS: Partial<Record<NodeJS.Architecture, [number, number, number, number, number, number]>> = {
+  x64: [157, 112, 231, 3, 292, 434],
+  arm64: [167, 157, 94, 57, 24, 434],
 };
 
 export const PERL = '/usr/bin/perl';

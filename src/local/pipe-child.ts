@@ -63,6 +63,7 @@ async function startKept(spec: ChildSpec, spawner: Spawner): Promise<Started> {
       env: spec.env,
       pipeStdin: spec.pipeStdin,
       ...(spec.descriptors ? { descriptors: spec.descriptors } : {}),
+      ...(spec.containsDescendants ? { keeper: false } : {}),
     },
     {
       exit: (status) => exit(waitStatusExitCode(status)),

@@ -131,10 +131,11 @@ export class ProcessTable implements ExecBackend, OutputFlowControl {
         spec.env = { ...env, ...sandboxed.env };
         if (sandboxed.descriptors) spec.descriptors = sandboxed.descriptors;
         if (sandboxed.interruptGroup) spec.interruptGroup = sandboxed.interruptGroup;
-        // bubblewrap keeps the keeper too: its --die-with-parent is set only once bwrap runs, so a
-        // server killed in the moment between spawn and that would leave the sandbox running for
-        // good (test/process-lifetime.test.ts); the keeper's PR_SET_PDEATHSIG, checked against its
-        // parent, has no such moment.
+        // bubblewrap is never spawned by Node itself: its --die-with-parent is set only once bwrap
+        // runs, so a server killed in the moment between spawn and that would leave the sandbox
+        // running for good (test/process-lifetime.test.ts). The spawn helper's child asks for
+        // SIGKILL at its parent's death (checked against that parent) before it execs bwrap.
+        if (sandboxed.containsDescendants) spec.containsDescendants = true;
       }
       // As the reference: a request that carried a sandbox counts as sandboxed even when its profile
       // needed no enforcement; so does one Cordon sandboxed on its own (the operator's ceiling).

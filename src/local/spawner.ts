@@ -14,6 +14,12 @@ export interface SpawnRequest {
   pipeStdin: boolean;
   /** Files opened read-only as the command's fds 3, 4, ... */
   descriptors?: string[];
+  /**
+   * false: the command contains its descendants itself (bubblewrap, whose PID namespace dies with
+   * it), so it runs without a keeper where the helper can watch it through a pidfd: one fork of a
+   * Perl process fewer per start.
+   */
+  keeper?: boolean;
 }
 
 /** What the helper tells about one command after it started. */
@@ -91,6 +97,8 @@ export class Spawner {
   /** Whether the server can open the helper's descriptors: learnt once, from the first helper's probe pipe. */
   private usable: Promise<boolean> | undefined;
   private settleProbe: ((usable: boolean) => void) | undefined;
+  /** Whether the helper can start a command without a keeper (its probe said pidfd_open works). */
+  private keeperless = false;
 
   /** Whether commands can be started here (Linux x64/arm64 with perl, and /proc/PID/fd can be opened). */
   available(): Promise<boolean> {
@@ -116,7 +124,8 @@ export class Spawner {
   spawn(request: SpawnRequest, events: SpawnEvents): Promise<SpawnedCommand> {
     if (this.disposed) return Promise.reject(new Error('the spawn helper has been shut down'));
     const descriptors = request.descriptors ?? [];
-    const fields = ['S', '', request.pipeStdin ? '1' : '0', request.cwd, request.file, String(request.argv.length), ...request.argv];
+    const op = request.keeper === false && this.keeperless ? 'D' : 'S';
+    const fields = [op, '', request.pipeStdin ? '1' : '0', request.cwd, request.file, String(request.argv.length), ...request.argv];
     fields.push(String(descriptors.length), ...descriptors);
     for (const [k, v] of Object.entries(request.env)) fields.push(`${k}=${v}`);
     const bad = fields.find((f) => f.includes('\0'));
@@ -202,16 +211,17 @@ export class Spawner {
   private onLine(line: string): void {
     const [idText, word, ...values] = line.split(' ');
     const id = Number(idText);
-    if (id === 0 && word === 'probe') this.onProbe(Number(values[0]));
+    if (id === 0 && word === 'probe') this.onProbe(Number(values[0]), values[1] === '1');
     const command = this.commands.get(id);
     if (command) this.onReport(id, command, word ?? '', values.map(Number));
   }
 
-  private onProbe(fd: number): void {
+  private onProbe(fd: number, pidfds: boolean): void {
     const settle = this.settleProbe;
     const pid = this.helper?.pid;
     if (!settle || pid === undefined) return;
     this.settleProbe = undefined;
+    this.keeperless = pidfds;
     try {
       closeSync(openSync(`/proc/${pid}/fd/${fd}`, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK));
       settle(true);

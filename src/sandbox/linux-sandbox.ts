@@ -8,6 +8,7 @@ import {
   readFileSync,
   rmdirSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -47,6 +48,11 @@ export interface SandboxedCommand {
   interruptGroup?: (spawnedPid: number) => number | undefined;
   /** Whether bwrap created mount targets on the host for it (empty names in a project root, while it lives). */
   leavesTrace: boolean;
+  /**
+   * Whether the process started is bwrap itself, not setuid, whose PID namespace holds everything
+   * the command starts and dies with it (so no keeper is needed to find descendants).
+   */
+  containsDescendants?: boolean;
   /** Removes what bwrap created on the host; call once the process is gone. */
   cleanup(): Promise<void>;
 }
@@ -74,6 +80,8 @@ interface HostSupport {
   bwrap: string;
   disableUserns: boolean;
   mountProc: boolean;
+  /** A setuid bwrap (older distributions) loses the death signal its starter asked for at exec. */
+  setuid: boolean;
 }
 
 export interface LinuxSandboxOptions {
@@ -245,12 +253,13 @@ export class LinuxSandbox {
           `sandbox requested but bubblewrap (bwrap) was not found on PATH: install the bubblewrap package; ${DOCTOR_HINT}`,
         );
       const help = await run(bwrap, ['--help']);
+      const setuid = (statSync(bwrap).mode & 0o4000) !== 0;
       const disableUserns = help.stdout.includes('--disable-userns');
       const base = ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-user', '--unshare-pid', '--cap-drop', 'ALL'];
       const withProc = await run(bwrap, [...base, '--proc', '/proc', '--', 'true']);
-      if (withProc.code === 0) return { bwrap, disableUserns, mountProc: true };
+      if (withProc.code === 0) return { bwrap, disableUserns, mountProc: true, setuid };
       const withoutProc = await run(bwrap, [...base, '--', 'true']);
-      if (withoutProc.code === 0) return { bwrap, disableUserns, mountProc: false };
+      if (withoutProc.code === 0) return { bwrap, disableUserns, mountProc: false, setuid };
       throw new SandboxUnavailableError(
         `bubblewrap cannot create a sandbox on this host: ${withoutProc.stderr.trim() || `exit ${withoutProc.code}`}; ${DOCTOR_HINT}`,
       );
@@ -357,7 +366,14 @@ export class LinuxSandbox {
     const env = { CORDON_SANDBOX: 'bwrap', ...(restrictNetwork && !channel ? { CODEX_SANDBOX_NETWORK_DISABLED: '1' } : {}) };
     const seccomp = filter(restrictNetwork, channel !== undefined);
     const launchSpec = direct
-      ? { file: support.bwrap, args: plan.args, env, descriptors: [seccomp, '/dev/null'], interruptGroup: sandboxedCommandPid }
+      ? {
+          file: support.bwrap,
+          args: plan.args,
+          env,
+          descriptors: [seccomp, '/dev/null'],
+          interruptGroup: sandboxedCommandPid,
+          containsDescendants: !support.setuid,
+        }
       : channel
         ? {
             file: BASH,
