@@ -230,6 +230,14 @@ describe('spawn helper: starts without a keeper (a command that contains its des
     const orphan = Number((await r.stdout).trim());
     await r.gone;
     await eventually(() => !isAlive(orphan), 10_000, 'the orphan ended');
+    // Reaped too: the helper is left with its spare keeper alone (no zombie).
+    const helper = spawner.helperPid as number;
+    const children = (): string[] =>
+      readFileSync(`/proc/${helper}/task/${helper}/children`, 'latin1')
+        .split(' ')
+        .filter(Boolean)
+        .map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0+$/, ''));
+    await eventually(() => children().join() === 'cordon-spawn-helper: spare keeper', 10_000, 'only the spare keeper left');
     const kept = await run(spawner, sh('sleep 60 >/dev/null 2>&1 & echo $!'));
     const background = Number((await kept.stdout).trim());
     let gone = false;

@@ -49,7 +49,7 @@ $0 = 'cordon-spawn-helper';
 # Whatever the server inherited without close-on-exec stays out of the commands (Perl's own handles
 # are not open yet; closing theirs behind Perl's back would leave them half open).
 if (opendir(my $fds, '/proc/self/fd')) { my @fds = grep { /^\d+$/ && $_ > 2 } readdir($fds); closedir($fds); syscall($CLOSE, $_ + 0) for @fds }
-my (%keeper, %status, %held, %direct, $spare);
+my (%keeper, %status, %held, %direct, %strays, $spare);
 my $in = '';
 my $stdin_open = 1;
 binmode STDIN; binmode STDOUT;
@@ -66,16 +66,16 @@ ${KILL_DESCENDANTS}
 sub end_all { kill_kids(); syscall($EXIT, 0) }
 $SIG{TERM} = $SIG{HUP} = \&end_all;
 
-# Children that are no start's: orphans of a direct start's bubblewrap, or of a keeper killed from
-# outside. Nobody owns them any more.
+# Children that are no start's: a direct start's PID namespace init (bubblewrap exits as soon as
+# the init reported the command's status, and the init, dying with it, comes back here), what a
+# bubblewrap killed before its child asked to die with it leaves, or the processes of a keeper
+# killed from outside. Nobody owns them any more: they are killed and reaped without waiting (a
+# process stuck in the kernel must not stall the helper); the main loop comes back every 50 ms
+# while one is left to reap, and for what it leaves in turn.
 sub end_strays {
-  for (1 .. 1000) {
-    my %known = map { $_ => 1 } (values %keeper, (map { $_->{pid} } values %direct), $spare ? $spare->{pid} : ());
-    my @strays = grep { !$known{$_} } kids();
-    last unless @strays;
-    kill('KILL', @strays);
-    waitpid($_, 0) for @strays;
-  }
+  my %known = map { $_ => 1 } (values %keeper, (map { $_->{pid} } values %direct), $spare ? $spare->{pid} : ());
+  for my $pid (grep { !$known{$_} && !$strays{$_} } kids()) { kill('KILL', $pid); $strays{$pid} = 1 }
+  for my $pid (keys %strays) { delete $strays{$pid} if waitpid($pid, 1) != 0 }
 }
 sub write_all { my ($fh, $l) = @_; my $o = 0; while ($o < length $l) { my $w = syswrite($fh, $l, length($l) - $o, $o); if (!defined $w) { next if $! == 4; return 0 } $o += $w } 1 }
 sub read_msg {
@@ -315,7 +315,8 @@ while ($stdin_open || %keeper || %direct) {
   my @watched = keys %direct;
   for my $d (values %direct) { vec($rin, fileno($d->{pidfd}), 1) = 1; vec($rin, fileno($d->{x}), 1) = 1 if $d->{x} }
   my $rout;
-  my $n = select($rout = $rin, undef, undef, undef);
+  my $n = select($rout = $rin, undef, undef, %strays ? 0.05 : undef);
+  end_strays() if %strays;
   if ($n < 0) { next if $! == 4; last }
   if ($stdin_open && vec($rout, 0, 1)) {
     my $r = sysread(STDIN, $in, 65536, length $in);
