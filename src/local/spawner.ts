@@ -82,12 +82,14 @@ function errnoError(errno: number, file: string): NodeJS.ErrnoException {
 
 /**
  * The spawn helper (spawner-script.ts): one long-lived Perl process per server that forks a keeper
- * for each unsandboxed pipe command. The command's pipes are created by the helper; the server opens
- * its ends through /proc/HELPER/fd/N, which gives it descriptors of its own on the same pipes.
+ * for each pipe command, or, for one that contains its descendants itself (`keeper: false`:
+ * bubblewrap), the command's process alone. The command's pipes are created by the helper; the
+ * server opens its ends through /proc/HELPER/fd/N, which gives it descriptors of its own on the
+ * same pipes.
  *
  * The helper starts with the first command and does not keep the server alive while no command
- * runs. Should it die, every command it started is killed by its keeper, reported exited and gone,
- * and the next start runs a new helper.
+ * runs. Should it die, every command it started is killed (by its keeper, or by the death signal
+ * a keeperless one asked for), reported exited and gone, and the next start runs a new helper.
  */
 export class Spawner {
   private helper: ChildProcess | undefined;
