@@ -1,11 +1,13 @@
 // The spawn helper (src/local/spawner.ts): one long-lived Perl process that forks a keeper per
 // command. Real processes and pipes throughout.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import type { FsEntry } from '../src/environment/permissions.js';
+import { LocalEnvironment } from '../src/local/local-environment.js';
 import { type SpawnedCommand, Spawner, type SpawnRequest } from '../src/local/spawner.js';
-import { eventually, isAlive, SH_ENV } from './helpers.js';
+import { eventually, isAlive, SH_ENV, tempDir } from './helpers.js';
 
 interface Run {
   command: SpawnedCommand;
@@ -199,6 +201,13 @@ describe('spawn helper: starts without a keeper (a command that contains its des
     assert.equal(await r.stdout, 'still here\n');
   });
 
+  it('passes descriptors as fds 3, 4, ... and nothing else, with a keeper or without', async () => {
+    for (const keeper of [true, false]) {
+      const r = await run(spawner, sh('ls /proc/$$/fd', { keeper, descriptors: ['/dev/null', '/dev/zero'] }));
+      assert.deepEqual((await r.stdout).trim().split('\n'), ['0', '1', '2', '3', '4'], `keeper: ${keeper}`);
+    }
+  });
+
   it('keeps forty concurrent starts apart, mixed with kept ones', async () => {
     const runs = await Promise.all(
       Array.from({ length: 40 }, (_, i) => run(spawner, (i % 2 ? direct : sh)(`echo ${i}; echo e${i} >&2; exit ${i % 7}`))),
@@ -281,6 +290,104 @@ describe('spawn helper: starts without a keeper (a command that contains its des
       }
     });
   }
+});
+
+/** The command lines of a process's children, by pid. */
+function childrenOf(pid: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').split(' ').filter(Boolean))
+    try {
+      out.set(Number(child), readFileSync(`/proc/${child}/cmdline`, 'latin1').replace(/\0+$/, '').replaceAll('\0', ' '));
+    } catch {
+      // gone meanwhile
+    }
+  return out;
+}
+
+const BWRAP = '/usr/bin/bwrap';
+
+describe('spawn helper: bubblewrap', { skip: !existsSync(BWRAP) && !process.env.CI ? 'bubblewrap is not installed' : false }, () => {
+  it('a sandboxed pipe command is bwrap forked by the helper itself; an unsandboxed one runs under a keeper', async () => {
+    const spawner = new Spawner();
+    const env = new LocalEnvironment({ spawner });
+    const tmp = await tempDir('cordon-spawner-bwrap-');
+    const special = (kind: 'root' | 'project_roots', access: FsEntry['access']): FsEntry => ({ path: { type: 'special', kind }, access });
+    try {
+      const sandbox = {
+        profile: {
+          enforcement: 'managed' as const,
+          network: 'restricted' as const,
+          fileSystem: { kind: 'restricted' as const, entries: [special('root', 'read'), special('project_roots', 'write')] },
+        },
+        cwd: tmp.dir,
+      };
+      await env.exec.start({ processId: 'boxed', argv: ['sleep', '31'], cwd: tmp.dir, env: SH_ENV, tty: false, sandbox });
+      await env.exec.start({ processId: 'plain', argv: ['sleep', '32'], cwd: tmp.dir, env: SH_ENV, tty: false });
+      const children = [...childrenOf(spawner.helperPid as number).values()];
+      assert.ok(
+        children.some((c) => c.startsWith(`${BWRAP} `) && c.endsWith('/sleep 31')),
+        `bwrap is the helper's child: ${JSON.stringify(children)}`,
+      );
+      assert.ok(
+        children.some((c) => c.startsWith('cordon-keeper ')),
+        `a keeper is the helper's child: ${JSON.stringify(children)}`,
+      );
+      assert.ok(!children.some((c) => c.endsWith(' 32')), 'the unsandboxed command is not');
+    } finally {
+      await env.close();
+      await spawner.dispose();
+      await tmp.cleanup();
+    }
+  });
+
+  it('the helper killed with SIGKILL while bwrap starts leaves no sandbox behind (its guard ends what comes back)', async () => {
+    // The moment between bwrap's clone and its child's --die-with-parent: a child that asked for its
+    // death signal after bwrap died would run on. Killed at varied moments of bwrap's start.
+    const mark = `cordon-race-${process.pid}`;
+    for (let i = 0; i < 60; i++) {
+      const spawner = new Spawner();
+      assert.equal(await spawner.available(), true);
+      const argv = [
+        'bwrap',
+        '--die-with-parent',
+        '--unshare-user',
+        '--unshare-pid',
+        '--ro-bind',
+        '/',
+        '/',
+        '--dev',
+        '/dev',
+        '--proc',
+        '/proc',
+      ];
+      spawner
+        .spawn(
+          {
+            file: BWRAP,
+            argv: [...argv, '--new-session', '--', '/bin/sleep', '600'],
+            cwd: '/',
+            env: { ...SH_ENV, MARK: mark },
+            pipeStdin: false,
+            keeper: false,
+          },
+          { exit() {}, gone() {} },
+        )
+        .catch(() => undefined);
+      await new Promise((done) => setTimeout(done, (i % 20) * 0.4));
+      await eventually(() => spawner.helperPid !== undefined, 5000, 'the helper');
+      process.kill(spawner.helperPid as number, 'SIGKILL');
+      await spawner.dispose();
+    }
+    const marked = (): string[] =>
+      readdirSync('/proc').filter((pid) => {
+        try {
+          return /^\d+$/.test(pid) && readFileSync(`/proc/${pid}/environ`, 'latin1').includes(mark);
+        } catch {
+          return false;
+        }
+      });
+    await eventually(() => marked().length === 0, 10_000, 'no marked process left');
+  });
 });
 
 describe('spawn helper lifetime', () => {

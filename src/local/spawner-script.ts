@@ -36,13 +36,45 @@ import { KILL_DESCENDANTS } from './keeper.js';
 export const SPAWNER_SCRIPT = String.raw`
 use strict; no warnings;
 my ($NR, $SETSID, $EXIT, $CLOSE, $DUP3, $PIDFD_OPEN, $server) = @ARGV;
-syscall($NR, 1, 15, 0, 0, 0);
-exit 0 if getppid() != $server;
 $SIG{PIPE} = 'IGNORE';
 $SIG{INT} = $SIG{QUIT} = $SIG{TSTP} = 'IGNORE';
+${KILL_DESCENDANTS}
+# Kills every child, round after round (each one's children come back here, a subreaper), for two
+# seconds at most: a process stuck in the kernel must not keep this process from ending.
+sub end_within {
+  for (1 .. 200) {
+    my @k = kids();
+    last unless @k;
+    kill('KILL', @k);
+    my $left = grep { waitpid($_, 1) == 0 } @k;
+    select(undef, undef, undef, 0.01) if $left;
+  }
+  syscall($EXIT, 0);
+}
+
+# The guard: the process the server started, a subreaper above the helper that asks for SIGTERM
+# when the server dies. Should the helper itself die (SIGKILL, the OOM killer), what it ran comes
+# back here and is killed: a sandbox whose bubblewrap died before its child asked to die with it
+# included, which nothing else would end. The guard then exits, which the server sees as the
+# helper's end. It holds nothing of the server's pipes.
+syscall($NR, 1, 15, 0, 0, 0);
+exit 0 if getppid() != $server;
+syscall($NR, 36, 1, 0, 0, 0);
+my $guard = $$;
+my $worker = fork();
+exit 1 unless defined $worker;
+if ($worker) {
+  $0 = 'cordon-spawn-helper: guard';
+  open(STDIN, '<', '/dev/null'); open(STDOUT, '>', '/dev/null');
+  $SIG{TERM} = $SIG{HUP} = \&end_within;
+  while (1) { my $w = waitpid(-1, 0); last if $w == $worker || ($w < 0 && $! == 10) }
+  end_within();
+}
+syscall($NR, 1, 15, 0, 0, 0);
+exit 0 if getppid() != $guard;
 my $helper = $$;
-# A subreaper: what a direct start's bubblewrap leaves when it is killed before its child asked to
-# die with it (or what a keeper killed from outside leaves) comes back here, to be ended.
+# A subreaper too: what a direct start's bubblewrap leaves when it is killed before its child asked
+# to die with it (or what a keeper killed from outside leaves) comes back here, to be ended.
 syscall($NR, 36, 1, 0, 0, 0);
 # A short name in ps (the -e program would otherwise fill the command line).
 $0 = 'cordon-spawn-helper';
@@ -59,11 +91,10 @@ pipe(my $probe_r, my $probe_w) or exit 1;
 # Whether children can be watched through a pidfd (Linux 5.3+), which starts without a keeper need.
 my $pidfd = syscall($PIDFD_OPEN, $$ + 0, 0);
 syscall($CLOSE, $pidfd) if $pidfd >= 0;
-report("0 probe " . fileno($probe_r) . ' ' . ($pidfd >= 0 ? 1 : 0) . "\n");
+report("0 probe " . fileno($probe_r) . ' ' . ($pidfd >= 0 ? 1 : 0) . " $$\n");
 
-${KILL_DESCENDANTS}
 # Killed with SIGKILL, a keeper leaves the command's processes to the helper, which ends them too.
-sub end_all { kill_kids(); syscall($EXIT, 0) }
+sub end_all { end_within() }
 $SIG{TERM} = $SIG{HUP} = \&end_all;
 
 # Children that are no start's: a direct start's PID namespace init (bubblewrap exits as soon as
@@ -73,9 +104,13 @@ $SIG{TERM} = $SIG{HUP} = \&end_all;
 # process stuck in the kernel must not stall the helper); the main loop comes back every 50 ms
 # while one is left to reap, and for what it leaves in turn.
 sub end_strays {
-  my %known = map { $_ => 1 } (values %keeper, (map { $_->{pid} } values %direct), $spare ? $spare->{pid} : ());
-  for my $pid (grep { !$known{$_} && !$strays{$_} } kids()) { kill('KILL', $pid); $strays{$pid} = 1 }
-  for my $pid (keys %strays) { delete $strays{$pid} if waitpid($pid, 1) != 0 }
+  for (1 .. 100) {
+    my %known = map { $_ => 1 } (values %keeper, (map { $_->{pid} } values %direct), $spare ? $spare->{pid} : ());
+    for my $pid (grep { !$known{$_} && !$strays{$_} } kids()) { kill('KILL', $pid); $strays{$pid} = 1 }
+    # A stray reaped has handed its own children to the helper before it died: look again.
+    my $reaped = grep { waitpid($_, 1) != 0 && delete $strays{$_} } keys %strays;
+    last unless $reaped;
+  }
 }
 sub write_all { my ($fh, $l) = @_; my $o = 0; while ($o < length $l) { my $w = syswrite($fh, $l, length($l) - $o, $o); if (!defined $w) { next if $! == 4; return 0 } $o += $w } 1 }
 sub read_msg {
@@ -111,7 +146,7 @@ sub exec_command {
   # Files the command gets as fds 3, 4, ... (bubblewrap's seccomp program, read from its offset):
   # each opened now, moved out of the way, then placed.
   my @high;
-  for my $i (0 .. $#desc) { open(my $h, '<', $desc[$i]) or goto FAIL; my $hi = fcntl($h, 0, 100 + $i) or goto FAIL; push @high, $hi }
+  for my $i (0 .. $#desc) { open(my $h, '<', $desc[$i]) or goto FAIL; my $hi = fcntl($h, 1030, 100 + $i) or goto FAIL; push @high, $hi }
   for my $i (0 .. $#high) { syscall($DUP3, $high[$i] + 0, 3 + $i, 0) >= 0 or goto FAIL }
   %ENV = ();
   for (@env) { my $e = index($_, '='); $ENV{substr($_, 0, $e)} = substr($_, $e + 1) if $e > 0 }
@@ -315,7 +350,8 @@ while ($stdin_open || %keeper || %direct) {
   my @watched = keys %direct;
   for my $d (values %direct) { vec($rin, fileno($d->{pidfd}), 1) = 1; vec($rin, fileno($d->{x}), 1) = 1 if $d->{x} }
   my $rout;
-  my $n = select($rout = $rin, undef, undef, %strays ? 0.05 : undef);
+  # Finite: a SIGTERM that lands just before select is handled within a second.
+  my $n = select($rout = $rin, undef, undef, %strays ? 0.05 : 1);
   end_strays() if %strays;
   if ($n < 0) { next if $! == 4; last }
   if ($stdin_open && vec($rout, 0, 1)) {

@@ -101,6 +101,8 @@ export class Spawner {
   private settleProbe: ((usable: boolean) => void) | undefined;
   /** Whether the helper can start a command without a keeper (its probe said pidfd_open works). */
   private keeperless = false;
+  /** The helper's own pid, from its probe: the process started is its guard (spawner-script.ts). */
+  private workerPid: number | undefined;
 
   /** Whether commands can be started here (Linux x64/arm64 with perl, and /proc/PID/fd can be opened). */
   available(): Promise<boolean> {
@@ -118,9 +120,9 @@ export class Spawner {
     return this.usable;
   }
 
-  /** The running helper's pid, if one runs. */
+  /** The running helper's pid (not its guard's), once it reported it. */
   get helperPid(): number | undefined {
-    return this.helper?.pid;
+    return this.helper ? this.workerPid : undefined;
   }
 
   spawn(request: SpawnRequest, events: SpawnEvents): Promise<SpawnedCommand> {
@@ -213,15 +215,18 @@ export class Spawner {
   private onLine(line: string): void {
     const [idText, word, ...values] = line.split(' ');
     const id = Number(idText);
-    if (id === 0 && word === 'probe') this.onProbe(Number(values[0]), values[1] === '1');
+    if (id === 0 && word === 'probe') {
+      this.workerPid = Number(values[2]);
+      this.onProbe(Number(values[0]), values[1] === '1');
+    }
     const command = this.commands.get(id);
     if (command) this.onReport(id, command, word ?? '', values.map(Number));
   }
 
   private onProbe(fd: number, pidfds: boolean): void {
     const settle = this.settleProbe;
-    const pid = this.helper?.pid;
-    if (!settle || pid === undefined) return;
+    const pid = this.workerPid;
+    if (!settle || !pid) return;
     this.settleProbe = undefined;
     this.keeperless = pidfds;
     try {
@@ -236,13 +241,14 @@ export class Spawner {
 
   private onReport(id: number, command: Pending, word: string, values: number[]): void {
     const helper = this.helper;
-    if (!helper || helper.pid === undefined) return;
+    const workerPid = this.workerPid;
+    if (!helper || !workerPid) return;
     if (word === 'ready') {
       const [keeperPid = 0, stdinFd = -1, stdoutFd = -1, stderrFd = -1] = values;
       command.keeperPid = keeperPid;
       if (!command.started) {
         try {
-          command.fds = openPipes(helper.pid, stdinFd, stdoutFd, stderrFd);
+          command.fds = openPipes(workerPid, stdinFd, stdoutFd, stderrFd);
         } catch (err) {
           this.send(helper, ['K', String(id), 'TERM']);
           command.started = true;
@@ -293,7 +299,10 @@ export class Spawner {
   }
 
   private onHelperExit(helper: ChildProcess): void {
-    if (this.helper === helper) this.helper = undefined;
+    if (this.helper === helper) {
+      this.helper = undefined;
+      this.workerPid = undefined;
+    }
     this.settleProbe?.(false);
     this.settleProbe = undefined;
     const commands = [...this.commands.values()];

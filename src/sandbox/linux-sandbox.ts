@@ -49,7 +49,7 @@ export interface SandboxedCommand {
   /** Whether bwrap created mount targets on the host for it (empty names in a project root, while it lives). */
   leavesTrace: boolean;
   /**
-   * Whether the process started is bwrap itself, not setuid, whose PID namespace holds everything
+   * Whether the process started is bwrap itself, not setuid or setgid, whose PID namespace holds everything
    * the command starts and dies with it (so no keeper is needed to find descendants).
    */
   containsDescendants?: boolean;
@@ -80,8 +80,12 @@ interface HostSupport {
   bwrap: string;
   disableUserns: boolean;
   mountProc: boolean;
-  /** A setuid bwrap (older distributions) loses the death signal its starter asked for at exec. */
-  setuid: boolean;
+  /**
+   * A setuid or setgid bwrap (older distributions) loses the death signal its starter asked for at
+   * exec. (So would one given file capabilities, which Node cannot see; the spawn helper's guard
+   * still ends it should the helper die.)
+   */
+  setid: boolean;
 }
 
 export interface LinuxSandboxOptions {
@@ -253,13 +257,13 @@ export class LinuxSandbox {
           `sandbox requested but bubblewrap (bwrap) was not found on PATH: install the bubblewrap package; ${DOCTOR_HINT}`,
         );
       const help = await run(bwrap, ['--help']);
-      const setuid = (statSync(bwrap).mode & 0o4000) !== 0;
+      const setid = (statSync(bwrap).mode & 0o6000) !== 0;
       const disableUserns = help.stdout.includes('--disable-userns');
       const base = ['--ro-bind', '/', '/', '--dev', '/dev', '--unshare-user', '--unshare-pid', '--cap-drop', 'ALL'];
       const withProc = await run(bwrap, [...base, '--proc', '/proc', '--', 'true']);
-      if (withProc.code === 0) return { bwrap, disableUserns, mountProc: true, setuid };
+      if (withProc.code === 0) return { bwrap, disableUserns, mountProc: true, setid };
       const withoutProc = await run(bwrap, [...base, '--', 'true']);
-      if (withoutProc.code === 0) return { bwrap, disableUserns, mountProc: false, setuid };
+      if (withoutProc.code === 0) return { bwrap, disableUserns, mountProc: false, setid };
       throw new SandboxUnavailableError(
         `bubblewrap cannot create a sandbox on this host: ${withoutProc.stderr.trim() || `exit ${withoutProc.code}`}; ${DOCTOR_HINT}`,
       );
@@ -372,7 +376,7 @@ export class LinuxSandbox {
           env,
           descriptors: [seccomp, '/dev/null'],
           interruptGroup: sandboxedCommandPid,
-          containsDescendants: !support.setuid,
+          containsDescendants: !support.setid,
         }
       : channel
         ? {
