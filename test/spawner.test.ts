@@ -37,6 +37,14 @@ async function run(spawner: Spawner, request: Partial<SpawnRequest> & { argv: st
   return { command, stdout: collect(command.stdout), stderr: collect(command.stderr), exit, gone: goneP };
 }
 
+/** Reads the pid a command prints on its first line, while its output keeps being collected. */
+async function printedPid(r: Run, what: string): Promise<{ pid: number; text(): string }> {
+  let text = '';
+  r.command.stdout.on('data', (d: string) => (text += d));
+  await eventually(() => text.includes('\n'), 10_000, what);
+  return { pid: Number(text.split('\n')[0]), text: () => text };
+}
+
 const sh = (script: string, extra: Partial<SpawnRequest> = {}) => ({ file: '/bin/sh', argv: ['sh', '-c', script], ...extra });
 
 describe('spawn helper', () => {
@@ -132,14 +140,11 @@ describe('spawn helper', () => {
 
   it('INT reaches the command’s process group; TERM ends the command and what it started, setsid children included', async () => {
     const r = await run(spawner, sh("trap 'echo got INT; exit 5' INT; setsid sleep 60 & echo $!; while :; do sleep 0.05; done"));
-    let first = '';
-    r.command.stdout.on('data', (d: string) => (first += d));
-    await eventually(() => first.includes('\n'), 10_000, 'the setsid child pid');
-    const daemon = Number(first.trim());
+    const { pid: daemon, text: first } = await printedPid(r, 'the setsid child pid');
     assert.ok(isAlive(daemon));
     r.command.signal('INT');
     assert.equal((await r.exit) >> 8, 5);
-    await eventually(() => first.includes('got INT'), 10_000, 'the trap ran');
+    await eventually(() => first().includes('got INT'), 10_000, 'the trap ran');
     assert.ok(isAlive(daemon), 'the setsid child outlives the command');
     r.command.signal('TERM');
     await r.gone;
@@ -148,10 +153,7 @@ describe('spawn helper', () => {
 
   it('when the helper dies, its commands die with it and the next start runs a new helper', async () => {
     const r = await run(spawner, sh('sleep 60 & echo $!; wait'));
-    let text = '';
-    r.command.stdout.on('data', (d: string) => (text += d));
-    await eventually(() => text.includes('\n'), 10_000, 'the background pid');
-    const background = Number(text.trim());
+    const { pid: background } = await printedPid(r, 'the background pid');
     const helper = spawner.helperPid as number;
     process.kill(helper, 'SIGKILL');
     assert.equal(await r.gone, null);
@@ -260,10 +262,7 @@ describe('spawn helper: starts without a keeper (a command that contains its des
 
   it('a keeper killed from outside leaves nothing running: its command’s processes come back to the helper and end', async () => {
     const r = await run(spawner, sh('sleep 60 & echo $!; wait'));
-    let text = '';
-    r.command.stdout.on('data', (d: string) => (text += d));
-    await eventually(() => text.includes('\n'), 10_000, 'the background pid');
-    const background = Number(text.trim());
+    const { pid: background } = await printedPid(r, 'the background pid');
     process.kill(r.command.pid, 'SIGKILL');
     await r.gone;
     await eventually(() => !isAlive(background) && !isAlive(r.command.commandPid), 10_000, 'the command and its child ended');
@@ -277,10 +276,8 @@ describe('spawn helper: starts without a keeper (a command that contains its des
         // (exec: a plain shell contains nothing; once the helper is gone, nothing ends a grandchild.)
         const plain = await run(own, direct('exec sleep 60'));
         const kept = await run(own, sh('sleep 60 & echo $!; wait'));
-        let text = '';
-        kept.command.stdout.on('data', (d: string) => (text += d));
-        await eventually(() => text.includes('\n'), 10_000, 'the background pid');
-        const pids = [plain.command.commandPid, kept.command.commandPid, Number(text.trim())];
+        const { pid: background } = await printedPid(kept, 'the background pid');
+        const pids = [plain.command.commandPid, kept.command.commandPid, background];
         assert.ok(pids.every(isAlive));
         process.kill(own.helperPid as number, signal);
         await Promise.all([plain.gone, kept.gone]);
