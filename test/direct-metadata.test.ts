@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FsEntry } from '../src/environment/permissions.js';
 import type { FileMetadata, FsCallOptions } from '../src/environment/types.js';
-import { holdsCapabilities } from '../src/local/direct-read.js';
+import { DirectReads } from '../src/local/direct-read.js';
 import type { LocalEnvironment } from '../src/local/local-environment.js';
-import { sandboxedFs, tempDir } from './helpers.js';
+import { holdsCapabilities, sandboxedFs, tempDir } from './helpers.js';
 
 const special = (kind: 'root' | 'project_roots', access: FsEntry['access'], subpath?: string): FsEntry => ({
   path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
@@ -52,6 +52,14 @@ describe('getMetadata in the server gives the worker answer', () => {
     }
   };
 
+  const unsandboxed = async (p: string): Promise<Answer> => {
+    try {
+      return { metadata: await env.fs.getMetadata(p) };
+    } catch (err) {
+      return { error: (err as Error).message };
+    }
+  };
+
   before(async () => {
     fixture = sandboxedFs();
     env = fixture.env;
@@ -81,10 +89,9 @@ describe('getMetadata in the server gives the worker answer', () => {
   });
 
   it('ordinary paths are answered in the server, as the worker answers them', async () => {
-    // Answered here: the canonical forms, and names that only look unusual. The others may go either
-    // way (a broken link or a missing name under root's capabilities are left to the worker).
-    const here = ['file.txt', 'sub', 'sub/link', 'named (deleted)', 'sub/../file.txt', 'sub/'];
-    for (const rel of [...here, 'broken', 'missing', 'sub/link/']) {
+    // Answered here: the canonical forms, names that only look unusual, broken links and missing names.
+    const here = ['file.txt', 'sub', 'sub/link', 'named (deleted)', 'sub/../file.txt', 'sub/', 'broken', 'missing'];
+    for (const rel of [...here, 'sub/link/']) {
       const p = path.join(ws, rel) + (rel.endsWith('/') ? '/' : '');
       const direct = await ask(p, permissive);
       const worker = await ask(p, viaWorker);
@@ -94,29 +101,43 @@ describe('getMetadata in the server gives the worker answer', () => {
     }
   });
 
-  it('a name missing several levels deep is answered in the server, unless a directory above needs capabilities to search', async () => {
+  it('a name missing several levels deep is answered in the server', async () => {
     // Codex probes `.agents/skills` in every project at every turn; most projects have no `.agents`.
-    const here = ['.agents/skills', 'no/such/dir/file', 'sub/none/deeper'];
-    // Only root can search `locked` (mode 000): the sandbox, without capabilities, is refused there.
+    for (const rel of ['.agents/skills', 'no/such/dir/file', 'sub/none/deeper']) {
+      const direct = await ask(path.join(ws, rel), permissive);
+      const worker = await ask(path.join(ws, rel), viaWorker);
+      assert.ok(worker.worker, `${rel}: the twin went to the worker`);
+      assert.equal(direct.worker, false, `${rel}: went to the worker`);
+      assert.deepEqual(direct.answer, worker.answer, rel);
+      assert.match(JSON.stringify(direct.answer), /No such file or directory/, rel);
+    }
+  });
+
+  it("as root, the server answers with root's capabilities, as an unsandboxed call (and reference 0.171) does; the worker, without them, is refused", {
+    skip: !holdsCapabilities() && 'needs a server holding capabilities',
+  }, async () => {
+    // Only root's capabilities search `locked` (mode 000). Reference 0.171 answers fs calls under a
+    // policy without deny entries unsandboxed, and sandboxes them (capabilities dropped) otherwise.
     const locked = path.join(ws, 'locked');
     mkdirSync(locked, { mode: 0o000 });
+    writeFileSync(path.join(locked, 'inside'), 'abc');
     try {
-      const needsWorker = holdsCapabilities() ? ['locked/none/deeper'] : [];
-      for (const rel of [...here, ...needsWorker]) {
+      for (const [rel, expected] of [
+        ['locked/inside', /"size":3/],
+        ['locked/none/deeper', /No such file or directory/],
+        ['locked', /"isDirectory":true/],
+      ] as const) {
         const direct = await ask(path.join(ws, rel), permissive);
+        assert.equal(direct.worker, false, `${rel}: went to the worker`);
+        assert.match(JSON.stringify(direct.answer), expected, rel);
+        assert.deepEqual(direct.answer, await unsandboxed(path.join(ws, rel)), `${rel}: not the unsandboxed answer`);
+        if (rel === 'locked') continue;
         const worker = await ask(path.join(ws, rel), viaWorker);
         assert.ok(worker.worker, `${rel}: the twin went to the worker`);
-        assert.equal(
-          direct.worker,
-          needsWorker.includes(rel),
-          `${rel}: ${direct.worker ? 'went to the worker' : 'answered in the server'}`,
-        );
-        assert.deepEqual(direct.answer, worker.answer, rel);
-        if (needsWorker.includes(rel)) assert.match(JSON.stringify(direct.answer), /Permission denied/, rel);
-        else assert.match(JSON.stringify(direct.answer), /No such file or directory/, rel);
+        assert.match(JSON.stringify(worker.answer), /Permission denied/, `${rel}: the worker's answer`);
       }
     } finally {
-      execFileSync('rmdir', [locked]);
+      execFileSync('rm', ['-rf', locked]);
     }
   });
 
@@ -136,5 +157,105 @@ describe('getMetadata in the server gives the worker answer', () => {
     }
     // The twin: the same links without any sandbox reach the server's own objects.
     assert.ok((await env.fs.getMetadata(path.join(ws, 'fd-link'))).isSymlink);
+  });
+});
+
+/**
+ * A path asked again is answered by its stat alone when that stat finds the object verified there
+ * before (direct-read.ts). Calls of `verify` show whether an answer was verified. Anything new at the path, or a new way to something the sandbox sees
+ * differently, must be verified again and refused as the first time.
+ */
+describe('metadata of a path asked again', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  let checks = 0;
+  const direct = new (class extends DirectReads {
+    override verify(...args: Parameters<DirectReads['verify']>): boolean {
+      checks++;
+      return super.verify(...args);
+    }
+  })(() => []);
+  /** The metadata and whether it was verified for this call. */
+  const ask = (p: string): { size?: number; link?: boolean; verified: boolean } => {
+    const before = checks;
+    const m = direct.metadata(p);
+    return { ...(m ? { size: m.target.size, link: m.link.isSymbolicLink() } : {}), verified: checks > before };
+  };
+
+  before(async () => {
+    tmp = await tempDir('cordon-direct-again-');
+  });
+  after(() => tmp.cleanup());
+
+  it('is answered without verifying again while the same object is there, with its current stat', () => {
+    const p = path.join(tmp.dir, 'same.txt');
+    writeFileSync(p, 'abc');
+    assert.deepEqual(ask(p), { size: 3, link: false, verified: true });
+    assert.deepEqual(ask(p), { size: 3, link: false, verified: false });
+    // Written in place: the same inode, a new ctime, verified again, and the new size.
+    writeFileSync(p, 'abcdef');
+    assert.deepEqual(ask(p), { size: 6, link: false, verified: true });
+    assert.deepEqual(ask(p), { size: 6, link: false, verified: false });
+  });
+
+  it('a new object at the path, or a link retargeted, is verified again', () => {
+    const p = path.join(tmp.dir, 'replaced.txt');
+    writeFileSync(p, 'one');
+    ask(p);
+    writeFileSync(`${p}.new`, 'second');
+    renameSync(`${p}.new`, p);
+    assert.deepEqual(ask(p), { size: 6, link: false, verified: true });
+    const link = path.join(tmp.dir, 'link');
+    writeFileSync(path.join(tmp.dir, 'a'), 'A');
+    writeFileSync(path.join(tmp.dir, 'bb'), 'BB');
+    symlinkSync('a', link);
+    assert.deepEqual(ask(link), { size: 1, link: true, verified: true });
+    assert.deepEqual(ask(link), { size: 1, link: true, verified: false });
+    unlinkSync(link);
+    symlinkSync('bb', link);
+    assert.deepEqual(ask(link), { size: 2, link: true, verified: true });
+  });
+
+  it('a path verified before, then made to lead into /proc or to a deleted file, is refused as a first ask is', () => {
+    const dir = path.join(tmp.dir, 'swap');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'environ'), 'plain');
+    const p = path.join(dir, 'environ');
+    assert.deepEqual(ask(p), { size: 5, link: false, verified: true });
+    // The directory above becomes a link to the server's own /proc entry: the same name now reaches
+    // its environment, which no sandbox shows.
+    renameSync(dir, `${dir}.old`);
+    symlinkSync(`/proc/${process.pid}`, dir);
+    assert.deepEqual(ask(p), { verified: true });
+    assert.deepEqual(ask(p), { verified: true }, 'a refusal is not remembered');
+    // A first ask of the same trap is refused the same way.
+    const fresh = new DirectReads(() => []);
+    assert.equal(fresh.metadata(p), undefined);
+    // Back to a plain file: answered, then a link to a deleted file's magic link in its place.
+    unlinkSync(dir);
+    renameSync(`${dir}.old`, dir);
+    const q = path.join(dir, 'fd');
+    writeFileSync(q, 'x');
+    assert.equal(ask(q).verified, true);
+    const held = path.join(tmp.dir, 'held.txt');
+    writeFileSync(held, 'HELD');
+    const fd = openSync(held, 'r');
+    try {
+      unlinkSync(held);
+      unlinkSync(q);
+      symlinkSync(`/proc/${process.pid}/fd/${fd}`, q);
+      assert.equal(direct.metadata(q), undefined);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('remembers a bounded number of paths, the oldest forgotten first', () => {
+    const dir = path.join(tmp.dir, 'many');
+    mkdirSync(dir);
+    const names = Array.from({ length: 1100 }, (_, i) => path.join(dir, `f${i}`));
+    for (const n of names) writeFileSync(n, '');
+    for (const n of names) assert.equal(ask(n).verified, true);
+    assert.equal(ask(names[1099] as string).verified, false, 'the newest is remembered');
+    assert.equal(ask(names[0] as string).verified, true, 'the oldest was forgotten');
   });
 });

@@ -15,12 +15,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FsEntry } from '../src/environment/permissions.js';
 import type { FsCallOptions } from '../src/environment/types.js';
-import { holdsCapabilities } from '../src/local/direct-read.js';
 import { LocalEnvironment } from '../src/local/local-environment.js';
 import { RpcError } from '../src/protocol/errors.js';
 import { FsWorkerPool } from '../src/sandbox/fs-worker-pool.js';
 import type { LinuxSandbox } from '../src/sandbox/linux-sandbox.js';
-import { sandboxedFs, tempDir } from './helpers.js';
+import { holdsCapabilities, sandboxedFs, tempDir } from './helpers.js';
 
 const special = (kind: 'root' | 'project_roots' | 'minimal', access: FsEntry['access'], subpath?: string): FsEntry => ({
   path: { type: 'special', kind, ...(subpath ? { subpath } : {}) },
@@ -169,7 +168,7 @@ describe('reads answered without a worker', () => {
     }
   });
 
-  it('as root, a file the sandbox could not read (another owner, mode 600; mode 000) is refused; the twin owned by root is read', {
+  it("as root, a file only root's capabilities can read is read as unsandboxed (and as reference 0.171 reads it); with a deny entry the worker, without them, refuses it", {
     skip: !holdsCapabilities() && 'needs a server holding capabilities',
   }, async () => {
     const theirs = path.join(ws, 'theirs.txt');
@@ -179,10 +178,17 @@ describe('reads answered without a worker', () => {
     chmodSync(theirs, 0o600);
     writeFileSync(locked, 'LOCKED');
     chmodSync(locked, 0o000);
-    await refused(env.fs.readFileStream(theirs, workspace()));
-    await refused(env.fs.readFileStream(locked, workspace()));
-    writeFileSync(path.join(ws, 'mine.txt'), 'MINE');
-    chmodSync(path.join(ws, 'mine.txt'), 0o600);
-    assert.equal((await env.fs.readFileStream(path.join(ws, 'mine.txt'), workspace())).toString(), 'MINE');
+    const denyElsewhere = (): FsCallOptions => policy([special('root', 'read'), exact(path.join(tmp.dir, 'unrelated'), 'deny')]);
+    for (const [p, text] of [
+      [theirs, 'THEIRS'],
+      [locked, 'LOCKED'],
+    ] as const) {
+      const calls = fixture.workerCalls();
+      assert.equal((await env.fs.readFileStream(p, workspace())).toString(), text);
+      assert.equal((await env.fs.readFile(p)).toString(), text, 'the unsandboxed twin');
+      assert.equal(fixture.workerCalls(), calls, `${p}: went to a worker`);
+      await refused(env.fs.readFileStream(p, denyElsewhere()));
+      assert.ok(fixture.workerCalls() > calls, `${p}: the twin with a deny entry did not go to a worker`);
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,12 @@ import { CordonServer, type ServerOptions } from '../src/server/index.js';
 import { ensureBuilt, sourcePath } from './built-cli.js';
 
 export const SH_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+
+/** Whether this test process holds any effective capability (root, usually), which every sandbox drops. */
+export function holdsCapabilities(): boolean {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? BigInt(`0x${m[1]}`) !== 0n : false;
+}
 
 export async function tempDir(prefix = 'cordon-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), prefix));

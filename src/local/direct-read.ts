@@ -1,5 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats } from 'node:fs';
-import path from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats, statSync } from 'node:fs';
 
 const { S_IFMT, S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, O_RDONLY, O_NONBLOCK, O_NOFOLLOW, O_DIRECTORY } = constants;
 /** Linux's O_PATH (the same on x86_64 and aarch64); Node does not export it. */
@@ -13,16 +12,6 @@ const O_PATH = 0o10000000;
 const SANDBOX_OWN_TREES = ['/proc', '/dev', '/sys'];
 
 const within = (p: string, dir: string): boolean => p === dir || p.startsWith(`${dir}/`);
-
-/** Whether this process holds any effective capability (root, usually): the sandbox drops them all. */
-export function holdsCapabilities(): boolean {
-  try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? BigInt(`0x${m[1]}`) !== 0n : true;
-  } catch {
-    return true;
-  }
-}
 
 function ownProcDir(): string {
   try {
@@ -53,19 +42,34 @@ function readMounts(procDir: string): Map<number, string> {
   return mounts;
 }
 
+/** What identifies the object a stat saw: a later stat with the same values saw the same inode, unchanged in kind. */
+interface Seen {
+  dev: number;
+  ino: number;
+  ctimeMs: number;
+  type: number;
+}
+
+const seen = (s: Stats): Seen => ({ dev: s.dev, ino: s.ino, ctimeMs: s.ctimeMs, type: s.mode & S_IFMT });
+const sameObject = (s: Stats, k: Seen): boolean =>
+  s.ino === k.ino && s.dev === k.dev && s.ctimeMs === k.ctimeMs && (s.mode & S_IFMT) === k.type;
+
+/** How many paths' verified objects are remembered (the oldest is forgotten first). */
+const REMEMBERED_PATHS = 1024;
+
 /**
- * Reads answered in the server for a sandbox whose policy permits every read, with the sandbox's
- * answer. The object is opened first and checked through its descriptor, so a symlink swapped in
- * between cannot redirect the read:
+ * Reads answered in the server for a sandbox whose policy permits every read (no deny entry, no
+ * deny glob), with the answer an unsandboxed call gives, as reference 0.171 answers them: the
+ * server's own credentials, root's capabilities included. What the check below guards is where the
+ * object is, since a sandbox sees a few trees differently. The object is opened first and checked
+ * through its descriptor, so a symlink swapped in between cannot redirect the read:
  *   - the descriptor's mount is one of this server's mount namespace, and the object's own path
  *     (the kernel's name for the descriptor) lies below that mount's mount point and outside what
  *     the sandbox replaces or hides (/proc, /dev, /sys, the server's private sandbox directory);
  *   - the path still names the same inode, so it is reachable from the root as the sandbox sees it
  *     (this rules out magic links such as /proc/PID/fd/N, and deleted files);
- *   - it is not a device node;
- *   - when the server holds capabilities (root), which the sandbox drops: the object and each
- *     directory above it are owned by this user and grant it the access by their owner bits.
- * Anything else returns undefined and the caller asks the sandboxed worker, which is always right.
+ *   - it is not a device node.
+ * Anything else returns undefined and the caller asks the sandboxed worker.
  *
  * Why the mount check: /proc/PID/root (and /proc/PID/cwd) of a process in another mount namespace
  * (another sandbox, a service with a private /tmp, a container) leads into that namespace's tree,
@@ -80,9 +84,14 @@ function readMounts(procDir: string): Map<number, string> {
  * bind mount with no symlink on the way. Mount ids are compared with our namespace's
  * /proc/PID/mountinfo, kept and read again whenever an id is unknown or its mount point does not
  * lead to the name (an id freed by an unmount here and reused by another namespace's mount).
+ *
+ * Metadata of a path asked again (a client polls the same few paths) is answered by the stat alone
+ * when that stat finds the very object verified last time for that path (device, inode, ctime and
+ * kind unchanged): whatever way the path takes to it now, the answer describes an object whose
+ * place was verified, so nothing the sandbox hides can be learned that way. A new object at the
+ * path (a new inode, or an inode number reused, whose ctime is new) is verified again.
  */
 export class DirectReads {
-  private readonly euid: number;
   /**
    * `/proc/PID/`: naming the process spares the kernel resolving the `/proc/self` link at every
    * check. Only when /proc belongs to this process's PID namespace (`/proc/self` names our pid): a
@@ -95,31 +104,24 @@ export class DirectReads {
   private readonly fdinfo = Buffer.alloc(256);
   /** Our namespace's mounts (id -> mount point), read again when a descriptor's mount is not found. */
   private mounts = new Map<number, string>();
+  /** Per path asked for metadata, the objects (lstat's, and stat's for a symlink) verified there last. */
+  private readonly verified = new Map<string, { link: Seen; target: Seen }>();
 
   constructor(
     /** Paths each sandbox hides (the server's private sandbox directory, once it exists). */
     private readonly hidden: () => readonly string[],
-    /** The server holds capabilities the sandbox would drop. */
-    readonly privileged: boolean,
-  ) {
-    this.euid = process.geteuid?.() ?? -1;
-  }
+  ) {}
 
   /** Whether a path can be tried here at all (its lexical form is not in a tree the sandbox replaces). */
   candidate(p: string): boolean {
     return process.platform === 'linux' && !SANDBOX_OWN_TREES.some((t) => within(p, t)) && !this.hidden().some((h) => within(p, h));
   }
 
-  /** Errors of a direct attempt stand for the sandbox's only when credentials are the same. */
-  get errorsAreFinal(): boolean {
-    return !this.privileged;
-  }
-
   /**
-   * The checks above for an open descriptor and its fstat; `access` is the permission the operation
-   * needs on the object. `unfollowed`: the path the descriptor was opened from with O_NOFOLLOW.
+   * The checks above for an open descriptor and its fstat. `unfollowed`: the path the descriptor
+   * was opened from with O_NOFOLLOW.
    */
-  verify(fd: number, info: Stats, access: 'none' | 'read' | 'list', unfollowed?: string): boolean {
+  verify(fd: number, info: Stats, unfollowed?: string): boolean {
     const type = info.mode & S_IFMT;
     if (type === S_IFCHR || type === S_IFBLK) return false;
     let where: string;
@@ -138,15 +140,7 @@ export class DirectReads {
       const again = lstatSync(where, { throwIfNoEntry: false });
       if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
     }
-    if (!this.privileged) return true;
-    if (access !== 'none' && !this.ownerMay(info, access === 'read' ? 0o400 : 0o500)) return false;
-    // Each level must be a directory (not a symlink, which the kernel's name never holds): free here,
-    // and a second guard against a name from another namespace next to the mount check.
-    for (let dir = path.dirname(where); ; dir = path.dirname(dir)) {
-      const d = lstatSync(dir, { throwIfNoEntry: false });
-      if (!d || (d.mode & S_IFMT) !== S_IFDIR || !this.ownerMay(d, 0o100)) return false;
-      if (dir === '/') return true;
-    }
+    return true;
   }
 
   /** Whether the descriptor's mount belongs to our mount namespace, its mount point above `where`. */
@@ -180,28 +174,42 @@ export class DirectReads {
     return Number.isNaN(id) ? undefined : id;
   }
 
-  private ownerMay(info: Stats, bits: number): boolean {
-    return info.uid === this.euid && (info.mode & bits) === bits;
-  }
-
-  /**
-   * lstat and, for a symlink, stat of `p`, verified; undefined: ask the worker. Throws the OS error
-   * when errors are final (the same credentials would meet the same error in the sandbox).
-   */
+  /** lstat and, for a symlink, stat of `p`, verified; undefined: ask the worker. Throws the OS error of the open. */
   metadata(p: string): { link: Stats; target: Stats } | undefined {
+    const again = this.seenBefore(p);
+    if (again) return again;
     const link = this.pathInfo(p, O_PATH | O_NOFOLLOW);
     if (!link) return undefined;
-    if ((link.mode & S_IFMT) !== S_IFLNK) return { link, target: link };
-    const target = this.pathInfo(p, O_PATH);
-    return target ? { link, target } : undefined;
+    const target = (link.mode & S_IFMT) === S_IFLNK ? this.pathInfo(p, O_PATH) : link;
+    if (!target) return undefined;
+    if (this.verified.size >= REMEMBERED_PATHS) this.verified.delete(this.verified.keys().next().value as string);
+    this.verified.set(p, { link: seen(link), target: seen(target) });
+    return { link, target };
+  }
+
+  /** The stats of `p` when they find the objects verified there before, else undefined (and `p` is forgotten). */
+  private seenBefore(p: string): { link: Stats; target: Stats } | undefined {
+    const known = this.verified.get(p);
+    if (!known) return undefined;
+    try {
+      const link = lstatSync(p, { throwIfNoEntry: false });
+      if (link && sameObject(link, known.link)) {
+        if ((link.mode & S_IFMT) !== S_IFLNK) return { link, target: link };
+        const target = statSync(p, { throwIfNoEntry: false });
+        if (target && sameObject(target, known.target)) return { link, target };
+      }
+    } catch {
+      // an error is the verified path's to give
+    }
+    this.verified.delete(p);
+    return undefined;
   }
 
   private pathInfo(p: string, flags: number): Stats | undefined {
-    const fd = this.open(p, flags);
-    if (fd === undefined) return undefined;
+    const fd = openSync(p, flags);
     try {
       const info = fstatSync(fd);
-      return this.verify(fd, info, 'none', flags & O_NOFOLLOW ? p : undefined) ? info : undefined;
+      return this.verify(fd, info, flags & O_NOFOLLOW ? p : undefined) ? info : undefined;
     } finally {
       closeSync(fd);
     }
@@ -209,11 +217,10 @@ export class DirectReads {
 
   /** Opens `p` for reading, verified: the descriptor and its fstat, or undefined (ask the worker). The caller closes it. */
   openForReading(p: string): { fd: number; info: Stats } | undefined {
-    const fd = this.open(p, O_RDONLY | O_NONBLOCK);
-    if (fd === undefined) return undefined;
+    const fd = openSync(p, O_RDONLY | O_NONBLOCK);
     try {
       const info = fstatSync(fd);
-      if (this.verify(fd, info, 'read')) return { fd, info };
+      if (this.verify(fd, info)) return { fd, info };
     } catch {
       // fall through to the worker
     }
@@ -223,11 +230,10 @@ export class DirectReads {
 
   /** Opens a directory for listing, verified (see openForReading). */
   openDirectory(p: string): number | undefined {
-    const fd = this.open(p, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
-    if (fd === undefined) return undefined;
+    const fd = openSync(p, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
     try {
       const info = fstatSync(fd);
-      if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info, 'list')) return fd;
+      if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info)) return fd;
     } catch {
       // fall through to the worker
     }
@@ -241,46 +247,13 @@ export class DirectReads {
     try {
       fd = openSync(p, O_PATH);
     } catch {
-      return this.errorsAreFinal ? 'missing' : undefined;
+      return 'missing';
     }
     try {
       const info = fstatSync(fd);
-      if (!this.verify(fd, info, 'none')) return undefined;
+      if (!this.verify(fd, info)) return undefined;
       const type = info.mode & S_IFMT;
       return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  private open(p: string, flags: number): number | undefined {
-    try {
-      return openSync(p, flags);
-    } catch (err) {
-      if (this.errorsAreFinal || this.missingForTheSandboxToo(p, err)) throw err;
-      return undefined;
-    }
-  }
-
-  /**
-   * With capabilities, a missing name is missing for the sandbox too when the nearest directory
-   * above it that exists is one the sandbox could search (the probes of absent files a client makes
-   * all the time, such as `.agents/skills` in a project without `.agents`). The names in between
-   * are missing on the host; the sandbox adds nothing under a missing name but an empty mask.
-   */
-  private missingForTheSandboxToo(p: string, err: unknown): boolean {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || lstatSync(p, { throwIfNoEntry: false })) return false;
-    let fd: number;
-    try {
-      let dir = path.dirname(p);
-      while (dir !== '/' && !lstatSync(dir, { throwIfNoEntry: false })) dir = path.dirname(dir);
-      fd = openSync(dir, O_PATH | O_DIRECTORY);
-    } catch {
-      return false;
-    }
-    try {
-      const info = fstatSync(fd);
-      return this.verify(fd, info, 'none') && this.ownerMay(info, 0o100);
     } finally {
       closeSync(fd);
     }

@@ -34,7 +34,7 @@ import type { FsWorkerOp } from '../sandbox/fs-worker-protocol.js';
 import { grantsFullFileAccess } from '../sandbox/profile.js';
 import { permitsEveryRead } from '../sandbox/read-policy.js';
 import { ClientFileHandles, checkBlockLength, MAX_CLIENT_FILE_HANDLES } from './client-file-handles.js';
-import { DirectReads, holdsCapabilities } from './direct-read.js';
+import { DirectReads } from './direct-read.js';
 import { FileHandles } from './file-handles.js';
 import {
   openForReading,
@@ -215,7 +215,7 @@ export class LocalFileSystem implements FileSystem {
     });
     this.maxOpenFiles = limits.maxOpenFiles;
     this.maxWatches = limits.maxWatches;
-    this.direct = new DirectReads(() => pool?.hiddenPaths() ?? [], holdsCapabilities());
+    this.direct = new DirectReads(() => pool?.hiddenPaths() ?? []);
     this.unsized = {
       maxBytes: limits.maxUnsizedReadBytes ?? DEFAULT_MAX_UNSIZED_READ_BYTES,
       timeoutMs: limits.unsizedReadTimeoutMs ?? DEFAULT_UNSIZED_READ_TIMEOUT_MS,
