@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FsEntry } from '../src/environment/permissions.js';
@@ -141,6 +154,46 @@ describe('getMetadata in the server gives the worker answer', () => {
     }
   });
 
+  it('an error met under a link into /proc goes to the worker, so it cannot tell what exists there; the twins in the project are answered here', async () => {
+    const links = path.join(ws, 'err-links');
+    mkdirSync(links);
+    mkdirSync(path.join(links, 'real'));
+    writeFileSync(path.join(links, 'real', 'file'), 'f');
+    symlinkSync(`/proc/${process.pid}`, path.join(links, 'srv'));
+    symlinkSync(`/proc/${process.pid}/fd/987654`, path.join(links, 'dangling-proc'));
+    symlinkSync('real/none', path.join(links, 'dangling-here'));
+    const through = (rel: string): string => path.join(links, rel);
+    // Without the check, these answer "Not a directory" where a name is there and "No such file"
+    // where none is: a map of the server's descriptors and of /proc. The worker's /proc is its own.
+    for (const rel of ['srv/environ/x', `srv/fd/${goneFd}/x`, 'srv/fd/987654/x', 'dangling-proc', 'dangling-proc/x']) {
+      const direct = await ask(through(rel), permissive);
+      assert.ok(direct.worker, `${rel} was answered in the server: ${JSON.stringify(direct.answer)}`);
+      assert.match(JSON.stringify(direct.answer), /No such file or directory/, rel);
+      const read = await env.fs.readFileStream(through(rel), permissive).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      assert.match(read, /No such file or directory/, `readFile ${rel}`);
+      const listed = await env.fs.readDirectory(through(rel), permissive).then(
+        () => 'listed',
+        (e: Error) => e.message,
+      );
+      assert.match(listed, /No such file or directory/, `readDirectory ${rel}`);
+    }
+    for (const [rel, error] of [
+      ['real/file/x', /Not a directory/],
+      ['real/none/x', /No such file or directory/],
+      ['dangling-here', /No such file or directory/],
+      ['dangling-here/x', /No such file or directory/],
+    ] as const) {
+      const direct = await ask(through(rel), permissive);
+      const worker = await ask(through(rel), viaWorker);
+      assert.equal(direct.worker, false, `${rel}: went to the worker`);
+      assert.match(JSON.stringify(direct.answer), error, rel);
+      assert.deepEqual(direct.answer, worker.answer, rel);
+    }
+  });
+
   it("what the sandbox sees differently goes to the worker: its own /proc, a deleted file's magic link, device nodes", async () => {
     const traps = [
       path.join(ws, 'environ-link'),
@@ -257,5 +310,68 @@ describe('metadata of a path asked again', () => {
     for (const n of names) assert.equal(ask(n).verified, true);
     assert.equal(ask(names[1099] as string).verified, false, 'the newest is remembered');
     assert.equal(ask(names[0] as string).verified, true, 'the oldest was forgotten');
+  });
+});
+
+/**
+ * On a file system whose timestamps are whole seconds (ext4 with 128-byte inodes, and every file
+ * system on kernels before 6.13 at a tick's granularity), a freed inode number is taken at once by
+ * the next file created, within the same ctime. A remembered path redirected to that new file, in
+ * a hidden directory, then finds the same device, inode, ctime and kind: the answer's own values
+ * (its size here) must differ for the hit to be refused.
+ */
+describe('metadata of a path asked again, on a file system that reuses inode numbers within one ctime', () => {
+  let scratch: string;
+  let mounted = false;
+  const why = ((): string | false => {
+    if (process.geteuid?.() !== 0) return 'needs root (a loop mount)';
+    scratch = mkdtempSync(path.join(tmpdir(), 'cordon-ino-reuse-'));
+    try {
+      execFileSync('truncate', ['-s', '16M', path.join(scratch, 'img')]);
+      execFileSync('mkfs.ext4', ['-q', '-F', '-I', '128', path.join(scratch, 'img')], { stdio: 'pipe' });
+      mkdirSync(path.join(scratch, 'mnt'));
+      execFileSync('mount', ['-o', 'loop', path.join(scratch, 'img'), path.join(scratch, 'mnt')], { stdio: 'pipe' });
+      mounted = true;
+      return false;
+    } catch (err) {
+      rmSync(scratch, { recursive: true, force: true });
+      return `cannot loop-mount an ext4 image here: ${(err as Error).message.split('\n')[0]}`;
+    }
+  })();
+  after(() => {
+    if (!mounted) return;
+    execFileSync('umount', [path.join(scratch, 'mnt')]);
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('a new file in a hidden directory that took the verified inode number and ctime is not answered', { skip: why }, () => {
+    const mnt = path.join(scratch, 'mnt');
+    const hidden = path.join(mnt, 'hidden');
+    const d = path.join(mnt, 'ws', 'd');
+    mkdirSync(hidden);
+    const direct = new DirectReads(() => [hidden]);
+    let collided = false;
+    for (let attempt = 0; attempt < 20 && !collided; attempt++) {
+      rmSync(d, { recursive: true, force: true });
+      mkdirSync(d, { recursive: true });
+      const p = path.join(d, 'journal');
+      writeFileSync(p, 'x');
+      const verified = direct.metadata(p);
+      assert.equal(verified?.target.size, 1);
+      unlinkSync(p);
+      const secret = path.join(hidden, 'journal');
+      writeFileSync(secret, Buffer.alloc(4242));
+      const now = lstatSync(secret);
+      if (now.ino === verified?.target.ino && now.ctimeMs === verified.target.ctimeMs) {
+        collided = true;
+        rmdirSync(d);
+        symlinkSync(hidden, d);
+        assert.equal(direct.metadata(p), undefined, 'the hidden file was answered from what was remembered');
+        assert.equal(new DirectReads(() => [hidden]).metadata(p), undefined, 'a first ask');
+        unlinkSync(d);
+      }
+      unlinkSync(secret);
+    }
+    assert.ok(collided, 'the inode number and ctime were never taken over in 20 attempts');
   });
 });

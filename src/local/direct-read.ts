@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats, statSync } from 'node:fs';
+import path from 'node:path';
 
 const { S_IFMT, S_IFCHR, S_IFBLK, S_IFDIR, S_IFLNK, O_RDONLY, O_NONBLOCK, O_NOFOLLOW, O_DIRECTORY } = constants;
 /** Linux's O_PATH (the same on x86_64 and aarch64); Node does not export it. */
@@ -42,17 +43,40 @@ function readMounts(procDir: string): Map<number, string> {
   return mounts;
 }
 
-/** What identifies the object a stat saw: a later stat with the same values saw the same inode, unchanged in kind. */
+/**
+ * What a verified stat saw: the object (device, inode, ctime) and every value a metadata answer
+ * gives (kind, size, times). A later stat with the same values gives the same answer.
+ */
 interface Seen {
   dev: number;
   ino: number;
   ctimeMs: number;
   type: number;
+  size: number;
+  mtimeMs: number;
+  birthtimeMs: number;
 }
 
-const seen = (s: Stats): Seen => ({ dev: s.dev, ino: s.ino, ctimeMs: s.ctimeMs, type: s.mode & S_IFMT });
-const sameObject = (s: Stats, k: Seen): boolean =>
-  s.ino === k.ino && s.dev === k.dev && s.ctimeMs === k.ctimeMs && (s.mode & S_IFMT) === k.type;
+const seen = (s: Stats): Seen => ({
+  dev: s.dev,
+  ino: s.ino,
+  ctimeMs: s.ctimeMs,
+  type: s.mode & S_IFMT,
+  size: s.size,
+  mtimeMs: s.mtimeMs,
+  birthtimeMs: s.birthtimeMs,
+});
+const sameAnswer = (s: Stats, k: Seen): boolean =>
+  s.ino === k.ino &&
+  s.dev === k.dev &&
+  s.ctimeMs === k.ctimeMs &&
+  (s.mode & S_IFMT) === k.type &&
+  s.size === k.size &&
+  s.mtimeMs === k.mtimeMs &&
+  s.birthtimeMs === k.birthtimeMs;
+
+/** How many symlinks an error's check follows before it leaves the answer to the worker. */
+const MAX_LINKS_FOLLOWED = 8;
 
 /** How many paths' verified objects are remembered (the oldest is forgotten first). */
 const REMEMBERED_PATHS = 1024;
@@ -86,10 +110,12 @@ const REMEMBERED_PATHS = 1024;
  * lead to the name (an id freed by an unmount here and reused by another namespace's mount).
  *
  * Metadata of a path asked again (a client polls the same few paths) is answered by the stat alone
- * when that stat finds the very object verified last time for that path (device, inode, ctime and
- * kind unchanged): whatever way the path takes to it now, the answer describes an object whose
- * place was verified, so nothing the sandbox hides can be learned that way. A new object at the
- * path (a new inode, or an inode number reused, whose ctime is new) is verified again.
+ * when that stat finds the object verified last time for that path with every value of the answer
+ * unchanged (device, inode, ctime, kind, size, modification and birth times). The answer is then
+ * the one already given for a verified object, whatever way the path takes now, so nothing the
+ * sandbox hides is learned from it. (Device, inode and ctime alone are not enough: a freed inode
+ * number is reused at once on ext4, and ctime can be as coarse as a second, so another file,
+ * somewhere hidden, could match them.) Anything else is verified again.
  */
 export class DirectReads {
   /**
@@ -174,7 +200,7 @@ export class DirectReads {
     return Number.isNaN(id) ? undefined : id;
   }
 
-  /** lstat and, for a symlink, stat of `p`, verified; undefined: ask the worker. Throws the OS error of the open. */
+  /** lstat and, for a symlink, stat of `p`, verified; undefined: ask the worker. Throws the OS error the sandbox would meet. */
   metadata(p: string): { link: Stats; target: Stats } | undefined {
     const again = this.seenBefore(p);
     if (again) return again;
@@ -193,10 +219,10 @@ export class DirectReads {
     if (!known) return undefined;
     try {
       const link = lstatSync(p, { throwIfNoEntry: false });
-      if (link && sameObject(link, known.link)) {
+      if (link && sameAnswer(link, known.link)) {
         if ((link.mode & S_IFMT) !== S_IFLNK) return { link, target: link };
         const target = statSync(p, { throwIfNoEntry: false });
-        if (target && sameObject(target, known.target)) return { link, target };
+        if (target && sameAnswer(target, known.target)) return { link, target };
       }
     } catch {
       // an error is the verified path's to give
@@ -206,7 +232,8 @@ export class DirectReads {
   }
 
   private pathInfo(p: string, flags: number): Stats | undefined {
-    const fd = openSync(p, flags);
+    const fd = this.open(p, flags);
+    if (fd === undefined) return undefined;
     try {
       const info = fstatSync(fd);
       return this.verify(fd, info, flags & O_NOFOLLOW ? p : undefined) ? info : undefined;
@@ -215,22 +242,29 @@ export class DirectReads {
     }
   }
 
-  /** Opens `p` for reading, verified: the descriptor and its fstat, or undefined (ask the worker). The caller closes it. */
+  /**
+   * Opens `p` for reading, verified: the descriptor and its fstat, or undefined (ask the worker).
+   * The object is opened for reading only once verified, through the verified descriptor (the
+   * kernel reopens that very object, whatever is at `p` by then). The caller closes it.
+   */
   openForReading(p: string): { fd: number; info: Stats } | undefined {
-    const fd = openSync(p, O_RDONLY | O_NONBLOCK);
+    const handle = this.open(p, O_PATH);
+    if (handle === undefined) return undefined;
     try {
-      const info = fstatSync(fd);
-      if (this.verify(fd, info)) return { fd, info };
-    } catch {
-      // fall through to the worker
+      const info = fstatSync(handle);
+      if (!this.verify(handle, info)) return undefined;
+      // The object's place is verified: the sandbox would meet the same error (EACCES, ENXIO).
+      return { fd: openSync(this.fdDir + handle, O_RDONLY | O_NONBLOCK), info };
+    } finally {
+      closeSync(handle);
     }
-    closeSync(fd);
-    return undefined;
   }
 
   /** Opens a directory for listing, verified (see openForReading). */
   openDirectory(p: string): number | undefined {
-    const fd = openSync(p, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+    // O_DIRECTORY refuses anything else before any driver is involved.
+    const fd = this.open(p, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+    if (fd === undefined) return undefined;
     try {
       const info = fstatSync(fd);
       if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info)) return fd;
@@ -254,6 +288,81 @@ export class DirectReads {
       if (!this.verify(fd, info)) return undefined;
       const type = info.mode & S_IFMT;
       return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Opens `p`; undefined when it fails where the sandbox might not (ask the worker), else its error. */
+  private open(p: string, flags: number): number | undefined {
+    try {
+      return openSync(p, flags);
+    } catch (err) {
+      if (this.failsAlike(p)) throw err;
+      return undefined;
+    }
+  }
+
+  /**
+   * An open of `p` failed. The sandbox meets the same error when the resolution stopped in a place
+   * it sees as the host does: the longest part of `p` that exists (found by lstat, links on the way
+   * followed by the kernel) is verified like any object, and when that part is a symlink, the link
+   * itself and then what it leads to (its target's own longest existing part, for a dangling link).
+   * Otherwise the error could tell what exists in /proc, /dev or another namespace, where a link
+   * may lead (a name under `/proc/PID/fd/N` would answer "not a directory" where the sandbox says
+   * "no such file"), so the worker answers.
+   */
+  private failsAlike(p: string, linksFollowed = 0): boolean {
+    let at = p;
+    let info: Stats | undefined;
+    for (;;) {
+      try {
+        info = lstatSync(at, { throwIfNoEntry: false });
+      } catch {
+        info = undefined;
+      }
+      if (info) break;
+      const up = path.dirname(at);
+      if (up === at) return false;
+      at = up;
+    }
+    if ((info.mode & S_IFMT) !== S_IFLNK) return this.verifiedAt(at, O_PATH);
+    if (!this.verifiedAt(at, O_PATH | O_NOFOLLOW)) return false;
+    let target: number;
+    try {
+      target = openSync(at, O_PATH);
+    } catch {
+      // A dangling link: where its target stops decides. Its text is joined as the kernel reads it
+      // (no lexical `..` folding), with the rest of `p` after it.
+      if (linksFollowed >= MAX_LINKS_FOLLOWED) return false;
+      let text: string;
+      try {
+        text = readlinkSync(at);
+      } catch {
+        return false;
+      }
+      const rest = p.slice(at.length);
+      return this.failsAlike(`${text.startsWith('/') ? '' : `${path.dirname(at)}/`}${text}${rest}`, linksFollowed + 1);
+    }
+    try {
+      return this.verify(target, fstatSync(target));
+    } finally {
+      closeSync(target);
+    }
+  }
+
+  /** Opens `at` with `flags` (O_PATH) and verifies it; false when either fails. */
+  private verifiedAt(at: string, flags: number): boolean {
+    let fd: number;
+    try {
+      fd = openSync(at, flags);
+    } catch {
+      return false;
+    }
+    try {
+      return this.verify(fd, fstatSync(fd), flags & O_NOFOLLOW ? at : undefined);
+    } catch {
+      return false;
     } finally {
       closeSync(fd);
     }
