@@ -180,6 +180,22 @@ describe('getMetadata in the server gives the worker answer', () => {
       );
       assert.match(listed, /No such file or directory/, `readDirectory ${rel}`);
     }
+    // A listing leaves dangling links out; one dangling into /proc leaves the listing to the worker.
+    mkdirSync(through('list-proc'));
+    symlinkSync(`/proc/${process.pid}/fd/987654`, through('list-proc/link'));
+    writeFileSync(through('list-proc/plain'), '');
+    mkdirSync(through('list-here'));
+    symlinkSync('none', through('list-here/link'));
+    writeFileSync(through('list-here/plain'), '');
+    for (const [rel, inServer] of [
+      ['list-proc', false],
+      ['list-here', true],
+    ] as const) {
+      const before = fixture.workerCalls();
+      const listed = await env.fs.readDirectory(through(rel), permissive);
+      assert.equal(fixture.workerCalls() === before, inServer, `${rel}: ${inServer ? 'went to the worker' : 'answered in the server'}`);
+      assert.deepEqual(listed, [{ fileName: 'plain', isDirectory: false, isFile: true }], rel);
+    }
     for (const [rel, error] of [
       ['real/file/x', /Not a directory/],
       ['real/none/x', /No such file or directory/],
