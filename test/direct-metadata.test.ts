@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
   lstatSync,
@@ -208,6 +208,75 @@ describe('getMetadata in the server gives the worker answer', () => {
       assert.match(JSON.stringify(direct.answer), error, rel);
       assert.deepEqual(direct.answer, worker.answer, rel);
     }
+  });
+
+  it('a trailing slash, or a link text ending in one, is checked as the link it follows', async () => {
+    const dir = path.join(ws, 'slash');
+    mkdirSync(dir);
+    symlinkSync(`/proc/${process.pid}/fd/${goneFd}`, path.join(dir, 'fd-open'));
+    symlinkSync(`/proc/${process.pid}/fd/987654`, path.join(dir, 'fd-none'));
+    symlinkSync('fd-open/', path.join(dir, 'via-slash'));
+    // "Not a directory" for a descriptor the server holds, "No such file" for one it does not: the
+    // map the checks must not give. The worker's /proc is its own: no such file for both.
+    for (const rel of ['fd-open/', 'fd-none/', 'fd-open//', 'fd-open//x', 'via-slash', 'via-slash/x']) {
+      const direct = await ask(path.join(dir, rel), permissive);
+      assert.match(JSON.stringify(direct.answer), /No such file or directory/, `${rel}: ${JSON.stringify(direct.answer)}`);
+      assert.ok(direct.worker, `${rel}: answered in the server`);
+    }
+  });
+
+  it("links into /proc that lead back out (a process's cwd, exe, open files) are not followed in the server; the twins by their own names are", async () => {
+    const dir = path.join(ws, 'magic');
+    mkdirSync(path.join(dir, 'its-cwd'), { recursive: true });
+    writeFileSync(path.join(dir, 'its-cwd', 'held.txt'), 'HELD BY ANOTHER PROCESS');
+    const other = spawn('sh', ['-c', 'exec 7<held.txt; echo ready; exec sleep 60'], {
+      cwd: path.join(dir, 'its-cwd'),
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      await new Promise((resolve) => other.stdout?.once('data', resolve));
+      const links: Record<string, string> = {
+        cwd: `/proc/${other.pid}/cwd`,
+        exe: `/proc/${other.pid}/exe`,
+        fd7: `/proc/${other.pid}/fd/7`,
+        'self-cwd': '/proc/self/cwd',
+        'self-fd-goneFd-parent': `/proc/${process.pid}/fd/${goneFd}`,
+        'via-dotdot': `../magic/../../../../../../../../../proc/${other.pid}/cwd`,
+      };
+      for (const [name, target] of Object.entries(links)) symlinkSync(target, path.join(dir, name));
+      for (const name of Object.keys(links)) {
+        const p = path.join(dir, name);
+        const meta = await ask(p, permissive);
+        // The link itself is an ordinary object; what it leads to must be asked of the worker.
+        assert.ok(meta.worker, `${name}: its target's metadata was given in the server: ${JSON.stringify(meta.answer)}`);
+        const before = fixture.workerCalls();
+        const read = await env.fs.readFileStream(p, permissive).then(
+          (b) => Buffer.from(b as Buffer).toString(),
+          (e: Error) => e.message,
+        );
+        assert.ok(!read.includes('HELD'), `${name}: another process's open file was read`);
+        assert.ok(fixture.workerCalls() > before, `${name}: read in the server`);
+        const listedBefore = fixture.workerCalls();
+        await env.fs.readDirectory(p, permissive).catch(() => undefined);
+        assert.ok(fixture.workerCalls() > listedBefore, `${name}: listed in the server`);
+      }
+      // The twins: the same objects by their own names are answered here.
+      for (const p of [path.join(dir, 'its-cwd'), path.join(dir, 'its-cwd', 'held.txt')]) {
+        const direct = await ask(p, permissive);
+        assert.equal(direct.worker, false, `${p}: went to the worker`);
+      }
+      const before = fixture.workerCalls();
+      assert.equal((await env.fs.readFileStream(path.join(dir, 'its-cwd', 'held.txt'), permissive)).toString(), 'HELD BY ANOTHER PROCESS');
+      assert.equal(fixture.workerCalls(), before);
+    } finally {
+      other.kill('SIGKILL');
+    }
+  });
+
+  it('a path longer than PATH_MAX is answered at once', async () => {
+    const long = `${ws}/${'d/'.repeat(128 * 1024)}x`;
+    const answer = await ask(long, permissive);
+    assert.match(JSON.stringify(answer.answer), /File name too long/);
   });
 
   it("what the sandbox sees differently goes to the worker: its own /proc, a deleted file's magic link, device nodes", async () => {

@@ -69,8 +69,10 @@ describe('a read through another mount namespace is never answered in the server
   let otherName: string;
   /** A directory below the secret's, through the link (the link itself is not the kernel's name for it). */
   let linkedDir: string;
-  /** The same layout in our own namespace: a file, and a link to it through our own /proc/PID/root. */
+  /** The same layout in our own namespace: a file, and a plain link to it. */
   let own: string;
+  let ownViaLink: string;
+  /** A link to our own file through our own /proc/PID/root: no sandbox has our /proc, so not found. */
   let ownViaProc: string;
 
   before(async () => {
@@ -113,6 +115,8 @@ describe('a read through another mount namespace is never answered in the server
     writeFileSync(own, 'OWN');
     ownViaProc = path.join(tmp.dir, 'own-link');
     symlinkSync(`/proc/${process.pid}/root${own}`, ownViaProc);
+    ownViaLink = path.join(tmp.dir, 'own-plain-link');
+    symlinkSync(own, ownViaLink);
   });
   after(async () => {
     if (other && other.exitCode === null && other.signalCode === null) {
@@ -133,7 +137,7 @@ describe('a read through another mount namespace is never answered in the server
     const servers: CordonServer[] = [ceilinged.server, open.server];
     try {
       const { client: c } = await RawClient.ready(ceilinged.url);
-      for (const p of [sameName, otherName]) {
+      for (const p of [sameName, otherName, ownViaProc]) {
         const read = await c.request('fs/readFile', { path: p });
         assert.ok(!JSON.stringify(read).includes(Buffer.from(secret).toString('base64')), `${p}: the other namespace's file was read`);
         assert.match(read.error?.message ?? '', /No such file or directory/, `${p}: ${JSON.stringify(read)}`);
@@ -143,8 +147,8 @@ describe('a read through another mount namespace is never answered in the server
       const listed = await c.request('fs/readDirectory', { path: linkedDir });
       assert.ok(!JSON.stringify(listed).includes('hidden-note'), `the other namespace's directory was listed: ${JSON.stringify(listed)}`);
       assert.match(listed.error?.message ?? '', /No such file or directory/);
-      // The twins: the same kind of file in our own namespace, by its path and through /proc/<pid>/root.
-      for (const p of [own, ownViaProc]) {
+      // The twins: the same kind of file in our own namespace, by its path and through a plain link.
+      for (const p of [own, ownViaLink]) {
         const read = await c.request('fs/readFile', { path: p });
         assert.equal(Buffer.from(read.result?.dataBase64 ?? '', 'base64').toString(), 'OWN', `${p}: ${JSON.stringify(read)}`);
         assert.equal((await c.request('fs/getMetadata', { path: p })).result?.isFile, true, p);
@@ -156,6 +160,8 @@ describe('a read through another mount namespace is never answered in the server
         const read = await u.request('fs/readFile', { path: p });
         assert.equal(Buffer.from(read.result?.dataBase64 ?? '', 'base64').toString(), secret, `${p}: ${JSON.stringify(read)}`);
       }
+      const viaProc = await u.request('fs/readFile', { path: ownViaProc });
+      assert.equal(Buffer.from(viaProc.result?.dataBase64 ?? '', 'base64').toString(), 'OWN', JSON.stringify(viaProc));
       assert.ok(JSON.stringify(await u.request('fs/readDirectory', { path: linkedDir })).includes('hidden-note'));
       u.close();
     } finally {
@@ -190,7 +196,7 @@ describe('a read through another mount namespace is never answered in the server
     };
     try {
       const crafted = [
-        ...[sameName, otherName].flatMap((p) => [
+        ...[sameName, otherName, ownViaProc].flatMap((p) => [
           { what: `readFile ${p}`, op: () => env.fs.readFileStream(p, everyRead).then((b) => Buffer.from(b.toString())) },
           { what: `getMetadata ${p}`, op: () => env.fs.getMetadata(p, everyRead) },
         ]),
@@ -198,11 +204,11 @@ describe('a read through another mount namespace is never answered in the server
       ];
       for (const { what, op } of crafted) {
         const got = await answer(op);
-        assert.ok(!got.value.includes(secret) && !got.value.includes('hidden-note'), `${what}: ${got.value}`);
+        assert.ok(!got.value.includes(secret) && !got.value.includes('hidden-note') && !got.value.includes('OWN'), `${what}: ${got.value}`);
         assert.match(got.value, /^error: No such file or directory/, what);
         assert.ok(got.worker, `${what}: answered in the server`);
       }
-      for (const p of [own, ownViaProc]) {
+      for (const p of [own, ownViaLink]) {
         const read = await answer(() => env.fs.readFileStream(p, everyRead).then((b) => Buffer.from(b.toString())));
         assert.deepEqual(read, { value: 'OWN', worker: false }, p);
         const meta = await answer(() => env.fs.getMetadata(p, everyRead));
@@ -214,9 +220,9 @@ describe('a read through another mount namespace is never answered in the server
     }
   });
 
-  it('the checks refuse by the mount alone; the twins pass', () => {
+  it('the checks refuse them (by the mount, or by a route through /proc); the twins pass', () => {
     const direct = new DirectReads(() => []);
-    for (const p of [sameName, otherName]) {
+    for (const p of [sameName, otherName, ownViaProc]) {
       assert.equal(direct.metadata(p), undefined, `metadata of ${p}`);
       const opened = direct.openForReading(p);
       if (opened) closeSync(opened.fd);
@@ -226,7 +232,7 @@ describe('a read through another mount namespace is never answered in the server
     const dir = direct.openDirectory(linkedDir);
     if (dir !== undefined) closeSync(dir);
     assert.equal(dir, undefined, `${linkedDir} opened for listing`);
-    for (const p of [own, ownViaProc]) {
+    for (const p of [own, ownViaLink]) {
       assert.equal(direct.metadata(p)?.target.size, 3, `metadata of ${p}`);
       const opened = direct.openForReading(p);
       assert.ok(opened, `${p} not opened`);

@@ -77,6 +77,10 @@ const sameAnswer = (s: Stats, k: Seen): boolean =>
 
 /** How many symlinks an error's check follows before it leaves the answer to the worker. */
 const MAX_LINKS_FOLLOWED = 8;
+/** How many symlinks a route check reads (the kernel's own limit). */
+const MAX_ROUTE_LINKS = 40;
+/** Linux's PATH_MAX: a longer path fails at once, and is left to the worker. */
+const PATH_MAX = 4096;
 
 /** How many paths' verified objects are remembered (the oldest is forgotten first). */
 const REMEMBERED_PATHS = 1024;
@@ -144,10 +148,10 @@ export class DirectReads {
   }
 
   /**
-   * The checks above for an open descriptor and its fstat. `unfollowed`: the path the descriptor
-   * was opened from with O_NOFOLLOW.
+   * The checks above for an open descriptor and its fstat. `requested`: the path it was opened
+   * from; `followed`: whether a symlink as its last component was followed.
    */
-  verify(fd: number, info: Stats, unfollowed?: string): boolean {
+  verify(fd: number, info: Stats, requested: string, followed: boolean): boolean {
     const type = info.mode & S_IFMT;
     if (type === S_IFCHR || type === S_IFBLK) return false;
     let where: string;
@@ -157,14 +161,60 @@ export class DirectReads {
       return false;
     }
     if (!where.startsWith('/') || !this.candidate(where) || !this.inOurNamespace(fd, where)) return false;
+    // A name that is not the kernel's own name for the object reached it through a symlink, and a
+    // link into /proc can lead out of it again to an object with an ordinary name (/proc/PID/cwd,
+    // /exe, /fd/N): the route itself must stay where the sandbox sees what the host does.
+    const direct = where === requested && requested === path.resolve(requested);
+    if (!direct && !this.routeStaysVisible(requested, followed)) return false;
     // The lstat below resolves `where` again, its last component not followed. When the descriptor
     // was opened from that very string with O_NOFOLLOW, it is the same resolution the open just
     // made: it reaches the object the descriptor holds unless a directory on the way was swapped
     // in between (the answer is then the one the request would have had a moment sooner), so it
     // can refuse nothing here. A name the kernel marks as unlinked (" (deleted)") is checked anyway.
-    if (where !== unfollowed || where.endsWith(' (deleted)')) {
-      const again = lstatSync(where, { throwIfNoEntry: false });
+    if (!direct || followed || where.endsWith(' (deleted)')) {
+      let again: Stats | undefined;
+      try {
+        again = lstatSync(where, { throwIfNoEntry: false });
+      } catch {
+        return false;
+      }
       if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Resolves `p` as the kernel does, a name at a time, reading each symlink: false when a step
+   * lands in a tree the sandbox replaces or hides, or the route cannot be read.
+   */
+  private routeStaysVisible(p: string, followLast: boolean): boolean {
+    let names = p.split('/');
+    let at = '/';
+    let links = 0;
+    while (names.length > 0) {
+      const name = names.shift() as string;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        at = path.dirname(at);
+        continue;
+      }
+      const next = at === '/' ? `/${name}` : `${at}/${name}`;
+      if (!this.candidate(next)) return false;
+      // The last name is not followed unless asked (a trailing slash leaves '' after it: followed).
+      if (!followLast && names.length === 0) return true;
+      let text: string;
+      try {
+        if (!lstatSync(next).isSymbolicLink()) {
+          at = next;
+          continue;
+        }
+        text = readlinkSync(next);
+      } catch {
+        return false;
+      }
+      if (++links > MAX_ROUTE_LINKS) return false;
+      names = [...text.split('/'), ...names];
+      if (text.startsWith('/')) at = '/';
     }
     return true;
   }
@@ -236,7 +286,7 @@ export class DirectReads {
     if (fd === undefined) return undefined;
     try {
       const info = fstatSync(fd);
-      return this.verify(fd, info, flags & O_NOFOLLOW ? p : undefined) ? info : undefined;
+      return this.verify(fd, info, p, !(flags & O_NOFOLLOW)) ? info : undefined;
     } finally {
       closeSync(fd);
     }
@@ -252,7 +302,7 @@ export class DirectReads {
     if (handle === undefined) return undefined;
     try {
       const info = fstatSync(handle);
-      if (!this.verify(handle, info)) return undefined;
+      if (!this.verify(handle, info, p, true)) return undefined;
       // The object's place is verified: the sandbox would meet the same error (EACCES, ENXIO).
       return { fd: openSync(this.fdDir + handle, O_RDONLY | O_NONBLOCK), info };
     } finally {
@@ -267,7 +317,7 @@ export class DirectReads {
     if (fd === undefined) return undefined;
     try {
       const info = fstatSync(fd);
-      if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info)) return fd;
+      if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info, p, true)) return fd;
     } catch {
       // fall through to the worker
     }
@@ -275,29 +325,32 @@ export class DirectReads {
     return undefined;
   }
 
-  /** What a directory listing reports for the symlink `p`: its target's kind, 'missing' when broken, undefined: ask the worker. */
+  /**
+   * What a directory listing reports for the symlink `p`: its target's kind, 'missing' when broken,
+   * undefined: ask the worker. A listing names its links through the directory's descriptor
+   * (/proc/PID/fd/N/name); the checks start from the directory's own name.
+   */
   linkTarget(p: string): { isDirectory: boolean; isFile: boolean } | 'missing' | undefined {
+    let named = p;
+    if (p.startsWith('/proc/self/fd/') || p.startsWith(this.fdDir)) {
+      try {
+        const dir = readlinkSync(path.dirname(p));
+        if (!dir.startsWith('/')) return undefined;
+        named = path.join(dir, path.basename(p));
+      } catch {
+        return undefined;
+      }
+    }
     let fd: number;
     try {
       fd = openSync(p, O_PATH);
     } catch {
-      // Left out of the listing, as the sandbox leaves it, only when it is dangling there too. A
-      // listing names its links through the directory's descriptor (/proc/PID/fd/N/name): the
-      // check starts from the directory's own name, where the link's text is read from.
-      let named = p;
-      if (p.startsWith('/proc/self/fd/') || p.startsWith(this.fdDir)) {
-        try {
-          const dir = readlinkSync(path.dirname(p));
-          if (dir.startsWith('/')) named = path.join(dir, path.basename(p));
-        } catch {
-          // the directory's descriptor is gone: `p` as it is (then the worker answers)
-        }
-      }
-      return this.failsAlike(named) ? 'missing' : undefined;
+      // Left out of the listing, as the sandbox leaves it, only when it is dangling there too.
+      return this.sandboxError(named) ? 'missing' : undefined;
     }
     try {
       const info = fstatSync(fd);
-      if (!this.verify(fd, info)) return undefined;
+      if (!this.verify(fd, info, named, true)) return undefined;
       const type = info.mode & S_IFMT;
       return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
     } finally {
@@ -305,26 +358,28 @@ export class DirectReads {
     }
   }
 
-  /** Opens `p`; undefined when it fails where the sandbox might not (ask the worker), else its error. */
+  /** Opens `p`; undefined when it fails where the sandbox might not (ask the worker), else the sandbox's error. */
   private open(p: string, flags: number): number | undefined {
     try {
       return openSync(p, flags);
-    } catch (err) {
-      if (this.failsAlike(p)) throw err;
+    } catch {
+      const error = this.sandboxError(p);
+      if (error) throw error;
       return undefined;
     }
   }
 
   /**
-   * An open of `p` failed. The sandbox meets the same error when the resolution stopped in a place
-   * it sees as the host does: the longest part of `p` that exists (found by lstat, links on the way
-   * followed by the kernel) is verified like any object, and when that part is a symlink, the link
-   * itself and then what it leads to (its target's own longest existing part, for a dangling link).
-   * Otherwise the error could tell what exists in /proc, /dev or another namespace, where a link
-   * may lead (a name under `/proc/PID/fd/N` would answer "not a directory" where the sandbox says
-   * "no such file"), so the worker answers.
+   * An open of `p` failed: the error the sandbox meets, when it can be told for certain, else
+   * undefined (ask the worker). The longest part of `p` that exists is opened and verified like any
+   * object (a symlink: the link, then what it leads to; a dangling one: its text with the rest of
+   * `p`, as the kernel reads it), and the next name is looked up under that very descriptor
+   * (/proc/PID/fd/N/name). That lookup's error is the answer: it depends only on a verified object,
+   * so no link into /proc, swapped in or out meanwhile, can make an error tell what exists there
+   * (a name under /proc/PID/fd/N answers "not a directory" where the sandbox says "no such file").
    */
-  private failsAlike(p: string, linksFollowed = 0): boolean {
+  private sandboxError(p: string, linksFollowed = 0): Error | undefined {
+    if (p.length >= PATH_MAX) return undefined;
     let at = p;
     let info: Stats | undefined;
     for (;;) {
@@ -334,45 +389,56 @@ export class DirectReads {
         info = undefined;
       }
       if (info) break;
-      const up = path.dirname(at);
-      if (up === at) return false;
+      // `L/` follows the link L: the link itself is the next part to try, not its directory.
+      const trimmed = at.replace(/\/+$/, '');
+      const up = trimmed !== at && trimmed !== '' ? trimmed : path.dirname(at);
+      if (up === at) return undefined;
       at = up;
     }
-    if ((info.mode & S_IFMT) !== S_IFLNK) return this.verifiedAt(at, O_PATH);
-    if (!this.verifiedAt(at, O_PATH | O_NOFOLLOW)) return false;
-    let target: number;
+    const rest = p.slice(at.length);
+    const isLink = (info.mode & S_IFMT) === S_IFLNK;
+    if (isLink && !this.verifiedAt(at)) return undefined;
+    let base: number;
     try {
-      target = openSync(at, O_PATH);
+      base = openSync(at, O_PATH);
     } catch {
-      // A dangling link: where its target stops decides. Its text is joined as the kernel reads it
-      // (no lexical `..` folding), with the rest of `p` after it.
-      if (linksFollowed >= MAX_LINKS_FOLLOWED) return false;
+      if (!isLink || linksFollowed >= MAX_LINKS_FOLLOWED) return undefined;
       let text: string;
       try {
         text = readlinkSync(at);
       } catch {
-        return false;
+        return undefined;
       }
-      const rest = p.slice(at.length);
-      return this.failsAlike(`${text.startsWith('/') ? '' : `${path.dirname(at)}/`}${text}${rest}`, linksFollowed + 1);
+      return this.sandboxError(`${text.startsWith('/') ? '' : `${path.dirname(at)}/`}${text}${rest}`, linksFollowed + 1);
     }
     try {
-      return this.verify(target, fstatSync(target));
+      if (!this.verify(base, fstatSync(base), at, true)) return undefined;
+      const next = rest.split('/').find((n) => n !== '');
+      if (next === undefined || next === '.' || next === '..') return undefined;
+      try {
+        lstatSync(`${this.fdDir}${base}/${next}`);
+      } catch (err) {
+        return err as Error;
+      }
+      // It is there now: the open failed further on, or something changed; the worker answers.
+      return undefined;
+    } catch {
+      return undefined;
     } finally {
-      closeSync(target);
+      closeSync(base);
     }
   }
 
-  /** Opens `at` with `flags` (O_PATH) and verifies it; false when either fails. */
-  private verifiedAt(at: string, flags: number): boolean {
+  /** Opens the symlink `at` itself and verifies it; false when either fails. */
+  private verifiedAt(at: string): boolean {
     let fd: number;
     try {
-      fd = openSync(at, flags);
+      fd = openSync(at, O_PATH | O_NOFOLLOW);
     } catch {
       return false;
     }
     try {
-      return this.verify(fd, fstatSync(fd), flags & O_NOFOLLOW ? at : undefined);
+      return this.verify(fd, fstatSync(fd), at, false);
     } catch {
       return false;
     } finally {
