@@ -6,6 +6,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   renameSync,
   rmdirSync,
   rmSync,
@@ -273,6 +274,36 @@ describe('getMetadata in the server gives the worker answer', () => {
     }
   });
 
+  it("a link swapped back and forth between a directory of ours and a process's cwd never gets the read answered through /proc", async () => {
+    const dir = path.join(ws, 'race');
+    mkdirSync(path.join(dir, 'decoy'), { recursive: true });
+    mkdirSync(path.join(dir, 'its-cwd'));
+    writeFileSync(path.join(dir, 'decoy', 'f'), 'DECOY');
+    writeFileSync(path.join(dir, 'its-cwd', 'f'), 'THROUGH PROC');
+    const other = spawn('sleep', ['60'], { cwd: path.join(dir, 'its-cwd'), stdio: 'ignore' });
+    // Each `ln -sfn` replaces the link atomically (a rename over it).
+    const swapper = spawn('sh', ['-c', `while :; do ln -sfn /proc/${other.pid}/cwd L; ln -sfn decoy L; done`], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
+    try {
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 1500; i++) {
+        const got = await env.fs.readFileStream(path.join(dir, 'L', 'f'), permissive).then(
+          (b) => Buffer.from(b as Buffer).toString(),
+          (e: Error) => (/No such file or directory/.test(e.message) ? 'not found' : e.message),
+        );
+        seen.set(got, (seen.get(got) ?? 0) + 1);
+      }
+      assert.equal(seen.get('THROUGH PROC'), undefined, `read through /proc: ${JSON.stringify([...seen])}`);
+      // The sandbox's answers: through its own /proc, nothing; through the decoy, the decoy.
+      for (const answer of seen.keys()) assert.ok(['DECOY', 'not found'].includes(answer), answer);
+    } finally {
+      swapper.kill('SIGKILL');
+      other.kill('SIGKILL');
+    }
+  });
+
   it('a path longer than PATH_MAX is answered at once', async () => {
     const long = `${ws}/${'d/'.repeat(128 * 1024)}x`;
     const answer = await ask(long, permissive);
@@ -458,5 +489,62 @@ describe('metadata of a path asked again, on a file system that reuses inode num
       unlinkSync(secret);
     }
     assert.ok(collided, 'the inode number and ctime were never taken over in 20 attempts');
+  });
+});
+
+/**
+ * The server's private sandbox directory (seccomp programs, the journal of mount targets) is hidden
+ * in every sandbox by its real name. With `$TMPDIR` a symlink, the name it was made by is not the
+ * kernel's: reads by the real name must still go to the worker, which refuses them.
+ */
+describe('the private directory under a symlinked $TMPDIR', () => {
+  it('is not read in the server by its real name; a file next to it is', async () => {
+    const scratch = await tempDir('cordon-tmpdir-link-');
+    const real = path.join(scratch.dir, 'real-tmp');
+    mkdirSync(real);
+    symlinkSync(real, path.join(scratch.dir, 'tmp-link'));
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = path.join(scratch.dir, 'tmp-link');
+    const fixture = sandboxedFs(2);
+    const everyRead: FsCallOptions = {
+      sandbox: {
+        profile: {
+          enforcement: 'managed',
+          network: 'restricted',
+          fileSystem: { kind: 'restricted', entries: [special('root', 'read'), special('project_roots', 'write')] },
+        },
+        cwd: scratch.dir,
+      },
+    };
+    try {
+      // A write makes the sandbox, and with it the private directory.
+      await fixture.env.fs.writeFile(path.join(scratch.dir, 'made.txt'), Buffer.from('x'), everyRead);
+      process.env.TMPDIR = saved;
+      const privateDirs = readdirSync(real).filter((n) => n.startsWith('cordon-sandbox-'));
+      assert.equal(privateDirs.length, 1, `the private directory under the real $TMPDIR: ${privateDirs}`);
+      const privateDir = path.join(real, privateDirs[0] as string);
+      const seccomp = readdirSync(privateDir).find((n) => n.endsWith('.bpf'));
+      assert.ok(seccomp, 'a seccomp program in the private directory');
+      // The worker sees an empty, unreadable directory there: its answers, never the server's.
+      for (const p of [privateDir, path.join(privateDir, seccomp)]) {
+        const before = fixture.workerCalls();
+        await fixture.env.fs.getMetadata(p, everyRead).catch(() => undefined);
+        assert.ok(fixture.workerCalls() > before, `${p}: metadata answered in the server`);
+      }
+      const read = await fixture.env.fs.readFileStream(path.join(privateDir, seccomp), everyRead).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      assert.notEqual(read, 'read', 'the seccomp program was read');
+      // The twin: a file next to it, under the same real directory, is read in the server.
+      writeFileSync(path.join(real, 'beside.txt'), 'BESIDE');
+      const before = fixture.workerCalls();
+      assert.equal((await fixture.env.fs.readFileStream(path.join(real, 'beside.txt'), everyRead)).toString(), 'BESIDE');
+      assert.equal(fixture.workerCalls(), before);
+    } finally {
+      process.env.TMPDIR = saved;
+      await fixture.close();
+      await scratch.cleanup();
+    }
   });
 });

@@ -75,12 +75,32 @@ const sameAnswer = (s: Stats, k: Seen): boolean =>
   s.mtimeMs === k.mtimeMs &&
   s.birthtimeMs === k.birthtimeMs;
 
-/** How many symlinks an error's check follows before it leaves the answer to the worker. */
+/** How many symlinks the server follows itself (a link as the last name) before it leaves the answer to the worker. */
 const MAX_LINKS_FOLLOWED = 8;
-/** How many symlinks a route check reads (the kernel's own limit). */
-const MAX_ROUTE_LINKS = 40;
 /** Linux's PATH_MAX: a longer path fails at once, and is left to the worker. */
 const PATH_MAX = 4096;
+
+/**
+ * The path a symlink at `link` (a path without links or dots) names with `text`, as the kernel reads
+ * it: a relative text from the link's directory, leading `..` climbing from there. Undefined when a
+ * `..` follows a name (the kernel climbs from wherever that name leads, maybe a link).
+ */
+function linkTargetPath(link: string, text: string): string | undefined {
+  if (text === '') return undefined;
+  let at = text.startsWith('/') ? '/' : path.dirname(link);
+  let named = false;
+  for (const name of text.split('/')) {
+    if (name === '' || name === '.') continue;
+    if (name === '..') {
+      if (named) return undefined;
+      at = path.dirname(at);
+      continue;
+    }
+    named = true;
+    at = at === '/' ? `/${name}` : `${at}/${name}`;
+  }
+  return text.endsWith('/') && at !== '/' ? `${at}/` : at;
+}
 
 /** How many paths' verified objects are remembered (the oldest is forgotten first). */
 const REMEMBERED_PATHS = 1024;
@@ -148,10 +168,13 @@ export class DirectReads {
   }
 
   /**
-   * The checks above for an open descriptor and its fstat. `requested`: the path it was opened
-   * from; `followed`: whether a symlink as its last component was followed.
+   * The checks above for a descriptor opened with O_NOFOLLOW from `requested`, and its fstat.
+   * `requested` must be the kernel's own name for the object: a route through a symlink could lead
+   * into /proc and out again to an ordinary object (/proc/PID/cwd, /exe, /fd/N), and checking the
+   * route by name after the open races with a client swapping links. So a path with a link on the
+   * way (or `.`, `..`) goes to the worker; a link as the last name is followed by the caller.
    */
-  verify(fd: number, info: Stats, requested: string, followed: boolean): boolean {
+  verify(fd: number, info: Stats, requested: string): boolean {
     const type = info.mode & S_IFMT;
     if (type === S_IFCHR || type === S_IFBLK) return false;
     let where: string;
@@ -160,61 +183,16 @@ export class DirectReads {
     } catch {
       return false;
     }
-    if (!where.startsWith('/') || !this.candidate(where) || !this.inOurNamespace(fd, where)) return false;
-    // A name that is not the kernel's own name for the object reached it through a symlink, and a
-    // link into /proc can lead out of it again to an object with an ordinary name (/proc/PID/cwd,
-    // /exe, /fd/N): the route itself must stay where the sandbox sees what the host does.
-    const direct = where === requested && requested === path.resolve(requested);
-    if (!direct && !this.routeStaysVisible(requested, followed)) return false;
-    // The lstat below resolves `where` again, its last component not followed. When the descriptor
-    // was opened from that very string with O_NOFOLLOW, it is the same resolution the open just
-    // made: it reaches the object the descriptor holds unless a directory on the way was swapped
-    // in between (the answer is then the one the request would have had a moment sooner), so it
-    // can refuse nothing here. A name the kernel marks as unlinked (" (deleted)") is checked anyway.
-    if (!direct || followed || where.endsWith(' (deleted)')) {
-      let again: Stats | undefined;
+    if (where !== requested || requested !== path.resolve(requested)) return false;
+    if (!this.candidate(where) || !this.inOurNamespace(fd, where)) return false;
+    // The name of an unlinked object ends in " (deleted)": one really named so must still be there.
+    if (where.endsWith(' (deleted)')) {
       try {
-        again = lstatSync(where, { throwIfNoEntry: false });
+        const again = lstatSync(where, { throwIfNoEntry: false });
+        if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
       } catch {
         return false;
       }
-      if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
-    }
-    return true;
-  }
-
-  /**
-   * Resolves `p` as the kernel does, a name at a time, reading each symlink: false when a step
-   * lands in a tree the sandbox replaces or hides, or the route cannot be read.
-   */
-  private routeStaysVisible(p: string, followLast: boolean): boolean {
-    let names = p.split('/');
-    let at = '/';
-    let links = 0;
-    while (names.length > 0) {
-      const name = names.shift() as string;
-      if (name === '' || name === '.') continue;
-      if (name === '..') {
-        at = path.dirname(at);
-        continue;
-      }
-      const next = at === '/' ? `/${name}` : `${at}/${name}`;
-      if (!this.candidate(next)) return false;
-      // The last name is not followed unless asked (a trailing slash leaves '' after it: followed).
-      if (!followLast && names.length === 0) return true;
-      let text: string;
-      try {
-        if (!lstatSync(next).isSymbolicLink()) {
-          at = next;
-          continue;
-        }
-        text = readlinkSync(next);
-      } catch {
-        return false;
-      }
-      if (++links > MAX_ROUTE_LINKS) return false;
-      names = [...text.split('/'), ...names];
-      if (text.startsWith('/')) at = '/';
     }
     return true;
   }
@@ -254,13 +232,19 @@ export class DirectReads {
   metadata(p: string): { link: Stats; target: Stats } | undefined {
     const again = this.seenBefore(p);
     if (again) return again;
-    const link = this.pathInfo(p, O_PATH | O_NOFOLLOW);
+    const link = this.reach(p, false);
     if (!link) return undefined;
-    const target = (link.mode & S_IFMT) === S_IFLNK ? this.pathInfo(p, O_PATH) : link;
-    if (!target) return undefined;
+    closeSync(link.fd);
+    let target = link;
+    if ((link.info.mode & S_IFMT) === S_IFLNK) {
+      const followed = this.reach(p, true);
+      if (!followed) return undefined;
+      closeSync(followed.fd);
+      target = followed;
+    }
     if (this.verified.size >= REMEMBERED_PATHS) this.verified.delete(this.verified.keys().next().value as string);
-    this.verified.set(p, { link: seen(link), target: seen(target) });
-    return { link, target };
+    this.verified.set(p, { link: seen(link.info), target: seen(target.info) });
+    return { link: link.info, target: target.info };
   }
 
   /** The stats of `p` when they find the objects verified there before, else undefined (and `p` is forgotten). */
@@ -281,14 +265,45 @@ export class DirectReads {
     return undefined;
   }
 
-  private pathInfo(p: string, flags: number): Stats | undefined {
-    const fd = this.open(p, flags);
-    if (fd === undefined) return undefined;
-    try {
-      const info = fstatSync(fd);
-      return this.verify(fd, info, p, !(flags & O_NOFOLLOW)) ? info : undefined;
-    } finally {
-      closeSync(fd);
+  /**
+   * An O_PATH descriptor of `p` and its fstat, verified (the caller closes it); undefined: ask the
+   * worker; throws the OS error the sandbox would meet. With `follow`, a symlink as the last name
+   * (or a trailing slash) is followed here, a link at a time: its text, read by name, is joined to
+   * the link's directory, and the object it names must pass the same checks. A text that climbs
+   * with `..` after a name is left to the worker (the kernel would climb from wherever that name
+   * leads).
+   */
+  private reach(p: string, follow: boolean): { fd: number; info: Stats } | undefined {
+    let at = p;
+    let directory = false;
+    for (let links = 0; ; links++) {
+      // `dir/` follows a link and wants a directory, as the kernel reads it.
+      if (at.length > 1 && at.endsWith('/')) {
+        at = at.replace(/\/+$/, '') || '/';
+        follow = true;
+        directory = true;
+      }
+      const fd = this.open(at, O_PATH | O_NOFOLLOW);
+      if (fd === undefined) return undefined;
+      let kept = false;
+      try {
+        const info = fstatSync(fd);
+        if (!this.verify(fd, info, at)) return undefined;
+        if (!follow || (info.mode & S_IFMT) !== S_IFLNK) {
+          // Not a directory where one is wanted: the kernel's ENOTDIR, from the worker.
+          if (directory && (info.mode & S_IFMT) !== S_IFDIR) return undefined;
+          kept = true;
+          return { fd, info };
+        }
+        if (links >= MAX_LINKS_FOLLOWED) return undefined;
+        const next = linkTargetPath(at, readlinkSync(at));
+        if (next === undefined) return undefined;
+        at = next;
+      } catch {
+        return undefined;
+      } finally {
+        if (!kept) closeSync(fd);
+      }
     }
   }
 
@@ -298,31 +313,25 @@ export class DirectReads {
    * kernel reopens that very object, whatever is at `p` by then). The caller closes it.
    */
   openForReading(p: string): { fd: number; info: Stats } | undefined {
-    const handle = this.open(p, O_PATH);
-    if (handle === undefined) return undefined;
+    const reached = this.reach(p, true);
+    if (!reached) return undefined;
     try {
-      const info = fstatSync(handle);
-      if (!this.verify(handle, info, p, true)) return undefined;
-      // The object's place is verified: the sandbox would meet the same error (EACCES, ENXIO).
-      return { fd: openSync(this.fdDir + handle, O_RDONLY | O_NONBLOCK), info };
+      // The object is verified: the sandbox would meet the same error (EACCES, ENXIO).
+      return { fd: openSync(this.fdDir + reached.fd, O_RDONLY | O_NONBLOCK), info: reached.info };
     } finally {
-      closeSync(handle);
+      closeSync(reached.fd);
     }
   }
 
-  /** Opens a directory for listing, verified (see openForReading). */
+  /** Opens a directory for listing, verified (see openForReading); a verified non-directory: ENOTDIR. */
   openDirectory(p: string): number | undefined {
-    // O_DIRECTORY refuses anything else before any driver is involved.
-    const fd = this.open(p, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
-    if (fd === undefined) return undefined;
+    const reached = this.reach(p, true);
+    if (!reached) return undefined;
     try {
-      const info = fstatSync(fd);
-      if ((info.mode & S_IFMT) === S_IFDIR && this.verify(fd, info, p, true)) return fd;
-    } catch {
-      // fall through to the worker
+      return openSync(this.fdDir + reached.fd, O_RDONLY | O_DIRECTORY | O_NONBLOCK);
+    } finally {
+      closeSync(reached.fd);
     }
-    closeSync(fd);
-    return undefined;
   }
 
   /**
@@ -341,28 +350,27 @@ export class DirectReads {
         return undefined;
       }
     }
-    let fd: number;
+    let reached: { fd: number; info: Stats } | undefined;
     try {
-      fd = openSync(p, O_PATH);
+      reached = this.reach(named, true);
     } catch {
-      // Left out of the listing, as the sandbox leaves it, only when it is dangling there too.
-      return this.sandboxError(named) ? 'missing' : undefined;
+      // Left out of the listing, as the sandbox leaves it: dangling there too.
+      return 'missing';
     }
-    try {
-      const info = fstatSync(fd);
-      if (!this.verify(fd, info, named, true)) return undefined;
-      const type = info.mode & S_IFMT;
-      return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
-    } finally {
-      closeSync(fd);
-    }
+    if (!reached) return undefined;
+    closeSync(reached.fd);
+    const type = reached.info.mode & S_IFMT;
+    return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
   }
 
   /** Opens `p`; undefined when it fails where the sandbox might not (ask the worker), else the sandbox's error. */
   private open(p: string, flags: number): number | undefined {
     try {
       return openSync(p, flags);
-    } catch {
+    } catch (err) {
+      // Link counts and lengths are the kernel's to tell: the worker answers those.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENAMETOOLONG') return undefined;
       const error = this.sandboxError(p);
       if (error) throw error;
       return undefined;
@@ -371,15 +379,15 @@ export class DirectReads {
 
   /**
    * An open of `p` failed: the error the sandbox meets, when it can be told for certain, else
-   * undefined (ask the worker). The longest part of `p` that exists is opened and verified like any
-   * object (a symlink: the link, then what it leads to; a dangling one: its text with the rest of
-   * `p`, as the kernel reads it), and the next name is looked up under that very descriptor
-   * (/proc/PID/fd/N/name). That lookup's error is the answer: it depends only on a verified object,
-   * so no link into /proc, swapped in or out meanwhile, can make an error tell what exists there
-   * (a name under /proc/PID/fd/N answers "not a directory" where the sandbox says "no such file").
+   * undefined (ask the worker). The longest part of `p` that exists must be reached by a route
+   * without symlinks and pass the checks (a symlink there: the link, then its text with the rest of
+   * `p`), and the next name is looked up under that very descriptor (/proc/PID/fd/N/name). That
+   * lookup's error is the answer: it depends only on a verified object, so no link into /proc,
+   * swapped in or out meanwhile, can make an error tell what exists there (a name under
+   * /proc/PID/fd/N answers "not a directory" where the sandbox says "no such file").
    */
   private sandboxError(p: string, linksFollowed = 0): Error | undefined {
-    if (p.length >= PATH_MAX) return undefined;
+    if (Buffer.byteLength(p) >= PATH_MAX) return undefined;
     let at = p;
     let info: Stats | undefined;
     for (;;) {
@@ -396,27 +404,26 @@ export class DirectReads {
       at = up;
     }
     const rest = p.slice(at.length);
-    const isLink = (info.mode & S_IFMT) === S_IFLNK;
-    if (isLink && !this.verifiedAt(at)) return undefined;
+    // Found as `L/` (the link followed): L itself is what is opened, without following.
+    if (at.length > 1) at = at.replace(/\/+$/, '') || '/';
     let base: number;
     try {
-      base = openSync(at, O_PATH);
+      base = openSync(at, O_PATH | O_NOFOLLOW);
     } catch {
-      if (!isLink || linksFollowed >= MAX_LINKS_FOLLOWED) return undefined;
-      let text: string;
-      try {
-        text = readlinkSync(at);
-      } catch {
-        return undefined;
-      }
-      return this.sandboxError(`${text.startsWith('/') ? '' : `${path.dirname(at)}/`}${text}${rest}`, linksFollowed + 1);
+      return undefined;
     }
     try {
-      if (!this.verify(base, fstatSync(base), at, true)) return undefined;
-      const next = rest.split('/').find((n) => n !== '');
-      if (next === undefined || next === '.' || next === '..') return undefined;
+      const baseInfo = fstatSync(base);
+      if (!this.verify(base, baseInfo, at)) return undefined;
+      if ((baseInfo.mode & S_IFMT) === S_IFLNK) {
+        if (linksFollowed >= MAX_LINKS_FOLLOWED) return undefined;
+        const next = linkTargetPath(at, readlinkSync(at));
+        return next === undefined ? undefined : this.sandboxError(`${next}${rest}`, linksFollowed + 1);
+      }
+      const name = rest.split('/').find((n) => n !== '');
+      if (name === undefined || name === '.' || name === '..') return undefined;
       try {
-        lstatSync(`${this.fdDir}${base}/${next}`);
+        lstatSync(`${this.fdDir}${base}/${name}`);
       } catch (err) {
         return err as Error;
       }
@@ -426,23 +433,6 @@ export class DirectReads {
       return undefined;
     } finally {
       closeSync(base);
-    }
-  }
-
-  /** Opens the symlink `at` itself and verifies it; false when either fails. */
-  private verifiedAt(at: string): boolean {
-    let fd: number;
-    try {
-      fd = openSync(at, O_PATH | O_NOFOLLOW);
-    } catch {
-      return false;
-    }
-    try {
-      return this.verify(fd, fstatSync(fd), at, false);
-    } catch {
-      return false;
-    } finally {
-      closeSync(fd);
     }
   }
 }

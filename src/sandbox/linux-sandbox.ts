@@ -6,6 +6,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmdirSync,
   rmSync,
   statSync,
@@ -195,6 +196,8 @@ export function sweepStalePrivateDirs(parent: string = tmpdir()): void {
 export class LinuxSandbox {
   private support: Promise<HostSupport> | undefined;
   private privateDir: string | undefined;
+  /** The private directory's names, once made. */
+  private hidden: readonly string[] = [];
   /** Mount targets bwrap created on the host, shared by live sandboxes: removed when the last one ends. */
   private readonly targets = new Map<string, { users: number; preexisting: boolean }>();
 
@@ -211,6 +214,15 @@ export class LinuxSandbox {
         );
       writeFileSync(path.join(dir, 'seccomp-net-proxied.bpf'), buildSeccompFilter({ restrictNetwork: true, proxied: true }));
       this.privateDir = dir;
+      // Hidden by both names: the kernel's own (a symlink in $TMPDIR resolved), which is what the
+      // server's direct reads compare, and the one it was made by.
+      let canonical = dir;
+      try {
+        canonical = realpathSync(dir);
+      } catch {
+        // just made: it is there
+      }
+      this.hidden = canonical === dir ? [dir] : [dir, canonical];
       process.once('exit', this.removeOnExit); // also when the process ends without dispose()
     }
     const dir = this.privateDir;
@@ -230,7 +242,7 @@ export class LinuxSandbox {
 
   /** Host paths hidden inside every sandbox of this runtime: its private directory, once made. */
   hiddenPaths(): readonly string[] {
-    return this.privateDir ? [this.privateDir] : [];
+    return this.privateDir ? this.hidden : [];
   }
 
   /**
@@ -292,7 +304,8 @@ export class LinuxSandbox {
         throw err;
       }
     }
-    views.unreadableRoots.push(dir);
+    // By its real name: bubblewrap cannot make a mount point through a symlink ($TMPDIR may be one).
+    views.unreadableRoots.push(this.hidden[this.hidden.length - 1] ?? dir);
     const network = launch.network ?? undefined;
     const restrictNetwork = launch.profile.network !== 'enabled' || network !== undefined;
     // process/signal and ^C signal the whole process group, bwrap included, and bwrap dying takes
