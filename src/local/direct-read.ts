@@ -109,25 +109,24 @@ const REMEMBERED_PATHS = 1024;
  * Reads answered in the server for a sandbox whose policy permits every read (no deny entry, no
  * deny glob), with the answer an unsandboxed call gives, as reference 0.171 answers them: the
  * server's own credentials, root's capabilities included. What the check below guards is where the
- * object is, since a sandbox sees a few trees differently. The object is opened first and checked
- * through its descriptor, so a symlink swapped in between cannot redirect the read:
- *   - the descriptor's mount is one of this server's mount namespace, and the object's own path
- *     (the kernel's name for the descriptor) lies below that mount's mount point and outside what
- *     the sandbox replaces or hides (/proc, /dev, /sys, the server's private sandbox directory);
- *   - the path still names the same inode, so it is reachable from the root as the sandbox sees it
- *     (this rules out magic links such as /proc/PID/fd/N, and deleted files);
- *   - it is not a device node.
- * Anything else returns undefined and the caller asks the sandboxed worker.
+ * object is, since a sandbox sees a few trees differently. The object is opened first (O_PATH,
+ * not following) and checked through its descriptor, so nothing swapped in meanwhile is read:
+ *   - the kernel's name for the descriptor is the very path asked for: no symlink on the way (a
+ *     link as the last name is followed here, a link at a time, each target checked the same way),
+ *     which rules out magic links such as /proc/PID/cwd or /fd/N and deleted files;
+ *   - that name lies outside what the sandbox replaces or hides (/proc, /dev, /sys, the server's
+ *     private sandbox directory), and the descriptor's mount is one of this server's mount
+ *     namespace, its mount point above the name;
+ *   - it is not a device node. Files are opened for reading only then, through the descriptor.
+ * Anything else returns undefined and the caller asks the sandboxed worker. An error of the open is
+ * answered here only as the error of a lookup under a verified descriptor (sandboxError).
  *
  * Why the mount check: /proc/PID/root (and /proc/PID/cwd) of a process in another mount namespace
  * (another sandbox, a service with a private /tmp, a container) leads into that namespace's tree,
  * which the sandbox cannot reach (its /proc is its own). The kernel names such an object by its
  * path inside that namespace, and a symlink in ours can make that same string reach it again (a
  * link `/x/d -> /proc/PID/root/x/d` where the other namespace has its own mount over /x): the name
- * and inode checks would pass. The name of an object reached in our own namespace never has a
- * symlink above it, so walking the name's directories would catch the link too, but not exactly:
- * a walk costs one lstat per level and a link swapped with a directory between the open and the
- * walk defeats it. The descriptor's mount id (fdinfo's `mnt_id`) is fixed at the open: three
+ * check would pass. The descriptor's mount id (fdinfo's `mnt_id`) is fixed at the open: three
  * system calls whatever the depth, and it also catches an object another namespace reaches by a
  * bind mount with no symlink on the way. Mount ids are compared with our namespace's
  * /proc/PID/mountinfo, kept and read again whenever an id is unknown or its mount point does not
@@ -296,7 +295,8 @@ export class DirectReads {
           return { fd, info };
         }
         if (links >= MAX_LINKS_FOLLOWED) return undefined;
-        const next = linkTargetPath(at, readlinkSync(at));
+        const text = this.linkText(at);
+        const next = text === undefined ? undefined : linkTargetPath(at, text);
         if (next === undefined) return undefined;
         at = next;
       } catch {
@@ -417,7 +417,8 @@ export class DirectReads {
       if (!this.verify(base, baseInfo, at)) return undefined;
       if ((baseInfo.mode & S_IFMT) === S_IFLNK) {
         if (linksFollowed >= MAX_LINKS_FOLLOWED) return undefined;
-        const next = linkTargetPath(at, readlinkSync(at));
+        const text = this.linkText(at);
+        const next = text === undefined ? undefined : linkTargetPath(at, text);
         return next === undefined ? undefined : this.sandboxError(`${next}${rest}`, linksFollowed + 1);
       }
       const name = rest.split('/').find((n) => n !== '');
@@ -433,6 +434,29 @@ export class DirectReads {
       return undefined;
     } finally {
       closeSync(base);
+    }
+  }
+
+  /**
+   * The text of the symlink `at` (a path without links), read under its directory's verified
+   * descriptor (/proc/PID/fd/N/name): read by its full name, a directory above swapped for a link
+   * meanwhile would hand over the text of a link somewhere hidden.
+   */
+  private linkText(at: string): string | undefined {
+    const dir = path.dirname(at);
+    let fd: number;
+    try {
+      fd = openSync(dir, O_PATH | O_NOFOLLOW | O_DIRECTORY);
+    } catch {
+      return undefined;
+    }
+    try {
+      if (!this.verify(fd, fstatSync(fd), dir)) return undefined;
+      return readlinkSync(`${this.fdDir}${fd}/${path.basename(at)}`);
+    } catch {
+      return undefined;
+    } finally {
+      closeSync(fd);
     }
   }
 }
