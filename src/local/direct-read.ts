@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, readSync, type Stats, statSync } from 'node:fs';
 import path from 'node:path';
 
@@ -90,7 +91,12 @@ function linkTargetPath(link: string, text: string): string | undefined {
   let at = text.startsWith('/') ? '/' : path.dirname(link);
   let named = false;
   for (const name of text.split('/')) {
-    if (name === '' || name === '.') continue;
+    if (name === '') continue;
+    // `f/.` wants f to be a directory: the worker's to answer.
+    if (name === '.') {
+      if (named) return undefined;
+      continue;
+    }
     if (name === '..') {
       if (named) return undefined;
       at = path.dirname(at);
@@ -109,24 +115,23 @@ const REMEMBERED_PATHS = 1024;
  * Reads answered in the server for a sandbox whose policy permits every read (no deny entry, no
  * deny glob), with the answer an unsandboxed call gives, as reference 0.171 answers them: the
  * server's own credentials, root's capabilities included. What the check below guards is where the
- * object is, since a sandbox sees a few trees differently. The object is opened first (O_PATH,
- * not following) and checked through its descriptor, so nothing swapped in meanwhile is read:
- *   - the kernel's name for the descriptor is the very path asked for: no symlink on the way (a
- *     link as the last name is followed here, a link at a time, each target checked the same way),
- *     which rules out magic links such as /proc/PID/cwd or /fd/N and deleted files;
- *   - that name lies outside what the sandbox replaces or hides (/proc, /dev, /sys, the server's
- *     private sandbox directory), and the descriptor's mount is one of this server's mount
+ * object is, since a sandbox sees a few trees differently. The path is walked from the root a
+ * name at a time through descriptors (see reach), so nothing swapped in meanwhile is read:
+ *   - no symlink on the way (a link as the last name is followed here, a link at a time, each
+ *     target walked the same way), which rules out magic links such as /proc/PID/cwd or /fd/N;
+ *   - every name on the way lies outside what the sandbox replaces or hides (/proc, /dev, /sys, the
+ *     server's private sandbox directory), and the object's mount is one of this server's mount
  *     namespace, its mount point above the name;
  *   - it is not a device node. Files are opened for reading only then, through the descriptor.
- * Anything else returns undefined and the caller asks the sandboxed worker. An error of the open is
- * answered here only as the error of a lookup under a verified descriptor (sandboxError).
+ * Anything else returns undefined and the caller asks the sandboxed worker. A lookup that fails on
+ * the way fails under a verified directory, as in the sandbox: its error is the answer.
  *
  * Why the mount check: /proc/PID/root (and /proc/PID/cwd) of a process in another mount namespace
  * (another sandbox, a service with a private /tmp, a container) leads into that namespace's tree,
  * which the sandbox cannot reach (its /proc is its own). The kernel names such an object by its
  * path inside that namespace, and a symlink in ours can make that same string reach it again (a
- * link `/x/d -> /proc/PID/root/x/d` where the other namespace has its own mount over /x): the name
- * check would pass. The descriptor's mount id (fdinfo's `mnt_id`) is fixed at the open: three
+ * link `/x/d -> /proc/PID/root/x/d` where the other namespace has its own mount over /x). The
+ * walk never enters /proc, so this is a second guard. The descriptor's mount id (fdinfo's `mnt_id`) is fixed at the open: three
  * system calls whatever the depth, and it also catches an object another namespace reaches by a
  * bind mount with no symlink on the way. Mount ids are compared with our namespace's
  * /proc/PID/mountinfo, kept and read again whenever an id is unknown or its mount point does not
@@ -166,34 +171,11 @@ export class DirectReads {
     return process.platform === 'linux' && !SANDBOX_OWN_TREES.some((t) => within(p, t)) && !this.hidden().some((h) => within(p, h));
   }
 
-  /**
-   * The checks above for a descriptor opened with O_NOFOLLOW from `requested`, and its fstat.
-   * `requested` must be the kernel's own name for the object: a route through a symlink could lead
-   * into /proc and out again to an ordinary object (/proc/PID/cwd, /exe, /fd/N), and checking the
-   * route by name after the open races with a client swapping links. So a path with a link on the
-   * way (or `.`, `..`) goes to the worker; a link as the last name is followed by the caller.
-   */
-  verify(fd: number, info: Stats, requested: string): boolean {
+  /** The checks above for the descriptor a walk reached at `where`, and its fstat. */
+  verify(fd: number, info: Stats, where: string): boolean {
     const type = info.mode & S_IFMT;
     if (type === S_IFCHR || type === S_IFBLK) return false;
-    let where: string;
-    try {
-      where = readlinkSync(this.fdDir + fd);
-    } catch {
-      return false;
-    }
-    if (where !== requested || requested !== path.resolve(requested)) return false;
-    if (!this.candidate(where) || !this.inOurNamespace(fd, where)) return false;
-    // The name of an unlinked object ends in " (deleted)": one really named so must still be there.
-    if (where.endsWith(' (deleted)')) {
-      try {
-        const again = lstatSync(where, { throwIfNoEntry: false });
-        if (!again || again.ino !== info.ino || again.dev !== info.dev) return false;
-      } catch {
-        return false;
-      }
-    }
-    return true;
+    return this.candidate(where) && this.inOurNamespace(fd, where);
   }
 
   /** Whether the descriptor's mount belongs to our mount namespace, its mount point above `where`. */
@@ -266,44 +248,77 @@ export class DirectReads {
 
   /**
    * An O_PATH descriptor of `p` and its fstat, verified (the caller closes it); undefined: ask the
-   * worker; throws the OS error the sandbox would meet. With `follow`, a symlink as the last name
-   * (or a trailing slash) is followed here, a link at a time: its text, read by name, is joined to
-   * the link's directory, and the object it names must pass the same checks. A text that climbs
-   * with `..` after a name is left to the worker (the kernel would climb from wherever that name
-   * leads).
+   * worker; throws the error the sandbox meets. `p` is walked from the root a name at a time, each
+   * opened with O_NOFOLLOW under the descriptor of the directory before it (/proc/PID/fd/N/name):
+   * no name is read twice, so no link swapped in meanwhile can redirect the route, and a lookup
+   * that fails, failing under a verified directory, fails as it does in the sandbox. A symlink
+   * before the last name, or `.`/`..`, goes to the worker. With `follow`, a symlink as the last name
+   * (or a trailing slash) is followed here, a link at a time: its text, read under its directory's
+   * descriptor, is joined to that directory, and the target is walked the same way.
    */
-  private reach(p: string, follow: boolean): { fd: number; info: Stats } | undefined {
-    let at = p;
-    let directory = false;
-    for (let links = 0; ; links++) {
-      // `dir/` follows a link and wants a directory, as the kernel reads it.
-      if (at.length > 1 && at.endsWith('/')) {
-        at = at.replace(/\/+$/, '') || '/';
-        follow = true;
-        directory = true;
-      }
-      const fd = this.open(at, O_PATH | O_NOFOLLOW);
-      if (fd === undefined) return undefined;
-      let kept = false;
-      try {
-        const info = fstatSync(fd);
-        if (!this.verify(fd, info, at)) return undefined;
-        if (!follow || (info.mode & S_IFMT) !== S_IFLNK) {
-          // Not a directory where one is wanted: the kernel's ENOTDIR, from the worker.
+  private reach(p: string, follow: boolean, links = 0): { fd: number; info: Stats } | undefined {
+    if (!p.startsWith('/') || p.includes('\0') || Buffer.byteLength(p) >= PATH_MAX) return undefined;
+    const names = p.split('/').filter((n) => n !== '');
+    if (names.some((n) => n === '.' || n === '..')) return undefined;
+    const directory = p.length > 1 && p.endsWith('/');
+    if (directory) follow = true;
+    let dir = openSync('/', O_PATH | O_DIRECTORY);
+    let at = '/';
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        const next = at === '/' ? `/${name}` : `${at}/${name}`;
+        if (!this.candidate(next)) return undefined;
+        const last = i === names.length - 1;
+        let fd: number;
+        try {
+          fd = openSync(`${this.fdDir}${dir}/${name}`, O_PATH | O_NOFOLLOW | (last ? 0 : O_DIRECTORY));
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ELOOP' || code === 'ENAMETOOLONG') return undefined;
+          // ENOTDIR on the way: a link there (the sandbox follows it) is the worker's to resolve.
+          if (code === 'ENOTDIR' && !last) {
+            try {
+              if (lstatSync(`${this.fdDir}${dir}/${name}`).isSymbolicLink()) return undefined;
+            } catch {
+              return undefined;
+            }
+          }
+          throw err;
+        }
+        if (!last) {
+          closeSync(dir);
+          dir = fd;
+          at = next;
+          continue;
+        }
+        let kept = false;
+        try {
+          const info = fstatSync(fd);
+          if (follow && (info.mode & S_IFMT) === S_IFLNK) {
+            if (links >= MAX_LINKS_FOLLOWED) return undefined;
+            const text = readlinkSync(`${this.fdDir}${dir}/${name}`, { encoding: 'buffer' });
+            if (!isUtf8(text)) return undefined;
+            const target = linkTargetPath(next, text.toString());
+            if (target === undefined) return undefined;
+            return this.reach(directory && !target.endsWith('/') ? `${target}/` : target, true, links + 1);
+          }
           if (directory && (info.mode & S_IFMT) !== S_IFDIR) return undefined;
+          if (!this.verify(fd, info, next)) return undefined;
           kept = true;
           return { fd, info };
+        } finally {
+          if (!kept) closeSync(fd);
         }
-        if (links >= MAX_LINKS_FOLLOWED) return undefined;
-        const text = this.linkText(at);
-        const next = text === undefined ? undefined : linkTargetPath(at, text);
-        if (next === undefined) return undefined;
-        at = next;
-      } catch {
-        return undefined;
-      } finally {
-        if (!kept) closeSync(fd);
       }
+      // The root itself.
+      const info = fstatSync(dir);
+      if (!this.verify(dir, info, '/')) return undefined;
+      const root = dir;
+      dir = -1;
+      return { fd: root, info };
+    } finally {
+      if (dir >= 0) closeSync(dir);
     }
   }
 
@@ -343,9 +358,9 @@ export class DirectReads {
     let named = p;
     if (p.startsWith('/proc/self/fd/') || p.startsWith(this.fdDir)) {
       try {
-        const dir = readlinkSync(path.dirname(p));
-        if (!dir.startsWith('/')) return undefined;
-        named = path.join(dir, path.basename(p));
+        const dir = readlinkSync(path.dirname(p), { encoding: 'buffer' });
+        if (!isUtf8(dir) || dir[0] !== 0x2f) return undefined;
+        named = path.join(dir.toString(), path.basename(p));
       } catch {
         return undefined;
       }
@@ -361,102 +376,5 @@ export class DirectReads {
     closeSync(reached.fd);
     const type = reached.info.mode & S_IFMT;
     return { isDirectory: type === S_IFDIR, isFile: type === constants.S_IFREG };
-  }
-
-  /** Opens `p`; undefined when it fails where the sandbox might not (ask the worker), else the sandbox's error. */
-  private open(p: string, flags: number): number | undefined {
-    try {
-      return openSync(p, flags);
-    } catch (err) {
-      // Link counts and lengths are the kernel's to tell: the worker answers those.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ELOOP' || code === 'ENAMETOOLONG') return undefined;
-      const error = this.sandboxError(p);
-      if (error) throw error;
-      return undefined;
-    }
-  }
-
-  /**
-   * An open of `p` failed: the error the sandbox meets, when it can be told for certain, else
-   * undefined (ask the worker). The longest part of `p` that exists must be reached by a route
-   * without symlinks and pass the checks (a symlink there: the link, then its text with the rest of
-   * `p`), and the next name is looked up under that very descriptor (/proc/PID/fd/N/name). That
-   * lookup's error is the answer: it depends only on a verified object, so no link into /proc,
-   * swapped in or out meanwhile, can make an error tell what exists there (a name under
-   * /proc/PID/fd/N answers "not a directory" where the sandbox says "no such file").
-   */
-  private sandboxError(p: string, linksFollowed = 0): Error | undefined {
-    if (Buffer.byteLength(p) >= PATH_MAX) return undefined;
-    let at = p;
-    let info: Stats | undefined;
-    for (;;) {
-      try {
-        info = lstatSync(at, { throwIfNoEntry: false });
-      } catch {
-        info = undefined;
-      }
-      if (info) break;
-      // `L/` follows the link L: the link itself is the next part to try, not its directory.
-      const trimmed = at.replace(/\/+$/, '');
-      const up = trimmed !== at && trimmed !== '' ? trimmed : path.dirname(at);
-      if (up === at) return undefined;
-      at = up;
-    }
-    const rest = p.slice(at.length);
-    // Found as `L/` (the link followed): L itself is what is opened, without following.
-    if (at.length > 1) at = at.replace(/\/+$/, '') || '/';
-    let base: number;
-    try {
-      base = openSync(at, O_PATH | O_NOFOLLOW);
-    } catch {
-      return undefined;
-    }
-    try {
-      const baseInfo = fstatSync(base);
-      if (!this.verify(base, baseInfo, at)) return undefined;
-      if ((baseInfo.mode & S_IFMT) === S_IFLNK) {
-        if (linksFollowed >= MAX_LINKS_FOLLOWED) return undefined;
-        const text = this.linkText(at);
-        const next = text === undefined ? undefined : linkTargetPath(at, text);
-        return next === undefined ? undefined : this.sandboxError(`${next}${rest}`, linksFollowed + 1);
-      }
-      const name = rest.split('/').find((n) => n !== '');
-      if (name === undefined || name === '.' || name === '..') return undefined;
-      try {
-        lstatSync(`${this.fdDir}${base}/${name}`);
-      } catch (err) {
-        return err as Error;
-      }
-      // It is there now: the open failed further on, or something changed; the worker answers.
-      return undefined;
-    } catch {
-      return undefined;
-    } finally {
-      closeSync(base);
-    }
-  }
-
-  /**
-   * The text of the symlink `at` (a path without links), read under its directory's verified
-   * descriptor (/proc/PID/fd/N/name): read by its full name, a directory above swapped for a link
-   * meanwhile would hand over the text of a link somewhere hidden.
-   */
-  private linkText(at: string): string | undefined {
-    const dir = path.dirname(at);
-    let fd: number;
-    try {
-      fd = openSync(dir, O_PATH | O_NOFOLLOW | O_DIRECTORY);
-    } catch {
-      return undefined;
-    }
-    try {
-      if (!this.verify(fd, fstatSync(fd), dir)) return undefined;
-      return readlinkSync(`${this.fdDir}${fd}/${path.basename(at)}`);
-    } catch {
-      return undefined;
-    } finally {
-      closeSync(fd);
-    }
   }
 }
